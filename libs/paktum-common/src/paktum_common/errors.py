@@ -1,0 +1,33 @@
+"""The error hierarchy: a bad input raises a specific error, the boundary maps it to a status or a dead letter."""
+
+
+class PaktumError(Exception):
+    """Base of every error Paktum raises on purpose."""
+
+
+class PermanentError(PaktumError):
+    """Retrying cannot help (a corrupt file, a malformed post): dead-letter at once."""
+
+
+class TransientError(PaktumError):
+    """Retrying may help (a backend down, a timeout): leave the entry pending and retry later."""
+
+
+class BadImageError(PermanentError):
+    """The bytes are not an image we accept: not an image, truncated, too many pixels."""
+
+
+class BadPostError(PermanentError):
+    """A post is malformed: a missing field, an unknown rating, a URL we refuse."""
+
+
+class SourceReadError(PermanentError):
+    """The post's file cannot be read (missing, unreadable, too large)."""
+
+
+class InvalidQueryError(PaktumError):
+    """A search query or parameter is malformed; the message names the bad part."""
+
+
+class SearchUnavailableError(TransientError):
+    """The search backend cannot be reached or answered with an error."""

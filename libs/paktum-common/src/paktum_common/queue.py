@@ -1,0 +1,174 @@
+"""The ingest stream: publish posts in batches, consume with a consumer group, reclaim, dead-letter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from paktum_common.models import Post
+from paktum_common.settings import Settings
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to this consumer, with how many times it has been delivered."""
+
+    entry_id: str
+    fields: dict[str, str]
+    deliveries: int
+
+
+class IngestQueue:
+    """The Redis stream between publishers (scraper, import) and hashers.
+
+    A hasher acknowledges an entry only after its image is stored and indexed. An entry a dead
+    worker left pending is reclaimed once it has been idle for `reclaim_idle_ms`; an entry that
+    has been delivered more than `max_deliveries` times goes to the dead-letter stream.
+    """
+
+    def __init__(self, redis: Redis, settings: Settings, consumer: str | None = None) -> None:
+        self.redis = redis
+        self.stream = settings.stream
+        self.dead_stream = settings.dead_letter_stream
+        self.group = settings.consumer_group
+        self.consumer = consumer or settings.effective_consumer_name
+        self.batch_size = settings.publish_batch_size
+        self.max_deliveries = settings.max_deliveries
+        self.reclaim_idle_ms = settings.reclaim_idle_ms
+        self.block_ms = settings.read_block_ms
+        self._own_pending_drained = False
+        self._reclaim_cursor = "0-0"
+
+    async def publish_posts(self, posts: Iterable[Post]) -> int:
+        """XADD posts in batches (one round trip per batch); returns how many were published."""
+        published = 0
+        batch: list[Post] = []
+        for post in posts:
+            batch.append(post)
+            if len(batch) >= self.batch_size:
+                published += await self._publish_batch(batch)
+                batch = []
+        if batch:
+            published += await self._publish_batch(batch)
+        return published
+
+    async def _publish_batch(self, batch: list[Post]) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post in batch:
+                pipe.xadd(self.stream, post.to_stream())  # type: ignore[arg-type]
+            await pipe.execute()
+        return len(batch)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self, count: int) -> list[Delivery]:
+        """Next entries for this consumer: first its own pending ones (after a restart), then
+        entries idle too long in a dead consumer's hands, then new ones (blocking briefly)."""
+        if not self._own_pending_drained:
+            own = await self._read_group("0", count, block=None)
+            if own:
+                return await self._with_counts(own)
+            self._own_pending_drained = True
+        if self.reclaim_idle_ms >= 0:
+            claimed = await self._autoclaim(count)
+            if claimed:
+                return await self._with_counts(claimed)
+        fresh = await self._read_group(">", count, block=self.block_ms)
+        return [Delivery(entry_id, fields, 1) for entry_id, fields in fresh]
+
+    async def _read_group(self, start: str, count: int, block: int | None) -> list[tuple[str, dict[str, str]]]:
+        reply: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=count, block=block
+        )
+        entries: list[tuple[str, dict[str, str]]] = []
+        for _stream, items in reply or []:
+            for entry_id, fields in items:
+                # An entry deleted from the stream while pending comes back with no fields.
+                entries.append((_text(entry_id), {_text(k): _text(v) for k, v in (fields or {}).items()}))
+        return entries
+
+    async def _autoclaim(self, count: int) -> list[tuple[str, dict[str, str]]]:
+        reply: Any = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.reclaim_idle_ms,
+            start_id=self._reclaim_cursor,
+            count=count,
+        )
+        next_cursor, items = _text(reply[0]), reply[1]
+        self._reclaim_cursor = next_cursor
+        return [(_text(eid), {_text(k): _text(v) for k, v in (fields or {}).items()}) for eid, fields in items]
+
+    async def _with_counts(self, entries: list[tuple[str, dict[str, str]]]) -> list[Delivery]:
+        """Attach the delivery count Redis keeps for each redelivered entry."""
+        counts: dict[str, int] = {}
+        ids = [entry_id for entry_id, _ in entries]
+        pending: Any = await self.redis.xpending_range(
+            self.stream,
+            self.group,
+            min=min(ids, key=_id_key),
+            max=max(ids, key=_id_key),
+            count=len(ids) + 1000,
+            consumername=self.consumer,
+        )
+        for item in pending:
+            counts[_text(item["message_id"])] = int(item["times_delivered"])
+        return [Delivery(eid, fields, counts.get(eid, 1)) for eid, fields in entries]
+
+    def exhausted(self, delivery: Delivery) -> bool:
+        return delivery.deliveries > self.max_deliveries
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        """Acknowledge and delete: the stream then holds only work not yet done, so its length is the backlog."""
+        if entry_ids:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self.stream, self.group, *entry_ids)
+                pipe.xdel(self.stream, *entry_ids)
+                await pipe.execute()
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move an entry to the dead-letter stream with its reason, atomically with the ack."""
+        record = dict(delivery.fields)
+        record.update(
+            {
+                "entry_id": delivery.entry_id,
+                "deliveries": str(delivery.deliveries),
+                "reason": reason,
+                "failed_at": str(int(time.time())),
+            }
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_stream, record)  # type: ignore[arg-type]
+            pipe.xack(self.stream, self.group, delivery.entry_id)
+            pipe.xdel(self.stream, delivery.entry_id)
+            await pipe.execute()
+
+    async def depth(self) -> tuple[int, int]:
+        """(entries waiting for a hasher, entries delivered but not yet acknowledged)."""
+        length = int(await self.redis.xlen(self.stream))
+        try:
+            pending: Any = await self.redis.xpending(self.stream, self.group)
+        except ResponseError:  # no group yet: nothing has been delivered
+            return length, 0
+        in_flight = int(pending["pending"])
+        return max(length - in_flight, 0), in_flight
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

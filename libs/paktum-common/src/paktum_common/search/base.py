@@ -1,0 +1,56 @@
+"""The search interface every backend implements, and the factory that picks one from settings."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from paktum_common.errors import PaktumError
+from paktum_common.models import ImageDocument
+from paktum_common.search.query import SearchQuery
+from paktum_common.settings import Settings
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[ImageDocument]
+    total: int
+
+
+class SearchBackend(abc.ABC):
+    """An index of image documents. Adding a document whose ID exists replaces it."""
+
+    @abc.abstractmethod
+    async def add_documents(self, docs: Sequence[ImageDocument]) -> None: ...
+
+    @abc.abstractmethod
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, ImageDocument]: ...
+
+    async def get_document(self, doc_id: str) -> ImageDocument | None:
+        return (await self.get_documents([doc_id])).get(doc_id)
+
+    @abc.abstractmethod
+    async def delete_documents(self, ids: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    async def search(self, query: SearchQuery, limit: int, offset: int = 0) -> SearchPage: ...
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise SearchUnavailableError when the backend cannot answer."""
+
+    async def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
+        pass
+
+
+def open_search(settings: Settings) -> SearchBackend:
+    url = settings.effective_search_url
+    if url.startswith("sqlite:///"):
+        from paktum_common.search.sqlite import SqliteSearch
+
+        return SqliteSearch(url.removeprefix("sqlite:///"))
+    raise PaktumError(f"unsupported PAKTUM_SEARCH_URL {url!r}: use sqlite:///path")

@@ -1,0 +1,222 @@
+"""The embedded search backend: SQLite with a tag table for exact tag queries and FTS5 for words.
+
+Several processes share one file (the hasher writes, the api reads) in WAL mode. Calls run in a
+small thread pool, each thread with its own connection, so the event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from paktum_common.errors import SearchUnavailableError
+from paktum_common.models import ImageDocument
+from paktum_common.search.base import SearchBackend, SearchPage
+from paktum_common.search.query import Order, SearchQuery
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    added INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_added ON images(added);
+CREATE TABLE IF NOT EXISTS image_tags (
+    tag TEXT NOT NULL,
+    image INTEGER NOT NULL REFERENCES images(rowid) ON DELETE CASCADE,
+    PRIMARY KEY (tag, image)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS image_tags_image ON image_tags(image);
+CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(text, tokenize = 'unicode61');
+"""
+
+
+class SqliteSearch(SearchBackend):
+    def __init__(self, path: str | Path, threads: int = 4) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite")
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._connect_raw() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connect_raw(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect_raw()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            try:
+                return func(self._conn())
+            except sqlite3.OperationalError as exc:
+                raise SearchUnavailableError(f"sqlite {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def add_documents(self, docs: Sequence[ImageDocument]) -> None:
+        if docs:
+            await self._run(lambda conn: _write(conn, docs))
+
+    async def get_documents(self, ids: Sequence[str]) -> dict[str, ImageDocument]:
+        if not ids:
+            return {}
+
+        def read(conn: sqlite3.Connection) -> dict[str, ImageDocument]:
+            marks = ",".join("?" * len(ids))
+            rows = conn.execute(f"SELECT id, doc FROM images WHERE id IN ({marks})", list(ids))
+            return {row[0]: ImageDocument.from_index(json.loads(row[1])) for row in rows}
+
+        return await self._run(read)
+
+    async def delete_documents(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self._run(lambda conn: _delete(conn, ids))
+
+    async def search(self, query: SearchQuery, limit: int, offset: int = 0) -> SearchPage:
+        return await self._run(lambda conn: _search(conn, query, limit, offset))
+
+    async def count(self) -> int:
+        return await self._run(lambda conn: int(conn.execute("SELECT count(*) FROM images").fetchone()[0]))
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+def _write(conn: sqlite3.Connection, docs: Sequence[ImageDocument]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for doc in docs:
+            row = conn.execute("SELECT rowid FROM images WHERE id = ?", (doc.ID,)).fetchone()
+            values = (
+                json.dumps(doc.to_index(), separators=(",", ":")),
+                doc.Rating.value,
+                doc.added_seconds,
+                doc.Width,
+                doc.Height,
+                doc.Size,
+            )
+            if row:
+                rowid = row[0]
+                conn.execute(
+                    "UPDATE images SET doc=?, rating=?, added=?, width=?, height=?, size=? WHERE rowid=?",
+                    (*values, rowid),
+                )
+                conn.execute("DELETE FROM image_tags WHERE image = ?", (rowid,))
+                conn.execute("DELETE FROM images_fts WHERE rowid = ?", (rowid,))
+            else:
+                rowid = conn.execute(
+                    "INSERT INTO images (id, doc, rating, added, width, height, size) VALUES (?,?,?,?,?,?,?)",
+                    (doc.ID, *values),
+                ).lastrowid
+            conn.executemany(
+                "INSERT OR IGNORE INTO image_tags (tag, image) VALUES (?, ?)", [(t, rowid) for t in doc.Tags]
+            )
+            conn.execute("INSERT INTO images_fts (rowid, text) VALUES (?, ?)", (rowid, _fts_text(doc)))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _fts_text(doc: ImageDocument) -> str:
+    # Underscores join the words of a tag; full-text search looks for the words themselves.
+    return " ".join(tag.replace("_", " ") for tag in doc.Tags)
+
+
+def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for doc_id in ids:
+            row = conn.execute("SELECT rowid FROM images WHERE id = ?", (doc_id,)).fetchone()
+            if row:
+                conn.execute("DELETE FROM images_fts WHERE rowid = ?", (row[0],))
+                conn.execute("DELETE FROM images WHERE rowid = ?", (row[0],))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _where(query: SearchQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for tag in query.all_tags:
+        clauses.append("rowid IN (SELECT image FROM image_tags WHERE tag = ?)")
+        params.append(tag)
+    for tag in query.none_tags:
+        clauses.append("rowid NOT IN (SELECT image FROM image_tags WHERE tag = ?)")
+        params.append(tag)
+    if query.ratings:
+        clauses.append(f"rating IN ({','.join('?' * len(query.ratings))})")
+        params.extend(r.value for r in query.ratings)
+    if query.words:
+        clauses.append("rowid IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+        params.append(" ".join('"' + w.replace('"', '""') + '"' for w in query.words))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _search(conn: sqlite3.Connection, query: SearchQuery, limit: int, offset: int) -> SearchPage:
+    where, params = _where(query)
+    total = int(conn.execute(f"SELECT count(*) FROM images{where}", params).fetchone()[0])
+    if total == 0 or offset >= total:
+        return SearchPage([], total)
+    if query.order is Order.random:
+        # A uniform sample of the hits: pick random positions, then fetch those rows in one pass.
+        positions = sorted(random.sample(range(total), min(limit, total)))
+        docs = _rows_at(conn, where, params, positions)
+        random.shuffle(docs)
+    else:
+        direction = "DESC" if query.order is Order.added_desc else "ASC"
+        rows = conn.execute(
+            f"SELECT doc FROM images{where} ORDER BY added {direction}, rowid {direction} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        docs = [row[0] for row in rows]
+    return SearchPage([ImageDocument.from_index(json.loads(d)) for d in docs], total)
+
+
+def _rows_at(conn: sqlite3.Connection, where: str, params: list[Any], positions: list[int]) -> list[str]:
+    wanted = set(positions)
+    last = positions[-1]
+    docs: list[str] = []
+    rows = conn.execute(f"SELECT rowid FROM images{where} ORDER BY rowid LIMIT ?", [*params, last + 1])
+    picked = [row[0] for index, row in enumerate(rows) if index in wanted]
+    marks = ",".join("?" * len(picked))
+    for row in conn.execute(f"SELECT doc FROM images WHERE rowid IN ({marks})", picked):
+        docs.append(row[0])
+    return docs

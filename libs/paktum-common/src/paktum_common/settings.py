@@ -1,0 +1,84 @@
+"""One settings object for every service, read once from `PAKTUM_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Paktum has. Each default is safe for local use and none is a secret."""
+
+    model_config = SettingsConfigDict(env_prefix="PAKTUM_", extra="ignore")
+
+    # Where things live.
+    data_dir: Path = Path("paktum-data")
+    redis_url: str | None = None  # None: `paktum up` starts an embedded redis-server
+    search_url: str | None = None  # None: sqlite:///<data_dir>/search.sqlite3
+    public_url: str | None = None  # None: the api derives links from the request
+
+    # The ingest stream.
+    stream: str = "paktum:ingest"
+    dead_letter_stream: str = "paktum:ingest:dead"
+    consumer_group: str = "hashers"
+    consumer_name: str | None = None  # None: hostname-pid
+    publish_batch_size: int = Field(50, ge=1)
+    max_deliveries: int = Field(5, ge=1)
+    reclaim_idle_ms: int = Field(60_000, ge=0)
+    read_block_ms: int = Field(2_000, ge=0)
+
+    # Images.
+    max_image_pixels: int = Field(120_000_000, ge=1)
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    thumbnail_size: int = Field(300, ge=16, le=2048)
+    phash_mode: Literal["fast", "exact"] = "fast"
+    hasher_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    hasher_batch_size: int = Field(16, ge=1)
+
+    # Variants.
+    variant_distance: int = Field(10, ge=0, le=64)
+
+    # Services.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    metrics_port: int = Field(0, ge=0, le=65535)  # 0: no separate metrics server
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    # Secrets: no defaults, the feature that needs one is off without it.
+    admin_token: SecretStr | None = None
+
+    @field_validator("redis_url", "search_url", "public_url", "consumer_name", "admin_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @cached_property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @cached_property
+    def thumbnails_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @cached_property
+    def effective_search_url(self) -> str:
+        if self.search_url:
+            return self.search_url
+        return f"sqlite:///{(self.data_dir / 'search.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_consumer_name(self) -> str:
+        if self.consumer_name:
+            return self.consumer_name
+        return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; services call this at start and pass the result down."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,70 @@
+"""The image store: originals and thumbnails as files on disk, written atomically."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from paktum_common.settings import Settings
+
+_SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$")
+THUMBNAIL_EXT = "jpg"
+
+
+class ImageStore:
+    """Files named by the MD5 of their bytes: `images/<md5>.<ext>`, `thumbnails/<md5>.jpg`."""
+
+    def __init__(self, images_dir: Path, thumbnails_dir: Path) -> None:
+        self.images_dir = images_dir
+        self.thumbnails_dir = thumbnails_dir
+        images_dir.mkdir(parents=True, exist_ok=True)
+        thumbnails_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageStore:
+        return cls(settings.images_dir, settings.thumbnails_dir)
+
+    @staticmethod
+    def is_valid_name(filename: str) -> bool:
+        """Only names the store itself makes: no path separators, no dot-dot, nothing hidden."""
+        return bool(_SAFE_NAME.match(filename))
+
+    @staticmethod
+    def thumbnail_name(md5: str) -> str:
+        return f"{md5}.{THUMBNAIL_EXT}"
+
+    def image_path(self, filename: str) -> Path:
+        return self.images_dir / filename
+
+    def thumbnail_path(self, md5: str) -> Path:
+        return self.thumbnails_dir / self.thumbnail_name(md5)
+
+    def write_image(self, filename: str, data: bytes) -> Path:
+        return _write_atomically(self.image_path(filename), data)
+
+    def write_thumbnail(self, md5: str, data: bytes) -> Path:
+        return _write_atomically(self.thumbnail_path(md5), data)
+
+    def has_image(self, filename: str) -> bool:
+        return self.image_path(filename).is_file()
+
+    def delete(self, filename: str) -> None:
+        md5 = filename.partition(".")[0]
+        for path in (self.image_path(filename), self.thumbnail_path(md5)):
+            path.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,57 @@
+"""The FastAPI application: wiring only; the routes live in their own modules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from paktum_api import files, ops, rest
+from paktum_api.state import AppState
+from paktum_common import __version__
+from paktum_common.errors import InvalidQueryError, SearchUnavailableError
+from paktum_common.log import log_event
+from paktum_common.redis_server import connect
+from paktum_common.search import open_search
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+
+log = logging.getLogger("paktum.api")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert settings.redis_url, "PAKTUM_REDIS_URL must be set"
+        state = AppState(
+            settings=settings,
+            redis=connect(settings.redis_url),
+            search=open_search(settings),
+            store=ImageStore.from_settings(settings),
+        )
+        app.state.paktum = state
+        log_event(log, logging.INFO, "api ready", search=settings.effective_search_url)
+        try:
+            yield
+        finally:
+            await state.search.close()
+            await state.redis.aclose()
+
+    app = FastAPI(title="Paktum", version=__version__, lifespan=lifespan)
+    app.middleware("http")(ops.observe)
+    app.include_router(rest.router)
+    app.include_router(files.router)
+    app.include_router(ops.router)
+
+    @app.exception_handler(InvalidQueryError)
+    async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(SearchUnavailableError)
+    async def unavailable(_: Request, exc: SearchUnavailableError) -> JSONResponse:
+        return JSONResponse({"error": f"search unavailable: {exc}"}, status_code=503)
+
+    return app

@@ -1,0 +1,30 @@
+"""paktum-api entry point: serve the app with uvicorn on PAKTUM_API_HOST:PAKTUM_API_PORT."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from paktum_api.app import create_app
+from paktum_common.log import setup_logging
+from paktum_common.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    if not settings.redis_url:
+        sys.exit("paktum-api: PAKTUM_REDIS_URL is not set (`paktum up` starts Redis and sets it for you)")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from paktum_api.state import AppState
+from paktum_common import metrics
+from paktum_common.errors import PaktumError
+from paktum_common.queue import IngestQueue
+
+router = APIRouter()
+
+REQUESTS = metrics.counter("api", "requests_total", "HTTP requests, by route and status.", ("route", "status"))
+LATENCY = metrics.histogram("api", "request_seconds", "HTTP request latency, by route.", ("route",))
+QUEUE_WAITING = metrics.gauge("api", "ingest_waiting_entries", "Posts waiting in the ingest stream.")
+QUEUE_PENDING = metrics.gauge("api", "ingest_pending_entries", "Posts delivered to a hasher, not yet done.")
+IMAGES = metrics.gauge("api", "indexed_images", "Images in the search index.")
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.paktum
+    problems: dict[str, str] = {}
+    try:
+        await state.redis.ping()
+    except Exception as exc:
+        problems["redis"] = str(exc) or type(exc).__name__
+    try:
+        await state.search.ping()
+    except PaktumError as exc:
+        problems["search"] = str(exc)
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics")
+async def prometheus_metrics(request: Request) -> Response:
+    state: AppState = request.app.state.paktum
+    # Figures that live elsewhere are read at scrape time, so they are never stale.
+    try:
+        waiting, pending = await IngestQueue(state.redis, state.settings).depth()
+        QUEUE_WAITING.set(waiting)
+        QUEUE_PENDING.set(pending)
+        IMAGES.set(await state.search.count())
+    except Exception:  # a scrape must still show the api's own figures
+        pass
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def route_name(request: Request) -> str:
+    """The route template (`/api/image/{image_id}`), so labels stay few whatever IDs are asked for."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = route_name(request)
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+        REQUESTS.labels(route, str(status)).inc()

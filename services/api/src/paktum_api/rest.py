@@ -1,0 +1,85 @@
+"""The REST API, with the original Paktum's paths and response shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from paktum_api.state import AppState
+from paktum_common.errors import InvalidQueryError, SearchUnavailableError
+from paktum_common.models import ImageDocument
+from paktum_common.search import parse_query
+
+router = APIRouter()
+
+SEARCH_LIMIT_DEFAULT = 10
+SEARCH_LIMIT_MAX = 50
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.paktum
+    return state
+
+
+def rest_image(state: AppState, request: Request, doc: ImageDocument) -> dict[str, Any]:
+    url, thumbnail_url = state.links(doc, str(request.base_url))
+    return doc.to_rest(url=url, thumbnail_url=thumbnail_url)
+
+
+def parse_limit(raw: str | None, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidQueryError(f"limit must be a whole number, got {raw!r}") from None
+    if not 1 <= limit <= maximum:
+        raise InvalidQueryError(f"limit must be between 1 and {maximum}, got {limit}")
+    return limit
+
+
+@router.get("/api/search")
+async def search_images(request: Request) -> JSONResponse:
+    """`query` (or `q`): comma- or space-separated tags; `limit`: 1..50, default 10; results shuffled."""
+    state = _state(request)
+    params = request.query_params
+    text = params.get("query", params.get("q", ""))
+    try:
+        limit = parse_limit(params.get("limit"), SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
+        query = parse_query(text)
+    except InvalidQueryError as exc:
+        return JSONResponse({"results": [], "error": str(exc), "total_hits": 0}, status_code=400)
+    try:
+        page = await state.search.search(query, limit)
+    except SearchUnavailableError as exc:
+        return JSONResponse({"results": [], "error": f"search unavailable: {exc}", "total_hits": 0}, 503)
+    results = [rest_image(state, request, doc) for doc in page.hits]
+    return JSONResponse({"results": results, "error": "", "total_hits": page.total})
+
+
+@router.get("/api/image/{image_id}")
+async def get_image(image_id: str, request: Request) -> JSONResponse:
+    state = _state(request)
+    try:
+        doc = await state.search.get_document(image_id.lower())
+    except SearchUnavailableError as exc:
+        return JSONResponse({"image": None, "error": f"search unavailable: {exc}"}, 503)
+    if doc is None:
+        return JSONResponse({"image": None, "error": f"no image with ID {image_id!r}"}, status_code=404)
+    return JSONResponse({"image": rest_image(state, request, doc), "error": ""})
+
+
+@router.get("/api/image/{image_id}/related")
+async def related_images(image_id: str, request: Request) -> JSONResponse:
+    """The other members of the image's variant group (filled by the cleanup job)."""
+    state = _state(request)
+    try:
+        doc = await state.search.get_document(image_id.lower())
+    except SearchUnavailableError as exc:
+        return JSONResponse({"results": [], "error": f"search unavailable: {exc}"}, 503)
+    if doc is None:
+        return JSONResponse({"results": [], "error": f"no image with ID {image_id!r}"}, status_code=404)
+    # Variant groups arrive with the cleanup issue; until then no image has related images.
+    return JSONResponse({"results": [], "error": ""})

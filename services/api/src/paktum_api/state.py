@@ -1,0 +1,27 @@
+"""What every request handler shares: settings, Redis, the search backend, the store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from paktum_common.models import ImageDocument
+from paktum_common.search import SearchBackend
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    redis: Redis
+    search: SearchBackend
+    store: ImageStore
+    started: float = field(default_factory=time.time)
+
+    def links(self, doc: ImageDocument, base_url: str) -> tuple[str, str]:
+        """(URL, ThumbnailURL) as this api serves them: under PAKTUM_PUBLIC_URL, or the request's own base."""
+        base = (self.settings.public_url or base_url).rstrip("/")
+        return f"{base}/images/{doc.Filename}", f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"

@@ -1,0 +1,1 @@
+"""paktum-cleanup: banned-tag purge, variant grouping, consistency sweep."""

@@ -1,0 +1,116 @@
+"""The local-folder source: a post for every image file under a directory, tags from options and sidecars."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paktum_common.errors import BadPostError
+from paktum_common.log import log_event
+from paktum_common.models import Post, Rating, normalize_tags
+
+log = logging.getLogger("paktum.import")
+
+SOURCE = "local"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+class SidecarError(Exception):
+    """A sidecar file exists but cannot be read or parsed."""
+
+
+@dataclass
+class ImportReport:
+    found: int = 0
+    published: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    tags: list[str]
+    rating: Rating | None = None
+
+
+def image_files(root: Path) -> Iterator[Path]:
+    """Image files under `root` in a stable order, skipping hidden files and folders."""
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            yield path
+
+
+def sidecar_paths(image: Path) -> list[Path]:
+    """`a.jpg.txt`, `a.txt`, `a.jpg.json`, `a.json` (gallery-dl and dataset-tool conventions)."""
+    return [
+        image.with_name(image.name + ".json"),
+        image.with_suffix(".json"),
+        image.with_name(image.name + ".txt"),
+        image.with_suffix(".txt"),
+    ]
+
+
+def read_sidecar(path: Path) -> Sidecar:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SidecarError(f"cannot read: {exc}") from exc
+    if path.suffix == ".json":
+        return _json_sidecar(text)
+    # One tag per line or per space; when commas are present, they separate tags that may hold spaces.
+    if "," in text:
+        return Sidecar(normalize_tags([t for t in text.split(",")]))
+    return Sidecar(normalize_tags(text))
+
+
+def _json_sidecar(text: str) -> Sidecar:
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SidecarError(f"invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SidecarError("expected a JSON object")
+    raw = data.get("tags", data.get("tag_string", []))
+    if isinstance(raw, dict):  # gallery-dl's tags by category
+        raw = [tag for group in raw.values() if isinstance(group, list) for tag in group]
+    if not isinstance(raw, str | list) or (isinstance(raw, list) and not all(isinstance(t, str) for t in raw)):
+        raise SidecarError("'tags' must be a string or a list of strings")
+    rating = None
+    if data.get("rating"):
+        try:
+            rating = Rating.parse(str(data["rating"]))
+        except BadPostError as exc:
+            raise SidecarError(str(exc)) from exc
+    return Sidecar(normalize_tags(raw), rating)
+
+
+def local_posts(root: Path, tags: list[str], rating: Rating | None, report: ImportReport) -> Iterator[Post]:
+    for image in image_files(root):
+        report.found += 1
+        post_tags, post_rating = list(tags), rating
+        for sidecar in sidecar_paths(image):
+            if not sidecar.is_file():
+                continue
+            try:
+                found = read_sidecar(sidecar)
+            except SidecarError as exc:
+                report.problems["unreadable_sidecar"] += 1
+                log_event(log, logging.WARNING, "sidecar ignored", path=str(sidecar), reason=str(exc))
+                continue
+            post_tags += found.tags
+            post_rating = post_rating or found.rating
+            break
+        yield Post(
+            source=SOURCE,
+            source_id=str(image.relative_to(root)),
+            file_url=image.resolve().as_uri(),
+            tags=post_tags,
+            rating=post_rating or Rating.general,
+        )

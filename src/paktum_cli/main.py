@@ -1,0 +1,113 @@
+"""`paktum` — one command for running Paktum on one machine and for each service's tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from paktum_common.errors import BadPostError
+from paktum_common.log import setup_logging
+from paktum_common.models import Rating
+from paktum_common.queue import IngestQueue
+from paktum_common.redis_server import connect, discover_url
+from paktum_common.settings import Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paktum", description="Paktum, a self-hosted image server.")
+    parser.add_argument("--data-dir", type=Path, help="data directory (PAKTUM_DATA_DIR, default ./paktum-data)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run Redis, the api and the hashers on this machine")
+    up.add_argument("--hashers", type=int, default=1, help="hasher processes to run (default 1)")
+    up.add_argument("--port", type=int, help="api port (PAKTUM_API_PORT, default 8080)")
+    up.add_argument("--host", help="api address (PAKTUM_API_HOST, default 127.0.0.1)")
+
+    imp = commands.add_parser("import", help="publish the image files under a folder for indexing")
+    imp.add_argument("directory", type=Path)
+    imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
+    imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
+    imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "port", None) is not None:
+        overrides["api_port"] = args.port
+    if getattr(args, "host", None):
+        overrides["api_host"] = args.host
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level, settings.log_format)
+    if args.command == "up":
+        from paktum_cli.up import run_up
+
+        if args.hashers < 1:
+            sys.exit("paktum up: --hashers must be at least 1")
+        sys.exit(run_up(settings, args.hashers))
+    if args.command == "import":
+        sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+
+
+def _with_redis(settings: Settings) -> Settings:
+    if settings.redis_url:
+        return settings
+    url = discover_url(settings.data_dir)
+    if not url:
+        sys.exit(
+            f"paktum: Paktum is not running with data directory {settings.data_dir} "
+            "(start `paktum up`, or set PAKTUM_REDIS_URL)"
+        )
+    return settings.model_copy(update={"redis_url": url})
+
+
+async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: bool) -> int:
+    from paktum_scraper.local import ImportReport, local_posts
+    from paktum_scraper.publish import publish
+
+    if not directory.is_dir():
+        print(f"paktum import: {directory} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        fixed_rating = Rating.parse(rating) if rating else None
+    except BadPostError as exc:
+        print(f"paktum import: {exc} (use general, safe, questionable or explicit)", file=sys.stderr)
+        return 2
+    settings = _with_redis(settings)
+    report = ImportReport()
+    published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
+    problems = ", ".join(f"{n} {kind}" for kind, n in sorted(report.problems.items())) or "none"
+    print(f"paktum import: found {report.found} image files, published {published}; problems: {problems}")
+    if wait:
+        await _wait_for_hashers(settings)
+    return 0
+
+
+async def _wait_for_hashers(settings: Settings) -> None:
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    queue = IngestQueue(redis, settings)
+    try:
+        started = time.monotonic()
+        while True:
+            waiting, pending = await queue.depth()
+            if waiting == 0 and pending == 0:
+                break
+            await asyncio.sleep(0.25)
+        dead = await redis.xlen(settings.dead_letter_stream)
+        print(
+            f"paktum import: the hashers are done after {time.monotonic() - started:.1f}s; "
+            f"{dead} posts rejected in all (see the stream {settings.dead_letter_stream})"
+        )
+    finally:
+        await redis.aclose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Real image files for tests, drawn with Pillow: photo-like content in every format we accept,
+plus the broken and hostile files the hasher must reject."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+
+def picture(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A distinct, detailed RGB picture per seed: a gradient, shapes and noise, softened like a photo."""
+    rng = random.Random(seed)
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    tint = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    image = Image.blend(image, tint, 0.6)
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        x1, y1 = x0 + rng.randrange(20, width // 2), y0 + rng.randrange(20, height // 2)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        if rng.random() < 0.5:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+        else:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+    noise = Image.effect_noise(size, 24).convert("RGB")
+    return Image.blend(image, noise, 0.15).filter(ImageFilter.GaussianBlur(1))
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def good_images(folder: Path, count: int = 8, size: tuple[int, int] = (640, 480)) -> list[Path]:
+    """`count` distinct pictures, cycling through JPEG, PNG, GIF and WebP."""
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = [("jpg", "JPEG", {"quality": 90}), ("png", "PNG", {}), ("gif", "GIF", {}), ("webp", "WEBP", {})]
+    paths = []
+    for index in range(count):
+        ext, fmt, options = formats[index % len(formats)]
+        image = picture(index, size)
+        if fmt == "GIF":
+            image = image.convert("P", palette=Image.Palette.ADAPTIVE)
+        path = folder / f"picture-{index:03d}.{ext}"
+        path.write_bytes(encode(image, fmt, **options))
+        paths.append(path)
+    return paths
+
+
+def bad_images(folder: Path) -> dict[str, Path]:
+    """Files with image names that are not whole, sane images, by what is wrong with them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = encode(picture(999), "JPEG", quality=90)
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")  # 400 MP of nothing: a few KB compressed
+    files = {
+        "not_an_image": (folder / "notes.jpg", b"this is a text file with an image's name\n"),
+        "truncated": (folder / "truncated.jpg", whole[: len(whole) // 3]),
+        "empty": (folder / "empty.png", b""),
+        "bomb": (folder / "bomb.png", bomb),
+    }
+    for path, data in files.values():
+        path.write_bytes(data)
+    return {kind: path for kind, (path, _) in files.items()}

@@ -1,0 +1,53 @@
+"""Integration fixtures: a hasher wired from its real parts, run in this process until the stream is empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from paktum_common.queue import IngestQueue
+from paktum_common.search import SearchBackend, open_search
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+from paktum_hasher.ingest import Ingestor
+from paktum_hasher.main import new_decode_pool
+from paktum_hasher.worker import HasherWorker
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    queue: IngestQueue
+    search: SearchBackend
+    store: ImageStore
+    worker: HasherWorker
+
+    async def drain(self, timeout: float = 60) -> None:
+        """Run the hasher until every published post is handled (indexed or dead-lettered)."""
+        task = asyncio.create_task(self.worker.run())
+        try:
+            async with asyncio.timeout(timeout):
+                while (await self.queue.depth()) != (0, 0):
+                    if task.done():
+                        task.result()
+                    await asyncio.sleep(0.05)
+        finally:
+            self.worker.stop()
+            await task
+            self.worker._stopping.clear()
+
+
+@pytest.fixture
+async def pipeline(settings: Settings, redis_client: Redis) -> AsyncIterator[Pipeline]:
+    search = open_search(settings)
+    store = ImageStore.from_settings(settings)
+    pool = new_decode_pool(1)
+    queue = IngestQueue(redis_client, settings, consumer="test-hasher")
+    worker = HasherWorker(queue, search, Ingestor(settings, store, pool), 8, lambda: new_decode_pool(1))
+    yield Pipeline(settings, queue, search, store, worker)
+    worker.ingestor.pool.shutdown()
+    await search.close()
