@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from paktum_common.models import ImageDocument, Rating
-from paktum_common.search import Order, SearchQuery, parse_query
+from paktum_common.search import NumericFilter, Order, SearchQuery, parse_query
 from paktum_common.search.sqlite import SqliteSearch
 
 
@@ -127,3 +127,21 @@ async def test_several_processes_write_one_file(tmp_path: Path) -> None:
     search = SqliteSearch(path)
     assert (await search.search(SearchQuery(all_tags=("shared",)), 1)).total == 150
     await search.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (SearchQuery(any_tags=("dog", "duo")), {2, 3}),
+        (SearchQuery(prefixes=("cat",)), {1, 2, 4}),
+        (SearchQuery(prefixes=("s",), none_prefixes=("sm",)), {3, 4}),
+        (SearchQuery(numeric=(NumericFilter("size", ">", 102),)), {3, 4}),
+        (SearchQuery(numeric=(NumericFilter("added", "<=", 1_700_000_002), NumericFilter("width", "=", 640))), {1, 2}),
+        (SearchQuery(words=("cat",)), {1, 2, 4}),  # full text finds the words inside tags
+        (SearchQuery(words=("ears", "smile")), {1}),
+    ],
+    ids=["any", "prefix", "prefix-not-prefix", "size", "added-and-width", "word", "two-words"],
+)
+async def test_query_object_terms(index: SqliteSearch, query: SearchQuery, expected: set[int]) -> None:
+    page = await index.search(query, 50)
+    assert {int(h.ID, 16) for h in page.hits} == expected and page.total == len(expected)

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Variants.
     variant_distance: int = Field(10, ge=0, le=64)
 
+    # Banned tags (scraper skips, cleanup purges): a list here and/or a file, one tag per line.
+    banned_tags: str = ""  # separated by spaces, commas or newlines
+    banned_tags_file: Path | None = None
+
     # Services.
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
@@ -53,7 +57,9 @@ class Settings(BaseSettings):
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
 
-    @field_validator("redis_url", "search_url", "public_url", "consumer_name", "admin_token", mode="before")
+    @field_validator(
+        "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -69,17 +69,3 @@ async def get_image(image_id: str, request: Request) -> JSONResponse:
     if doc is None:
         return JSONResponse({"image": None, "error": f"no image with ID {image_id!r}"}, status_code=404)
     return JSONResponse({"image": rest_image(state, request, doc), "error": ""})
-
-
-@router.get("/api/image/{image_id}/related")
-async def related_images(image_id: str, request: Request) -> JSONResponse:
-    """The other members of the image's variant group (filled by the cleanup job)."""
-    state = _state(request)
-    try:
-        doc = await state.search.get_document(image_id.lower())
-    except SearchUnavailableError as exc:
-        return JSONResponse({"results": [], "error": f"search unavailable: {exc}"}, 503)
-    if doc is None:
-        return JSONResponse({"results": [], "error": f"no image with ID {image_id!r}"}, status_code=404)
-    # Variant groups arrive with the cleanup issue; until then no image has related images.
-    return JSONResponse({"results": [], "error": ""})

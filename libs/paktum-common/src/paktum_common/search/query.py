@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 from paktum_common.errors import BadPostError, InvalidQueryError
 from paktum_common.models import Rating
@@ -16,15 +17,32 @@ class Order(enum.StrEnum):
     added_asc = "added"
 
 
+NumericField = Literal["width", "height", "size", "added"]
+Comparison = Literal["<", "<=", ">", ">=", "="]
+
+
+@dataclass(frozen=True)
+class NumericFilter:
+    """`width:>1000` is NumericFilter("width", ">", 1000); `added` is in UNIX seconds."""
+
+    field: NumericField
+    op: Comparison
+    value: int
+
+
 @dataclass(frozen=True)
 class SearchQuery:
-    """What to find; each backend translates it into its own request."""
+    """What to find; each backend translates it into its own request. Tags are matched whole."""
 
-    all_tags: tuple[str, ...] = ()
-    none_tags: tuple[str, ...] = ()
-    ratings: tuple[Rating, ...] = ()
+    all_tags: tuple[str, ...] = ()  # every one of these tags
+    none_tags: tuple[str, ...] = ()  # none of these tags
+    any_tags: tuple[str, ...] = ()  # at least one of these tags (`~a ~b`)
+    prefixes: tuple[str, ...] = ()  # for each prefix, some tag starting with it (`tag*`)
+    none_prefixes: tuple[str, ...] = ()  # no tag starting with any of these (`-tag*`)
+    ratings: tuple[Rating, ...] = ()  # any of these ratings; empty: all ratings
+    numeric: tuple[NumericFilter, ...] = ()  # all of these comparisons
+    words: tuple[str, ...] = ()  # full-text words, all of them (`"blue sky"`)
     order: Order = Order.random
-    words: tuple[str, ...] = field(default=())
 
 
 _SEPARATORS = re.compile(r"[\s,]+")

@@ -172,18 +172,41 @@ def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         raise
 
 
+_TAGGED = "rowid IN (SELECT image FROM image_tags WHERE {})"
+_NOT_TAGGED = "rowid NOT IN (SELECT image FROM image_tags WHERE {})"
+_PREFIX = "tag >= ? AND tag < ?"
+_NUMERIC_COLUMNS = {"width": "width", "height": "height", "size": "size", "added": "added"}
+
+
+def _prefix_range(prefix: str) -> list[str]:
+    # Every string starting with `prefix` sorts between it and it followed by the highest code point.
+    return [prefix, prefix + "\U0010ffff"]
+
+
 def _where(query: SearchQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for tag in query.all_tags:
-        clauses.append("rowid IN (SELECT image FROM image_tags WHERE tag = ?)")
+        clauses.append(_TAGGED.format("tag = ?"))
         params.append(tag)
     for tag in query.none_tags:
-        clauses.append("rowid NOT IN (SELECT image FROM image_tags WHERE tag = ?)")
+        clauses.append(_NOT_TAGGED.format("tag = ?"))
         params.append(tag)
+    if query.any_tags:
+        clauses.append(_TAGGED.format(f"tag IN ({','.join('?' * len(query.any_tags))})"))
+        params.extend(query.any_tags)
+    for prefix in query.prefixes:
+        clauses.append(_TAGGED.format(_PREFIX))
+        params.extend(_prefix_range(prefix))
+    for prefix in query.none_prefixes:
+        clauses.append(_NOT_TAGGED.format(_PREFIX))
+        params.extend(_prefix_range(prefix))
     if query.ratings:
         clauses.append(f"rating IN ({','.join('?' * len(query.ratings))})")
         params.extend(r.value for r in query.ratings)
+    for numeric in query.numeric:
+        clauses.append(f"{_NUMERIC_COLUMNS[numeric.field]} {numeric.op} ?")
+        params.append(numeric.value)
     if query.words:
         clauses.append("rowid IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
         params.append(" ".join('"' + w.replace('"', '""') + '"' for w in query.words))
