@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from paktum_api.state import AppState
 from paktum_common.errors import SearchUnavailableError
+from paktum_common.groups import related_many
 
 router = APIRouter()
 
@@ -21,5 +22,5 @@ async def related_images(image_id: str, request: Request) -> JSONResponse:
         return JSONResponse({"results": [], "error": f"search unavailable: {exc}"}, 503)
     if doc is None:
         return JSONResponse({"results": [], "error": f"no image with ID {image_id!r}"}, status_code=404)
-    # Variant groups arrive with the cleanup issue; until then no image has related images.
-    return JSONResponse({"results": [], "error": ""})
+    related = (await related_many(state.redis, [doc.ID]))[doc.ID]
+    return JSONResponse({"results": [image_id for image_id, _ in related], "error": ""})
