@@ -1,39 +1,84 @@
 """Decode an image once and derive from it everything the index needs: size, pHash, thumbnail.
 
-Runs in worker processes (CPU-bound): a pure function of the bytes and a few limits.
+Runs in worker processes (CPU-bound): a pure function of the bytes, a few limits and the pHash mode.
+
+One decode per image. In `fast` mode a JPEG is decoded straight at reduced scale (libjpeg scales
+in the DCT domain, by 1/2, 1/4 or 1/8), just large enough for the thumbnail; the pHash comes from
+that same reduced decode. Every other format, and every image in `exact` mode, is decoded at full
+size. The dimensions always come from the file's header, never from the reduced decode.
+
+What gets hashed is the picture as a viewer shows it: the EXIF orientation applied, transparency
+composited onto white (imagehash drops alpha, so black line art on a transparent background would
+otherwise hash to zero), 16-bit samples scaled to 8 bits. For an image without transparency,
+orientation tag or 16-bit samples, that is the file as Pillow opens it, so `exact` mode equals
+`imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
+displayed picture (see bench/README.md for the measured differences in `fast` mode).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
+from typing import Literal
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
 from paktum_common.phash import phash_int
 
-# Formats we store, and the extension a stored file gets.
-FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
+PhashMode = Literal["fast", "exact"]
+
+# Formats we store, and the extension a stored file gets. MPO is a JPEG with extra pictures
+# appended (phone cameras write them): Pillow names it apart, browsers show it as the JPEG it is.
+FORMAT_EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tiff",
+}
 THUMBNAIL_QUALITY = 85
 BACKGROUND = (255, 255, 255)
+# Never decode smaller than this on a side: imagehash resizes to 32x32, and a draft that went
+# below that (a very wide panorama) would hash a picture with too few rows.
+MIN_DRAFT_SIDE = 64
+
+# EXIF orientation -> the transposition that shows the picture upright (EXIF 2.3, tag 0x0112).
+ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 # A truncated file must fail, not decode to a half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # The pixel limit is ours (PAKTUM_MAX_IMAGE_PIXELS), checked from the header before any pixel is decoded.
 Image.MAX_IMAGE_PIXELS = None
 
+# What Pillow's decoders raise on hostile or broken files besides OSError: its own fuzzing finds
+# these in plugins that parse headers with struct and index tables read from the file.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
+
 
 @dataclass(frozen=True)
 class DecodedImage:
-    width: int
+    width: int  # as displayed: a 90-degree EXIF orientation swaps the stored width and height
     height: int
     ext: str
     phash: int
     thumbnail: bytes
 
 
-def decode_image(data: bytes, max_pixels: int, thumbnail_size: int) -> DecodedImage:
+def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
     """Raise BadImageError (with the reason) for anything that is not a whole, sane image."""
     try:
         image = Image.open(io.BytesIO(data))
@@ -47,39 +92,66 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int) -> DecodedIm
             raise BadImageError(
                 f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
             )
+        orientation = _orientation(image)
         image.seek(0)  # animations: the first frame stands for the whole
+        if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
+            box = _fit(width, height, thumbnail_size)
+            image.draft(None, (max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE)))
         image.load()
-        flat = _flatten(ImageOps.exif_transpose(image) or image)
+        if orientation in ORIENTATION_TRANSPOSE:
+            image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
+        hashed, rgb = _hash_source_and_rgb(image)
+        phash = phash_int(hashed)
+        thumbnail = _thumbnail(rgb, thumbnail_size)
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
         raise BadImageError("not an image (unidentified format)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except DECODE_ERRORS as exc:
         raise BadImageError(f"cannot decode image: {exc}") from exc
-    return DecodedImage(
-        width=width,
-        height=height,
-        ext=FORMAT_EXTENSIONS[fmt],
-        phash=phash_int(flat),
-        thumbnail=_thumbnail(flat, thumbnail_size),
-    )
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return DecodedImage(width=width, height=height, ext=FORMAT_EXTENSIONS[fmt], phash=phash, thumbnail=thumbnail)
 
 
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto a solid background (hashing drops alpha)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) when there is none or the EXIF block cannot be read."""
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except DECODE_ERRORS:
+        return 1  # a broken EXIF block does not make a broken picture: show it as stored
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _hash_source_and_rgb(image: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """The image to hash and the RGB image to thumbnail; the same object when nothing needs changing.
+
+    An image that needs no flattening is hashed in its own mode, exactly as imagehash would see it
+    (its conversion to greyscale from CMYK or a palette is not always the same as via RGB).
+    """
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits rather than clip everything above 255 to white.
-        return image.point(lambda v: v / 256).convert("L").convert("RGB")
-    return image.convert("RGB")
+        flat = Image.alpha_composite(background, rgba).convert("RGB")
+        return flat, flat
+    if image.mode in SIXTEEN_BIT_MODES:
+        # imagehash would clip every sample above 255 to white: scale to 8 bits instead.
+        samples = np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8
+        grey = Image.fromarray(samples.astype(np.uint8), "L")
+        return grey, grey.convert("RGB")
+    return image, image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size of `width` x `height` scaled to fit a `size` square, never enlarged."""
+    scale = min(size / width, size / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _thumbnail(image: Image.Image, size: int) -> bytes:
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    box = _fit(image.width, image.height, size)
+    # reducing_gap: a box-filter reduction by whole factors first, Lanczos only over the last 2x.
+    thumb = image if box == image.size else image.resize(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
     return out.getvalue()
