@@ -27,6 +27,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
 from paktum_common.phash import phash_int
+from paktum_hasher.jpeg_scans import dc_scans_only
 
 PhashMode = Literal["fast", "exact"]
 
@@ -95,8 +96,7 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
         orientation = _orientation(image)
         image.seek(0)  # animations: the first frame stands for the whole
         if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
-            box = _fit(width, height, thumbnail_size)
-            image.draft(None, (max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE)))
+            image = _draft(image, data, _fit(width, height, thumbnail_size))
         image.load()
         if orientation in ORIENTATION_TRANSPOSE:
             image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
@@ -112,6 +112,20 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return DecodedImage(width=width, height=height, ext=FORMAT_EXTENSIONS[fmt], phash=phash, thumbnail=thumbnail)
+
+
+def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image:
+    """Have libjpeg decode at the smallest scale that still covers `box` (the thumbnail)."""
+    request = (max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE))
+    image.draft(None, request)
+    if image.decoderconfig[:1] == (8,) and image.info.get("progressive"):
+        thinned = dc_scans_only(data)
+        if thinned is not None:
+            reopened = Image.open(io.BytesIO(thinned))
+            reopened.draft(None, request)
+            if reopened.size == image.size and reopened.mode == image.mode:
+                return reopened
+    return image
 
 
 def _orientation(image: Image.Image) -> int:

@@ -1,0 +1,268 @@
+"""Benchmark the hasher against imagehash.phash + a full-decode Pillow thumbnail on real images.
+
+The corpus is wallpapers and clip art from Debian packages, fetched with `apt-get download` and
+unpacked with `dpkg -x` (nothing is installed) into bench/.corpus, once. Every image is run through
+both pipelines in turn, in this one process, so machine load hits both alike; speed is counted
+in CPU seconds of this process (images/s per core). See bench/README.md.
+
+    make bench-hasher                      # or: .venv/bin/python bench/hasher.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import imagehash
+from PIL import Image, ImageOps
+
+from paktum_common.errors import BadImageError
+from paktum_common.phash import bits_to_int, hamming, is_degenerate
+from paktum_hasher.decode import decode_image
+
+HERE = Path(__file__).resolve().parent
+# Package -> how many of its images to use (None: all). Clip art is sampled: 6900 files would
+# take long and add nothing the first few hundred do not show.
+PACKAGES: dict[str, int | None] = {
+    "mate-backgrounds": None,
+    "plasma-workspace-wallpapers": None,
+    "lomiri-wallpapers-16.04": None,
+    "lomiri-wallpapers-20.04": None,
+    "ukui-wallpapers": None,
+    "gnome-backgrounds": None,
+    "openclipart-png": 400,
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+MAX_PIXELS = 120_000_000
+VARIANT_DISTANCE = 10
+DIFF_BUCKETS = ("0", "1", "2", "3", "4", "5+")
+
+
+@dataclass
+class Sample:
+    path: str
+    package: str
+    part: str  # JPEG, PNG, WEBP, GIF
+    transparent: bool
+    pixels: int
+    reference: int = 0  # imagehash.phash(Image.open(file)), what anyone would compute
+    displayed_reference: int = 0  # imagehash.phash of the picture as shown (orientation, on white)
+    fast: int = 0
+    exact: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fetch_corpus(corpus: Path, packages: dict[str, int | None]) -> None:
+    """apt-get download + dpkg -x each package not already unpacked under `corpus`."""
+    debs = corpus / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    for package in packages:
+        target = corpus / package
+        if (target / ".unpacked").exists():
+            continue
+        print(f"fetching {package} (apt-get download, dpkg -x) ...", file=sys.stderr)
+        result = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(
+                f"apt-get download {package} failed (does `apt-get update` need running first?):\n{result.stderr}"
+            )
+        deb = max(debs.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
+        target.mkdir(exist_ok=True)
+        subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
+        (target / ".unpacked").touch()
+
+
+def collect(corpus: Path, packages: dict[str, int | None]) -> list[Sample]:
+    """The distinct image files of each package (packages ship the same file under several names)."""
+    seen: set[str] = set()
+    samples: list[Sample] = []
+    for package, limit in packages.items():
+        files = sorted(p for p in (corpus / package).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if limit is not None and len(files) > limit:
+            step = len(files) / limit
+            files = [files[int(i * step)] for i in range(limit)]  # spread over the whole package
+        for path in files:
+            data = path.read_bytes()
+            digest = hashlib.md5(data).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            try:
+                image = Image.open(io.BytesIO(data))
+            except OSError:
+                continue
+            transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            samples.append(
+                Sample(str(path.relative_to(corpus)), package, image.format or "?", transparent, image.width * image.height)
+            )
+    return samples
+
+
+def baseline(data: bytes, size: int) -> tuple[int, int, int, bytes]:
+    """The naive hasher: full decode, imagehash.phash, Pillow's own thumbnail of the full image."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    width, height = image.size
+    phash = bits_to_int(imagehash.phash(image).hash)
+    thumb = image.convert("RGB")
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85)
+    return width, height, phash, out.getvalue()
+
+
+def displayed_reference(data: bytes) -> int:
+    """imagehash.phash of the picture as a viewer shows it, built with Pillow's own helpers."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return bits_to_int(imagehash.phash(image).hash)
+
+
+def cpu_seconds(run: Callable[[], object], repeat: int) -> float:
+    """The fastest of `repeat` runs, in CPU seconds of this process: other processes' load does not count."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        run()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def measure(corpus: Path, samples: list[Sample], size: int, repeat: int) -> list[Sample]:
+    # Warm up imports and lazy initialisation (scipy's FFT, Pillow's plugins) outside the timings.
+    warm = (corpus / samples[0].path).read_bytes()
+    baseline(warm, size)
+    decode_image(warm, MAX_PIXELS, size, "fast")
+    measured = []
+    for index, sample in enumerate(samples, 1):
+        data = (corpus / sample.path).read_bytes()
+        try:
+            sample.fast = decode_image(data, MAX_PIXELS, size, "fast").phash
+            sample.exact = decode_image(data, MAX_PIXELS, size, "exact").phash
+        except BadImageError as exc:
+            print(f"skipped {sample.path}: {exc}", file=sys.stderr)
+            continue
+        sample.reference = baseline(data, size)[2]
+        sample.displayed_reference = displayed_reference(data)
+        # Interleaved per image, so a burst of load elsewhere hits all three pipelines alike.
+        sample.seconds = {
+            "baseline": cpu_seconds(lambda data=data: baseline(data, size), repeat),  # type: ignore[misc]
+            "fast": cpu_seconds(lambda data=data: decode_image(data, MAX_PIXELS, size, "fast"), repeat),  # type: ignore[misc]
+            "exact": cpu_seconds(lambda data=data: decode_image(data, MAX_PIXELS, size, "exact"), repeat),  # type: ignore[misc]
+        }
+        measured.append(sample)
+        if index % 50 == 0:
+            print(f"  {index}/{len(samples)} images", file=sys.stderr)
+    return measured
+
+
+def diff_distribution(diffs: list[int]) -> str:
+    if not diffs:
+        return "(none)"
+    buckets = Counter(str(d) if d < 5 else "5+" for d in diffs)
+    counts = " ".join(f"{b}:{buckets.get(b, 0):>4}" for b in DIFF_BUCKETS)
+    return f"{counts}   mean {statistics.fmean(diffs):.3f}  max {max(diffs)}"
+
+
+def largest_group(hashes: list[int], distance: int) -> int:
+    """Size of the largest connected component when hashes within `distance` bits are linked."""
+    parent = list(range(len(hashes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(hashes)):
+        for j in range(i + 1, len(hashes)):
+            if hamming(hashes[i], hashes[j]) <= distance:
+                parent[root(i)] = root(j)
+    return max(Counter(root(i) for i in range(len(hashes))).values(), default=0)
+
+
+def report(samples: list[Sample], size: int) -> None:
+    parts: dict[str, list[Sample]] = {}
+    for s in samples:
+        name = f"{s.part} with transparency" if s.transparent else s.part
+        parts.setdefault(name, []).append(s)
+    parts["all"] = samples
+    print(f"\nSpeed: images/s per core (CPU seconds of one process) for hash + {size} px thumbnail + dimensions")
+    print(f"{'part':<26}{'images':>7}{'Mpx avg':>9}{'baseline':>10}{'fast':>9}{'ratio':>7}{'exact':>9}{'ratio':>7}")
+    for name, group in parts.items():
+        rate = {k: len(group) / sum(s.seconds[k] for s in group) for k in ("baseline", "fast", "exact")}
+        print(
+            f"{name:<26}{len(group):>7}{statistics.fmean(s.pixels for s in group) / 1e6:>9.1f}"
+            f"{rate['baseline']:>10.1f}{rate['fast']:>9.1f}{rate['fast'] / rate['baseline']:>6.2f}x"
+            f"{rate['exact']:>9.1f}{rate['exact'] / rate['baseline']:>6.2f}x"
+        )
+
+    opaque = [s for s in samples if not s.transparent]
+    jpeg = [s for s in samples if s.part == "JPEG"]
+    print("\nBit differences from imagehash.phash(Image.open(file)), images without transparency")
+    for mode in ("fast", "exact"):
+        for name, group in (("JPEG", jpeg), ("all without transparency", opaque)):
+            diffs = [hamming(getattr(s, mode), s.reference) for s in group]
+            print(f"  {mode:<6}{name:<26}{len(group):>5} images  {diff_distribution(diffs)}")
+    print("Bit differences from imagehash.phash of the displayed picture (orientation applied, alpha on white)")
+    for mode in ("fast", "exact"):
+        for name, group in (("with transparency", [s for s in samples if s.transparent]), ("all", samples)):
+            diffs = [hamming(getattr(s, mode), s.displayed_reference) for s in group]
+            print(f"  {mode:<6}{name:<26}{len(group):>5} images  {diff_distribution(diffs)}")
+
+    clipart = [s for s in samples if s.package == "openclipart-png"]
+    if clipart:
+        raw = [s.reference for s in clipart]
+        ours = [s.fast for s in clipart if not is_degenerate(s.fast)]
+        print(f"\nVariant groups at distance <= {VARIANT_DISTANCE} among {len(clipart)} clip-art images (openclipart-png)")
+        print(
+            f"  imagehash.phash as is:   {sum(h == 0 for h in raw):>4} hash to 0,"
+            f" largest group {largest_group(raw, VARIANT_DISTANCE)} images"
+        )
+        print(
+            f"  ours (fast), degenerate excluded: {len(clipart) - len(ours):>4} degenerate,"
+            f" largest group {largest_group(ours, VARIANT_DISTANCE)} images"
+        )
+    ones = Counter(s.fast.bit_count() for s in samples)
+    print("\nSet bits per hash (ours, fast), over the whole corpus: " + ", ".join(f"{k}: {v}" for k, v in sorted(ones.items())))
+    print(f"Degenerate (is_degenerate): {sum(is_degenerate(s.fast) for s in samples)} of {len(samples)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
+    parser.add_argument("--packages", nargs="*", default=list(PACKAGES), help="Debian packages to draw images from")
+    parser.add_argument("--clipart", type=int, default=400, help="how many openclipart-png images to sample")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all), for a quick run")
+    parser.add_argument("--repeat", type=int, default=1, help="time each pipeline N times per image, keep the fastest")
+    parser.add_argument("--thumbnail", type=int, default=300, help="thumbnail size, as PAKTUM_THUMBNAIL_SIZE")
+    parser.add_argument("--results", type=Path, default=HERE / ".results" / "hasher.json", help="per-image results")
+    args = parser.parse_args()
+
+    packages = {name: (args.clipart if name == "openclipart-png" else PACKAGES.get(name)) for name in args.packages}
+    fetch_corpus(args.corpus, packages)
+    samples = collect(args.corpus, packages)
+    if args.limit:
+        samples = samples[: args.limit]
+    print(f"corpus: {len(samples)} distinct images from {', '.join(packages)}", file=sys.stderr)
+    measured = measure(args.corpus, samples, args.thumbnail, args.repeat)
+    report(measured, args.thumbnail)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps([asdict(s) for s in measured], indent=1))
+    print(f"\nper-image results: {args.results}")
+
+
+if __name__ == "__main__":
+    main()
