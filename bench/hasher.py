@@ -21,7 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import imagehash
 from PIL import Image, ImageOps
@@ -31,6 +33,7 @@ from paktum_common.phash import bits_to_int, hamming, is_degenerate
 from paktum_hasher.decode import decode_image
 
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
 # Package -> how many of its images to use (None: all). Clip art is sampled: 6900 files would
 # take long and add nothing the first few hundred do not show.
 PACKAGES: dict[str, int | None] = {
@@ -73,9 +76,7 @@ def fetch_corpus(corpus: Path, packages: dict[str, int | None]) -> None:
         print(f"fetching {package} (apt-get download, dpkg -x) ...", file=sys.stderr)
         result = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
         if result.returncode != 0:
-            sys.exit(
-                f"apt-get download {package} failed (does `apt-get update` need running first?):\n{result.stderr}"
-            )
+            sys.exit(f"apt-get download {package} failed (does `apt-get update` need running first?):\n{result.stderr}")
         deb = max(debs.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
         target.mkdir(exist_ok=True)
         subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
@@ -103,7 +104,9 @@ def collect(corpus: Path, packages: dict[str, int | None]) -> list[Sample]:
                 continue
             transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
             samples.append(
-                Sample(str(path.relative_to(corpus)), package, image.format or "?", transparent, image.width * image.height)
+                Sample(
+                    str(path.relative_to(corpus)), package, image.format or "?", transparent, image.width * image.height
+                ),
             )
     return samples
 
@@ -130,14 +133,15 @@ def displayed_reference(data: bytes) -> int:
     return bits_to_int(imagehash.phash(image).hash)
 
 
-def cpu_seconds(run: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` runs, in CPU seconds of this process: other processes' load does not count."""
+def timed(run: Callable[[], T], repeat: int) -> tuple[T, float]:
+    """The result of `run` and its fastest of `repeat` runs in CPU seconds of this process
+    (other processes' load does not count)."""
     best = float("inf")
     for _ in range(repeat):
         started = time.process_time()
-        run()
+        result = run()
         best = min(best, time.process_time() - started)
-    return best
+    return result, best
 
 
 def measure(corpus: Path, samples: list[Sample], size: int, repeat: int) -> list[Sample]:
@@ -148,20 +152,17 @@ def measure(corpus: Path, samples: list[Sample], size: int, repeat: int) -> list
     measured = []
     for index, sample in enumerate(samples, 1):
         data = (corpus / sample.path).read_bytes()
+        # Interleaved per image, so a burst of load elsewhere hits all three pipelines alike.
         try:
-            sample.fast = decode_image(data, MAX_PIXELS, size, "fast").phash
-            sample.exact = decode_image(data, MAX_PIXELS, size, "exact").phash
+            fast, fast_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "fast"), repeat)
+            exact, exact_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "exact"), repeat)
         except BadImageError as exc:
             print(f"skipped {sample.path}: {exc}", file=sys.stderr)
             continue
-        sample.reference = baseline(data, size)[2]
+        base, base_seconds = timed(partial(baseline, data, size), repeat)
+        sample.fast, sample.exact, sample.reference = fast.phash, exact.phash, base[2]
+        sample.seconds = {"baseline": base_seconds, "fast": fast_seconds, "exact": exact_seconds}
         sample.displayed_reference = displayed_reference(data)
-        # Interleaved per image, so a burst of load elsewhere hits all three pipelines alike.
-        sample.seconds = {
-            "baseline": cpu_seconds(lambda data=data: baseline(data, size), repeat),  # type: ignore[misc]
-            "fast": cpu_seconds(lambda data=data: decode_image(data, MAX_PIXELS, size, "fast"), repeat),  # type: ignore[misc]
-            "exact": cpu_seconds(lambda data=data: decode_image(data, MAX_PIXELS, size, "exact"), repeat),  # type: ignore[misc]
-        }
         measured.append(sample)
         if index % 50 == 0:
             print(f"  {index}/{len(samples)} images", file=sys.stderr)
@@ -226,7 +227,7 @@ def report(samples: list[Sample], size: int) -> None:
     if clipart:
         raw = [s.reference for s in clipart]
         ours = [s.fast for s in clipart if not is_degenerate(s.fast)]
-        print(f"\nVariant groups at distance <= {VARIANT_DISTANCE} among {len(clipart)} clip-art images (openclipart-png)")
+        print(f"\nVariant groups at distance <= {VARIANT_DISTANCE} among {len(clipart)} clip-art images")
         print(
             f"  imagehash.phash as is:   {sum(h == 0 for h in raw):>4} hash to 0,"
             f" largest group {largest_group(raw, VARIANT_DISTANCE)} images"
@@ -236,7 +237,7 @@ def report(samples: list[Sample], size: int) -> None:
             f" largest group {largest_group(ours, VARIANT_DISTANCE)} images"
         )
     ones = Counter(s.fast.bit_count() for s in samples)
-    print("\nSet bits per hash (ours, fast), over the whole corpus: " + ", ".join(f"{k}: {v}" for k, v in sorted(ones.items())))
+    print("\nSet bits per hash (ours, fast), whole corpus: " + ", ".join(f"{k}: {v}" for k, v in sorted(ones.items())))
     print(f"Degenerate (is_degenerate): {sum(is_degenerate(s.fast) for s in samples)} of {len(samples)}")
 
 
