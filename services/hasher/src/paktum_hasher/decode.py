@@ -7,18 +7,21 @@ in the DCT domain, by 1/2, 1/4 or 1/8), just large enough for the thumbnail; the
 that same reduced decode. Every other format, and every image in `exact` mode, is decoded at full
 size. The dimensions always come from the file's header, never from the reduced decode.
 
-What gets hashed is the picture as a viewer shows it: the EXIF orientation applied, transparency
+What gets hashed is the picture as a viewer sees it: the EXIF orientation applied, transparency
 composited onto white (imagehash drops alpha, so black line art on a transparent background would
-otherwise hash to zero), 16-bit samples scaled to 8 bits. For an image without transparency,
-orientation tag or 16-bit samples, that is the file as Pillow opens it, so `exact` mode equals
+otherwise hash to zero; when white leaves nothing to see, the image as stored or on black, see
+_phash_and_picture), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
+orientation or 16-bit samples, that picture is the file as Pillow opens it, so `exact` mode equals
 `imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
-displayed picture (see bench/README.md for the measured differences in `fast` mode).
+picture described. `fast` mode differs only for JPEGs large enough to be decoded at reduced scale:
+bench/README.md gives the measured differences.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,7 +29,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
-from paktum_common.phash import phash_int
+from paktum_common.phash import is_degenerate, phash_int
 from paktum_hasher.jpeg_scans import dc_scans_only
 
 PhashMode = Literal["fast", "exact"]
@@ -43,7 +46,9 @@ FORMAT_EXTENSIONS = {
     "TIFF": "tiff",
 }
 THUMBNAIL_QUALITY = 85
-BACKGROUND = (255, 255, 255)
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 # Never decode smaller than this on a side: imagehash resizes to 32x32, and a draft that went
 # below that (a very wide panorama) would hash a picture with too few rows.
 MIN_DRAFT_SIDE = 64
@@ -100,9 +105,8 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
         image.load()
         if orientation in ORIENTATION_TRANSPOSE:
             image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
-        hashed, rgb = _hash_source_and_rgb(image)
-        phash = phash_int(hashed)
-        thumbnail = _thumbnail(rgb, thumbnail_size)
+        phash, picture = _phash_and_picture(image)
+        thumbnail = _thumbnail(picture, thumbnail_size)
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -132,31 +136,57 @@ def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, 1 (as stored) when there is none or the EXIF block cannot be read."""
     try:
-        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data": handled below
+            value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except DECODE_ERRORS:
         return 1  # a broken EXIF block does not make a broken picture: show it as stored
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _hash_source_and_rgb(image: Image.Image) -> tuple[Image.Image, Image.Image]:
-    """The image to hash and the RGB image to thumbnail; the same object when nothing needs changing.
+def _phash_and_picture(image: Image.Image) -> tuple[int, Image.Image]:
+    """The pHash of the picture a viewer sees, and that picture in RGB for the thumbnail.
 
-    An image that needs no flattening is hashed in its own mode, exactly as imagehash would see it
-    (its conversion to greyscale from CMYK or a palette is not always the same as via RGB).
+    An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
+    to greyscale from CMYK or a palette is not always the same as via RGB).
     """
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
-        # Pasting through the alpha band gives the same pixels as Image.alpha_composite onto an
-        # opaque background, in one pass instead of three.
-        flat = Image.new("RGB", rgba.size, BACKGROUND)
-        flat.paste(rgba, (0, 0), rgba)
-        return flat, flat
     if image.mode in SIXTEEN_BIT_MODES:
         # imagehash would clip every sample above 255 to white: scale to 8 bits instead.
         samples = np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8
         grey = Image.fromarray(samples.astype(np.uint8), "L")
-        return grey, grey.convert("RGB")
-    return image, image if image.mode == "RGB" else image.convert("RGB")
+        return phash_int(grey), grey.convert("RGB")
+    if not (image.mode in ALPHA_MODES or "transparency" in image.info):
+        return phash_int(image), image if image.mode == "RGB" else image.convert("RGB")
+    # Transparent: most such images are art on a transparent background, meant to be seen on a
+    # light page, and imagehash's dropping of alpha would hash what hides under the transparent
+    # pixels (often plain black: every piece of black line art would hash to 0). A few carry
+    # their picture in the alpha band of one flat colour, or in colours under a faint alpha
+    # (overlay wallpapers): for those, white gives a flat picture, so the first of these that
+    # says something is hashed: on white, as stored (alpha dropped), on black.
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    on_white = _on_background(rgba, WHITE)
+    phash = phash_int(on_white)
+    if not is_degenerate(phash):
+        return phash, on_white
+    with warnings.catch_warnings():
+        # Pillow's advice to convert a palette with transparency to RGBA: dropping alpha is the point here.
+        warnings.simplefilter("ignore", UserWarning)
+        as_stored = phash_int(image)
+    if not is_degenerate(as_stored):
+        return as_stored, image.convert("RGB")
+    on_black = _on_background(rgba, BLACK)
+    on_black_phash = phash_int(on_black)
+    if not is_degenerate(on_black_phash):
+        return on_black_phash, on_black
+    return phash, on_white
+
+
+def _on_background(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    # Pasting through the alpha band gives the same pixels as Image.alpha_composite onto an
+    # opaque background, in one pass instead of three.
+    flat = Image.new("RGB", rgba.size, colour)
+    flat.paste(rgba, (0, 0), rgba)
+    return flat
 
 
 def _fit(width: int, height: int, size: int) -> tuple[int, int]:
