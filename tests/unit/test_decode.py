@@ -107,6 +107,7 @@ def test_transparent_line_art_does_not_hash_to_zero() -> None:
     assert not is_degenerate(ours)
 
 
+@pytest.mark.filterwarnings("ignore:Palette images with Transparency:UserWarning")
 def test_real_transparent_line_art_is_not_one_big_variant_group() -> None:
     raw = [imagehash_of(p.read_bytes()) for p in REAL_LINE_ART]
     assert raw == [0] * len(REAL_LINE_ART)  # the trap, on real clip art: every one a variant of every other
@@ -171,6 +172,7 @@ def test_rotated_real_jpeg_reports_the_displayed_size(mode: str) -> None:
     assert hamming(decoded.phash, bits_to_int(imagehash.phash(upright).hash)) <= (0 if mode == "exact" else 4)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # Pillow, in imagehash_of below
 def test_unreadable_exif_block_shows_the_picture_as_stored() -> None:
     image = picture(31, (320, 200))
     data = encode(image, "JPEG", quality=90, exif=b"Exif\x00\x00II*\x00\xff\xff\xff\x7fgarbage")

@@ -87,35 +87,49 @@ class DecodedImage:
 def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
     """Raise BadImageError (with the reason) for anything that is not a whole, sane image."""
     try:
-        image = Image.open(io.BytesIO(data))
-        fmt = image.format or ""
-        if fmt not in FORMAT_EXTENSIONS:
-            raise BadImageError(f"unsupported image format {fmt or 'unknown'}")
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise BadImageError(f"image has no pixels ({width}x{height})")
-        if width * height > max_pixels:
-            raise BadImageError(
-                f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
-            )
-        orientation = _orientation(image)
-        image.seek(0)  # animations: the first frame stands for the whole
-        if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
-            image = _draft(image, data, _fit(width, height, thumbnail_size))
-        image.load()
-        if orientation in ORIENTATION_TRANSPOSE:
-            image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
-        phash, picture = _phash_and_picture(image)
-        thumbnail = _thumbnail(picture, thumbnail_size)
+        with warnings.catch_warnings():
+            # Pillow warns about what it recovers from (a corrupt EXIF block, palette transparency
+            # given as bytes): the image either decodes or raises, and stray lines on a worker's
+            # stderr help no one.
+            warnings.simplefilter("ignore", UserWarning)
+            return _decode(data, max_pixels, thumbnail_size, phash_mode)
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
         raise BadImageError("not an image (unidentified format)") from exc
     except DECODE_ERRORS as exc:
         raise BadImageError(f"cannot decode image: {exc}") from exc
+
+
+def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode) -> DecodedImage:
+    image: Image.Image = Image.open(io.BytesIO(data))
+    fmt = image.format or ""
+    if fmt not in FORMAT_EXTENSIONS:
+        raise BadImageError(f"unsupported image format {fmt or 'unknown'}")
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise BadImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise BadImageError(
+            f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
+        )
+    orientation = _orientation(image)
+    image.seek(0)  # animations: the first frame stands for the whole
+    if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
+        image = _draft(image, data, _fit(width, height, thumbnail_size))
+    image.load()
+    if orientation in ORIENTATION_TRANSPOSE:
+        image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
+    phash, picture = _phash_and_picture(image)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return DecodedImage(width=width, height=height, ext=FORMAT_EXTENSIONS[fmt], phash=phash, thumbnail=thumbnail)
+    return DecodedImage(
+        width=width,
+        height=height,
+        ext=FORMAT_EXTENSIONS[fmt],
+        phash=phash,
+        thumbnail=_thumbnail(picture, thumbnail_size),
+    )
 
 
 def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image:
@@ -136,9 +150,7 @@ def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, 1 (as stored) when there is none or the EXIF block cannot be read."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data": handled below
-            value = image.getexif().get(ExifTags.Base.Orientation, 1)
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except DECODE_ERRORS:
         return 1  # a broken EXIF block does not make a broken picture: show it as stored
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -168,10 +180,7 @@ def _phash_and_picture(image: Image.Image) -> tuple[int, Image.Image]:
     phash = phash_int(on_white)
     if not is_degenerate(phash):
         return phash, on_white
-    with warnings.catch_warnings():
-        # Pillow's advice to convert a palette with transparency to RGBA: dropping alpha is the point here.
-        warnings.simplefilter("ignore", UserWarning)
-        as_stored = phash_int(image)
+    as_stored = phash_int(image)
     if not is_degenerate(as_stored):
         return as_stored, image.convert("RGB")
     on_black = _on_background(rgba, BLACK)
