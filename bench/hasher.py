@@ -305,6 +305,8 @@ def main() -> None:
     parser.add_argument("--thumbnail", type=int, default=300, help="thumbnail size, as PAKTUM_THUMBNAIL_SIZE")
     parser.add_argument("--results", type=Path, default=HERE / ".results" / "hasher.json", help="per-image results")
     args = parser.parse_args()
+    # The baselines hand imagehash palette images with transparency as they are, which Pillow warns about.
+    warnings.filterwarnings("ignore", "Palette images with Transparency", UserWarning)
 
     packages = {name: (args.clipart if name == "openclipart-png" else PACKAGES.get(name)) for name in args.packages}
     fetch_corpus(args.corpus, packages)
