@@ -83,6 +83,7 @@ def fetch_corpus(corpus: Path, packages: dict[str, int | None]) -> None:
         target.mkdir(exist_ok=True)
         subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
         (target / ".unpacked").touch()
+        deb.unlink()  # the unpacked files are what is used; the archive would only double the space
 
 
 def collect(corpus: Path, packages: dict[str, int | None]) -> list[Sample]:

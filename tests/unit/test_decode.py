@@ -126,6 +126,30 @@ def test_exact_mode_on_transparent_images_is_imagehash_of_the_picture_on_white()
         assert decode_image(path.read_bytes(), MAX_PIXELS, 300, "exact").phash == expected, path.name
 
 
+def test_transparent_image_with_nothing_to_see_on_white_is_hashed_as_stored() -> None:
+    # Like an overlay wallpaper whose colours only show on a dark desktop: white covers everything.
+    hidden = picture(50).convert("RGBA")
+    hidden.putalpha(0)
+    data = encode(hidden, "PNG")
+    decoded = decode_image(data, MAX_PIXELS, 300, "exact")
+    assert decoded.phash == imagehash_of(data) == bits_to_int(imagehash.phash(picture(50)).hash)
+    assert not is_degenerate(decoded.phash)
+
+
+def test_picture_carried_in_the_alpha_band_of_white_is_hashed_on_black() -> None:
+    pattern = picture(51).convert("L")
+    white = Image.new("RGBA", pattern.size, (255, 255, 255, 255))
+    white.putalpha(pattern)
+    data = encode(white, "PNG")
+    assert is_degenerate(imagehash_of(data))  # as stored: plain white
+    on_black = Image.alpha_composite(Image.new("RGBA", white.size, (0, 0, 0, 255)), white)
+    decoded = decode_image(data, MAX_PIXELS, 300, "exact")
+    assert decoded.phash == bits_to_int(imagehash.phash(on_black).hash)
+    assert not is_degenerate(decoded.phash)
+    thumb = Image.open(io.BytesIO(decoded.thumbnail)).convert("L")
+    assert thumb.getextrema()[0] < 64  # the thumbnail shows the same picture on black, not a white square
+
+
 # The transposition that undoes each EXIF orientation's, to store an upright picture rotated.
 STORED_AS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -212,13 +236,16 @@ def test_animation_is_hashed_from_its_first_frame(fmt: str) -> None:
     assert decode_image(data, MAX_PIXELS, 300).phash == first
 
 
-def test_mpo_from_a_camera_is_stored_as_the_jpeg_it_is() -> None:
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_mpo_from_a_camera_is_stored_as_the_jpeg_it_is(mode: str) -> None:
     first, second = picture(40), picture(41)
     data = encode(first, "MPO", save_all=True, append_images=[second], quality=90)
     assert Image.open(io.BytesIO(data)).format == "MPO"
-    decoded = decode_image(data, MAX_PIXELS, 300, "exact")
-    assert decoded.ext == "jpg"
-    assert decoded.phash == bits_to_int(imagehash.phash(Image.open(io.BytesIO(encode(first, "JPEG", quality=90)))).hash)
+    decoded = decode_image(data, MAX_PIXELS, 300, mode)  # type: ignore[arg-type]
+    assert (decoded.ext, decoded.width, decoded.height) == ("jpg", 640, 480)
+    first_alone = bits_to_int(imagehash.phash(Image.open(io.BytesIO(encode(first, "JPEG", quality=90)))).hash)
+    assert hamming(decoded.phash, first_alone) <= (0 if mode == "exact" else FAST_MAX_BITS)
+    assert hamming(decoded.phash, imagehash_of(encode(second, "JPEG", quality=90))) > 10
 
 
 def test_similar_pictures_have_near_hashes_and_different_ones_far() -> None:
