@@ -1,9 +1,9 @@
 """Benchmark the hasher against imagehash.phash + a full-decode Pillow thumbnail on real images.
 
 The corpus is wallpapers and clip art from Debian packages, fetched with `apt-get download` and
-unpacked with `dpkg -x` (nothing is installed) into bench/.corpus, once. Every image is run through
-both pipelines in turn, in this one process, so machine load hits both alike; speed is counted
-in CPU seconds of this process (images/s per core). See bench/README.md.
+unpacked with `dpkg -x` (nothing is installed) into bench/.corpus, once. Every image goes through
+our two modes and the two baselines in turn, in this one process, so machine load hits them
+alike; speed is counted in CPU seconds of this process (images/s per core). See bench/README.md.
 
     make bench-hasher                      # or: .venv/bin/python bench/hasher.py --help
 """
