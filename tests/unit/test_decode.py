@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import random
 from pathlib import Path
 
 import imagehash
@@ -289,3 +290,24 @@ def test_pixel_limit_is_a_setting() -> None:
     assert decode_image(data, 20_000, 300).width == 200
     with pytest.raises(BadImageError, match="20000 pixels, more than the limit of 19999"):
         decode_image(data, 19_999, 300)
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_damaged_real_files_decode_or_raise_bad_image_never_anything_else(mode: str) -> None:
+    rng = random.Random(7)
+    originals = [path.read_bytes() for path in [*REAL_JPEGS, *REAL_LINE_ART]]
+    originals.append(encode(picture(2, (200, 150)), "JPEG", progressive=True))
+    outcomes = set()
+    for _ in range(300):
+        data = bytearray(rng.choice(originals))
+        if rng.random() < 0.5:
+            for _ in range(rng.randint(1, 8)):  # flipped bytes anywhere, headers included
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            data = data[: rng.randrange(len(data))]
+        try:
+            decode_image(bytes(data), MAX_PIXELS, rng.choice((40, 300)), mode)  # type: ignore[arg-type]
+            outcomes.add("decoded")
+        except BadImageError:
+            outcomes.add("refused")
+    assert outcomes == {"decoded", "refused"}  # both kinds of damage were met
