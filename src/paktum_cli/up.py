@@ -52,7 +52,10 @@ def run_up(settings: Settings, hashers: int) -> int:
     lock = threading.Lock()
     redis: EmbeddedRedis | None = None
     env = dict(os.environ)
+    # The children read the same settings from the environment, including what options overrode.
     env["PAKTUM_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["PAKTUM_API_HOST"] = settings.api_host
+    env["PAKTUM_API_PORT"] = str(settings.api_port)
     if settings.redis_url:
         redis_url = settings.redis_url
     else:
