@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -132,3 +133,24 @@ def test_a_hasher_killed_mid_import_loses_no_image(tmp_path: Path, processes: li
         stored = {p.name.partition(".")[0] for p in (data / "images").iterdir() if not p.name.startswith(".")}
         assert stored == {hashlib.md5(p.read_bytes()).hexdigest() for p in good}
         client.close()
+
+
+def test_killing_paktum_up_leaves_no_orphans(tmp_path: Path, processes: list[Process]) -> None:
+    data, port = tmp_path / "data", free_port()
+    up = Process(
+        [command("paktum"), "--data-dir", str(data), "up", "--port", str(port)], paktum_env(), tmp_path / "up.log"
+    )
+    processes.append(up)
+    wait_until(lambda: api_ready(f"http://127.0.0.1:{port}"), 60, "the api to be ready")
+    redis_url = (data / "redis.url").read_text().strip()
+    os.kill(up.popen.pid, signal.SIGKILL)  # only `paktum up` itself: no chance to stop its children
+    up.popen.wait(10)
+
+    def all_gone() -> bool:
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping()
+            return False
+        except redis.ConnectionError:
+            return not api_ready(f"http://127.0.0.1:{port}")
+
+    wait_until(all_gone, 30, "the api and redis-server to exit with their parent")
