@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
@@ -47,6 +48,7 @@ def die_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+_prctl: Any
 try:  # looked up once in the parent
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux: nothing to arrange
