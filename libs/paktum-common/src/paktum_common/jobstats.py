@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 # Key names: a set of job names, and one hash per job.
 JOBS_KEY = "paktum:jobs"
@@ -72,7 +73,7 @@ async def record_job_run(
         for label in figure.labels:
             _check_name("label name", label)
     finished = time.time() if finished_at is None else finished_at
-    fields: dict[str, str] = {
+    fields: dict[FieldT, EncodableT] = {
         "finished_at": repr(finished),
         "duration_seconds": repr(max(0.0, finished - started_at)),
         "succeeded": "1" if succeeded else "0",
@@ -119,7 +120,7 @@ class JobStatsCollector:
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
         self.runs: list[JobRun] = []
         if registry is not None:
-            registry.register(self)  # type: ignore[arg-type]
+            registry.register(self)
 
     async def refresh(self, redis: Redis) -> None:
         self.runs = await read_job_runs(redis)
