@@ -179,7 +179,9 @@ def test_hasher_scales_on_cpu_by_default_and_on_pending_entries_with_keda(render
     default = render()
     hpa = find(default, "HorizontalPodAutoscaler", "paktum-hasher")
     target = hpa["spec"]["scaleTargetRef"]
-    assert find(default, target["kind"], target["name"])["metadata"]["labels"]["app.kubernetes.io/component"] == "hasher"
+    assert (
+        find(default, target["kind"], target["name"])["metadata"]["labels"]["app.kubernetes.io/component"] == "hasher"
+    )
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     hasher = find(default, "Deployment", "paktum-hasher")
     assert "replicas" not in hasher["spec"], "the HPA owns the replica count"
@@ -308,7 +310,7 @@ def test_imgproxy_reads_the_images_volume_with_the_shared_key(render: Render) ->
     assert env["IMGPROXY_KEY"] == api_env["PAKTUM_IMGPROXY_KEY"]
     assert env["IMGPROXY_SALT"] == api_env["PAKTUM_IMGPROXY_SALT"]
     assert api_env["PAKTUM_IMGPROXY_URL"] == "https://img.paktum.example.com"
-    assert [m for m in imgproxy["volumeMounts"] if m["name"] == "data"][0]["readOnly"] is True
+    assert next(m for m in imgproxy["volumeMounts"] if m["name"] == "data")["readOnly"] is True
     assert not [o for o in render() if "imgproxy" in o["metadata"]["name"]], "imgproxy is opt-in"
 
 
@@ -345,12 +347,13 @@ def test_monitors_select_services_and_ports_that_exist(render: Render) -> None:
     for monitor in kinds(objects, "PodMonitor"):
         selector = monitor["spec"]["selector"]["matchLabels"]
         port = monitor["spec"]["podMetricsEndpoints"][0]["port"]
-        matched = [cs for labels, cs in pods if selector.items() <= labels.items()]
-        assert matched and all(port in {p["name"] for c in cs for p in c.get("ports", [])} for cs in matched)
+        pod_matches = [cs for labels, cs in pods if selector.items() <= labels.items()]
+        assert pod_matches and all(port in {p["name"] for c in cs for p in c.get("ports", [])} for cs in pod_matches)
     hasher = env_of(containers(find(objects, "Deployment", "paktum-hasher"))[0])
-    assert int(hasher["PAKTUM_METRICS_PORT"]) == find(objects, "Service", "paktum-hasher-metrics")["spec"]["ports"][0][
-        "port"
-    ]
+    assert (
+        int(hasher["PAKTUM_METRICS_PORT"])
+        == find(objects, "Service", "paktum-hasher-metrics")["spec"]["ports"][0]["port"]
+    )
 
 
 def metric_names_in_code() -> set[str]:
@@ -383,7 +386,15 @@ def test_dashboard_queries_only_metrics_that_exist(render: Render) -> None:
     unknown = used - metric_names_in_code() - JOB_FIGURES
     assert not unknown, f"the dashboard queries metrics nothing exports: {sorted(unknown)}"
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("ingest rate", "queue", "hash latency", "search latency", "search errors", "variant groups", "source"):
+    for topic in (
+        "ingest rate",
+        "queue",
+        "hash latency",
+        "search latency",
+        "search errors",
+        "variant groups",
+        "source",
+    ):
         assert topic in titles, topic
 
 
