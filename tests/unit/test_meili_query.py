@@ -19,44 +19,7 @@ from paktum_common.search.meili_query import (
     search_request,
     tag_prefixes,
 )
-
-
-def read_quoted(text: str) -> tuple[str, str]:
-    """Read a double-quoted filter value the way Meilisearch's filter parser (1.4+) does.
-
-    Written from the grammar: the value runs to the first double quote not preceded by a backslash
-    (a backslash always takes the next character with it); then `\\"` becomes `"`, and then the
-    remaining escapes are read as Rust string escapes, of which `\\\\` is the one we produce.
-    Returns (value, what follows the closing quote); raises ValueError where Meilisearch would refuse.
-    """
-    if not text.startswith('"'):
-        raise ValueError("not a quoted value")
-    index = 1
-    while True:
-        if index >= len(text):
-            raise ValueError("missing closing delimiter")
-        char = text[index]
-        if char == '"':
-            break
-        if char == "\\":
-            if index + 1 >= len(text):
-                raise ValueError("malformed value: a backslash at the end")
-            index += 1
-        index += 1
-    raw, rest = text[1:index].replace('\\"', '"'), text[index + 1 :]
-    value, pos = [], 0
-    simple = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
-    while pos < len(raw):
-        if raw[pos] == "\\":
-            if pos + 1 >= len(raw) or raw[pos + 1] not in simple:
-                raise ValueError(f"an escape Paktum never writes: {raw[pos : pos + 2]!r}")
-            value.append(simple[raw[pos + 1]])
-            pos += 2
-        else:
-            value.append(raw[pos])
-            pos += 1
-    return "".join(value), rest
-
+from tests.fakemeili import read_quoted
 
 HOSTILE_TAGS = [
     'say_"cheese"',
@@ -117,7 +80,10 @@ def test_random_strings_over_the_dangerous_alphabet_round_trip() -> None:
         (SearchQuery(none_tags=("dog", "cat")), ['NOT Tags IN ["dog", "cat"]']),
         (SearchQuery(any_tags=("dog", "duo")), ['Tags IN ["dog", "duo"]']),
         (SearchQuery(prefixes=("cat",)), ['TagPrefixes = "cat"']),
-        (SearchQuery(prefixes=("s",), none_prefixes=("sm", "x")), ['TagPrefixes = "s"', 'NOT TagPrefixes IN ["sm", "x"]']),
+        (
+            SearchQuery(prefixes=("s",), none_prefixes=("sm", "x")),
+            ['TagPrefixes = "s"', 'NOT TagPrefixes IN ["sm", "x"]'],
+        ),
         (SearchQuery(ratings=(Rating.safe,)), ['Rating IN ["safe"]']),
         (SearchQuery(ratings=(Rating.safe, Rating.questionable)), ['Rating IN ["safe", "questionable"]']),
         (SearchQuery(numeric=(NumericFilter("width", ">", 1000),)), ["Width > 1000"]),
