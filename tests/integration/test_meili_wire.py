@@ -15,7 +15,7 @@ from paktum_common.models import ImageDocument, Rating
 from paktum_common.redis_server import free_port
 from paktum_common.search import SearchQuery, open_search
 from paktum_common.search.meili import MeiliSearch
-from paktum_common.search.meili_client import MeiliClient, MeiliError, MeiliQueryError
+from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import MAX_TOTAL_HITS, MIGRATIONS, migrate
 from paktum_common.search.query import NumericFilter, Order
 from paktum_common.settings import Settings
@@ -61,9 +61,9 @@ async def ready(meili: MeiliSearch, fake: FakeMeili) -> None:
 async def test_first_start_applies_every_migration_in_order_under_the_lock(meili: MeiliSearch, fake: FakeMeili) -> None:
     await meili.ready()
     assert fake.calls() == [
-        ("GET", "/indexes/images_migrations/documents"),
+        ("GET", "/indexes/images"),  # no index: nothing applied
         ("POST", "/indexes"),  # the lock
-        ("GET", "/indexes/images_migrations/documents"),
+        ("GET", "/indexes/images"),
         ("POST", "/indexes"),  # migration 1
         ("POST", "/indexes/images_migrations/documents"),
         ("PATCH", "/indexes/images/settings"),  # migration 2
@@ -100,7 +100,17 @@ async def test_a_later_start_reads_the_record_and_changes_nothing(fake: FakeMeil
     await second.ready()
     await second.ready()
     await second.close()
-    assert fake.calls() == [("GET", "/indexes/images_migrations/documents")]
+    assert fake.calls() == [("GET", "/indexes/images"), ("GET", "/indexes/images_migrations/documents")]
+
+
+async def test_an_index_deleted_by_hand_is_set_up_again_on_the_next_call(meili: MeiliSearch, fake: FakeMeili) -> None:
+    await meili.add_documents([doc(1)])
+    del fake.indexes["images"]
+    with pytest.raises(MeiliError, match="index_not_found"):
+        await meili.search(SearchQuery(), 5)
+    assert (await meili.search(SearchQuery(), 5)).total == 0
+    assert fake.indexes["images"].settings["filterableAttributes"][0] == "Tags"
+    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 2
 
 
 async def test_concurrent_starts_apply_each_migration_once(fake: FakeMeili) -> None:
@@ -311,14 +321,15 @@ async def test_an_untranslatable_query_is_refused_before_anything_is_sent(meili:
 # -- errors --------------------------------------------------------------------------------------------
 
 
-async def test_invalid_search_filter_is_an_invalid_query_with_meilisearchs_message(
+async def test_invalid_search_filter_is_unavailable_with_meilisearchs_message_and_a_hint(
     meili: MeiliSearch, fake: FakeMeili
 ) -> None:
     await ready(meili, fake)
     fake.script("POST", "/indexes/images/search", 400, fixture("error_invalid_search_filter"))
-    with pytest.raises(MeiliQueryError, match="meilisearch refused the search: Invalid syntax for the filter") as got:
+    with pytest.raises(MeiliError, match="HTTP 400 invalid_search_filter: Invalid syntax for the filter") as got:
         await meili.search(SearchQuery(all_tags=("x",)), 5)
-    assert got.value.code == "invalid_search_filter"
+    assert got.value.code == "invalid_search_filter" and got.value.kind == "invalid_request"
+    assert "were the index settings changed by hand?" in str(got.value)
 
 
 async def test_index_not_found_is_unavailable_naming_the_code(meili: MeiliSearch, fake: FakeMeili) -> None:

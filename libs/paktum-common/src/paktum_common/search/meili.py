@@ -83,6 +83,14 @@ class MeiliSearch(SearchBackend):
     def _path(self) -> str:
         return f"/indexes/{self.index}"
 
+    async def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            return await self.client.request(method, path, body, params)
+        except MeiliError as exc:
+            if exc.code == "index_not_found":
+                self._ready = False  # deleted under us: the next call sets it up again
+            raise
+
     async def add_documents(self, docs: Sequence[ImageDocument]) -> None:
         if not docs:
             return
@@ -104,7 +112,7 @@ class MeiliSearch(SearchBackend):
         for start in range(0, len(wanted), self.batch):
             chunk = wanted[start : start + self.batch]
             body = {"filter": [f"{ID} IN {quote_list(chunk)}"], "fields": list(FIELDS), "limit": len(chunk)}
-            answer = await self.client.request("POST", f"{self._path}/documents/fetch", body)
+            answer = await self._request("POST", f"{self._path}/documents/fetch", body)
             for hit in _list(answer, "results"):
                 doc = from_meili(hit)
                 found[doc.ID] = doc
@@ -124,7 +132,7 @@ class MeiliSearch(SearchBackend):
         random_order = query.order is Order.random
         body, skip = search_request(query, limit, 0 if random_order else offset, FIELDS)
         await self.ready()
-        answer = await self.client.request("POST", f"{self._path}/search", body)
+        answer = await self._request("POST", f"{self._path}/search", body)
         total = _total(answer)
         hits = [from_meili(hit) for hit in _list(answer, "hits")]
         if not random_order:
@@ -144,7 +152,7 @@ class MeiliSearch(SearchBackend):
         rest = [p for p in positions if p >= len(first_page)]
         if rest:
             queries = position_queries(self.index, query, rest, FIELDS)
-            answer = await self.client.request("POST", "/multi-search", {"queries": queries})
+            answer = await self._request("POST", "/multi-search", {"queries": queries})
             runs = _list(answer, "results")
             if len(runs) != len(queries):
                 raise MeiliError(f"meilisearch answered {len(queries)} searches with {len(runs)} results")
@@ -158,7 +166,7 @@ class MeiliSearch(SearchBackend):
 
     async def count(self) -> int:
         await self.ready()
-        answer = await self.client.request("GET", f"{self._path}/stats")
+        answer = await self._request("GET", f"{self._path}/stats")
         number = answer.get("numberOfDocuments") if isinstance(answer, dict) else None
         if not isinstance(number, int):
             raise MeiliError(f"meilisearch stats without numberOfDocuments: {answer!r}"[:300])
@@ -176,7 +184,7 @@ class MeiliSearch(SearchBackend):
         offset = 0
         while True:
             params = {"offset": offset, "limit": batch, "fields": ",".join(FIELDS)}
-            answer = await self.client.request("GET", f"{self._path}/documents", params=params)
+            answer = await self._request("GET", f"{self._path}/documents", params=params)
             docs = [from_meili(hit) for hit in _list(answer, "results")]
             if docs:
                 yield docs

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 
-from paktum_common.errors import InvalidQueryError, SearchUnavailableError
+from paktum_common.errors import SearchUnavailableError
 
-# Error codes that mean the request, not the server, is wrong (Meilisearch's error type "invalid_request").
-_QUERY_CODES = {"invalid_search_filter", "invalid_search_sort", "invalid_search_q", "invalid_document_filter"}
+# Codes for a search Meilisearch cannot run. The translation only writes well-formed filters (its tests prove
+# the quoting), so these mean the index is not set up as Paktum's migrations left it: a server-side fault.
+_REFUSED_SEARCH = {"invalid_search_filter", "invalid_search_sort", "invalid_document_filter"}
 _FINISHED = {"succeeded", "failed", "canceled"}
 
 
@@ -27,14 +28,6 @@ class MeiliError(SearchUnavailableError):
         self.code = code
         self.kind = kind
         self.status = status
-
-
-class MeiliQueryError(InvalidQueryError):
-    """Meilisearch refused a search it was sent (a filter or sort it cannot read)."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class MeiliClient:
@@ -55,7 +48,7 @@ class MeiliClient:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """One call; the parsed JSON answer, or a MeiliError/MeiliQueryError saying what went wrong."""
+        """One call; the parsed JSON answer, or a SearchUnavailableError (a MeiliError if it answered) saying why."""
         try:
             response = await self._http.request(method, path, json=body, params=params)
         except httpx.TimeoutException as exc:
@@ -116,8 +109,8 @@ def _error_from(response: httpx.Response, method: str, path: str) -> Exception:
     code = str(error.get("code", ""))
     kind = str(error.get("type", ""))
     message = str(error.get("message", "no message"))
-    if code in _QUERY_CODES:
-        return MeiliQueryError(f"meilisearch refused the search: {message}", code)
+    if code in _REFUSED_SEARCH:
+        message += " (were the index settings changed by hand? Paktum's migrations make these attributes usable)"
     if kind == "auth":
         message += " (check PAKTUM_MEILI_KEY)"
     return MeiliError(

@@ -74,6 +74,13 @@ def lock_index(index: str) -> str:
 
 
 async def applied_versions(client: MeiliClient, index: str) -> set[int]:
+    """The versions recorded as applied; none if the index itself is gone (deleted by hand: set it up anew)."""
+    try:
+        await client.request("GET", f"/indexes/{index}")
+    except MeiliError as exc:
+        if exc.code == "index_not_found":
+            return set()
+        raise
     try:
         answer = await client.request(
             "GET", f"/indexes/{migrations_index(index)}/documents", params={"limit": 1000, "fields": "version"}
