@@ -19,7 +19,7 @@ from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import MAX_TOTAL_HITS, MIGRATIONS, migrate
 from paktum_common.search.query import NumericFilter, Order
 from paktum_common.settings import Settings
-from tests.fakemeili import FakeMeili, fixture
+from tests.fakemeili import FakeMeili, fixture, read_quoted, read_quoted_list
 
 FIELDS = [
     "ID", "URL", "ThumbnailURL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
@@ -430,3 +430,13 @@ async def test_an_answer_that_is_not_a_task_is_an_error(fake: FakeMeili) -> None
     with pytest.raises(MeiliError, match="without a task"):
         await client.wait_task({"status": "enqueued"}, "a test write")
     await client.close()
+
+
+async def test_hostile_tags_arrive_at_meilisearch_as_exactly_those_tags(meili: MeiliSearch, fake: FakeMeili) -> None:
+    await ready(meili, fake)
+    hostile = ('say_"cheese"', "ends\\", '" OR Tags EXISTS OR "', "x) OR (y", "日本語 タグ", "\\u{41}")
+    await meili.search(SearchQuery(all_tags=hostile, none_tags=hostile, order=Order.added_asc), 5)
+    [body] = fake.bodies("POST", "/indexes/images/search")
+    *equals, not_in = body["filter"]
+    assert [read_quoted(clause.removeprefix("Tags = ")) for clause in equals] == [(tag, "") for tag in hostile]
+    assert read_quoted_list(not_in.removeprefix("NOT Tags IN ")) == list(hostile)
