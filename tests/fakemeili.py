@@ -130,6 +130,7 @@ class FakeMeili:
         self.indexes: dict[str, _Index] = {}
         self.tasks: dict[int, _Task] = {}
         self.delay = 0.0  # seconds to sit on each request before answering
+        self.version = ""  # the pkgVersion /version reports; empty: the fixture's
         self._scripted: list[tuple[str, str, int, Any]] = []
         self._failing_tasks: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
@@ -253,6 +254,8 @@ class FakeMeili:
     def _route(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
         if (method, path) == ("GET", "/health"):
             return 200, fixture("health")
+        if (method, path) == ("GET", "/version"):
+            return 200, {**fixture("version"), **({"pkgVersion": self.version} if self.version else {})}
         if (method, path) == ("POST", "/indexes"):
             return self._enqueue("indexCreation", body["uid"], {"primaryKey": body.get("primaryKey")}, body)
         if (method, path) == ("POST", "/multi-search"):

@@ -61,6 +61,7 @@ async def ready(meili: MeiliSearch, fake: FakeMeili) -> None:
 async def test_first_start_applies_every_migration_in_order_under_the_lock(meili: MeiliSearch, fake: FakeMeili) -> None:
     await meili.ready()
     assert fake.calls() == [
+        ("GET", "/version"),
         ("GET", "/indexes/images"),  # no index: nothing applied
         ("POST", "/indexes"),  # the lock
         ("GET", "/indexes/images"),
@@ -100,7 +101,30 @@ async def test_a_later_start_reads_the_record_and_changes_nothing(fake: FakeMeil
     await second.ready()
     await second.ready()
     await second.close()
-    assert fake.calls() == [("GET", "/indexes/images"), ("GET", "/indexes/images_migrations/documents")]
+    assert fake.calls() == [
+        ("GET", "/version"),
+        ("GET", "/indexes/images"),
+        ("GET", "/indexes/images_migrations/documents"),
+    ]
+
+
+@pytest.mark.parametrize(("version", "ok"), [("1.3.9", False), ("0.30.5", False), ("1.4.0", True), ("2.0.0", True)])
+async def test_a_meilisearch_older_than_1_4_is_refused_by_name(
+    meili: MeiliSearch, fake: FakeMeili, version: str, ok: bool
+) -> None:
+    fake.version = version
+    if ok:
+        await meili.ready()
+    else:
+        with pytest.raises(MeiliError, match=f"Paktum needs Meilisearch 1.4 or newer, found {version}"):
+            await meili.ready()
+        assert "images" not in fake.indexes
+
+
+async def test_a_key_that_may_not_read_the_version_is_no_obstacle(meili: MeiliSearch, fake: FakeMeili) -> None:
+    fake.script("GET", "/version", 403, fixture("error_invalid_api_key"))
+    await meili.ready()
+    assert "images" in fake.indexes
 
 
 async def test_an_index_deleted_by_hand_is_set_up_again_on_the_next_call(meili: MeiliSearch, fake: FakeMeili) -> None:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from paktum_common.models import ImageDocument
 from paktum_common.search.base import SearchBackend, SearchPage
 from paktum_common.search.meili_client import MeiliClient, MeiliError
-from paktum_common.search.meili_migrations import migrate
+from paktum_common.search.meili_migrations import check_version, migrate
 from paktum_common.search.meili_query import (
     ADDED_TS,
     ID,
@@ -76,6 +76,7 @@ class MeiliSearch(SearchBackend):
             return
         async with self._ready_lock:
             if not self._ready:
+                await check_version(self.client)
                 await migrate(self.client, self.index)
                 self._ready = True
 

@@ -65,6 +65,24 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+MIN_VERSION = (1, 4)  # filter values unescape `\\` since 1.4; before it a tag with a backslash cannot match
+
+
+async def check_version(client: MeiliClient) -> None:
+    """Refuse a Meilisearch too old for the filters Paktum writes; tolerate a key not allowed to ask."""
+    try:
+        answer = await client.request("GET", "/version")
+    except MeiliError as exc:
+        if exc.kind != "auth":
+            raise
+        log_event(log, logging.WARNING, "cannot read the Meilisearch version with this key; assuming 1.4 or newer")
+        return
+    text = str(answer.get("pkgVersion", "")) if isinstance(answer, dict) else ""
+    found = tuple(int(part) for part in re.findall(r"\d+", text)[:2])
+    if len(found) == 2 and found < MIN_VERSION:
+        raise MeiliError(f"Paktum needs Meilisearch {'.'.join(map(str, MIN_VERSION))} or newer, found {text}")
+
+
 def migrations_index(index: str) -> str:
     return f"{index}_migrations"
 
