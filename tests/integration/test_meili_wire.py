@@ -19,7 +19,8 @@ from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import MAX_TOTAL_HITS, MIGRATIONS, migrate
 from paktum_common.search.query import NumericFilter, Order
 from paktum_common.settings import Settings
-from tests.fakemeili import FakeMeili, fixture, read_quoted, read_quoted_list
+from tests.fakemeili import FakeMeili, fixture
+from tests.meili_filter_grammar import read_quoted, read_quoted_list
 
 FIELDS = [
     "ID", "URL", "ThumbnailURL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",

@@ -19,7 +19,7 @@ from paktum_common.search.meili_query import (
     search_request,
     tag_prefixes,
 )
-from tests.fakemeili import read_quoted
+from tests.meili_filter_grammar import read_quoted
 
 HOSTILE_TAGS = [
     'say_"cheese"',

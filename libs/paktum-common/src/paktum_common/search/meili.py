@@ -13,7 +13,6 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from paktum_common.models import ImageDocument
@@ -62,9 +61,8 @@ class MeiliSearch(SearchBackend):
         timeout: float = 10.0,
         task_timeout: float = 300.0,
         batch: int = 1000,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.client = MeiliClient(url, key, timeout=timeout, task_timeout=task_timeout, transport=transport)
+        self.client = MeiliClient(url, key, timeout=timeout, task_timeout=task_timeout)
         self.index = index
         self.batch = batch
         self._ready = False

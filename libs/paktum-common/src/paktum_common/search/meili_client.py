@@ -37,12 +37,11 @@ class MeiliClient:
         key: str | None,
         timeout: float = 10.0,
         task_timeout: float = 300.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.task_timeout = task_timeout
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
 
     async def close(self) -> None:
         await self._http.aclose()
