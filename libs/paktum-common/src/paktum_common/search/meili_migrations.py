@@ -3,13 +3,15 @@
 Applied versions are documents of the index `<index>_migrations`. Whoever finds one missing takes a
 lock first: creating the index `<index>_migrations_lock`. Meilisearch runs its tasks one at a time,
 so of several processes creating it at once exactly one succeeds; the others wait for the lock to
-go, then find the work done. A lock older than `stale_after` (its holder died mid-way) is broken;
-every migration is idempotent, so applying one twice is harmless.
+go, then find the work done. A lock older than `stale_after` (its holder died mid-way, or lost
+Meilisearch before it could release it) is broken: every migration is idempotent, so the worst a
+broken lock can do is have one applied twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -115,7 +117,7 @@ async def migrate(
     index: str,
     migrations: Sequence[Migration] = MIGRATIONS,
     lock_wait: float = 30.0,
-    stale_after: float = 300.0,
+    stale_after: float = 60.0,
 ) -> list[int]:
     """Apply the migrations this index lacks; return the versions this call applied."""
     applied = await applied_versions(client, index)
@@ -124,6 +126,7 @@ async def migrate(
         return []
     await _acquire(client, index, lock_wait, stale_after)
     done: list[int] = []
+    release = f"/indexes/{lock_index(index)}"
     try:
         applied = await applied_versions(client, index)  # another process may have finished meanwhile
         for migration in sorted(migrations, key=lambda m: m.version):
@@ -139,8 +142,12 @@ async def migrate(
             done.append(migration.version)
             log_event(log, logging.INFO, "index migration applied", index=index, version=migration.version,
                       migration=migration.name)  # fmt: skip
-    finally:
-        await client.run_task("DELETE", f"/indexes/{lock_index(index)}", what="release the migration lock")
+    except BaseException:
+        # The failure that stopped the migrations is the one to report, not a failed release after it.
+        with contextlib.suppress(SearchUnavailableError):
+            await client.run_task("DELETE", release, what="release the migration lock")
+        raise
+    await client.run_task("DELETE", release, what="release the migration lock")
     return done
 
 
