@@ -82,7 +82,6 @@ async def test_first_start_applies_every_migration_in_order_under_the_lock(meili
             "filterableAttributes": ["Tags", "TagPrefixes", "Rating", "ID", "Width", "Height", "Size", "AddedTs"],
             "sortableAttributes": ["AddedTs", "Size", "Width", "Height"],
             "typoTolerance": {"enabled": False},
-            "separatorTokens": ["_"],
             "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
         }
     ]

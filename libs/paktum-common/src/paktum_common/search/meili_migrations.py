@@ -45,14 +45,14 @@ async def _create_index(client: MeiliClient, index: str) -> None:
             raise
 
 
+# A migration once released never changes: a new setting is a new migration.
 SETTINGS = {
+    # Meilisearch's default separators include `_`, so full text finds the words inside tags, as SQLite's does.
     "searchableAttributes": ["Tagstring"],
     "filterableAttributes": [TAGS, TAG_PREFIXES, RATING, ID, *NUMERIC_ATTRIBUTES.values()],
     "sortableAttributes": [ADDED_TS, "Size", "Width", "Height"],
     # Tags are matched exactly; a typo-tolerant match would find a neighbouring tag's images.
     "typoTolerance": {"enabled": False},
-    # Full-text words are the words inside tags, as the SQLite backend indexes them.
-    "separatorTokens": ["_"],
     "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
 }
 
