@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
 
+    # Meilisearch.
+    meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
+    meili_index: str = Field("images", pattern=r"^[A-Za-z0-9_-]+$")
+    meili_timeout_seconds: float = Field(10.0, gt=0)  # one HTTP request
+    meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
+
+    @field_validator("meili_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"
     )
