@@ -80,6 +80,8 @@ def test_the_api_answers_503_while_meilisearch_is_down_and_recovers(meili_settin
 async def test_the_hasher_keeps_posts_pending_while_meilisearch_is_down_and_indexes_them_after(
     tmp_path: Path, meili_settings: Settings, meili_port: int, redis_client: Redis
 ) -> None:
+    # One delivery allowed: an outage must not spend the entries' delivery budget.
+    meili_settings = meili_settings.model_copy(update={"max_deliveries": 1})
     search = open_search(meili_settings)
     queue = IngestQueue(redis_client, meili_settings, consumer="test-hasher")
     pool = new_decode_pool(1)
