@@ -71,8 +71,12 @@ async def test_a_gelbooru_query_is_scraped_to_the_end_then_hashed_indexed_and_se
     server.add(*hugs, *banned, *mismatch, *other)
     settings = using(settings.model_copy(update={"banned_tags": "forbidden_tag"}), server)
 
+    pages_before = _metric("paktum_scraper_pages_total", source="gelbooru")
+    banned_before = _metric("paktum_scraper_skipped_total", source="gelbooru", reason="banned_tag")
     [report] = await scrape(settings, ["gelbooru"], [["hug"]])
     assert (report.found, report.published, dict(report.skipped)) == (27, 26, {"banned_tag": 1})
+    assert _metric("paktum_scraper_pages_total", source="gelbooru") - pages_before == 4
+    assert _metric("paktum_scraper_skipped_total", source="gelbooru", reason="banned_tag") - banned_before == 1
     assert report.complete and not report.error and report.total == 27
     calls = server.api_requests()
     assert len(calls) == 4  # three pages, then an empty one says the query is done
@@ -335,3 +339,22 @@ async def test_two_scraper_processes_share_one_rate_limit(
     for k, call in enumerate(calls):
         # The k-th request of the two cannot come before the k-th slot; load can only make it later.
         assert call.at >= start + hold + k * interval - 0.05, f"request {k} came {call.at - start:.2f}s after start"
+
+
+async def test_a_site_that_ignores_the_id_bound_is_an_error_not_an_endless_loop(
+    settings: Settings, booru: Callable[..., FixtureBooru]
+) -> None:
+    server = booru("gelbooru", max_limit=2, ignores_id_bound=True)
+    server.add(*fixture_posts(1, 5, ["hug"], "general"))
+    [report] = await scrape(using(settings, server), ["gelbooru"], [["hug"]])
+    assert report.published == 2 and "ignored the id bound" in report.error
+    assert len(server.api_requests()) == 2
+
+
+async def test_a_query_that_sorts_is_refused_before_any_request(
+    settings: Settings, booru: Callable[..., FixtureBooru]
+) -> None:
+    server = booru("gelbooru")
+    [report] = await scrape(using(settings, server), ["gelbooru"], [["hug", "sort:score"]])
+    assert "sort:score" in report.error and "newest-first" in report.error
+    assert server.api_requests() == []

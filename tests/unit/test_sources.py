@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from paktum_common.models import Post, Rating
 from paktum_common.settings import Settings
 from paktum_scraper.client import decode_body, retry_after
-from paktum_scraper.run import parse_queries, summary
+from paktum_scraper.run import Progress, parse_queries, summary
 from paktum_scraper.scrape import QueryReport
 from paktum_scraper.sources import (
     PageError,
@@ -228,3 +229,14 @@ def test_summary_counts_skips_by_reason_and_errors() -> None:
     assert lines[0] == "gelbooru 'hug': found 5, published 3, skipped 2 (already_indexed 1, banned_tag 1)"
     assert "ERROR: gelbooru answered HTTP 401" in lines[1]
     assert lines[-1] == "total: found 5, published 3, skipped 2 (already_indexed 1, banned_tag 1), errors 1"
+
+
+def test_progress_on_a_terminal_redraws_one_line_with_a_bar_when_the_total_is_known() -> None:
+    out = io.StringIO()
+    progress = Progress(out, live=True)
+    report = QueryReport("gelbooru", "hug", found=50, published=40, pages=1, total=100)
+    progress.page(report)
+    progress.finish(report)
+    assert out.getvalue() == (
+        "\rgelbooru 'hug': [##########          ] 50/100 page 1, found 50, published 40, skipped 0\x1b[K\n"
+    )

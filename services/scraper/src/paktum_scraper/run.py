@@ -24,6 +24,7 @@ from paktum_scraper.scrape import QueryReport, Scrape
 from paktum_scraper.sources import SourceConfigError, make_source, source_configs
 
 log = logging.getLogger("paktum.scraper")
+BAR_WIDTH = 20
 
 
 def parse_queries(text: str) -> list[list[str]]:
@@ -45,9 +46,12 @@ class Progress:
 
     def page(self, report: QueryReport) -> None:
         if self.live:
-            of = f"/{report.total}" if report.total is not None else ""
+            bar = ""
+            if report.total:  # Gelbooru says how many posts match; the others do not
+                done = min(report.found / report.total, 1.0)
+                bar = f"[{'#' * round(done * BAR_WIDTH):<{BAR_WIDTH}}] {report.found}/{report.total} "
             self.stream.write(
-                f"\r{report.source} {report.query!r}: page {report.pages}, found {report.found}{of}, "
+                f"\r{report.source} {report.query!r}: {bar}page {report.pages}, found {report.found}, "
                 f"published {report.published}, skipped {sum(report.skipped.values())}\x1b[K"
             )
             self.stream.flush()

@@ -19,11 +19,12 @@ from paktum_common.queue import IngestQueue
 from paktum_common.search import SearchBackend
 from paktum_scraper.client import SourceClient
 from paktum_scraper.cursors import Cursors
-from paktum_scraper.sources.base import Page, SourceError
+from paktum_scraper.sources.base import Page, PageError, SourceError, SourceQueryError
 
 log = logging.getLogger("paktum.scraper")
 
 POSTS = metrics.counter("scraper", "posts_total", "Posts listed by a source, by outcome.", ("source", "outcome"))
+ORDER_METATAGS = ("order:", "sort:")
 SKIPPED = metrics.counter("scraper", "skipped_total", "Posts not published, by reason.", ("source", "reason"))
 
 
@@ -65,9 +66,19 @@ class Scrape:
             log, logging.INFO, "scrape started", source=source, query=report.query, cursor=cursor or "", full=full
         )
         try:
+            ordered = [tag for tag in tags if tag.lower().startswith(ORDER_METATAGS)]
+            if ordered:
+                raise SourceQueryError(
+                    f"{' '.join(ordered)}: paging by post id needs the newest-first order; drop it from the query"
+                )
             while True:
                 page = await self.client.fetch_page(tags, before)
                 report.pages += 1
+                if before is not None and page.ids and page.highest_id >= before:
+                    # A site that ignores the id bound would hand us the same page forever.
+                    raise PageError(
+                        f"{source} ignored the id bound: asked for posts below {before}, got id {page.highest_id}"
+                    )
                 if page.total is not None and report.total is None:
                     report.total = page.total
                 if not page.ids:
