@@ -6,6 +6,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -114,6 +115,11 @@ async def scrape(
 
 
 def _open_search(settings: Settings) -> SearchBackend | None:
+    url = settings.effective_search_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        # Opening would create an empty index here (a CronJob has no data volume): nothing to check against.
+        log_event(log, logging.INFO, "no index file, so indexed posts are not skipped here", search=url)
+        return None
     try:
         return open_search(settings)
     except PaktumError as exc:
