@@ -358,3 +358,14 @@ async def test_a_query_that_sorts_is_refused_before_any_request(
     [report] = await scrape(using(settings, server), ["gelbooru"], [["hug", "sort:score"]])
     assert "sort:score" in report.error and "newest-first" in report.error
     assert server.api_requests() == []
+
+
+async def test_a_page_that_times_out_is_retried(settings: Settings, booru: Callable[..., FixtureBooru]) -> None:
+    server = booru("moebooru")
+    server.add(*fixture_posts(1, 3, ["hug"], "s"))
+    server.fail_next("api", Fault(status=0, delay=2.0))  # answers, but long after the client gave up
+    before = _metric("paktum_scraper_http_errors_total", source="yandere", status="timeout")
+    quick = using(settings.model_copy(update={"scrape_timeout_seconds": 0.5}), server, name="yandere")
+    [report] = await scrape(quick, ["yandere"], [["hug"]])
+    assert (report.published, report.error) == (3, "")
+    assert _metric("paktum_scraper_http_errors_total", source="yandere", status="timeout") - before == 1
