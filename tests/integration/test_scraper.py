@@ -107,6 +107,7 @@ async def test_a_gelbooru_query_is_scraped_to_the_end_then_hashed_indexed_and_se
         ("safebooru", "safe", Rating.safe),
         ("danbooru", "q", Rating.questionable),
         ("moebooru", "e", Rating.explicit),
+        ("e621", "q", Rating.questionable),
     ],
 )
 async def test_each_api_format_goes_the_whole_way(
@@ -119,12 +120,12 @@ async def test_each_api_format_goes_the_whole_way(
 ) -> None:
     server = booru(api, max_limit=4, string_ids=api == "safebooru")
     posts = fixture_posts(500, 9, ["cat_ears", "solo"], rating, seed=hash(api) % 97)
-    posts[3].hidden = api == "danbooru"  # the account may not see it: no md5, no file URL
+    posts[3].hidden = api in ("danbooru", "e621")  # the account may not see the file
     server.add(*posts)
     settings = using(settings, server, name=api)
 
     [report] = await scrape(settings, [api], [["cat_ears", "solo"]])
-    hidden = 1 if api == "danbooru" else 0
+    hidden = 1 if api in ("danbooru", "e621") else 0
     assert (report.found, report.published) == (9, 9 - hidden)
     assert dict(report.skipped) == ({"no_file_url": 1} if hidden else {})
     await pipeline.drain()

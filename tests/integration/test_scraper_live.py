@@ -26,7 +26,7 @@ pytestmark = [
 
 
 def _live_sources() -> list[str]:
-    sources = ["safebooru", "danbooru", "yandere", "konachan"]
+    sources = ["safebooru", "danbooru", "yandere", "konachan", "e621"]
     if '"gelbooru"' in os.environ.get("PAKTUM_SCRAPE_SOURCES", ""):
         sources.append("gelbooru")
     return sources

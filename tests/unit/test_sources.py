@@ -240,3 +240,21 @@ def test_progress_on_a_terminal_redraws_one_line_with_a_bar_when_the_total_is_kn
     assert out.getvalue() == (
         "\rgelbooru 'hug': [##########          ] 50/100 page 1, found 50, published 40, skipped 0\x1b[K\n"
     )
+
+
+def test_e621_nested_file_and_tags_by_category() -> None:
+    visible = template("e621")
+    blacklisted = template("e621")
+    blacklisted["id"] = 4912344
+    blacklisted["file"]["url"] = None  # hidden from anonymous users, md5 still given
+    page = _source("e621").parse_page({"posts": [visible, blacklisted]})
+    [post] = page.posts
+    assert post.md5 == "9e107d9d372bb6826bd81d3542a419d6" and post.rating is Rating.safe
+    assert post.tags == ["hug", "solo", "example_artist", "domestic_cat", "hi_res"]
+    assert (post.width, post.height) == (1240, 1754) and post.page_url == f"{BASE}/posts/4912345"
+    assert [(s.source_id, s.reason) for s in page.skipped] == [("4912344", "no_file_url")]
+
+
+def test_e621_answer_without_the_posts_wrapper_is_a_page_error() -> None:
+    with pytest.raises(PageError, match="posts"):
+        _source("e621").parse_page([template("e621")])

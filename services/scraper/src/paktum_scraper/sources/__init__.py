@@ -18,10 +18,11 @@ from paktum_scraper.sources.base import (
     SourceQueryError,
 )
 from paktum_scraper.sources.danbooru import DanbooruSource
+from paktum_scraper.sources.e621 import E621Source
 from paktum_scraper.sources.gelbooru import GelbooruSource
 from paktum_scraper.sources.moebooru import MoebooruSource
 
-APIS: dict[str, type[Source]] = {cls.api: cls for cls in (GelbooruSource, DanbooruSource, MoebooruSource)}
+APIS: dict[str, type[Source]] = {cls.api: cls for cls in (GelbooruSource, DanbooruSource, MoebooruSource, E621Source)}
 
 # Public sites that work with no configuration beyond credentials (where the site requires them).
 BUILTIN: dict[str, dict[str, str]] = {
@@ -30,6 +31,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "danbooru": {"api": "danbooru", "url": "https://danbooru.donmai.us"},
     "yandere": {"api": "moebooru", "url": "https://yande.re"},
     "konachan": {"api": "moebooru", "url": "https://konachan.com"},
+    "e621": {"api": "e621", "url": "https://e621.net"},
 }
 FIELDS = {"api", "url", "user", "api_key", "rate"}
 
