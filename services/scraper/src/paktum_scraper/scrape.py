@@ -79,7 +79,8 @@ class Scrape:
                     raise PageError(
                         f"{source} ignored the id bound: asked for posts below {before}, got id {page.highest_id}"
                     )
-                if page.total is not None and report.total is None:
+                if page.total is not None and report.total is None and cursor is None:
+                    # The site counts every match; against a cursor only the newer ones are wanted.
                     report.total = page.total
                 if not page.ids:
                     report.complete = True
