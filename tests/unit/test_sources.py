@@ -234,11 +234,11 @@ def test_summary_counts_skips_by_reason_and_errors() -> None:
 def test_progress_on_a_terminal_redraws_one_line_with_a_bar_when_the_total_is_known() -> None:
     out = io.StringIO()
     progress = Progress(out, live=True)
-    report = QueryReport("gelbooru", "hug", found=50, published=40, pages=1, total=100)
+    report = QueryReport("gelbooru", "hug", found=50, published=40, pending=5, pages=1, total=100)
     progress.page(report)
     progress.finish(report)
     assert out.getvalue() == (
-        "\rgelbooru 'hug': [##########          ] 50/100 page 1, found 50, published 40, skipped 0\x1b[K\n"
+        "\rgelbooru 'hug': [##########          ] 50/100 page 1, found 50, new 45, skipped 0\x1b[K\n"
     )
 
 

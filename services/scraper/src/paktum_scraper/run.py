@@ -53,13 +53,13 @@ class Progress:
                 bar = f"[{'#' * round(done * BAR_WIDTH):<{BAR_WIDTH}}] {report.found}/{report.total} "
             self.stream.write(
                 f"\r{report.source} {report.query!r}: {bar}page {report.pages}, found {report.found}, "
-                f"published {report.published}, skipped {sum(report.skipped.values())}\x1b[K"
+                f"new {report.published + report.pending}, skipped {sum(report.skipped.values())}\x1b[K"
             )
             self.stream.flush()
         else:
             log_event(
                 log, logging.INFO, "page read", source=report.source, query=report.query, page=report.pages,
-                found=report.found, published=report.published, skipped=sum(report.skipped.values()),
+                found=report.found, new=report.published + report.pending, skipped=sum(report.skipped.values()),
             )  # fmt: skip
 
     def finish(self, report: QueryReport) -> None:

@@ -34,6 +34,7 @@ class QueryReport:
     query: str
     found: int = 0  # posts listed that are newer than the cursor
     published: int = 0
+    pending: int = 0  # accepted, waiting in the batch of 50 that is not full yet
     pages: int = 0
     total: int | None = None  # posts the site says match, when it says
     skipped: Counter[str] = field(default_factory=Counter)
@@ -95,6 +96,7 @@ class Scrape:
                     if len(batch) >= self.batch_size:
                         report.published += await self.queue.publish_posts(batch)
                         batch = []
+                report.pending = len(batch)
                 if self.on_page:
                     self.on_page(report)
                 if cursor is not None and page.lowest_id <= cursor:
@@ -109,6 +111,7 @@ class Scrape:
         finally:
             if batch:
                 report.published += await self.queue.publish_posts(batch)
+            report.pending = 0
         POSTS.labels(source, "published").inc(report.published)
         if report.complete and newest is not None and not report.error:
             # Only a run that saw everything newer than the old cursor may move it; a bounded or
