@@ -66,7 +66,10 @@ class SourceClient:
                 status = response.status_code
                 if status in (401, 403):
                     self._count(str(status))
-                    raise SourceAuthError(f"{self.source.name} answered HTTP {status}: {self.source.auth_hint()}")
+                    hint = self.source.auth_hint()
+                    if status == 403:
+                        hint += " (a 403 can also be the site's firewall refusing this address or User-Agent)"
+                    raise SourceAuthError(f"{self.source.name} answered HTTP {status}: {hint}")
                 if status == 429 or status >= 500:
                     self._count(str(status))
                     last = f"HTTP {status}"
