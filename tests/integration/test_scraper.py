@@ -370,3 +370,11 @@ async def test_a_page_that_times_out_is_retried(settings: Settings, booru: Calla
     [report] = await scrape(quick, ["yandere"], [["hug"]])
     assert (report.published, report.error) == (3, "")
     assert _metric("paktum_scraper_http_errors_total", source="yandere", status="timeout") - before == 1
+
+
+async def test_cursors_only_move_forward_and_one_query_has_one_spelling(redis_client: Redis) -> None:
+    cursors = Cursors(redis_client)
+    assert await cursors.advance("gelbooru", ["solo", "cat_ears"], 200)
+    assert not await cursors.advance("gelbooru", ["cat_ears", "solo"], 150)
+    assert await cursors.newest("gelbooru", ["cat_ears", "solo", "solo"]) == 200
+    assert await cursors.newest("danbooru", ["cat_ears", "solo"]) is None
