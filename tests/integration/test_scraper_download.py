@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from paktum_common.errors import BadPostError, SourceReadError, TransientError
 from paktum_common.models import Post
 from paktum_common.search import parse_query
 from paktum_common.settings import Settings
-from paktum_hasher.fetch import VideoSkippedError, fetch_media, resolve, sniff_video
+from paktum_hasher.fetch import VideoSkippedError, _tls, fetch_media, resolve, sniff_video
 from paktum_scraper.run import scrape
 from tests.fixtures.booru.server import Fault, FixtureBooru, FixturePost, fixture_posts
 from tests.imagefiles import encode, picture
@@ -112,6 +113,44 @@ async def test_loopback_is_refused_unless_the_setting_allows_it(
     assert not [r for r in server.requests if r.path == server.file_path(post)]  # not even connected
 
 
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for `localhost` only (made by openssl, as an operator would)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no test certificate for the https download test")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_connects_to_the_checked_address_and_still_verifies_the_host_name(
+    settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    booru = FixtureBooru("danbooru", tls=context).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate, as httpx reads it
+    _tls.cache_clear()
+    try:
+        [post] = fixture_posts(1, 1, ["hug"], "g")
+        booru.add(post)
+        media = await fetch_media("danbooru", _url(booru, post), settings)
+        assert media.data == post.file
+        # The same server by its address: the certificate names localhost only, so the check must fail.
+        by_address = _url(booru, post).replace("https://localhost:", "https://127.0.0.1:")
+        with pytest.raises(TransientError, match=r"(?i)certificate"):
+            await fetch_media("danbooru", by_address, settings)
+    finally:
+        booru.stop()
+        _tls.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("host", "allowed"),
     [("127.0.0.1", False), ("10.1.2.3", False), ("169.254.169.254", False), ("::1", False), ("8.8.8.8", True)],
@@ -119,7 +158,7 @@ async def test_loopback_is_refused_unless_the_setting_allows_it(
 )
 async def test_only_public_addresses_pass_the_guard(host: str, allowed: bool) -> None:
     if allowed:
-        assert await resolve(host, 443, allow_private=False) == host
+        assert await resolve(host, 443, allow_private=False) == [host]
     else:
         with pytest.raises(BadPostError, match="non-public"):
             await resolve(host, 443, allow_private=False)

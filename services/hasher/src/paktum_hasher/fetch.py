@@ -82,18 +82,8 @@ async def download(file_url: str, settings: Settings) -> bytes:
             if target.scheme not in ("http", "https") or not target.hostname:
                 raise BadPostError(f"refused file URL (only http and https): {url}")
             port = target.port or (443 if target.scheme == "https" else 80)
-            address = await resolve(target.hostname, port, settings.download_allow_private)
-            pinned = httpx.URL(url).copy_with(host=address)
-            request = http.build_request(
-                "GET", pinned, headers={"Host": target.netloc.rpartition("@")[2]},
-                extensions={"sni_hostname": target.hostname},
-            )  # fmt: skip
-            try:
-                response = await http.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                raise TransientError(f"download timed out: {url}") from exc
-            except httpx.TransportError as exc:
-                raise TransientError(f"download failed: {exc or type(exc).__name__}: {url}") from exc
+            addresses = await resolve(target.hostname, port, settings.download_allow_private)
+            response = await _send(http, url, target.hostname, target.netloc.rpartition("@")[2], addresses)
             try:
                 if response.is_redirect and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])
@@ -105,21 +95,41 @@ async def download(file_url: str, settings: Settings) -> bytes:
         raise SourceReadError(f"more than {MAX_REDIRECTS} redirects: {file_url}")
 
 
+async def _send(http: httpx.AsyncClient, url: str, host: str, netloc: str, addresses: list[str]) -> httpx.Response:
+    """GET `url` from the first checked address that accepts a connection. The URL names the
+    address; the Host header and TLS (SNI and certificate check) still name the host."""
+    failure = ""
+    for address in addresses:
+        request = http.build_request(
+            "GET", httpx.URL(url).copy_with(host=address), headers={"Host": netloc},
+            extensions={"sni_hostname": host},
+        )  # fmt: skip
+        try:
+            return await http.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = f"cannot connect to {address}: {exc or type(exc).__name__}"
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"download timed out: {url}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"download failed: {exc or type(exc).__name__}: {url}") from exc
+    raise TransientError(f"download failed: {failure}: {url}")
+
+
 @functools.cache
 def _tls() -> ssl.SSLContext:
     # Loading the CA bundle costs milliseconds of CPU: once per process, not once per download.
     return httpx.create_ssl_context()
 
 
-async def resolve(host: str, port: int, allow_private: bool) -> str:
-    """An address for `host` that is public (unless allowed otherwise); every answer is checked,
+async def resolve(host: str, port: int, allow_private: bool) -> list[str]:
+    """The addresses of `host`, all public (unless allowed otherwise): every answer is checked,
     so a name with one public and one internal address is refused."""
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise TransientError(f"cannot resolve {host}: {exc.strerror or exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise TransientError(f"{host} has no address")
     if not allow_private:
@@ -130,7 +140,7 @@ async def resolve(host: str, port: int, allow_private: bool) -> str:
                     f"refused download from {host}: it resolves to the non-public address {address} "
                     "(PAKTUM_DOWNLOAD_ALLOW_PRIVATE allows it)"
                 )
-    return addresses[0]
+    return addresses
 
 
 def _check_status(status: int, url: str) -> None:
