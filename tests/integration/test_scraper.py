@@ -378,3 +378,16 @@ async def test_cursors_only_move_forward_and_one_query_has_one_spelling(redis_cl
     assert not await cursors.advance("gelbooru", ["cat_ears", "solo"], 150)
     assert await cursors.newest("gelbooru", ["cat_ears", "solo", "solo"]) == 200
     assert await cursors.newest("danbooru", ["cat_ears", "solo"]) is None
+
+
+async def test_429s_do_not_use_up_the_retry_budget_for_failures(
+    settings: Settings, booru: Callable[..., FixtureBooru]
+) -> None:
+    server = booru("gelbooru")
+    server.add(*fixture_posts(1, 2, ["hug"], "general"))
+    throttle = Fault(429, b"", "text/plain", {"Retry-After": "0"})
+    server.fail_next("api", throttle, throttle, throttle, throttle)
+    one_retry = using(settings.model_copy(update={"scrape_retries": 1}), server)
+    [report] = await scrape(one_retry, ["gelbooru"], [["hug"]])
+    assert (report.published, report.error) == (2, "")
+    assert len(server.api_requests()) == 6  # four 429s, the page, the empty page

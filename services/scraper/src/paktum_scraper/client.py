@@ -25,6 +25,7 @@ log = logging.getLogger("paktum.scraper")
 HTTP_ERRORS = metrics.counter(
     "scraper", "http_errors_total", "Failed requests to a source, by HTTP status or failure kind.", ("source", "status")
 )
+MAX_THROTTLED = 20  # 429s in a row on one page before giving up on it
 PAGES = metrics.counter("scraper", "pages_total", "Result pages fetched and read, per source.", ("source",))
 
 
@@ -51,9 +52,11 @@ class SourceClient:
         path, params = self.source.page_request(tags, before_id)
         url = self.source.base_url + path
         last = ""
-        for attempt in range(self.retries + 1):
+        failures = throttled = 0  # a 429 is the site pacing us, not a failure: it has its own, larger budget
+        while True:
             await self.limiter.acquire()
             wait: float | None = None
+            slowed = False
             try:
                 response = await self.http.get(url, params=params)
             except httpx.TimeoutException as exc:
@@ -75,9 +78,11 @@ class SourceClient:
                     last = f"HTTP {status}"
                     wait = retry_after(response, self.max_wait)
                     if status == 429:
+                        slowed = True
+                        wait = wait if wait is not None else self._backoff(throttled)
                         # Everyone sharing this source waits, and this process keeps a slower pace afterwards.
                         self.limiter.slow_down()
-                        await self.limiter.hold_off(wait if wait is not None else self._backoff(attempt))
+                        await self.limiter.hold_off(wait)
                 elif status >= 400:
                     self._count(str(status))
                     name = self.source.name
@@ -91,15 +96,20 @@ class SourceClient:
                     else:
                         PAGES.labels(self.source.name).inc()
                         return page
-            if attempt == self.retries:
-                break
-            delay = wait if wait is not None else self._backoff(attempt)
+            if slowed:
+                throttled += 1
+                if throttled > MAX_THROTTLED:
+                    raise PageError(f"{self.source.name}: still answering 429 after {MAX_THROTTLED} waits")
+            else:
+                failures += 1
+                if failures > self.retries:
+                    raise PageError(f"{self.source.name}: page {_describe(before_id)} failed {failures} times: {last}")
+            delay = wait if wait is not None else self._backoff(failures - 1)
             log_event(
                 log, logging.WARNING, "page failed, retrying", source=self.source.name, tags=" ".join(tags),
-                before=before_id or "", reason=last, attempt=attempt + 1, wait_s=round(delay, 2),
+                before=before_id or "", reason=last, failures=failures, throttled=throttled, wait_s=round(delay, 2),
             )  # fmt: skip
             await asyncio.sleep(delay)
-        raise PageError(f"{self.source.name}: page {_describe(before_id)} failed {self.retries + 1} times: {last}")
 
     def _backoff(self, attempt: int) -> float:
         # Exponential with a little jitter, so replicas that failed together do not retry together.
