@@ -125,6 +125,8 @@ async def _reindex(settings: Settings, source: str, target: str, batch: int) -> 
         print(f"paktum reindex: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
 def _scrape(settings: Settings, queries: list[str], source: str | None, full: bool, max_posts: int | None) -> int:
     from paktum_scraper.run import default_progress, exit_code, parse_queries, scrape, summary
 

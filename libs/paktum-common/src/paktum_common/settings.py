@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_key_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
     # Scraper.
     scrape_source: str = "gelbooru"  # the source `paktum scrape` uses without --source
     scrape_queries: str = ""  # paktum-scraper's queries: one per line, tags separated by spaces
