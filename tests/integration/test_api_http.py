@@ -124,9 +124,16 @@ def test_cors_is_off_by_default_and_follows_the_setting(filled: Pipeline, api: h
         assert allowed.headers["access-control-allow-origin"] == "https://gallery.example"
         preflight = cors_api.options(
             "/query",
-            headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
         )
-        assert preflight.status_code == 200 and "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        assert (
+            preflight.status_code == 200
+            and "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        )
         other = cors_api.get("/api/search", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 
@@ -142,7 +149,25 @@ def test_openapi_docs(api: httpx.Client) -> None:
 
 
 # Values a fuzzer tries first: empty, huge, negative, non-ASCII, control and syntax characters of our language.
-NASTY = ["", "0", "-1", "51", "9" * 30, "a" * 5000, "é", "\x00", "%", "../..", '"', "-", "~", "*", ",,,", "rating:", "width:>"]
+NASTY = [
+    "",
+    "0",
+    "-1",
+    "51",
+    "9" * 30,
+    "a" * 5000,
+    "é",
+    "\x00",
+    "%",
+    "../..",
+    '"',
+    "-",
+    "~",
+    "*",
+    ",,,",
+    "rating:",
+    "width:>",
+]
 
 
 def test_every_rest_route_survives_nasty_values(api: httpx.Client) -> None:

@@ -1,0 +1,128 @@
+"""The gallery at `/`: its HTML over real HTTP, then the page running in headless Chromium against the real api."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.apiserver import serve
+from tests.integration.conftest import Pipeline
+from tests.integration.gallery_data import fill
+
+
+@pytest.fixture
+async def filled(tmp_path: Path, pipeline: Pipeline) -> Pipeline:
+    return await fill(tmp_path / "in", pipeline)
+
+
+@pytest.fixture
+def api(filled: Pipeline) -> Iterator[httpx.Client]:
+    with serve(filled.settings) as client:
+        yield client
+
+
+class Elements(HTMLParser):
+    """Every element as (tag, attributes), and the text, of an HTML document."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str]]:
+        return [a for t, a in self.elements if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+
+def test_gallery_page_is_served_without_a_build_step(api: httpx.Client) -> None:
+    response = api.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = Elements(response.text)
+    assert page.find("input", id="q", type="search")
+    assert page.find("button", id="random") and page.find("div", id="grid") and page.find("section", id="detail")
+    assert page.find("a", href="/query") and page.find("a", href="/docs")
+    assert not page.find("script", src="")  # inline script only: no bundle to build or fetch
+    assert 'fetch("/query"' in response.text
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
+    return found
+
+
+def rendered(url: str, tmp_path: Path) -> Elements:
+    """The DOM after the page's scripts ran and its requests to the api finished, as Chromium dumps it."""
+    args = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",  # tests run as root in CI, where Chromium's sandbox cannot start
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1280,900",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        url,
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return Elements(result.stdout)
+
+
+def test_browser_search_grid_with_infinite_scroll(api: httpx.Client, tmp_path: Path) -> None:
+    # Pages of 4: the 9 animals only all appear if scrolling (the sentinel in view) keeps loading pages.
+    page = rendered(f"{api.base_url}/?page_size=4#/search/animal", tmp_path)
+    tiles = [a for a in page.find("a") if a.get("data-id")]
+    assert len(tiles) == 9 and len({a["data-id"] for a in tiles}) == 9
+    assert "9 images" in "".join(page.text)
+    thumbnails = [img["src"] for img in page.find("img")]
+    assert len(thumbnails) == 9 and all(api.get(src).status_code == 200 for src in thumbnails)
+    cats = rendered(f"{api.base_url}/#/search/cat%20rating:safe", tmp_path)
+    assert len([a for a in cats.find("a") if a.get("data-id")]) == 6
+
+
+def test_browser_detail_view(api: httpx.Client, tmp_path: Path) -> None:
+    image = api.get("/api/search", params={"query": "dog", "limit": 1}).json()["results"][0]
+    page = rendered(f"{api.base_url}/#/image/{image['ID']}", tmp_path)
+    text = " ".join(page.text)
+    assert page.find("img", src=image["URL"])
+    assert {a["href"] for a in page.find("a") if a.get("href", "").startswith("#/search/")} == {
+        "#/search/dog",
+        "#/search/animal",
+    }
+    assert page.find("dd", **{"data-field": "rating"}) and "general" in text
+    assert re.search(r"300 × 200, [\d.]+ (B|KiB)", text)
+    assert "Related (0)" in text and "No variants of this image." in text
+
+
+def test_browser_random_image(api: httpx.Client, tmp_path: Path) -> None:
+    page = rendered(f"{api.base_url}/#/random", tmp_path)
+    ids = {r["ID"] for r in api.get("/api/search", params={"query": "animal", "limit": 50}).json()["results"]}
+    [shown] = [img["src"] for img in page.find("img")]
+    assert shown.rpartition("/images/")[2].partition(".")[0] in ids
+    assert "Related (0)" in " ".join(page.text)
+
+
+def test_browser_shows_a_bad_query_as_an_error(api: httpx.Client, tmp_path: Path) -> None:
+    page = rendered(f"{api.base_url}/#/search/cat%20rating:nsfw", tmp_path)
+    assert page.find("div", id="status", **{"class": "error"})
+    assert "unknown rating 'nsfw'" in " ".join(page.text)
