@@ -13,6 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
+from paktum_api.tags import tag_counts
 from paktum_common.models import ImageDocument, Rating
 from paktum_common.search import parse_query
 from paktum_common.search.sqlite import SqliteSearch
@@ -91,6 +92,17 @@ async def main() -> None:
         timings.sort()
         p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
         print(f"{text or '(all)':<28} {total:>8,} {statistics.median(timings):>8.1f} {p95:>8.1f} {timings[-1]:>8.1f}")
+    print(f"\n{'tag autocomplete (prefix)':<28} {'tags':>8} {'median':>8} {'p95':>8} {'max':>8}")
+    for prefix in ("tag_", "tag_1", "tag_12", "tag_123"):
+        timings = []
+        found = 0
+        for _ in range(max(3, args.repeat // 5)):
+            started = time.perf_counter()
+            found = len(await tag_counts(search, prefix, 10))
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
+        print(f"{prefix:<28} {found:>8} {statistics.median(timings):>8.1f} {p95:>8.1f} {timings[-1]:>8.1f}")
     await search.close()
 
 

@@ -126,3 +126,22 @@ def test_browser_shows_a_bad_query_as_an_error(api: httpx.Client, tmp_path: Path
     page = rendered(f"{api.base_url}/#/search/cat%20rating:nsfw", tmp_path)
     assert page.find("div", id="status", **{"class": "error"})
     assert "unknown rating 'nsfw'" in " ".join(page.text)
+
+
+async def test_browser_links_only_web_source_pages(filled: Pipeline, api: httpx.Client, tmp_path: Path) -> None:
+    # A scraped post's page URL is outside data: a javascript: URL must never become a link.
+    [original] = (await filled.search.get_documents([r["ID"] for r in _dogs(api)][:1])).values()
+    hostile = original.model_copy(update={"Source": "evil", "SourceURL": "javascript:alert(document.domain)"})
+    await filled.search.add_documents([hostile])
+    page = rendered(f"{api.base_url}/#/image/{original.ID}", tmp_path)
+    assert "Related (0)" in " ".join(page.text)
+    assert not [a for a in page.find("a") if "javascript" in a.get("href", "").lower()]
+    friendly = original.model_copy(update={"Source": "gelbooru", "SourceURL": "https://gelbooru.example/post/1"})
+    await filled.search.add_documents([friendly])
+    page = rendered(f"{api.base_url}/#/image/{original.ID}", tmp_path)
+    assert page.find("a", href="https://gelbooru.example/post/1", rel="noreferrer")
+
+
+def _dogs(api: httpx.Client) -> list[dict[str, str]]:
+    results: list[dict[str, str]] = api.get("/api/search", params={"query": "dog", "limit": 3}).json()["results"]
+    return results

@@ -293,3 +293,13 @@ def test_related_is_fetched_once_per_request(api: httpx.Client, monkeypatch: pyt
     found = data(api, '{ searchImages(query: "animal", limit: 9) { ID Related { ID Distance } } }')["searchImages"]
     assert len(found) == 9 and all(image["Related"] == [] for image in found)
     assert len(batches) == 1 and sorted(batches[0]) == sorted(image["ID"] for image in found)
+
+
+def test_an_empty_index_answers_with_errors_not_failures(settings: Settings) -> None:
+    with serve(settings) as api:
+        body = gql(api, "{ randomImage { ID } }")
+        assert body["data"] is None and body["errors"][0]["message"] == "no images are indexed yet"
+        assert data(api, '{ imageSearch(query: "x", limit: 5) { Total HasMore Images { ID } } }') == {
+            "imageSearch": {"Total": 0, "HasMore": False, "Images": []}
+        }
+        assert data(api, '{ tags(prefix: "x") { Name } }') == {"tags": []}
