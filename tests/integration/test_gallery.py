@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -14,6 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.apiserver import serve
+from tests.integration.browser import Browser, chromium_binary
 from tests.integration.conftest import Pipeline
 from tests.integration.gallery_data import fill
 
@@ -59,19 +58,10 @@ def test_gallery_page_is_served_without_a_build_step(api: httpx.Client) -> None:
     assert 'fetch("/query"' in response.text
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
-    return found
-
-
 def rendered(url: str, tmp_path: Path) -> Elements:
     """The DOM after the page's scripts ran and its requests to the api finished, as Chromium dumps it."""
     args = [
-        _chromium(),
+        chromium_binary(),
         "--headless",
         "--no-sandbox",  # tests run as root in CI, where Chromium's sandbox cannot start
         "--disable-gpu",
@@ -145,3 +135,47 @@ async def test_browser_links_only_web_source_pages(filled: Pipeline, api: httpx.
 def _dogs(api: httpx.Client) -> list[dict[str, str]]:
     results: list[dict[str, str]] = api.get("/api/search", params={"query": "dog", "limit": 3}).json()["results"]
     return results
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    chromium = Browser(tmp_path / "profile")
+    yield chromium
+    chromium.close()
+
+
+def test_browser_autocomplete_search_and_random_button(api: httpx.Client, browser: Browser) -> None:
+    """A person's path through the page: type, pick a suggestion, search, open an image, press Random."""
+    browser.open(f"{api.base_url}/")
+    browser.wait_for("document.querySelectorAll('#grid a').length === 9")
+    browser.evaluate("const q = document.getElementById('q'); q.focus(); q.value = 'animal -Ca'; "
+                     "q.dispatchEvent(new Event('input', {bubbles: true}))")  # fmt: skip
+    suggestions = browser.wait_for(
+        "[...document.querySelectorAll('#suggestions li')].map(li => li.textContent).join('|') || null"
+    )
+    assert suggestions == "cat6|cat_ears6"  # most used first, each with its count
+    key = "document.getElementById('q').dispatchEvent(new KeyboardEvent('keydown', {key: '%s', bubbles: true}))"
+    browser.evaluate(key % "ArrowDown")
+    browser.evaluate(key % "ArrowDown")
+    browser.evaluate(key % "Enter")
+    assert browser.evaluate("document.getElementById('q').value") == "animal -cat_ears "
+    assert browser.evaluate("document.querySelectorAll('#suggestions li').length") == 0
+    browser.evaluate("document.querySelector('#search button[type=submit]').click()")
+    browser.wait_for("location.hash === '#/search/animal%20-cat_ears'")
+    browser.wait_for("document.querySelectorAll('#grid a').length === 3")
+    assert browser.evaluate("document.getElementById('status').textContent") == "3 images"
+
+    browser.evaluate("document.querySelector('#grid a').click()")
+    browser.wait_for("!document.getElementById('detail').hidden && !!document.querySelector('#detail .full img')")
+    assert browser.evaluate(
+        "[...document.querySelectorAll('#detail .tags a')].map(a => a.textContent).sort().join()"
+    ) == ("animal,dog")
+    shown = browser.evaluate("location.hash")
+    for _ in range(5):  # Random picks uniformly among 9: five presses all landing on the shown one is unlikely
+        browser.evaluate("document.getElementById('random').click()")
+        browser.wait_for("location.hash.startsWith('#/image/') && !!document.querySelector('#detail .full img')")
+        if browser.evaluate("location.hash") != shown:
+            break
+    assert browser.evaluate("location.hash") != shown
+    browser.wait_for("document.querySelector('#detail .full img').complete")
+    assert browser.evaluate("document.querySelector('#detail .full img').naturalWidth") in (640, 300)
