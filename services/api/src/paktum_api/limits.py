@@ -12,6 +12,7 @@ from typing import Any
 from graphql import (
     ASTValidationRule,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
@@ -19,17 +20,25 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    parse,
 )
-from graphql.validation.validation_context import ASTValidationContext
 from strawberry.extensions import SchemaExtension
 
 LIMIT_MAX = 100
 RELATED_WEIGHT = 20  # variant groups are small; a larger one still costs one batched lookup
 
 
+def query_cost(text: str, variables: Mapping[str, Any] | None = None) -> int:
+    """The cost of the most expensive operation in a GraphQL document."""
+    document = parse(text)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((selection_cost(op.selection_set, fragments, variables or {}) for op in operations), default=0)
+
+
 def selection_cost(
     selection_set: SelectionSetNode | None,
-    context: ASTValidationContext,
+    fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     seen_fragments: frozenset[str] = frozenset(),
 ) -> int:
@@ -38,15 +47,15 @@ def selection_cost(
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            children = selection_cost(selection.selection_set, context, variables, seen_fragments)
+            children = selection_cost(selection.selection_set, fragments, variables, seen_fragments)
             total += 1 + _multiplier(selection, variables) * children
         elif isinstance(selection, InlineFragmentNode):
-            total += selection_cost(selection.selection_set, context, variables, seen_fragments)
+            total += selection_cost(selection.selection_set, fragments, variables, seen_fragments)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
-            fragment = context.get_fragment(name)
+            fragment = fragments.get(name)
             if fragment is not None and name not in seen_fragments:  # a cycle is another rule's error
-                total += selection_cost(fragment.selection_set, context, variables, seen_fragments | {name})
+                total += selection_cost(fragment.selection_set, fragments, variables, seen_fragments | {name})
     return total
 
 
@@ -79,7 +88,10 @@ class QueryCostLimiter(SchemaExtension):
 
         class CostRule(ASTValidationRule):
             def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-                cost = selection_cost(node.selection_set, self.context, variables)
+                fragments = {
+                    d.name.value: d for d in self.context.document.definitions if isinstance(d, FragmentDefinitionNode)
+                }
+                cost = selection_cost(node.selection_set, fragments, variables)
                 if cost > max_cost:
                     self.report_error(
                         GraphQLError(

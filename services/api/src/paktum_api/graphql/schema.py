@@ -112,7 +112,7 @@ class Query:
 
     @strawberry.field(
         description="Like paginatedSearch, with the total number of hits. "
-        "Shuffle (default false) gives a random sample instead."
+        "Shuffle (default false) gives a random sample instead, a new one on each page."
     )
     async def imageSearch(
         self,
