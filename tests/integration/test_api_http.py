@@ -48,6 +48,8 @@ def test_images_have_types_etags_and_ranges(filled: Pipeline, api: httpx.Client)
     assert part.status_code == 206 and part.content == data[10:30]
     assert part.headers["content-range"] == f"bytes 10-29/{len(data)}"
     assert api.get(url, headers={"Range": f"bytes={len(data) + 5}-"}).status_code == 416
+    head = api.head(url)
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(data))
     thumb = api.get(str(image["ThumbnailURL"]))
     assert thumb.headers["content-type"] == "image/jpeg" and thumb.content[:2] == b"\xff\xd8"
     assert thumb.headers["etag"] != full.headers["etag"]

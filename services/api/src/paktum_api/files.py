@@ -36,6 +36,7 @@ def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str)
 
 
 @router.get("/images/{filename}", summary="A stored original (supports Range and If-None-Match)")
+@router.head("/images/{filename}", include_in_schema=False)
 async def image_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     path = state.store.image_path(filename)
@@ -45,6 +46,7 @@ async def image_file(filename: str, request: Request) -> Response:
 
 
 @router.get("/thumbnails/{filename}", summary="The thumbnail the hasher made (JPEG)")
+@router.head("/thumbnails/{filename}", include_in_schema=False)
 async def thumbnail_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     md5 = filename.partition(".")[0]

@@ -12,7 +12,7 @@ router = APIRouter()
 PAGE = (files("paktum_api") / "static" / "gallery.html").read_text(encoding="utf-8")
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 async def gallery() -> HTMLResponse:
     # The page changes with each release, not with the data: a short cache keeps an upgrade visible soon.
     return HTMLResponse(PAGE, headers={"Cache-Control": "public, max-age=300"})
