@@ -13,21 +13,27 @@ from pydantic import SecretStr
 
 from paktum_api.imgproxy import sign_path
 from paktum_common.models import Rating
+from paktum_common.redis_server import EmbeddedRedis
+from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
 from tests.integration.apiserver import serve
 from tests.integration.conftest import Pipeline
-from tests.integration.gallery_data import fill
+from tests.integration.gallery_data import fill_once
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
+    """One index for the module's tests, which only read it (the hasher takes seconds to fill one)."""
+    base = tmp_path_factory.mktemp("http")
+    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
+    fill_once(settings, base / "in")
+    return settings
 
 
 @pytest.fixture
-async def filled(tmp_path: Path, pipeline: Pipeline) -> Pipeline:
-    return await fill(tmp_path / "in", pipeline)
-
-
-@pytest.fixture
-def api(filled: Pipeline) -> Iterator[httpx.Client]:
-    with serve(filled.settings) as client:
+def api(indexed: Settings) -> Iterator[httpx.Client]:
+    with serve(indexed) as client:
         yield client
 
 
@@ -36,9 +42,9 @@ def one(api: httpx.Client, query: str) -> dict[str, object]:
     return result
 
 
-def test_images_have_types_etags_and_ranges(filled: Pipeline, api: httpx.Client) -> None:
+def test_images_have_types_etags_and_ranges(indexed: Settings, api: httpx.Client) -> None:
     image = one(api, "cat")
-    url, data = str(image["URL"]), filled.store.image_path(str(image["Filename"])).read_bytes()
+    url, data = str(image["URL"]), (indexed.images_dir / str(image["Filename"])).read_bytes()
     full = api.get(url)
     assert full.content == data
     assert full.headers["etag"] == f'"{image["ID"]}"' and "immutable" in full.headers["cache-control"]
@@ -117,10 +123,10 @@ def test_rest_order_by_added(api: httpx.Client) -> None:
         assert [a for a, _ in added] == sorted((a for a, _ in added), reverse=reverse)
 
 
-def test_cors_is_off_by_default_and_follows_the_setting(filled: Pipeline, api: httpx.Client) -> None:
+def test_cors_is_off_by_default_and_follows_the_setting(indexed: Settings, api: httpx.Client) -> None:
     origin = {"Origin": "https://gallery.example"}
     assert "access-control-allow-origin" not in api.get("/api/search", headers=origin).headers
-    settings = filled.settings.model_copy(update={"cors_origins": "https://gallery.example, https://b.example"})
+    settings = indexed.model_copy(update={"cors_origins": "https://gallery.example, https://b.example"})
     with serve(settings) as cors_api:
         allowed = cors_api.get("/api/search", headers=origin)
         assert allowed.headers["access-control-allow-origin"] == "https://gallery.example"

@@ -11,21 +11,33 @@ from pathlib import Path
 import httpx
 import pytest
 
+from paktum_common.redis_server import EmbeddedRedis
+from paktum_common.settings import Settings
 from tests.integration.apiserver import serve
 from tests.integration.browser import Browser, chromium_binary
 from tests.integration.conftest import Pipeline
-from tests.integration.gallery_data import fill
+from tests.integration.gallery_data import fill, fill_once
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
+    """One index for the module's read-only tests (the hasher takes seconds to fill one)."""
+    base = tmp_path_factory.mktemp("gallery")
+    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
+    fill_once(settings, base / "in")
+    return settings
+
+
+@pytest.fixture
+def api(indexed: Settings) -> Iterator[httpx.Client]:
+    with serve(indexed) as client:
+        yield client
 
 
 @pytest.fixture
 async def filled(tmp_path: Path, pipeline: Pipeline) -> Pipeline:
+    """An index of its own, for a test that changes it."""
     return await fill(tmp_path / "in", pipeline)
-
-
-@pytest.fixture
-def api(filled: Pipeline) -> Iterator[httpx.Client]:
-    with serve(filled.settings) as client:
-        yield client
 
 
 class Elements(HTMLParser):
@@ -118,7 +130,12 @@ def test_browser_shows_a_bad_query_as_an_error(api: httpx.Client, tmp_path: Path
     assert "unknown rating 'nsfw'" in " ".join(page.text)
 
 
-async def test_browser_links_only_web_source_pages(filled: Pipeline, api: httpx.Client, tmp_path: Path) -> None:
+async def test_browser_links_only_web_source_pages(filled: Pipeline, tmp_path: Path) -> None:
+    with serve(filled.settings) as api:
+        await _links_only_web_source_pages(filled, api, tmp_path)
+
+
+async def _links_only_web_source_pages(filled: Pipeline, api: httpx.Client, tmp_path: Path) -> None:
     # A scraped post's page URL is outside data: a javascript: URL must never become a link.
     [original] = (await filled.search.get_documents([r["ID"] for r in _dogs(api)][:1])).values()
     hostile = original.model_copy(update={"Source": "evil", "SourceURL": "javascript:alert(document.domain)"})
