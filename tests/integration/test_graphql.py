@@ -284,7 +284,13 @@ def test_graphiql_is_served_to_browsers(api: httpx.Client) -> None:
 def test_graphql_requests_are_measured_and_logged(api: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="paktum.api.access"):
         data(api, "{ randomImage { ID } }")
-    assert 'paktum_api_requests_total{route="/query",status="200"}' in api.get("/metrics").text
+    error(api, '{ searchImages(query: "rating:nope", limit: 1) { ID } }')
+    error(api, "{ madeUpField }")
+    metrics = api.get("/metrics").text
+    assert 'paktum_api_requests_total{route="/query",status="200"}' in metrics
+    assert 'paktum_api_graphql_fields_total{field="randomImage",outcome="ok"}' in metrics
+    assert 'paktum_api_graphql_fields_total{field="searchImages",outcome="error"}' in metrics
+    assert "madeUpField" not in metrics
     [record] = [r for r in caplog.records if r.name == "paktum.api.access" and getattr(r, "route", "") == "/query"]
     assert (record.method, record.status) == ("POST", 200)  # type: ignore[attr-defined]
 

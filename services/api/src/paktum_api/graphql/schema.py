@@ -13,9 +13,11 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimit
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
+from strawberry.types.base import get_object_definition
 
 from paktum_api import admin
 from paktum_api.graphql.context import Context, get_context
+from paktum_api.graphql.metrics import RootFieldMetrics
 from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStats, TagCount
 from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
@@ -190,6 +192,9 @@ class PaktumSchema(strawberry.Schema):
 
 
 def build_schema(max_depth: int, max_cost: int) -> strawberry.Schema:
+    root_fields = frozenset(
+        field.name for root in (Query, Mutation) for field in get_object_definition(root, strict=True).fields
+    )
     return PaktumSchema(
         query=Query,
         mutation=Mutation,
@@ -199,6 +204,7 @@ def build_schema(max_depth: int, max_cost: int) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: QueryCostLimiter(max_cost),
+            lambda: RootFieldMetrics(root_fields),
             lambda: MaskErrors(
                 should_mask_error=_unexpected, error_message="internal error; the server log has the details"
             ),
