@@ -17,7 +17,7 @@ from strawberry.types.base import get_object_definition
 
 from paktum_api import admin
 from paktum_api.graphql.context import Context, get_context
-from paktum_api.graphql.metrics import RootFieldMetrics
+from paktum_api.graphql.field_metrics import RootFieldMetrics
 from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStats, TagCount
 from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
