@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from paktum_common.errors import BadPostError
+from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import setup_logging
 from paktum_common.models import Rating
 from paktum_common.queue import IngestQueue
@@ -31,6 +31,23 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
     imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+
+    move = commands.add_parser("reindex", help="copy every document from one search backend to another")
+    move.add_argument(
+        "--from", dest="source", required=True, help="the index to read: sqlite:///path or http://host:7700"
+    )
+    move.add_argument(
+        "--to", dest="target", required=True, help="the index to write (documents with the same ID are replaced)"
+    )
+    move.add_argument("--batch", type=int, default=1000, help="documents per page read and written (default 1000)")
+    scr = commands.add_parser(
+        "scrape", help="scrape booru sites by tag and publish the posts for indexing",
+        description="Queries: the arguments, else standard input (one per line, tags separated by spaces).",
+    )  # fmt: skip
+    scr.add_argument("queries", nargs="*", help='queries, each one argument: hug "cat_ears solo"')
+    scr.add_argument("--source", help="source name(s), comma-separated (PAKTUM_SCRAPE_SOURCE, default gelbooru)")
+    scr.add_argument("--full", action="store_true", help="ignore the cursors: scrape every query to its end")
+    scr.add_argument("--max-posts", type=int, help="publish at most N posts per query (PAKTUM_SCRAPE_MAX_POSTS)")
     return parser
 
 
@@ -53,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run_up(settings, args.hashers))
     if args.command == "import":
         sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+    if args.command == "reindex":
+        sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
+    if args.command == "scrape":
+        sys.exit(_scrape(settings, args.queries, args.source, args.full, args.max_posts))
 
 
 def _with_redis(settings: Settings) -> Settings:
@@ -87,6 +108,54 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
     if wait:
         await _wait_for_hashers(settings)
     return 0
+
+
+async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:
+    from paktum_cli.reindex import reindex
+
+    if batch < 1:
+        print("paktum reindex: --batch must be at least 1", file=sys.stderr)
+        return 2
+    if source.rstrip("/") == target.rstrip("/"):
+        print("paktum reindex: --from and --to name the same index", file=sys.stderr)
+        return 2
+    try:
+        await reindex(settings, source, target, batch)
+    except PaktumError as exc:
+        print(f"paktum reindex: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _scrape(settings: Settings, queries: list[str], source: str | None, full: bool, max_posts: int | None) -> int:
+    from paktum_scraper.run import default_progress, exit_code, parse_queries, scrape, summary
+
+    if queries:
+        parsed = parse_queries("\n".join(queries))
+    elif sys.stdin.isatty():
+        print("paktum scrape: give queries as arguments or on standard input, one per line", file=sys.stderr)
+        return 2
+    else:
+        parsed = parse_queries(sys.stdin.read())
+    if not parsed:
+        print("paktum scrape: no queries given", file=sys.stderr)
+        return 2
+    if max_posts is not None and max_posts < 0:
+        print("paktum scrape: --max-posts must be 0 (no bound) or more", file=sys.stderr)
+        return 2
+    sources = [name.strip() for name in (source or settings.scrape_source).split(",") if name.strip()]
+    settings = _with_redis(settings)
+    bound = settings.scrape_max_posts if max_posts is None else max_posts
+    try:
+        reports = asyncio.run(
+            scrape(settings, sources, parsed, full=full, max_posts=bound, progress=default_progress())
+        )
+    except PaktumError as exc:
+        print(f"paktum scrape: {exc}", file=sys.stderr)
+        return 2
+    for line in summary(reports):
+        print(f"paktum scrape: {line}")
+    return exit_code(reports)
 
 
 async def _wait_for_hashers(settings: Settings) -> None:

@@ -57,6 +57,32 @@ class Settings(BaseSettings):
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
 
+    # Meilisearch.
+    meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
+    meili_index: str = Field("images", pattern=r"^[A-Za-z0-9_-]+$")
+    meili_timeout_seconds: float = Field(10.0, gt=0)  # one HTTP request
+    meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
+
+    @field_validator("meili_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # Scraper.
+    scrape_source: str = "gelbooru"  # the source `paktum scrape` uses without --source
+    scrape_queries: str = ""  # paktum-scraper's queries: one per line, tags separated by spaces
+    # JSON object, per source name: api, url, user, api_key, rate (requests/s); merged over the built-in sites.
+    # Holds credentials when given, so no default beyond the public sites' addresses.
+    scrape_sources: str = ""
+    scrape_rate: float = Field(1.0, gt=0)  # requests per second per source, shared by every scraper process
+    scrape_max_posts: int = Field(0, ge=0)  # per query; 0: to the end of the query
+    scrape_timeout_seconds: float = Field(30.0, gt=0)
+    scrape_retries: int = Field(5, ge=0)  # per page, on timeouts, 5xx and 429
+    scrape_backoff_seconds: float = Field(1.0, ge=0)  # first retry's wait; doubles each time
+    scrape_max_wait_seconds: float = Field(300.0, ge=0)  # cap on one backoff or Retry-After wait
+    download_timeout_seconds: float = Field(60.0, gt=0)  # the hasher's download of a post's file
+    download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
+
     # Api.
     cors_origins: str = ""  # origins allowed to call the api from a browser, separated by commas; none by default
     imgproxy_url: str | None = None  # with key and salt: ThumbnailURL is a signed imgproxy URL
