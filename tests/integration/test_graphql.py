@@ -295,10 +295,6 @@ def test_graphql_requests_are_measured_and_logged(api: httpx.Client, caplog: pyt
     assert (record.method, record.status) == ("POST", 200)  # type: ignore[attr-defined]
 
 
-def test_settings_used_by_these_tests(settings: Settings) -> None:
-    assert settings.admin_token is None  # the default: admin features off unless configured
-
-
 def test_related_is_fetched_once_per_request(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     import paktum_api.graphql.context as context_module
 
