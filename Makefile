@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher sync clean
+.PHONY: run test lint format bench-hasher bench-search sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -37,6 +37,9 @@ format: sync
 BENCH_ARGS ?=
 bench-hasher: sync
 	$(VENV)/bin/python bench/hasher.py $(BENCH_ARGS)
+
+bench-search: sync
+	$(VENV)/bin/python bench/search.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from redis.asyncio import Redis
+
+from paktum_common import keys
 from paktum_common.errors import PaktumError
 from paktum_common.models import normalize_tags
 from paktum_common.settings import Settings
@@ -25,3 +28,13 @@ def load_banned_tags(settings: Settings) -> frozenset[str]:
 def banned_in(tags: Iterable[str], banned: frozenset[str]) -> list[str]:
     """The banned tags among `tags`, in their order (empty: the post may pass)."""
     return [tag for tag in tags if tag in banned]
+
+
+async def banned_tags_now(redis: Redis, settings: Settings) -> frozenset[str]:
+    """The configured list plus the tags an admin banned at run time (kept in Redis, so they last)."""
+    runtime = await redis.smembers(keys.BANNED_TAGS)
+    return load_banned_tags(settings) | frozenset(normalize_tags([_text(tag) for tag in runtime]))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

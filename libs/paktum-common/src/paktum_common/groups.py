@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from paktum_common import keys
+
 
 async def related_many(
     redis: Redis, ids: Sequence[str], max_distance: int | None = None
@@ -19,3 +21,19 @@ async def related_many(
     Until the cleanup issue fills the groups, no image has related images.
     """
     return {image_id: [] for image_id in ids}
+
+
+def not_variants_member(a: str, b: str) -> str:
+    """The one spelling of a pair in NOT_VARIANTS, whichever order the two IDs come in."""
+    first, second = sorted((a, b))
+    return f"{first}:{second}"
+
+
+async def mark_not_variants(redis: Redis, a: str, b: str) -> bool:
+    """Record that two images are not variants, so grouping never links them; True if it was new."""
+    return bool(await redis.sadd(keys.NOT_VARIANTS, not_variants_member(a, b)))
+
+
+async def group_count(redis: Redis) -> int:
+    """How many variant groups there are. Until the cleanup issue fills the groups, there are none."""
+    return 0

@@ -83,6 +83,31 @@ class Settings(BaseSettings):
     download_timeout_seconds: float = Field(60.0, gt=0)  # the hasher's download of a post's file
     download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
 
+    # Api.
+    cors_origins: str = ""  # origins allowed to call the api from a browser, separated by commas; none by default
+    imgproxy_url: str | None = None  # with key and salt: ThumbnailURL is a signed imgproxy URL
+    imgproxy_key: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_KEY
+    imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
+    imgproxy_source: str = "local:///"  # what imgproxy reads: this + Filename (local:/// = a shared images volume)
+    imgproxy_options: str = "rs:fit:300:300"  # imgproxy processing options for ThumbnailURL
+    graphql_max_depth: int = Field(8, ge=2)
+    graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
+
+    @field_validator("imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before")
+    @classmethod
+    def _api_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("imgproxy_key", "imgproxy_salt")
+    @classmethod
+    def _hex(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                bytes.fromhex(value.get_secret_value())
+            except ValueError:
+                raise ValueError("must be hex-encoded, as imgproxy expects it") from None
+        return value
+
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"
     )

@@ -1,1 +1,1 @@
-"""paktum-api: REST (and later GraphQL) over the index, the groups and the image files."""
+"""paktum-api: REST, GraphQL, image files, thumbnails and the web gallery over the index, the groups and the store."""

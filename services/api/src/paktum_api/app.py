@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from paktum_api import files, ops, related, rest
+from paktum_api import files, gallery, ops, related, rest
+from paktum_api.graphql.schema import graphql_router
+from paktum_api.imgproxy import Imgproxy
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -31,21 +34,45 @@ def create_app(settings: Settings) -> FastAPI:
             redis=connect(settings.redis_url),
             search=open_search(settings),
             store=ImageStore.from_settings(settings),
+            imgproxy=Imgproxy.from_settings(settings),
         )
         app.state.paktum = state
-        log_event(log, logging.INFO, "api ready", search=settings.effective_search_url)
+        if settings.admin_token is None:
+            log_event(log, logging.INFO, "admin features off: PAKTUM_ADMIN_TOKEN is not set")
+        log_event(
+            log,
+            logging.INFO,
+            "api ready",
+            search=settings.effective_search_url,
+            thumbnails="imgproxy" if state.imgproxy else "own",
+        )
         try:
             yield
         finally:
             await state.search.close()
             await state.redis.aclose()
 
-    app = FastAPI(title="Paktum", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Paktum",
+        version=__version__,
+        lifespan=lifespan,
+        description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
+    )
     app.middleware("http")(ops.observe)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(rest.router)
     app.include_router(related.router)
     app.include_router(files.router)
     app.include_router(ops.router)
+    app.include_router(graphql_router(settings.graphql_max_depth, settings.graphql_max_cost), include_in_schema=False)
+    app.include_router(gallery.router)
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Serving stored originals and thumbnails."""
+"""Serving stored originals and thumbnails: only names the store makes, with ETags, ranges and right types."""
 
 from __future__ import annotations
 
@@ -11,25 +11,45 @@ from paktum_common.store import ImageStore
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"  # names are content hashes: a name never changes content
+# Named here rather than guessed from the system's mime table, which differs between machines.
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "avif": "image/avif",
+}
 
 
-def _file(path_ok: bool, path: str) -> Response:
+def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str) -> Response:
     if not path_ok:
         return JSONResponse({"error": "not found"}, status_code=404)
-    return FileResponse(path, headers={"Cache-Control": IMMUTABLE})
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+    if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
+        return Response(status_code=304, headers=headers)
+    media_type = CONTENT_TYPES.get(extension, "application/octet-stream")
+    return FileResponse(path, headers=headers, media_type=media_type)
 
 
-@router.get("/images/{filename}")
+@router.get("/images/{filename}", summary="A stored original (supports Range and If-None-Match)")
+@router.head("/images/{filename}", include_in_schema=False)
 async def image_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     path = state.store.image_path(filename)
-    return _file(ImageStore.is_valid_name(filename) and path.is_file(), str(path))
+    md5, _, extension = filename.partition(".")
+    ok = ImageStore.is_valid_name(filename) and path.is_file()
+    return _file(request, ok, str(path), f'"{md5}"', extension)
 
 
-@router.get("/thumbnails/{filename}")
+@router.get("/thumbnails/{filename}", summary="The thumbnail the hasher made (JPEG)")
+@router.head("/thumbnails/{filename}", include_in_schema=False)
 async def thumbnail_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     md5 = filename.partition(".")[0]
     path = state.store.thumbnail_path(md5)
     ok = ImageStore.is_valid_name(filename) and filename == ImageStore.thumbnail_name(md5) and path.is_file()
-    return _file(ok, str(path))
+    return _file(request, ok, str(path), f'"{md5}-thumbnail"', "jpg")

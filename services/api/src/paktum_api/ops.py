@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,9 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from paktum_api.state import AppState
 from paktum_common import jobstats, metrics
 from paktum_common.errors import PaktumError
+from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
 
 router = APIRouter()
+access_log = logging.getLogger("paktum.api.access")
 
 REQUESTS = metrics.counter("api", "requests_total", "HTTP requests, by route and status.", ("route", "status"))
 LATENCY = metrics.histogram("api", "request_seconds", "HTTP request latency, by route.", ("route",))
@@ -71,6 +74,7 @@ def route_name(request: Request) -> str:
 
 
 async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Metrics by route and one structured access-log line per request."""
     started = time.perf_counter()
     status = 500
     try:
@@ -79,5 +83,17 @@ async def observe(request: Request, call_next: Callable[[Request], Awaitable[Res
         return response
     finally:
         route = route_name(request)
-        LATENCY.labels(route).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        LATENCY.labels(route).observe(elapsed)
         REQUESTS.labels(route, str(status)).inc()
+        log_event(
+            access_log,
+            logging.INFO,
+            "request",
+            method=request.method,
+            path=request.url.path,
+            route=route,
+            status=status,
+            ms=round(elapsed * 1000, 1),
+            client=request.client.host if request.client else "",
+        )

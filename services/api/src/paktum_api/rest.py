@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from paktum_api.state import AppState
@@ -41,18 +41,23 @@ def parse_limit(raw: str | None, default: int, maximum: int) -> int:
 
 
 @router.get("/api/search")
-async def search_images(request: Request) -> JSONResponse:
-    """`query` (or `q`): comma- or space-separated tags; `limit`: 1..50, default 10; results shuffled."""
+async def search_images(
+    request: Request,
+    query: Annotated[str | None, Query(description="The search language, e.g. `cat,-dog,rating:s,width:>1000`")] = None,
+    q: Annotated[str | None, Query(description="Another name for `query`")] = None,
+    limit: Annotated[str | None, Query(description="1..50, default 10")] = None,
+) -> JSONResponse:
+    """`query` (or `q`): the search language, terms separated by commas or spaces; results shuffled."""
     state = _state(request)
-    params = request.query_params
-    text = params.get("query", params.get("q", ""))
+    # Parameters arrive as text and are checked here, so a bad one gets the original's error shape, not a 422.
+    text = query if query is not None else (q or "")
     try:
-        limit = parse_limit(params.get("limit"), SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
-        query = parse_query(text)
+        limit_value = parse_limit(limit, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
+        parsed = parse_query(text)
     except InvalidQueryError as exc:
         return JSONResponse({"results": [], "error": str(exc), "total_hits": 0}, status_code=400)
     try:
-        page = await state.search.search(query, limit)
+        page = await state.search.search(parsed, limit_value)
     except SearchUnavailableError as exc:
         return JSONResponse({"results": [], "error": f"search unavailable: {exc}", "total_hits": 0}, 503)
     results = [rest_image(state, request, doc) for doc in page.hits]

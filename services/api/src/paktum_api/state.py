@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from paktum_api.imgproxy import Imgproxy
 from paktum_common.models import ImageDocument
 from paktum_common.search import SearchBackend
 from paktum_common.settings import Settings
@@ -19,9 +20,17 @@ class AppState:
     redis: Redis
     search: SearchBackend
     store: ImageStore
+    imgproxy: Imgproxy | None = None
     started: float = field(default_factory=time.time)
 
     def links(self, doc: ImageDocument, base_url: str) -> tuple[str, str]:
-        """(URL, ThumbnailURL) as this api serves them: under PAKTUM_PUBLIC_URL, or the request's own base."""
+        """(URL, ThumbnailURL) as this api serves them: under PAKTUM_PUBLIC_URL, or the request's own base.
+
+        With imgproxy configured the thumbnail is a signed imgproxy URL for the stored file instead.
+        """
         base = (self.settings.public_url or base_url).rstrip("/")
-        return f"{base}/images/{doc.Filename}", f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"
+        if self.imgproxy is not None:
+            thumbnail = self.imgproxy.url(doc.Filename)
+        else:
+            thumbnail = f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"
+        return f"{base}/images/{doc.Filename}", thumbnail

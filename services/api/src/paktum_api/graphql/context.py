@@ -1,0 +1,53 @@
+"""Per-request GraphQL context: the shared state, the request's base URL and token, and the data loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi import Request
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from paktum_api.graphql.types import Image, NestedImage
+from paktum_api.state import AppState
+from paktum_common.groups import related_many
+from paktum_common.models import ImageDocument
+
+
+class Context(BaseContext):
+    def __init__(self, state: AppState, base_url: str, authorization: str | None) -> None:
+        super().__init__()
+        self.state = state
+        self.base_url = base_url
+        self.authorization = authorization
+        # One loader per request: every Related in one answer is fetched in one batch, and never cached across users.
+        self.related: DataLoader[str, list[NestedImage]] = DataLoader(load_fn=self._load_related)
+
+    def image(self, doc: ImageDocument) -> Image:
+        return Image(**Image.fields_from(doc, self.state.links(doc, self.base_url)))
+
+    def nested(self, doc: ImageDocument, distance: int | None = None) -> NestedImage:
+        return NestedImage(**NestedImage.fields_from(doc, self.state.links(doc, self.base_url)), Distance=distance)
+
+    async def _load_related(self, ids: Sequence[str]) -> list[list[NestedImage]]:
+        # One related_many call and one index read for every Related in the answer, however many images it has.
+        groups = await related_many(self.state.redis, list(ids))
+        wanted = list(dict.fromkeys(other for image_id in ids for other, _ in groups.get(image_id, [])))
+        docs = await self.state.search.get_documents(wanted) if wanted else {}
+        return [[self.nested(doc, distance) for doc, distance in found] for found in nest_related(ids, groups, docs)]
+
+
+def nest_related(
+    ids: Sequence[str], groups: Mapping[str, list[tuple[str, int]]], docs: Mapping[str, ImageDocument]
+) -> list[list[tuple[ImageDocument, int]]]:
+    """For each ID in order, its related documents with their distances, in the groups' order (nearest first).
+
+    A member the index no longer has (deleted since grouping) is left out rather than shown broken.
+    """
+    return [
+        [(docs[other], distance) for other, distance in groups.get(image_id, []) if other in docs] for image_id in ids
+    ]
+
+
+async def get_context(request: Request) -> Context:
+    return Context(request.app.state.paktum, str(request.base_url), request.headers.get("authorization"))

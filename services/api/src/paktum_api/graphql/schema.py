@@ -1,0 +1,218 @@
+"""The Query and Mutation roots, and the schema with its depth, cost and error-masking limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+from strawberry.types.base import get_object_definition
+
+from paktum_api import admin
+from paktum_api.graphql.context import Context, get_context
+from paktum_api.graphql.field_metrics import RootFieldMetrics
+from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStats, TagCount
+from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
+from paktum_api.tags import tag_counts
+from paktum_common import __version__
+from paktum_common.errors import InvalidQueryError, PaktumError
+from paktum_common.groups import group_count
+from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
+
+log = logging.getLogger("paktum.api")
+
+MAX_ALIASES = 20
+MAX_PAGE = 10_000  # deep offsets are slow on every backend; order:added with a numeric filter reaches further
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= LIMIT_MAX:
+        raise InvalidQueryError(f"limit must be between 1 and {LIMIT_MAX}, got {limit}")
+    return limit
+
+
+def _query(text: str, rating: RatingValue | None, default_order: Order) -> SearchQuery | None:
+    """The parsed query with the `rating` argument applied; None when the two ask for disjoint ratings."""
+    query = parse_query(text, default_order)
+    if rating is None:
+        return query
+    if query.ratings and rating.domain() not in query.ratings:
+        return None
+    return replace(query, ratings=(rating.domain(),))
+
+
+async def _search(info: Info[Context, None], query: SearchQuery | None, limit: int, page: int = 1) -> SearchPage:
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidQueryError(f"page must be between 1 and {MAX_PAGE}, got {page}")
+    if query is None:
+        return SearchPage([], 0)
+    return await info.context.state.search.search(query, limit, (page - 1) * limit)
+
+
+def _uptime(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + f"{secs}s"
+
+
+async def _server_stats(info: Info[Context, None]) -> ServerStats:
+    state = info.context.state
+    admin.check_admin(state, info.context.authorization)
+    return ServerStats(
+        Version=__version__,
+        ImageCount=await state.search.count(),
+        GroupCount=await group_count(state.redis),
+        Uptime=_uptime(time.time() - state.started),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Retrieves an image by its ID.")
+    async def image(self, info: Info[Context, None], ID: str) -> Image | None:
+        doc = await info.context.state.search.get_document(ID.strip().lower())
+        return info.context.image(doc) if doc else None
+
+    @strawberry.field(description="Retrieve an entirely random image (every image equally likely).")
+    async def randomImage(self, info: Info[Context, None]) -> Image:
+        page = await info.context.state.search.search(SearchQuery(order=Order.random), 1)
+        if not page.hits:
+            raise PaktumError("no images are indexed yet")
+        return info.context.image(page.hits[0])
+
+    @strawberry.field(
+        description='Search with the query language (`a -b ~c ~d e* rating:s,q width:>1000 "words" order:-added`). '
+        "Limit must be 0 < limit <= 100. Shuffle (default true) returns a uniform random sample of all hits; "
+        "false returns the newest first. An `order:` term in the query wins over shuffle."
+    )
+    async def searchImages(
+        self,
+        info: Info[Context, None],
+        query: str,
+        limit: int,
+        shuffle: bool | None = True,
+        rating: RatingValue | None = None,
+    ) -> list[Image]:
+        order = Order.added_desc if shuffle is False else Order.random
+        page = await _search(info, _query(query, rating, order), _limit(limit))
+        return [info.context.image(doc) for doc in page.hits]
+
+    @strawberry.field(description="One page (from 1) of a search, newest first unless the query has an `order:` term.")
+    async def paginatedSearch(
+        self, info: Info[Context, None], query: str, limit: int, page: int, rating: RatingValue | None = None
+    ) -> list[Image]:
+        found = await _search(info, _query(query, rating, Order.added_desc), _limit(limit), page)
+        return [info.context.image(doc) for doc in found.hits]
+
+    @strawberry.field(
+        description="Like paginatedSearch, with the total number of hits. "
+        "Shuffle (default false) gives a random sample instead, a new one on each page."
+    )
+    async def imageSearch(
+        self,
+        info: Info[Context, None],
+        query: str,
+        limit: int,
+        page: int = 1,
+        shuffle: bool = False,
+        rating: RatingValue | None = None,
+    ) -> ImageSearch:
+        order = Order.random if shuffle else Order.added_desc
+        found = await _search(info, _query(query, rating, order), _limit(limit), page)
+        images = [info.context.image(doc) for doc in found.hits]
+        return ImageSearch(Images=images, Total=found.total, Page=page, HasMore=page * limit < found.total)
+
+    @strawberry.field(description="Tags starting with `prefix`, most used first, with how many images have each.")
+    async def tags(self, info: Info[Context, None], prefix: str, limit: int = 10) -> list[TagCount]:
+        counts = await tag_counts(info.context.state.search, prefix, limit)
+        return [TagCount(Name=count.name, Count=count.count) for count in counts]
+
+    @strawberry.field(name="ServerStats", description="Server statistics; needs the admin token.")
+    async def server_stats(self, info: Info[Context, None]) -> ServerStats:
+        return await _server_stats(info)
+
+    @strawberry.field(name="serverStats", description="ServerStats, as one published client spells it.")
+    async def server_stats_lower(self, info: Info[Context, None]) -> ServerStats:
+        return await _server_stats(info)
+
+
+@strawberry.type(description="Admin actions; each needs the admin token (Authorization: Bearer <token>).")
+class Mutation:
+    @strawberry.mutation(
+        description="Ask the scraper to scrape these tag queries (tags separated by spaces), from `source` or all "
+        "configured sources. Returns the request's ID."
+    )
+    async def startScrape(self, info: Info[Context, None], queries: list[str], source: str | None = None) -> str:
+        admin.check_admin(info.context.state, info.context.authorization)
+        return await admin.request_scrape(info.context.state, queries, source)
+
+    @strawberry.mutation(description="Delete an image from the index and its files; false if there was no such image.")
+    async def deleteImage(self, info: Info[Context, None], ID: str) -> bool:
+        admin.check_admin(info.context.state, info.context.authorization)
+        return await admin.delete_image(info.context.state, ID)
+
+    @strawberry.mutation(
+        description="Ban a tag: new posts with it are skipped and the cleanup job purges indexed ones. Returns the tag."
+    )
+    async def banTag(self, info: Info[Context, None], tag: str) -> str:
+        admin.check_admin(info.context.state, info.context.authorization)
+        return await admin.ban_tag(info.context.state, tag)
+
+    @strawberry.mutation(description="Lift a ban made with banTag; false if the tag was not banned that way.")
+    async def unbanTag(self, info: Info[Context, None], tag: str) -> bool:
+        admin.check_admin(info.context.state, info.context.authorization)
+        return await admin.unban_tag(info.context.state, tag)
+
+    @strawberry.mutation(description="Mark two images as not variants of each other, so grouping never links them.")
+    async def markNotVariants(self, info: Info[Context, None], ID: str, OtherID: str) -> bool:
+        admin.check_admin(info.context.state, info.context.authorization)
+        return await admin.not_variants(info.context.state, ID, OtherID)
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    # Our own errors carry a message meant for the user; anything else may leak internals.
+    original = error.original_error
+    return original is not None and not isinstance(original, PaktumError)
+
+
+class PaktumSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # A bad query or a missing token is the user's to fix: only unexpected errors are worth a traceback.
+        for error in errors:
+            if _unexpected(error):
+                log.error("graphql error", exc_info=error.original_error)
+
+
+def build_schema(max_depth: int, max_cost: int) -> strawberry.Schema:
+    root_fields = frozenset(
+        field.name for root in (Query, Mutation) for field in get_object_definition(root, strict=True).fields
+    )
+    return PaktumSchema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=False),
+        # Factories, so each request gets its own extension instances.
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: QueryCostLimiter(max_cost),
+            lambda: RootFieldMetrics(root_fields),
+            lambda: MaskErrors(
+                should_mask_error=_unexpected, error_message="internal error; the server log has the details"
+            ),
+        ],
+    )
+
+
+def graphql_router(max_depth: int, max_cost: int) -> GraphQLRouter[Any, None]:
+    return GraphQLRouter(
+        build_schema(max_depth, max_cost), path="/query", graphql_ide="graphiql", context_getter=get_context
+    )

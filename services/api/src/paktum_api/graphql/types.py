@@ -1,0 +1,110 @@
+"""GraphQL object types. Names are the original Paktum's, so its clients keep working unchanged."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.types import Info
+
+from paktum_common.models import ImageDocument
+from paktum_common.models import Rating as DomainRating
+
+if TYPE_CHECKING:
+    from paktum_api.graphql.context import Context
+
+
+@strawberry.enum(
+    name="Rating",
+    description="The safety rating. general is safe for work; safe may show some skin; "
+    "questionable and explicit are not.",
+)
+class RatingValue(enum.Enum):
+    explicit = "explicit"
+    questionable = "questionable"
+    safe = "safe"
+    general = "general"
+
+    def domain(self) -> DomainRating:
+        return DomainRating(self.value)
+
+
+@strawberry.type
+class _ImageFields:
+    # Not a schema type itself (no field returns it): Image and NestedImage share its fields.
+    ID: str = strawberry.field(description="The MD5 of the file, in hex.")
+    Url: str = strawberry.field(description="The direct link to our copy of the file.")
+    ThumbnailUrl: str = strawberry.field(description="A thumbnail: ours, or a signed imgproxy URL when configured.")
+    Tags: list[str]
+    Tagstring: str = strawberry.field(description="The tags separated by spaces.")
+    Rating: RatingValue
+    Added: str = strawberry.field(description="When it was indexed, in UNIX seconds.")
+    PHash: str = strawberry.field(
+        description="The unsigned 64-bit perceptual hash in decimal; compare by Hamming distance."
+    )
+    Size: int = strawberry.field(description="Size in bytes.")
+    Width: int
+    Height: int
+    Filename: str
+    Source: str = strawberry.field(description="The site it was scraped from (or `local`).")
+    SourceUrl: str = strawberry.field(description="The post's page on the source site, if known.")
+
+    @classmethod
+    def fields_from(cls, doc: ImageDocument, links: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "ID": doc.ID,
+            "Url": links[0],
+            "ThumbnailUrl": links[1],
+            "Tags": list(doc.Tags),
+            "Tagstring": doc.Tagstring,
+            "Rating": RatingValue(doc.Rating.value),
+            "Added": doc.Added,
+            "PHash": str(doc.PHash),
+            "Size": doc.Size,
+            "Width": doc.Width,
+            "Height": doc.Height,
+            "Filename": doc.Filename,
+            "Source": doc.Source,
+            "SourceUrl": doc.SourceURL,
+        }
+
+
+@strawberry.type(description="An image nested in another's answer: every field of Image but Related.")
+class NestedImage(_ImageFields):
+    Distance: int | None = strawberry.field(
+        default=None, description="In Related: how many pHash bits differ from the image it is related to."
+    )
+
+
+@strawberry.type(description="A full image with all available metadata.")
+class Image(_ImageFields):
+    @strawberry.field(
+        description="Variants of this image (perceptual hashes within PAKTUM_VARIANT_DISTANCE bits), nearest first."
+    )
+    async def Related(self, info: Info[Any, None]) -> list[NestedImage]:
+        # Info[Any, ...]: the Context module imports this one, and strawberry resolves annotations at run time.
+        context: Context = info.context
+        return await context.related.load(self.ID)
+
+
+@strawberry.type(description="One page of a search, with the total number of hits.")
+class ImageSearch:
+    Images: list[Image]
+    Total: int = strawberry.field(description="How many images match, on all pages.")
+    Page: int
+    HasMore: bool = strawberry.field(description="Whether a later page has more images.")
+
+
+@strawberry.type(description="A tag and how many images have it.")
+class TagCount:
+    Name: str
+    Count: int
+
+
+@strawberry.type
+class ServerStats:
+    Version: str
+    ImageCount: int
+    GroupCount: int
+    Uptime: str = strawberry.field(description="How long this api has been running, like 26h3m12s.")

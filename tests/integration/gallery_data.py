@@ -1,0 +1,54 @@
+"""An index filled by the real hasher: 6 safe cats and 3 dogs of another size, for the api's tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from paktum_common.models import Rating
+from paktum_common.queue import IngestQueue
+from paktum_common.redis_server import connect
+from paktum_common.search import open_search
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+from paktum_hasher.ingest import Ingestor
+from paktum_hasher.main import new_decode_pool
+from paktum_hasher.worker import HasherWorker
+from paktum_scraper.local import ImportReport, local_posts
+from tests.imagefiles import good_images
+from tests.integration.conftest import Pipeline
+
+
+async def fill(folder: Path, pipeline: Pipeline) -> Pipeline:
+    good_images(folder / "cats", 6)
+    good_images(folder / "dogs", 3, size=(300, 200))
+    await pipeline.queue.publish_posts(
+        local_posts(folder / "cats", ["cat", "animal", "cat_ears"], Rating.safe, ImportReport())
+    )
+    await pipeline.queue.publish_posts(local_posts(folder / "dogs", ["dog", "animal"], None, ImportReport()))
+    await pipeline.drain()
+    return pipeline
+
+
+def fill_once(settings: Settings, folder: Path) -> None:
+    """Fill the index and the store under `settings` with the real hasher, outside any test's event loop.
+
+    For modules whose tests only read: the index and files outlive the Redis that each test empties.
+    """
+
+    async def run() -> None:
+        assert settings.redis_url
+        redis = connect(settings.redis_url)
+        search = open_search(settings)
+        store = ImageStore.from_settings(settings)
+        pool = new_decode_pool(1)
+        queue = IngestQueue(redis, settings, consumer="test-hasher")
+        worker = HasherWorker(queue, search, Ingestor(settings, store, pool), 8, lambda: new_decode_pool(1))
+        try:
+            await fill(folder, Pipeline(settings, queue, search, store, worker))
+        finally:
+            worker.ingestor.pool.shutdown()
+            await search.close()
+            await redis.aclose()
+
+    asyncio.run(run())
