@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
 
+    # Cleanup.
+    cleanup_interval: int = Field(3600, ge=0)  # seconds between runs under `paktum up`; 0: not scheduled
+    # The hasher stores a file before it indexes it: younger files are never called orphans by the sweep.
+    cleanup_grace_seconds: int = Field(900, ge=0)
+
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"
     )

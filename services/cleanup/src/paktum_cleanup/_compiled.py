@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numba
 import numpy as np
@@ -14,7 +14,7 @@ CHUNK_VALUES = 1 << CHUNK_BITS
 
 
 @intrinsic
-def _popcount(typingctx: Any, value: Any) -> Any:
+def _ctpop(typingctx: Any, value: Any) -> Any:
     # numba exposes no popcount; LLVM's ctpop becomes one POPCNT instruction on the host CPU.
     signature = types.uint64(types.uint64)
 
@@ -22,6 +22,10 @@ def _popcount(typingctx: Any, value: Any) -> Any:
         return builder.ctpop(args[0])
 
     return signature, codegen
+
+
+# Called only from compiled code, where numba resolves the intrinsic; to mypy it is any callable.
+_popcount: Any = cast(Any, _ctpop)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -69,7 +73,7 @@ def chunk_pairs(
                 first = p + 1 if mask == 0 else s2
                 # Almost no candidate is a pair: a branch-free counting pass (which LLVM vectorizes)
                 # rules most rows out before the pass that records pairs.
-                hits = 0
+                hits = np.int64(0)
                 for q in range(first, e2):
                     hits += np.int64(_popcount(a ^ sorted_hashes[q]) <= limit)
                 if hits == 0:

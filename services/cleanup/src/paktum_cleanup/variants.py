@@ -10,7 +10,6 @@ pair is reported once.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +17,14 @@ from typing import Literal
 
 import numpy as np
 
+from paktum_common import registry
 from paktum_common.phash import is_degenerate
 
 log = logging.getLogger("paktum.cleanup")
 
-CHUNKS = 4
-CHUNK_BITS = 16
-CHUNK_VALUES = 1 << CHUNK_BITS
+CHUNKS = registry.CHUNKS
+CHUNK_BITS = registry.CHUNK_BITS
+CHUNK_VALUES = registry.CHUNK_VALUES
 CHUNK_MASK = np.uint64(CHUNK_VALUES - 1)
 # Pairs materialised at once by the numpy path: bounds its memory at about 100 MB whatever the input.
 NUMPY_BLOCK_PAIRS = 4_000_000
@@ -58,17 +58,12 @@ class Grouping:
 
 def chunk_radii(distance: int) -> np.ndarray:
     """Each chunk's search radius for `distance` (-1: the chunk need not be searched)."""
-    radius, extra = divmod(distance, CHUNKS)
-    return np.array([radius if chunk <= extra else radius - 1 for chunk in range(CHUNKS)], dtype=np.int64)
+    return np.array(registry.chunk_radii(distance), dtype=np.int64)
 
 
 def chunk_masks(radius: int) -> np.ndarray:
     """Every 16-bit XOR mask with at most `radius` bits set, the empty mask first."""
-    masks = [0]
-    for bits in range(1, min(radius, CHUNK_BITS) + 1):
-        for combo in itertools.combinations(range(CHUNK_BITS), bits):
-            masks.append(sum(1 << b for b in combo))
-    return np.array(masks, dtype=np.int64)
+    return np.array(registry.chunk_masks(radius), dtype=np.int64)
 
 
 def available_method() -> Literal["numba", "numpy"]:

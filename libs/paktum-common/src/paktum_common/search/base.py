@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from paktum_common.errors import PaktumError
@@ -38,6 +38,13 @@ class SearchBackend(abc.ABC):
 
     @abc.abstractmethod
     async def count(self) -> int: ...
+
+    @abc.abstractmethod
+    def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
+        """Every document, in batches of at most `batch`, oldest first (cleanup's full scan).
+
+        Documents added or deleted while the export runs may or may not be included.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:

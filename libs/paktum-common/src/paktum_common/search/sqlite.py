@@ -11,7 +11,7 @@ import json
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,6 +105,20 @@ class SqliteSearch(SearchBackend):
 
     async def count(self) -> int:
         return await self._run(lambda conn: int(conn.execute("SELECT count(*) FROM images").fetchone()[0]))
+
+    async def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
+        after = 0
+        while True:
+            # Keyset pagination on rowid: each page is one short read, so the hasher's writes never wait long.
+            rows = await self._run(
+                lambda conn, after=after: conn.execute(  # type: ignore[misc]
+                    "SELECT rowid, doc FROM images WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
+                ).fetchall()
+            )
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [ImageDocument.from_index(json.loads(row[1])) for row in rows]
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
