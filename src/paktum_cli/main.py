@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
     imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+
+    clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
+    clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
     return parser
 
 
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run_up(settings, args.hashers))
     if args.command == "import":
         sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+    if args.command == "cleanup":
+        from paktum_cleanup.main import run_once
+
+        sys.exit(run_once(_with_redis(settings), args.repair))
 
 
 def _with_redis(settings: Settings) -> Settings:

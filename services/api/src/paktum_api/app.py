@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from paktum_api import files, ops, related, rest
+from paktum_api import admin, files, ops, related, rest
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.middleware("http")(ops.observe)
     app.include_router(rest.router)
     app.include_router(related.router)
+    app.include_router(admin.router)
     app.include_router(files.router)
     app.include_router(ops.router)
 
