@@ -46,7 +46,12 @@ async def publish(redis: Redis, groups: list[dict[str, int]], run: str = "r") ->
 
 async def test_related_is_nearest_first_with_distances_and_a_distance_filter(redis_client: Redis) -> None:
     base = 0x0F0F_3C3C_A5A5_5A5A
-    group = {md5(1): base, md5(2): flip(base, [1, 2, 3, 4, 5, 6]), md5(3): flip(base, [9]), md5(4): flip(base, [40, 41])}
+    group = {
+        md5(1): base,
+        md5(2): flip(base, [1, 2, 3, 4, 5, 6]),
+        md5(3): flip(base, [9]),
+        md5(4): flip(base, [40, 41]),
+    }
     await publish(redis_client, [group])
     related = await related_many(redis_client, [md5(1), md5(2), md5(9)])
     assert related[md5(1)] == [(md5(3), 1), (md5(4), 2), (md5(2), 6)]
@@ -129,9 +134,7 @@ async def test_not_variants_splits_the_group_and_holds_against_relinking(redis_c
     await publish(redis_client, [{md5(1): base, md5(2): near}, {md5(3): other, md5(4): other_near}])
     result = await mark_not_variants(redis_client, md5(1), md5(2))
     assert result.newly_marked and not result.still_grouped
-    assert await related_many(redis_client, [md5(1), md5(2), md5(3)]) == {
-        md5(1): [], md5(2): [], md5(3): [(md5(4), 1)]
-    }
+    assert await related_many(redis_client, [md5(1), md5(2), md5(3)]) == {md5(1): [], md5(2): [], md5(3): [(md5(4), 1)]}
     assert not (await mark_not_variants(redis_client, md5(1), md5(2))).newly_marked
     # The hasher seeing one of them again does not undo the decision.
     await IMAGES.add(redis_client, {md5(1): base})

@@ -39,7 +39,7 @@ async def purge(
 ) -> tuple[Catalogue, PurgeReport]:
     """Purge and return the catalogue without the purged images."""
     tagged = set(catalogue.banned)
-    near = await _near_purged(redis, catalogue, distance) - tagged
+    near = await _near_purged(redis, catalogue, distance)
     targets = sorted(tagged | near)
     progress.start("purge", len(targets))
     for start in range(0, len(targets), PURGE_BATCH):
@@ -64,16 +64,21 @@ async def purge(
 
 
 async def _near_purged(redis: Redis, catalogue: Catalogue, distance: int) -> set[int]:
-    """Positions of images within `distance` of a purged pHash (one exact pass over both sets)."""
+    """Positions of images within `distance` of a purged picture: one purged before, or one purged now.
+
+    One exact pass over the indexed hashes and the purged ones not in the index any more.
+    """
     purged = await PURGED.scan(redis)
-    if not purged or not len(catalogue):
+    if not len(catalogue) or not (purged or catalogue.banned):
         return set()
     indexed = set(catalogue.ids)
     outside = np.array([ph for md5, ph in purged.items() if md5 not in indexed], dtype=np.uint64)
-    if not outside.size:
-        return set()
     combined = np.concatenate([catalogue.phashes, outside])
     pairs = await asyncio.to_thread(variant_pairs, combined, distance)
     n = len(catalogue)
-    crossing = pairs[(pairs[:, 0] < n) & (pairs[:, 1] >= n)]
-    return {int(i) for i in crossing[:, 0]}
+    is_purged = np.zeros(combined.size, dtype=bool)
+    is_purged[n:] = True
+    is_purged[np.array(catalogue.banned, dtype=np.int64)] = True
+    left, right = pairs[:, 0], pairs[:, 1]
+    near = np.concatenate([left[is_purged[right] & ~is_purged[left]], right[is_purged[left] & ~is_purged[right]]])
+    return {int(i) for i in near if i < n}
