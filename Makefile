@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher sync clean
+.PHONY: run test lint format bench-hasher bench-groups sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -31,6 +31,9 @@ lint: sync
 format: sync
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench-groups: sync
+	$(VENV)/bin/python bench/groups.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -68,6 +68,8 @@ def chunk_pairs(
                 e2 = starts[partner + 1]
             else:
                 continue
+            if s2 == e2:
+                continue
             for p in range(s1, e1):
                 a = sorted_hashes[p]
                 first = p + 1 if mask == 0 else s2
