@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-groups sync clean
+.PHONY: run test lint format bench-hasher bench-groups bench-variants sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -34,6 +34,8 @@ format: sync
 
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
+
+bench-variants: bench-groups  # the name the cleanup issue uses
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
