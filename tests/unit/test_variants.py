@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -176,3 +178,18 @@ def test_brute_force_and_chunk_paths_agree_on_a_larger_set() -> None:
     assert len(brute) > 400
     for method in ("numpy", variants.available_method()):
         assert np.array_equal(variants.variant_pairs(hashes, 10, method), brute)
+
+
+def test_without_numba_the_numpy_path_groups_the_same() -> None:
+    """A platform where numba cannot be imported still groups exactly, through numpy."""
+    script = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "from paktum_cleanup import variants\n"
+        "assert variants.available_method() == 'numpy', variants.available_method()\n"
+        "h = np.array([0x0F0F0F0F0F0F0F0F, 0x0F0F0F0F0F0F0F0E, 0x00FF00FF00FF00FF, 0x00FF00FF00FF03FF], np.uint64)\n"
+        "print(variants.group_variants(h, 10).pairs.tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[[0, 1], [2, 3]]"
