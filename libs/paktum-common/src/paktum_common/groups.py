@@ -240,6 +240,7 @@ async def remove_from_groups(redis: Redis, md5s: Iterable[str], distance: int | 
 
 async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], distance: int) -> list[VariantGroup]:
     """Recompute the groups of `touching` without the `drop` images and the separated pairs."""
+    dropped = set(drop)
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:
@@ -250,8 +251,8 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
                     return []
                 records = await pipe.hmget(keys.GROUP_MEMBERS, sorted(group_ids))
                 old = [VariantGroup.from_json(str(r)) for r in records if r]
-                phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in drop}
-                separated = await _separated_among(pipe, list(phashes))
+                phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in dropped}
+                separated = await _separated_among(redis, list(phashes))
                 new = split_group(phashes, distance, separated)
                 pipe.multi()
                 pipe.hdel(keys.GROUP_MEMBERS, *group_ids)
@@ -267,12 +268,18 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
     raise RuntimeError("variant groups kept changing under a regroup; giving up")
 
 
-async def _separated_among(pipe: Pipeline, md5s: Sequence[str]) -> list[tuple[str, str]]:
-    """The "not variants" pairs whose both images are among `md5s` (read inside a WATCH)."""
+async def _separated_among(redis: Redis, md5s: Sequence[str]) -> list[tuple[str, str]]:
+    """The "not variants" pairs whose both images are among `md5s`, in one round trip.
+
+    Read outside the caller's WATCH: decisions are only ever added, and each new one regroups itself.
+    """
     if not md5s:
         return []
     inside = set(md5s)
-    partner_sets = [await pipe.smembers(_not_variants_key(m)) for m in md5s]
+    async with redis.pipeline(transaction=False) as reader:
+        for md5 in md5s:
+            reader.smembers(_not_variants_key(md5))
+        partner_sets = await reader.execute()
     return [(m, p) for m, partners in zip(md5s, partner_sets, strict=True) for p in partners if p in inside]
 
 
