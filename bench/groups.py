@@ -123,10 +123,11 @@ def main() -> None:
         else:
             brute = (brute_per_pair or 0) * total_pairs
             same = "(not run)"
-            brute_text = f"{human(brute)} estimated"
+            brute_text = f"{human(brute)} estimated" if brute_per_pair else "not measured"
+        speed_up = f"{brute / ours:>7.0f}x" if brute else f"{'-':>8}"
         row = (
             f"{n:>9} | {human(ours):>9} | {peak:>8.0f} | {len(grouping.groups()):>7} | {len(grouping.pairs):>8} | "
-            f"{brute_text:>18} | {brute / ours:>7.0f}x | {same:>13} | {human(per_pair * total_pairs):>18}"
+            f"{brute_text:>18} | {speed_up} | {same:>13} | {human(per_pair * total_pairs):>18}"
         )
         if args.numpy_path:
             numpy_grouping, numpy_seconds = timed(lambda h=hashes: variants.group_variants(h, DISTANCE, "numpy"))
