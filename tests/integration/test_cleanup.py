@@ -10,6 +10,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from redis.asyncio import Redis
 
+from paktum_cleanup.catalogue import load_catalogue
+from paktum_cleanup.grouping import regroup_all
+from paktum_cleanup.progress import Progress
 from paktum_cleanup.run import run_cleanup
 from paktum_common import keys
 from paktum_common.groups import group_stats, related_many
@@ -203,3 +206,20 @@ async def test_a_second_run_does_not_overlap_the_first(pipeline: Pipeline, redis
     summary = await run_cleanup(pipeline.settings)
     assert not summary.ok and summary.failed_step == "lock" and "in progress" in summary.error
     assert await redis_client.get(keys.CLEANUP_LOCK) == "another-run"
+
+
+async def test_images_indexed_during_a_run_keep_their_links(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    original, half, low, crop = planted_variants(tmp_path / "in", 60)
+    late = tmp_path / "late"
+    late.mkdir()
+    crop.rename(late / crop.name)
+    await ingest(pipeline, tmp_path / "in", ["cat"])
+    # The run scans the index, then the hasher indexes (and links) one more variant before the swap.
+    catalogue = await load_catalogue(pipeline.search, frozenset(), Progress(enabled=False))
+    await ingest(pipeline, late, ["cat"])
+    report = await regroup_all(redis_client, pipeline.search, catalogue, 10, Progress(enabled=False))
+    assert report.groups == 1 and report.late_linked == 1
+    members = {md5_of(p) for p in (original, half, low, late / crop.name)}
+    assert await groups_now(redis_client, list(members)) == {frozenset(members)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -18,6 +19,7 @@ from paktum_common.groups import (
     remove_from_groups,
 )
 from paktum_common.phash import is_degenerate
+from paktum_common.redis_server import connect
 from paktum_common.registry import IMAGES, PURGED
 
 
@@ -162,3 +164,19 @@ async def test_removing_the_link_of_a_chain_splits_it(redis_client: Redis) -> No
     related = await related_many(redis_client, [md5(1), md5(2), md5(3)])
     assert related == {md5(1): [], md5(2): [], md5(3): [(md5(4), 1)]}
     assert await redis_client.hget(keys.GROUP_OF, md5(1)) is None
+
+
+async def test_hashers_linking_near_images_at_once_end_in_one_group(redis_url: str) -> None:
+    rng = random.Random(12)
+    base = random_hash(rng)
+    images = {md5(i): flip(base, rng.sample(range(64), 3)) for i in range(12)}
+    clients = [connect(redis_url) for _ in images]
+    try:
+        await asyncio.gather(*(link_images(c, {m: h}, 10) for c, (m, h) in zip(clients, images.items(), strict=True)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    async with connect(redis_url) as client:
+        related = await related_many(client, list(images))
+        assert all({m, *(o for o, _ in related[m])} == set(images) for m in images)
+        assert (await group_stats(client)).groups == 1
