@@ -33,7 +33,9 @@ Method = Literal["auto", "numba", "numpy", "brute"]
 
 try:
     from paktum_cleanup import _compiled
-except ImportError as exc:  # numba missing or broken on this platform: the numpy path does the same work
+except Exception as exc:
+    # numba missing, or unable to compile or cache here (numba raises RuntimeError at import when no
+    # cache directory is writable): the numpy path does the same work, slower.
     _compiled = None  # type: ignore[assignment]
     log.info("numba unavailable, variant grouping uses numpy", extra={"reason": str(exc)})
 
