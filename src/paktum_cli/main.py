@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from paktum_common.errors import BadPostError
+from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import setup_logging
 from paktum_common.models import Rating
 from paktum_common.queue import IngestQueue
@@ -31,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
     imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+
+    move = commands.add_parser("reindex", help="copy every document from one search backend to another")
+    move.add_argument(
+        "--from", dest="source", required=True, help="the index to read: sqlite:///path or http://host:7700"
+    )
+    move.add_argument(
+        "--to", dest="target", required=True, help="the index to write (documents with the same ID are replaced)"
+    )
+    move.add_argument("--batch", type=int, default=1000, help="documents per page read and written (default 1000)")
 
     clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
     clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
@@ -56,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run_up(settings, args.hashers))
     if args.command == "import":
         sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+    if args.command == "reindex":
+        sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
     if args.command == "cleanup":
         from paktum_cleanup.main import run_once
 
@@ -93,6 +104,23 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
     print(f"paktum import: found {report.found} image files, published {published}; problems: {problems}")
     if wait:
         await _wait_for_hashers(settings)
+    return 0
+
+
+async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:
+    from paktum_cli.reindex import reindex
+
+    if batch < 1:
+        print("paktum reindex: --batch must be at least 1", file=sys.stderr)
+        return 2
+    if source.rstrip("/") == target.rstrip("/"):
+        print("paktum reindex: --from and --to name the same index", file=sys.stderr)
+        return 2
+    try:
+        await reindex(settings, source, target, batch)
+    except PaktumError as exc:
+        print(f"paktum reindex: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -83,3 +83,33 @@ async def test_exhausted_entries_go_to_the_dead_letter_stream(redis_client: Redi
     assert record["reason"] == "failed 2 deliveries" and record["deliveries"] == "3"
     assert Post.from_stream(record).source_id == "0"
     assert await queue.depth() == (0, 0)
+
+
+async def test_an_entry_is_dead_lettered_once_even_when_two_consumers_held_it(
+    redis_client: Redis, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"reclaim_idle_ms": 0})
+    slow = IngestQueue(redis_client, settings, consumer="slow")
+    fast = IngestQueue(redis_client, settings, consumer="fast")
+    await slow.ensure_group()
+    await slow.publish_posts(_posts(1))
+    [held] = await slow.read(1)
+    [reclaimed] = await fast.read(1)  # idle long enough (0 ms here): taken over while slow still works
+    assert reclaimed.entry_id == held.entry_id
+    assert await fast.dead_letter(reclaimed, "not an image") is True
+    assert await slow.dead_letter(held, "not an image") is False
+    assert await redis_client.xlen(settings.dead_letter_stream) == 1
+
+
+async def test_touch_keeps_entries_from_being_reclaimed(redis_client: Redis, settings: Settings) -> None:
+    holder = IngestQueue(redis_client, settings, consumer="holder")
+    other = IngestQueue(redis_client, settings, consumer="other")
+    await holder.ensure_group()
+    await holder.publish_posts(_posts(2))
+    held = await holder.read(2)
+    for _ in range(4):
+        await asyncio.sleep(settings.reclaim_idle_ms / 3000)
+        await holder.touch([d.entry_id for d in held])
+    assert await other.read(2) == []
+    await asyncio.sleep(settings.reclaim_idle_ms / 1000 + 0.1)
+    assert len(await other.read(2)) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -14,6 +15,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from paktum_api.app import create_app
+from paktum_cleanup.run import run_cleanup
 from paktum_common.redis_server import free_port
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
@@ -140,3 +142,15 @@ def test_not_variants_rejects_bad_requests(
     assert response.status_code == status and reason in response.json()["error"]
     same = {"a": variants["low"], "b": variants["low"]}
     assert api.post("/api/admin/not-variants", json=same, headers=headers).status_code == 400
+
+
+async def test_a_cleanup_run_shows_on_the_api_metrics(
+    variants: dict[str, str], api: httpx.Client, settings: Settings
+) -> None:
+    summary = await run_cleanup(settings)
+    assert summary.ok, summary.lines()
+    text = (await asyncio.to_thread(api.get, "/metrics")).text
+    assert "paktum_cleanup_last_run_variant_groups 1.0" in text
+    assert "paktum_cleanup_last_run_largest_group_images 4.0" in text
+    assert 'paktum_cleanup_last_run_purged_images{reason="banned_tag"} 0.0' in text
+    assert "paktum_cleanup_last_run_success 1.0" in text

@@ -137,8 +137,12 @@ class IngestQueue:
                 pipe.xdel(self.stream, *entry_ids)
                 await pipe.execute()
 
-    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        """Move an entry to the dead-letter stream with its reason, atomically with the ack."""
+    async def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move an entry to the dead-letter stream with its reason, atomically with the ack.
+
+        Only the consumer whose ack takes the entry off the pending list writes the dead letter,
+        so an entry handled twice (reclaimed while a slow worker still held it) is recorded once.
+        """
         record = dict(delivery.fields)
         record.update(
             {
@@ -148,11 +152,18 @@ class IngestQueue:
                 "failed_at": str(int(time.time())),
             }
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_stream, record)  # type: ignore[arg-type]
-            pipe.xack(self.stream, self.group, delivery.entry_id)
-            pipe.xdel(self.stream, delivery.entry_id)
-            await pipe.execute()
+        flat = [item for pair in record.items() for item in pair]
+        moved = await self.redis.eval(
+            _DEAD_LETTER_SCRIPT, 2, self.stream, self.dead_stream, self.group, delivery.entry_id, *flat
+        )
+        return bool(moved)
+
+    async def touch(self, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still in hand, so no other consumer reclaims them meanwhile."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.stream, self.group, self.consumer, min_idle_time=0, message_ids=list[Any](entry_ids), justid=True
+            )
 
     async def depth(self) -> tuple[int, int]:
         """(entries waiting for a hasher, entries delivered but not yet acknowledged)."""
@@ -163,6 +174,14 @@ class IngestQueue:
             return length, 0
         in_flight = int(pending["pending"])
         return max(length - in_flight, 0), in_flight
+
+
+_DEAD_LETTER_SCRIPT = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

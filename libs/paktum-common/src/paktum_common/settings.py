@@ -57,10 +57,21 @@ class Settings(BaseSettings):
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
 
+    # Meilisearch.
+    meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
+    meili_index: str = Field("images", pattern=r"^[A-Za-z0-9_-]+$")
+    meili_timeout_seconds: float = Field(10.0, gt=0)  # one HTTP request
+    meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
+
     # Cleanup.
     cleanup_interval: int = Field(3600, ge=0)  # seconds between runs under `paktum up`; 0: not scheduled
     # The hasher stores a file before it indexes it: younger files are never called orphans by the sweep.
     cleanup_grace_seconds: int = Field(900, ge=0)
+
+    @field_validator("meili_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from paktum_api.state import AppState
-from paktum_common import metrics
+from paktum_common import jobstats, metrics
 from paktum_common.errors import PaktumError
 from paktum_common.queue import IngestQueue
 
@@ -21,6 +22,8 @@ LATENCY = metrics.histogram("api", "request_seconds", "HTTP request latency, by 
 QUEUE_WAITING = metrics.gauge("api", "ingest_waiting_entries", "Posts waiting in the ingest stream.")
 QUEUE_PENDING = metrics.gauge("api", "ingest_pending_entries", "Posts delivered to a hasher, not yet done.")
 IMAGES = metrics.gauge("api", "indexed_images", "Images in the search index.")
+# Short-lived jobs (cleanup, scraper) leave their last run in Redis; the api exports it (see jobstats).
+JOB_RUNS = jobstats.JobStatsCollector()
 
 
 @router.get("/healthz")
@@ -56,6 +59,8 @@ async def prometheus_metrics(request: Request) -> Response:
         IMAGES.set(await state.search.count())
     except Exception:  # a scrape must still show the api's own figures
         pass
+    with contextlib.suppress(Exception):  # Redis away: the last snapshot read is served
+        await JOB_RUNS.refresh(state.redis)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

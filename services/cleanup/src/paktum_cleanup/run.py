@@ -20,6 +20,7 @@ from paktum_cleanup.sweep import SweepReport, sweep
 from paktum_cleanup.variants import Method
 from paktum_common import keys, metrics
 from paktum_common.banned import load_banned_tags
+from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
 from paktum_common.redis_server import connect
 from paktum_common.search import open_search
@@ -85,6 +86,26 @@ class RunSummary:
         return out
 
 
+def job_figures(summary: RunSummary) -> list[JobFigure]:
+    """The run's figures as `paktum_cleanup_last_run_<name>` on the api's /metrics."""
+    figures: list[JobFigure] = []
+    if summary.purge:
+        figures.append(JobFigure("purged_images", summary.purge.banned_tag, {"reason": "banned_tag"}))
+        figures.append(JobFigure("purged_images", summary.purge.near_purged, {"reason": "reupload"}))
+    if summary.sweep:
+        for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
+            figures.append(JobFigure("sweep_problems", len(getattr(summary.sweep, kind)), {"kind": kind}))
+    if summary.groups:
+        figures += [
+            JobFigure("variant_groups", summary.groups.groups),
+            JobFigure("largest_group_images", summary.groups.largest),
+            JobFigure("grouped_images", summary.groups.grouped_images),
+            JobFigure("variant_pairs", summary.groups.pairs),
+            JobFigure("grouping_seconds", summary.groups.seconds),
+        ]
+    return figures
+
+
 @contextlib.asynccontextmanager
 async def cleanup_lock(redis: Redis) -> AsyncIterator[None]:
     """Hold the run lock, renewing it while the run lives; a killed run's lock lapses within LOCK_SECONDS."""
@@ -115,6 +136,7 @@ async def run_cleanup(
     progress = progress or Progress()
     summary = RunSummary()
     started = time.perf_counter()
+    started_at = time.time()
     redis = connect(settings.redis_url)
     search = open_search(settings)
     store = ImageStore.from_settings(settings)
@@ -145,9 +167,14 @@ async def run_cleanup(
         summary.failed_step, summary.error = step, f"{type(exc).__name__}: {exc}"
         log_event(log, logging.ERROR, "cleanup step failed", step=step, reason=summary.error)
     finally:
+        summary.seconds = time.perf_counter() - started
+        try:
+            # A CronJob pod is gone before Prometheus scrapes it: the api exports these from Redis.
+            await record_job_run(redis, "cleanup", job_figures(summary), succeeded=summary.ok, started_at=started_at)
+        except Exception as exc:
+            log_event(log, logging.WARNING, "could not record the run's figures", reason=str(exc))
         await search.close()
         await redis.aclose()
-    summary.seconds = time.perf_counter() - started
     RUN_SECONDS.set(summary.seconds)
     RUNS.labels("ok" if summary.ok else "failed").inc()
     return summary

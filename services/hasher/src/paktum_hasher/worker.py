@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 
 from paktum_common import metrics
-from paktum_common.errors import PermanentError
+from paktum_common.errors import PermanentError, TransientError
 from paktum_common.linking import after_index
 from paktum_common.log import log_event
 from paktum_common.models import ImageDocument, Post
@@ -22,6 +23,8 @@ log = logging.getLogger("paktum.hasher")
 IMAGES = metrics.counter("hasher", "images_total", "Posts handled, by outcome.", ("outcome",))
 FAILURES = metrics.counter("hasher", "failures_total", "Posts that failed, by reason.", ("reason",))
 INGEST_SECONDS = metrics.histogram("hasher", "ingest_seconds", "Read, decode, hash, thumbnail and store one image.")
+INDEX_RETRIES = metrics.counter("hasher", "index_retries_total", "Index writes retried while the index was down.")
+INDEX_RETRY_FIRST, INDEX_RETRY_MAX = 0.5, 30.0
 INDEX_SECONDS = metrics.histogram("hasher", "index_batch_seconds", "Write one batch of documents to the index.")
 
 
@@ -56,6 +59,23 @@ class HasherWorker:
                 await self.handle_batch(deliveries)
 
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
+        keep_alive = asyncio.create_task(self._keep_claimed([d.entry_id for d in deliveries]))
+        try:
+            await self._handle_batch(deliveries)
+        finally:
+            keep_alive.cancel()
+
+    async def _keep_claimed(self, entry_ids: list[str]) -> None:
+        """While a batch is in hand, renew its claim well before another hasher would take it over."""
+        interval = max(self.queue.reclaim_idle_ms / 3000, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.touch(entry_ids)
+            except Exception as exc:  # a missed renewal only risks duplicate work, never loss
+                log_event(log, logging.WARNING, "could not renew claim", reason=str(exc))
+
+    async def _handle_batch(self, deliveries: list[Delivery]) -> None:
         work: list[tuple[Delivery, Post]] = []
         for delivery in deliveries:
             if self.queue.exhausted(delivery):
@@ -91,14 +111,31 @@ class HasherWorker:
         for _, ingested in done:
             doc = ingested.document
             fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
-        try:
-            with INDEX_SECONDS.time():
-                existing = await self.search.get_documents(list(fresh))
-                merged = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
-                await self.search.add_documents(merged)
-        except Exception as exc:
+        delay = INDEX_RETRY_FIRST
+        while True:
+            try:
+                with INDEX_SECONDS.time():
+                    existing = await self.search.get_documents(list(fresh))
+                    merged = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
+                    await self.search.add_documents(merged)
+                break
+            except TransientError as exc:
+                # The index is down, not the posts at fault: hold the batch (its claims renewed) and
+                # retry, rather than let an outage spend the entries' delivery budget.
+                if self._stopping.is_set():
+                    exc_text = f"index unavailable at shutdown: {exc}"
+                else:
+                    log_event(log, logging.WARNING, "index unavailable; holding the batch", reason=str(exc),
+                              retry_in_s=delay, batch=len(done))  # fmt: skip
+                    INDEX_RETRIES.inc()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), delay)
+                    delay = min(delay * 2, INDEX_RETRY_MAX)
+                    continue
+            except Exception as exc:
+                exc_text = f"index write failed: {exc}"
             for delivery, ingested in done:
-                self._leave_pending(delivery, None, f"index write failed: {exc}", md5=ingested.document.ID)
+                self._leave_pending(delivery, None, exc_text, md5=ingested.document.ID)
             return
         await after_index(self.queue.redis, self.search, self.ingestor.store, self.ingestor.settings, merged)
         await self.queue.ack([delivery.entry_id for delivery, _ in done])
@@ -113,7 +150,8 @@ class HasherWorker:
             )  # fmt: skip
 
     async def _dead_letter(self, delivery: Delivery, post: Post | None, reason: str, kind: str) -> None:
-        await self.queue.dead_letter(delivery, reason)
+        if not await self.queue.dead_letter(delivery, reason):
+            return  # another hasher finished this entry first
         IMAGES.labels("failed").inc()
         FAILURES.labels(kind).inc()
         log_event(

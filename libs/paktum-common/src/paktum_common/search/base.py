@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ from paktum_common.errors import PaktumError
 from paktum_common.models import ImageDocument
 from paktum_common.search.query import SearchQuery
 from paktum_common.settings import Settings
+
+log = logging.getLogger("paktum.search")
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,12 @@ class SearchBackend(abc.ABC):
     async def count(self) -> int: ...
 
     @abc.abstractmethod
-    def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
-        """Every document, in batches of at most `batch`, oldest first (cleanup's full scan).
-
-        Documents added or deleted while the export runs may or may not be included.
-        """
-
-    @abc.abstractmethod
     async def ping(self) -> None:
         """Raise SearchUnavailableError when the backend cannot answer."""
+
+    def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
+        """Every document, `batch` at a time (an async generator in the backends that have one)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot export its documents")
 
     async def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         pass
@@ -60,4 +60,16 @@ def open_search(settings: Settings) -> SearchBackend:
         from paktum_common.search.sqlite import SqliteSearch
 
         return SqliteSearch(url.removeprefix("sqlite:///"))
-    raise PaktumError(f"unsupported PAKTUM_SEARCH_URL {url!r}: use sqlite:///path")
+    if url.startswith(("http://", "https://")):
+        from paktum_common.search.meili import MeiliSearch
+
+        if settings.meili_key is None:
+            log.info("PAKTUM_MEILI_KEY is not set: talking to Meilisearch at %s without a key", url)
+        return MeiliSearch(
+            url,
+            settings.meili_key.get_secret_value() if settings.meili_key else None,
+            index=settings.meili_index,
+            timeout=settings.meili_timeout_seconds,
+            task_timeout=settings.meili_task_timeout_seconds,
+        )
+    raise PaktumError(f"unsupported PAKTUM_SEARCH_URL {url!r}: use sqlite:///path or http(s)://meilisearch-host:7700")

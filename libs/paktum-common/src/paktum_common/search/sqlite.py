@@ -7,6 +7,7 @@ small thread pool, each thread with its own connection, so the event loop never 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import sqlite3
@@ -106,22 +107,19 @@ class SqliteSearch(SearchBackend):
     async def count(self) -> int:
         return await self._run(lambda conn: int(conn.execute("SELECT count(*) FROM images").fetchone()[0]))
 
-    async def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
-        after = 0
-        while True:
-            # Keyset pagination on rowid: each page is one short read, so the hasher's writes never wait long.
-            rows = await self._run(
-                lambda conn, after=after: conn.execute(  # type: ignore[misc]
-                    "SELECT rowid, doc FROM images WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
-                ).fetchall()
-            )
-            if not rows:
-                return
-            after = rows[-1][0]
-            yield [ImageDocument.from_index(json.loads(row[1])) for row in rows]
-
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
+        """Every document, `batch` at a time, in insertion order (keyset pagination on rowid)."""
+        after = 0
+        while True:
+            rows = await self._run(functools.partial(_page_after, after=after, batch=batch))
+            if rows:
+                after = rows[-1][0]
+                yield [ImageDocument.from_index(json.loads(row[1])) for row in rows]
+            if len(rows) < batch:
+                return
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -165,6 +163,11 @@ def _write(conn: sqlite3.Connection, docs: Sequence[ImageDocument]) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _page_after(conn: sqlite3.Connection, after: int, batch: int) -> list[tuple[int, str]]:
+    query = "SELECT rowid, doc FROM images WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    return [(int(row[0]), str(row[1])) for row in conn.execute(query, (after, batch))]
 
 
 def _fts_text(doc: ImageDocument) -> str:

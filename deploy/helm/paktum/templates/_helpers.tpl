@@ -1,0 +1,204 @@
+{{/* Names, labels, images and the settings every Paktum container shares. */}}
+
+{{- define "paktum.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release-scoped base name; components append "-api", "-hasher", ... so it leaves room for them. */}}
+{{- define "paktum.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else if contains (include "paktum.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "paktum.name" .) | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paktum.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Call with (dict "ctx" $ "component" "api"). */}}
+{{- define "paktum.componentName" -}}
+{{- printf "%s-%s" (include "paktum.fullname" .ctx) .component -}}
+{{- end -}}
+
+{{- define "paktum.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "paktum.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "paktum.labels" -}}
+helm.sh/chart: {{ include "paktum.chart" .ctx }}
+{{ include "paktum.selectorLabels" . }}
+app.kubernetes.io/part-of: paktum
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+An image reference from a component's image block: registry (or global.imageRegistry), repository, and a digest
+when given, else the tag, else the chart's appVersion for Paktum's own images.
+Call with (dict "ctx" $ "image" .Values.api.image).
+*/}}
+{{- define "paktum.image" -}}
+{{- $registry := .image.registry -}}
+{{- if .ctx.Values.global.imageRegistry -}}{{- $registry = .ctx.Values.global.imageRegistry -}}{{- end -}}
+{{- $name := .image.repository -}}
+{{- if $registry -}}{{- $name = printf "%s/%s" $registry .image.repository -}}{{- end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $name .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $name (toString (.image.tag | default .ctx.Chart.AppVersion)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paktum.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "paktum.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "paktum.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The api has its own account because only it may start scrape Jobs. */}}
+{{- define "paktum.apiServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- printf "%s-api" (include "paktum.fullname" .) -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paktum.secretName" -}}
+{{- default (printf "%s-secrets" (include "paktum.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "paktum.imagesClaimName" -}}
+{{- default (printf "%s-images" (include "paktum.fullname" .)) .Values.persistence.images.existingClaim -}}
+{{- end -}}
+
+{{- define "paktum.redisUrl" -}}
+{{- if .Values.redis.enabled -}}
+{{- printf "redis://%s-redis:%d/0" (include "paktum.fullname" .) (int .Values.redis.service.port) -}}
+{{- else -}}
+{{- required "redis.enabled=false needs redis.external.url" .Values.redis.external.url -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paktum.searchUrl" -}}
+{{- if eq .Values.search.backend "sqlite" -}}
+sqlite:////data/search.sqlite3
+{{- else if .Values.meilisearch.enabled -}}
+{{- printf "http://%s-meilisearch:%d" (include "paktum.fullname" .) (int .Values.meilisearch.service.port) -}}
+{{- else -}}
+{{- required "meilisearch.enabled=false needs meilisearch.external.url" .Values.meilisearch.external.url -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paktum.imgproxyUrl" -}}
+{{- default (printf "http://%s-imgproxy:%d" (include "paktum.fullname" .) (int .Values.imgproxy.service.port)) .Values.imgproxy.publicUrl -}}
+{{- end -}}
+
+{{/*
+The PAKTUM_* settings every Paktum container reads (libs/paktum-common/src/paktum_common/settings.py).
+Secrets come from the Secret by reference, never as literal values. Call with (dict "ctx" $ "component" "api").
+*/}}
+{{- define "paktum.commonEnv" -}}
+{{- $ctx := .ctx -}}
+- name: PAKTUM_DATA_DIR
+  value: /data
+- name: PAKTUM_REDIS_URL
+  value: {{ include "paktum.redisUrl" $ctx | quote }}
+- name: PAKTUM_SEARCH_URL
+  value: {{ include "paktum.searchUrl" $ctx | quote }}
+{{- if ne $ctx.Values.search.backend "sqlite" }}
+- name: PAKTUM_MEILI_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "paktum.secretName" $ctx }}
+      key: {{ $ctx.Values.auth.secretKeys.meilisearchMasterKey }}
+{{- end }}
+- name: PAKTUM_LOG_FORMAT
+  value: {{ $ctx.Values.config.logFormat | quote }}
+- name: PAKTUM_LOG_LEVEL
+  value: {{ $ctx.Values.config.logLevel | quote }}
+{{- with $ctx.Values.config.publicUrl }}
+- name: PAKTUM_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: PAKTUM_VARIANT_DISTANCE
+  value: {{ $ctx.Values.config.variantDistance | quote }}
+{{- with $ctx.Values.config.bannedTags }}
+- name: PAKTUM_BANNED_TAGS
+  value: {{ join " " . | quote }}
+{{- end }}
+{{- if $ctx.Values.imgproxy.enabled }}
+- name: PAKTUM_IMGPROXY_URL
+  value: {{ include "paktum.imgproxyUrl" $ctx | quote }}
+- name: PAKTUM_IMGPROXY_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "paktum.secretName" $ctx }}
+      key: {{ $ctx.Values.auth.secretKeys.imgproxyKey }}
+- name: PAKTUM_IMGPROXY_SALT
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "paktum.secretName" $ctx }}
+      key: {{ $ctx.Values.auth.secretKeys.imgproxySalt }}
+{{- end }}
+{{- with $ctx.Values.config.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes every Paktum pod mounts: the shared images volume at /data and a scratch /tmp (the root fs is read-only). */}}
+{{- define "paktum.dataVolumes" -}}
+- name: data
+{{- if .Values.persistence.images.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ include "paktum.imagesClaimName" . }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.config.tmpSizeLimit }}
+{{- end -}}
+
+{{- define "paktum.dataVolumeMounts" -}}
+- name: data
+  mountPath: /data
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/* Pod-level scheduling blocks shared by every workload. Call with a component's values. */}}
+{{- define "paktum.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}

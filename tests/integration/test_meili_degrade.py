@@ -1,0 +1,118 @@
+"""With Meilisearch down, the api answers 503 and recovers, and the hasher loses nothing: real api, real hasher,
+real Redis, and a fake Meilisearch on loopback that goes down and comes back on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+
+from paktum_api.app import create_app
+from paktum_common.models import Rating
+from paktum_common.queue import IngestQueue
+from paktum_common.redis_server import free_port
+from paktum_common.search import open_search, parse_query
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+from paktum_hasher.ingest import Ingestor
+from paktum_hasher.main import new_decode_pool
+from paktum_hasher.worker import HasherWorker
+from paktum_scraper.local import ImportReport, local_posts
+from tests.fakemeili import FakeMeili
+from tests.imagefiles import good_images
+
+
+@pytest.fixture
+def meili_port() -> Iterator[int]:
+    yield free_port()
+
+
+@pytest.fixture
+def meili_settings(settings: Settings, meili_port: int) -> Settings:
+    # Many deliveries allowed: this test is about an outage of a second or two, not the retry budget.
+    return settings.model_copy(update={"search_url": f"http://127.0.0.1:{meili_port}", "max_deliveries": 50})
+
+
+def test_the_api_answers_503_while_meilisearch_is_down_and_recovers(meili_settings: Settings, meili_port: int) -> None:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(meili_settings), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    fake = FakeMeili()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+            down = api.get("/api/search", params={"query": "cat"})
+            assert down.status_code == 503
+            body = down.json()
+            assert body["results"] == [] and body["total_hits"] == 0
+            assert body["error"].startswith(
+                f"search unavailable: meilisearch at http://127.0.0.1:{meili_port} is unreachable"
+            )
+            assert api.get(f"/api/image/{'a' * 32}").status_code == 503
+            ready = api.get("/readyz")
+            assert ready.status_code == 503 and "unreachable" in ready.json()["problems"]["search"]
+
+            fake.start(meili_port)
+            up = api.get("/api/search", params={"query": "cat"})
+            assert up.status_code == 200 and up.json() == {"results": [], "error": "", "total_hits": 0}
+            assert api.get("/readyz").json() == {"status": "ready"}
+            assert "images" in fake.indexes  # the api's first successful call set the index up
+
+            fake.stop()
+            assert api.get("/api/search", params={"query": "cat"}).status_code == 503
+            fake.start(meili_port)
+            assert api.get("/api/search", params={"query": "cat"}).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        fake.stop()
+
+
+async def test_the_hasher_keeps_posts_pending_while_meilisearch_is_down_and_indexes_them_after(
+    tmp_path: Path, meili_settings: Settings, meili_port: int, redis_client: Redis
+) -> None:
+    # One delivery allowed: an outage must not spend the entries' delivery budget.
+    meili_settings = meili_settings.model_copy(update={"max_deliveries": 1})
+    search = open_search(meili_settings)
+    queue = IngestQueue(redis_client, meili_settings, consumer="test-hasher")
+    pool = new_decode_pool(1)
+    worker = HasherWorker(
+        queue, search, Ingestor(meili_settings, ImageStore.from_settings(meili_settings), pool), 8,
+        lambda: new_decode_pool(1),
+    )  # fmt: skip
+    good_images(tmp_path / "in", 5)
+    await queue.publish_posts(local_posts(tmp_path / "in", ["cat"], Rating.safe, ImportReport()))
+    fake = FakeMeili()
+    task = asyncio.create_task(worker.run())
+    try:
+        # Down: every post is read, decoded and stored, but the index write fails, so none is acknowledged.
+        async with asyncio.timeout(30):
+            while (await queue.depth())[1] < 5:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # some retries while it is still down
+        assert await queue.depth() == (0, 5)
+        assert await redis_client.xlen(meili_settings.dead_letter_stream) == 0
+
+        fake.start(meili_port)
+        async with asyncio.timeout(30):
+            while await queue.depth() != (0, 0):
+                assert not task.done(), task
+                await asyncio.sleep(0.05)
+        assert len(fake.indexes["images"].documents) == 5
+        assert await redis_client.xlen(meili_settings.dead_letter_stream) == 0
+        assert (await search.search(parse_query("cat"), 10)).total == 5
+    finally:
+        worker.stop()
+        await task
+        worker.ingestor.pool.shutdown()
+        await search.close()
+        fake.stop()

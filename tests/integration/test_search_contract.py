@@ -1,0 +1,220 @@
+"""The search contract: the same tests against every backend. SQLite always; Meilisearch when
+PAKTUM_TEST_MEILI_URL (and PAKTUM_TEST_MEILI_KEY if it has a master key) names a live server."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from paktum_common.models import ImageDocument, Rating
+from paktum_common.search import NumericFilter, Order, SearchBackend, SearchQuery, parse_query
+from paktum_common.search.meili import MeiliSearch
+from paktum_common.search.meili_client import MeiliError
+from paktum_common.search.meili_migrations import lock_index, migrations_index
+from paktum_common.search.sqlite import SqliteSearch
+
+LIVE_MEILI = os.environ.get("PAKTUM_TEST_MEILI_URL", "")
+
+
+def doc(n: int, tags: str | list[str], rating: Rating = Rating.safe, added: int = 1_700_000_000) -> ImageDocument:
+    md5 = f"{n:032x}"
+    tag_list = tags.split() if isinstance(tags, str) else tags
+    return ImageDocument(
+        ID=md5, URL=f"/images/{md5}.jpg", ThumbnailURL=f"/thumbnails/{md5}.jpg", Tags=tag_list,
+        Tagstring=" ".join(tag_list), Rating=rating, Added=str(added + n), PHash=(1 << 64) - 1 - n, Size=100 + n,
+        Width=640 + n % 2, Height=480, Filename=f"{md5}.jpg",
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", pytest.param("meili", marks=pytest.mark.live)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchBackend]:
+    if request.param == "sqlite":
+        sqlite = SqliteSearch(tmp_path / "search.sqlite3")
+        yield sqlite
+        await sqlite.close()
+        return
+    if not LIVE_MEILI:
+        pytest.skip("PAKTUM_TEST_MEILI_URL is not set: the contract suite runs on SQLite only")
+    index = f"paktum_test_{uuid.uuid4().hex[:12]}"
+    meili = MeiliSearch(LIVE_MEILI, os.environ.get("PAKTUM_TEST_MEILI_KEY") or None, index=index, task_timeout=120)
+    yield meili
+    for uid in (index, migrations_index(index), lock_index(index)):
+        with contextlib.suppress(MeiliError):  # an index the test never created
+            await meili.client.run_task("DELETE", f"/indexes/{uid}")
+    await meili.close()
+
+
+@pytest.fixture
+async def index(backend: SearchBackend) -> SearchBackend:
+    await backend.add_documents(
+        [
+            doc(1, "cat_ears solo smile"),
+            doc(2, "cat_ears duo", Rating.questionable),
+            doc(3, "dog solo", Rating.explicit),
+            doc(4, "cat_ears solo", Rating.general),
+        ]
+    )
+    return backend
+
+
+async def ids_of(search: SearchBackend, query: SearchQuery, limit: int = 50) -> set[int]:
+    page = await search.search(query, limit)
+    assert page.total == len(page.hits) or page.total > limit
+    return {int(hit.ID, 16) for hit in page.hits}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", {1, 2, 3, 4}),
+        ("cat_ears", {1, 2, 4}),
+        ("cat_ears,solo", {1, 4}),
+        ("cat_ears -solo", {2}),
+        ("solo rating:e", {3}),
+        ("rating:s,q", {1, 2}),
+        ("nothing_has_this", set()),
+        ("cat", set()),  # tags match whole, not as words or prefixes
+        ("cat_ear", set()),  # and without typo tolerance
+    ],
+)
+async def test_tag_queries(index: SearchBackend, text: str, expected: set[int]) -> None:
+    assert await ids_of(index, parse_query(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (SearchQuery(any_tags=("dog", "duo")), {2, 3}),
+        (SearchQuery(prefixes=("cat",)), {1, 2, 4}),
+        (SearchQuery(prefixes=("s",), none_prefixes=("sm",)), {3, 4}),
+        (SearchQuery(numeric=(NumericFilter("size", ">", 102),)), {3, 4}),
+        (SearchQuery(numeric=(NumericFilter("added", "<=", 1_700_000_002), NumericFilter("width", "=", 641))), {1}),
+        (SearchQuery(numeric=(NumericFilter("height", ">=", 480), NumericFilter("width", "<", 641))), {2, 4}),
+        (SearchQuery(words=("cat",)), {1, 2, 4}),  # full text finds the words inside tags
+        (SearchQuery(words=("ears", "smile")), {1}),
+        (SearchQuery(words=("ca",)), set()),  # words match whole
+        (SearchQuery(words=("cat ears",), none_tags=("duo",)), {1, 4}),
+    ],
+    ids=[
+        "any",
+        "prefix",
+        "prefix-not-prefix",
+        "size",
+        "added-and-width",
+        "height-and-width",
+        "word",
+        "two-words",
+        "no-word-prefix",
+        "phrase-and-not",
+    ],
+)
+async def test_query_object_terms(index: SearchBackend, query: SearchQuery, expected: set[int]) -> None:
+    page = await index.search(query, 50)
+    assert {int(h.ID, 16) for h in page.hits} == expected and page.total == len(expected)
+
+
+HOSTILE = [
+    'say_"cheese"',
+    "back\\slash",
+    "ends_with\\",
+    '\\"',
+    '" OR Tags EXISTS OR "',
+    "x) OR (Tags EXISTS",
+    "tag with spaces",
+    "(parenthesis)",
+    "[bracket]",
+    "it's",
+    "a,b",
+    "日本語",
+    "emoji_😀",
+    "AND",
+]
+
+
+async def test_hostile_tags_each_find_exactly_their_image(backend: SearchBackend) -> None:
+    await backend.add_documents([doc(n, [tag, "common"]) for n, tag in enumerate(HOSTILE)])
+    for n, tag in enumerate(HOSTILE):
+        assert await ids_of(backend, SearchQuery(all_tags=(tag,))) == {n}, tag
+        assert await ids_of(backend, SearchQuery(all_tags=("common",), none_tags=(tag,))) == set(
+            range(len(HOSTILE))
+        ) - {n}, tag
+    assert await ids_of(backend, SearchQuery(any_tags=(HOSTILE[0], HOSTILE[4], "absent"))) == {0, 4}
+    # A tag built to escape its quotes finds nothing when no image has it, rather than everything.
+    assert await ids_of(backend, SearchQuery(all_tags=('nothing" OR Tags EXISTS OR "x',))) == set()
+
+
+async def test_documents_round_trip_with_their_64_bit_hash(index: SearchBackend) -> None:
+    got = await index.get_document(f"{1:032x}")
+    assert got == doc(1, "cat_ears solo smile")
+    assert got is not None and got.PHash == (1 << 64) - 2
+    assert await index.get_document("f" * 32) is None
+    extremes = [doc(10, "x").model_copy(update={"PHash": 0}), doc(11, "x").model_copy(update={"PHash": (1 << 64) - 1})]
+    await index.add_documents(extremes)
+    found = await index.get_documents([d.ID for d in extremes] + ["0" * 31 + "f"])
+    assert found == {d.ID: d for d in extremes}
+
+
+async def test_adding_an_existing_id_replaces_it(index: SearchBackend) -> None:
+    await index.add_documents([doc(1, "renamed")])
+    assert await index.count() == 4
+    assert await ids_of(index, SearchQuery(all_tags=("renamed",))) == {1}
+    assert await ids_of(index, SearchQuery(all_tags=("smile",))) == set()
+    assert await ids_of(index, SearchQuery(prefixes=("sm",))) == set()
+
+
+async def test_delete(index: SearchBackend) -> None:
+    await index.delete_documents([f"{2:032x}", "not-there"])
+    assert await index.count() == 3
+    assert await ids_of(index, SearchQuery(all_tags=("cat_ears",))) == {1, 4}
+
+
+async def test_order_by_added_with_offsets(index: SearchBackend) -> None:
+    newest = await index.search(SearchQuery(order=Order.added_desc), 2)
+    oldest = await index.search(SearchQuery(order=Order.added_asc), 2, offset=1)
+    last = await index.search(SearchQuery(order=Order.added_asc), 3, offset=3)
+    assert [int(h.ID, 16) for h in newest.hits] == [4, 3] and newest.total == 4
+    assert [int(h.ID, 16) for h in oldest.hits] == [2, 3] and oldest.total == 4
+    assert [int(h.ID, 16) for h in last.hits] == [4] and last.total == 4
+
+
+async def test_totals_are_exact_beyond_a_thousand_hits(backend: SearchBackend) -> None:
+    await backend.add_documents([doc(n, "many") for n in range(1100)])
+    assert (await backend.search(SearchQuery(all_tags=("many",)), 5)).total == 1100
+    tail = await backend.search(SearchQuery(all_tags=("many",), order=Order.added_asc), 10, offset=1095)
+    assert [int(h.ID, 16) for h in tail.hits] == list(range(1095, 1100)) and tail.total == 1100
+    assert await backend.count() == 1100
+
+
+async def test_random_order_is_uniform_over_all_hits(backend: SearchBackend) -> None:
+    await backend.add_documents([doc(n, "t") for n in range(40)] + [doc(100, "other")])
+    seen: collections.Counter[int] = collections.Counter()
+    orders = set()
+    for _ in range(300):
+        page = await backend.search(SearchQuery(all_tags=("t",)), 5)
+        assert page.total == 40 and len(page.hits) == 5 == len({h.ID for h in page.hits})
+        orders.add(tuple(h.ID for h in page.hits))
+        seen.update(int(h.ID, 16) for h in page.hits)
+    # 1500 picks over 40 documents: 37.5 each expected; every one drawn, none wildly over- or under-drawn.
+    assert set(seen) == set(range(40))
+    assert max(seen.values()) < 75 and min(seen.values()) > 10
+    assert len(orders) > 280
+
+
+async def test_export_returns_every_document_once_in_pages(backend: SearchBackend) -> None:
+    docs = [doc(n, "e") for n in range(25)]
+    await backend.add_documents(docs)
+    pages = [page async for page in backend.export(batch=10)]
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert sorted((d for p in pages for d in p), key=lambda d: d.ID) == docs
+
+
+async def test_ping_and_count_on_an_empty_index(backend: SearchBackend) -> None:
+    await backend.ping()
+    assert await backend.count() == 0
+    assert (await backend.search(SearchQuery(), 10)).total == 0
