@@ -41,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     move.add_argument("--batch", type=int, default=1000, help="documents per page read and written (default 1000)")
 
+    scr = commands.add_parser(
+        "scrape", help="scrape booru sites by tag and publish the posts for indexing",
+        description="Queries: the arguments, else standard input (one per line, tags separated by spaces).",
+    )  # fmt: skip
+    scr.add_argument("queries", nargs="*", help='queries, each one argument: hug "cat_ears solo"')
+    scr.add_argument("--source", help="source name(s), comma-separated (PAKTUM_SCRAPE_SOURCE, default gelbooru)")
+    scr.add_argument("--full", action="store_true", help="ignore the cursors: scrape every query to its end")
+    scr.add_argument("--max-posts", type=int, help="publish at most N posts per query (PAKTUM_SCRAPE_MAX_POSTS)")
+
     clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
     clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
     return parser
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
     if args.command == "reindex":
         sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
+    if args.command == "scrape":
+        sys.exit(_scrape(settings, args.queries, args.source, args.full, args.max_posts))
     if args.command == "cleanup":
         from paktum_cleanup.main import run_once
 
@@ -122,6 +133,37 @@ async def _reindex(settings: Settings, source: str, target: str, batch: int) -> 
         print(f"paktum reindex: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _scrape(settings: Settings, queries: list[str], source: str | None, full: bool, max_posts: int | None) -> int:
+    from paktum_scraper.run import default_progress, exit_code, parse_queries, scrape, summary
+
+    if queries:
+        parsed = parse_queries("\n".join(queries))
+    elif sys.stdin.isatty():
+        print("paktum scrape: give queries as arguments or on standard input, one per line", file=sys.stderr)
+        return 2
+    else:
+        parsed = parse_queries(sys.stdin.read())
+    if not parsed:
+        print("paktum scrape: no queries given", file=sys.stderr)
+        return 2
+    if max_posts is not None and max_posts < 0:
+        print("paktum scrape: --max-posts must be 0 (no bound) or more", file=sys.stderr)
+        return 2
+    sources = [name.strip() for name in (source or settings.scrape_source).split(",") if name.strip()]
+    settings = _with_redis(settings)
+    bound = settings.scrape_max_posts if max_posts is None else max_posts
+    try:
+        reports = asyncio.run(
+            scrape(settings, sources, parsed, full=full, max_posts=bound, progress=default_progress())
+        )
+    except PaktumError as exc:
+        print(f"paktum scrape: {exc}", file=sys.stderr)
+        return 2
+    for line in summary(reports):
+        print(f"paktum scrape: {line}")
+    return exit_code(reports)
 
 
 async def _wait_for_hashers(settings: Settings) -> None:

@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     meili_timeout_seconds: float = Field(10.0, gt=0)  # one HTTP request
     meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
 
+    # Scraper.
+    scrape_source: str = "gelbooru"  # the source `paktum scrape` uses without --source
+    scrape_queries: str = ""  # paktum-scraper's queries: one per line, tags separated by spaces
+    # JSON object, per source name: api, url, user, api_key, rate (requests/s); merged over the built-in sites.
+    # Holds credentials when given, so no default beyond the public sites' addresses.
+    scrape_sources: str = ""
+    scrape_rate: float = Field(1.0, gt=0)  # requests per second per source, shared by every scraper process
+    scrape_max_posts: int = Field(0, ge=0)  # per query; 0: to the end of the query
+    scrape_timeout_seconds: float = Field(30.0, gt=0)
+    scrape_retries: int = Field(5, ge=0)  # per page, on timeouts, 5xx and 429
+    scrape_backoff_seconds: float = Field(1.0, ge=0)  # first retry's wait; doubles each time
+    scrape_max_wait_seconds: float = Field(300.0, ge=0)  # cap on one backoff or Retry-After wait
+    download_timeout_seconds: float = Field(60.0, gt=0)  # the hasher's download of a post's file
+    download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
+
     # Cleanup.
     cleanup_interval: int = Field(3600, ge=0)  # seconds between runs under `paktum up`; 0: not scheduled
     # The hasher stores a file before it indexes it: younger files are never called orphans by the sweep.

@@ -1,25 +1,63 @@
-"""Get a post's bytes: local files for `paktum import`; booru downloads arrive with the scraper issue."""
+"""Get a post's bytes: local files for `paktum import`, guarded streaming downloads for scraped posts,
+and a video's first frame (via ffmpeg) as the picture to index."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
+import shutil
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from paktum_common.errors import BadPostError, SourceReadError
-from paktum_common.models import Post
+import httpx
+
+from paktum_common.errors import BadImageError, BadPostError, SourceReadError, TransientError
+from paktum_common.settings import Settings
 
 LOCAL_SOURCE = "local"
+MAX_REDIRECTS = 5
+VIDEO_EXTENSIONS = {"webm": "webm", "mp4": "mp4", "m4v": "mp4"}
+FFMPEG_SECONDS = 60
+USER_AGENT = "Paktum (self-hosted image server; paktum-hasher)"
 
 
-async def fetch_bytes(post: Post, max_bytes: int) -> bytes:
-    url = urlsplit(post.file_url)
+class VideoSkippedError(BadImageError):
+    """A video post, and this hasher has no ffmpeg to take its first frame."""
+
+
+@dataclass(frozen=True)
+class Media:
+    """The file as the source serves it, and the picture to decode from it (the file itself, or a video's frame)."""
+
+    data: bytes
+    picture: bytes
+    ext: str | None = None  # the stored file's extension when it is not the picture's (videos)
+
+
+async def fetch_media(post_source: str, file_url: str, settings: Settings) -> Media:
+    url = urlsplit(file_url)
+    video_ext = VIDEO_EXTENSIONS.get(url.path.rpartition(".")[2].lower()) if "." in url.path else None
+    if video_ext and shutil.which("ffmpeg") is None:
+        # Known before downloading: spare the site the transfer.
+        raise VideoSkippedError(f"video post skipped: ffmpeg is not installed on this hasher ({file_url})")
     if url.scheme == "file":
-        if post.source != LOCAL_SOURCE:
+        if post_source != LOCAL_SOURCE:
             # Only our own importer may point at the disk; a scraped post never may.
-            raise BadPostError(f"file URL from source {post.source!r} refused: {post.file_url}")
-        return await asyncio.to_thread(_read_file, Path(unquote(url.path)), max_bytes)
-    raise BadPostError(f"unsupported file URL scheme {url.scheme!r}: {post.file_url}")
+            raise BadPostError(f"file URL from source {post_source!r} refused: {file_url}")
+        data = await asyncio.to_thread(_read_file, Path(unquote(url.path)), settings.max_file_bytes)
+    elif url.scheme in ("http", "https"):
+        data = await download(file_url, settings)
+    else:
+        raise BadPostError(f"unsupported file URL scheme {url.scheme!r}: {file_url}")
+    video_ext = video_ext or sniff_video(data)
+    if video_ext is None:
+        return Media(data, data)
+    return Media(data, await first_frame(data, video_ext), video_ext)
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
@@ -31,3 +69,139 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise SourceReadError(f"{path} is larger than {max_bytes} bytes (PAKTUM_MAX_FILE_BYTES)")
     return data
+
+
+async def download(file_url: str, settings: Settings) -> bytes:
+    """Stream `file_url` into memory, at most PAKTUM_MAX_FILE_BYTES, following redirects by hand so
+    every hop is checked; the connection goes to the address we checked, not a second DNS answer."""
+    timeout = httpx.Timeout(settings.download_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT}, verify=_tls()) as http:
+        url = file_url
+        for _ in range(MAX_REDIRECTS + 1):
+            target = urlsplit(url)
+            if target.scheme not in ("http", "https") or not target.hostname:
+                raise BadPostError(f"refused file URL (only http and https): {url}")
+            port = target.port or (443 if target.scheme == "https" else 80)
+            addresses = await resolve(target.hostname, port, settings.download_allow_private)
+            response = await _send(http, url, target.hostname, target.netloc.rpartition("@")[2], addresses)
+            try:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                _check_status(response.status_code, url)
+                return await _read_body(response, settings.max_file_bytes, url)
+            finally:
+                await response.aclose()
+        raise SourceReadError(f"more than {MAX_REDIRECTS} redirects: {file_url}")
+
+
+async def _send(http: httpx.AsyncClient, url: str, host: str, netloc: str, addresses: list[str]) -> httpx.Response:
+    """GET `url` from the first checked address that accepts a connection. The URL names the
+    address; the Host header and TLS (SNI and certificate check) still name the host."""
+    failure = ""
+    for address in addresses:
+        request = http.build_request(
+            "GET", httpx.URL(url).copy_with(host=address), headers={"Host": netloc},
+            extensions={"sni_hostname": host},
+        )  # fmt: skip
+        try:
+            return await http.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = f"cannot connect to {address}: {exc or type(exc).__name__}"
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"download timed out: {url}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"download failed: {exc or type(exc).__name__}: {url}") from exc
+    raise TransientError(f"download failed: {failure}: {url}")
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # Loading the CA bundle costs milliseconds of CPU: once per process, not once per download.
+    return httpx.create_ssl_context()
+
+
+async def resolve(host: str, port: int, allow_private: bool) -> list[str]:
+    """The addresses of `host`, all public (unless allowed otherwise): every answer is checked,
+    so a name with one public and one internal address is refused."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TransientError(f"cannot resolve {host}: {exc.strerror or exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise TransientError(f"{host} has no address")
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.partition("%")[0])
+            if not ip.is_global or ip.is_multicast:
+                raise BadPostError(
+                    f"refused download from {host}: it resolves to the non-public address {address} "
+                    "(PAKTUM_DOWNLOAD_ALLOW_PRIVATE allows it)"
+                )
+    return addresses
+
+
+def _check_status(status: int, url: str) -> None:
+    if status == 429 or status >= 500:
+        raise TransientError(f"download answered HTTP {status}: {url}")
+    if status >= 400:
+        raise SourceReadError(f"download answered HTTP {status}: {url}")
+    if status != 200:
+        raise SourceReadError(f"download answered HTTP {status} instead of the file: {url}")
+
+
+async def _read_body(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SourceReadError(f"{url} is {declared} bytes, more than {max_bytes} (PAKTUM_MAX_FILE_BYTES)")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceReadError(f"{url} is larger than {max_bytes} bytes (PAKTUM_MAX_FILE_BYTES)")
+            chunks.append(chunk)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"download stalled: {url}") from exc
+    except httpx.TransportError as exc:
+        # A connection closed before Content-Length bytes arrived: a truncated transfer, worth another try.
+        raise TransientError(f"download cut short after {size} bytes: {exc or type(exc).__name__}: {url}") from exc
+    return b"".join(chunks)
+
+
+def sniff_video(data: bytes) -> str | None:
+    """The container of a video file by its magic bytes, for URLs that do not say."""
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"  # EBML: Matroska/WebM
+    if data[4:8] == b"ftyp" and data[8:12] not in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+        return "mp4"
+    return None
+
+
+async def first_frame(data: bytes, ext: str) -> bytes:
+    """The first frame as PNG, from ffmpeg in a subprocess (a temporary file: MP4 may need to seek)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise VideoSkippedError("video post skipped: ffmpeg is not installed on this hasher")
+    with tempfile.TemporaryDirectory(prefix="paktum-video-") as folder:
+        source = Path(folder) / f"video.{ext}"
+        await asyncio.to_thread(source.write_bytes, data)
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg, "-nostdin", "-v", "error", "-i", str(source), "-frames:v", "1",
+            "-f", "image2pipe", "-c:v", "png", "-",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(FFMPEG_SECONDS):
+                out, err = await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise BadImageError(f"ffmpeg took more than {FFMPEG_SECONDS}s for the first frame") from None
+    if process.returncode != 0 or not out:
+        message = err.decode(errors="replace").strip().splitlines()
+        raise BadImageError(f"ffmpeg cannot read the video: {message[-1] if message else 'no frame'}")
+    return out

@@ -13,7 +13,7 @@ from paktum_common.models import ImageDocument, Post
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 from paktum_hasher.decode import DecodedImage, decode_image
-from paktum_hasher.fetch import fetch_bytes
+from paktum_hasher.fetch import fetch_media
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,16 @@ class Ingestor:
 
     async def ingest(self, post: Post) -> Ingested:
         started = time.perf_counter()
-        data = await fetch_bytes(post, self.settings.max_file_bytes)
+        media = await fetch_media(post.source, post.file_url, self.settings)
+        data = media.data
         md5 = hashlib.md5(data).hexdigest()
         if post.md5 and post.md5 != md5:
             raise BadImageError(f"md5 mismatch: the source states {post.md5}, the file is {md5}")
         loop = asyncio.get_running_loop()
         decoded: DecodedImage = await loop.run_in_executor(
-            self.pool, decode_image, data, self.settings.max_image_pixels, self.settings.thumbnail_size
+            self.pool, decode_image, media.picture, self.settings.max_image_pixels, self.settings.thumbnail_size
         )
-        filename = f"{md5}.{decoded.ext}"
+        filename = f"{md5}.{media.ext or decoded.ext}"
         # Thumbnail first: an image file present means its thumbnail is too.
         await asyncio.to_thread(self.store.write_thumbnail, md5, decoded.thumbnail)
         await asyncio.to_thread(self.store.write_image, filename, data)

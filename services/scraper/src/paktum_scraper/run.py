@@ -1,0 +1,163 @@
+"""Run a list of queries against one or more sources: wiring, progress, and the summary both entry points print."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from paktum_common.banned import load_banned_tags
+from paktum_common.errors import PaktumError
+from paktum_common.log import log_event
+from paktum_common.queue import IngestQueue
+from paktum_common.redis_server import connect
+from paktum_common.search import SearchBackend, open_search
+from paktum_common.settings import Settings
+from paktum_scraper.client import SourceClient, user_agent
+from paktum_scraper.cursors import Cursors
+from paktum_scraper.ratelimit import RateLimiter
+from paktum_scraper.scrape import QueryReport, Scrape
+from paktum_scraper.sources import SourceConfigError, make_source, source_configs
+
+log = logging.getLogger("paktum.scraper")
+BAR_WIDTH = 20
+
+
+def parse_queries(text: str) -> list[list[str]]:
+    """One query per line, tags separated by spaces; blank lines and `#` comments are ignored."""
+    queries = []
+    for line in text.splitlines():
+        tags = line.partition("#")[0].split()
+        if tags:
+            queries.append(tags)
+    return queries
+
+
+class Progress:
+    """A live line per query on a terminal; a log line per page otherwise (CronJob logs)."""
+
+    def __init__(self, stream: TextIO, live: bool) -> None:
+        self.stream = stream
+        self.live = live
+
+    def page(self, report: QueryReport) -> None:
+        if self.live:
+            bar = ""
+            if report.total:  # Gelbooru says how many posts match; the others do not
+                done = min(report.found / report.total, 1.0)
+                bar = f"[{'#' * round(done * BAR_WIDTH):<{BAR_WIDTH}}] {report.found}/{report.total} "
+            self.stream.write(
+                f"\r{report.source} {report.query!r}: {bar}page {report.pages}, found {report.found}, "
+                f"new {report.published + report.pending}, skipped {sum(report.skipped.values())}\x1b[K"
+            )
+            self.stream.flush()
+        else:
+            log_event(
+                log, logging.INFO, "page read", source=report.source, query=report.query, page=report.pages,
+                found=report.found, new=report.published + report.pending, skipped=sum(report.skipped.values()),
+            )  # fmt: skip
+
+    def finish(self, report: QueryReport) -> None:
+        if self.live and report.pages:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+async def scrape(
+    settings: Settings,
+    source_names: list[str],
+    queries: list[list[str]],
+    *,
+    full: bool = False,
+    max_posts: int = 0,
+    progress: Progress | None = None,
+) -> list[QueryReport]:
+    """Scrape every query on every named source, in order; a failing query does not stop the others."""
+    assert settings.redis_url, "PAKTUM_REDIS_URL must be set before scraping"
+    configs = source_configs(settings)
+    unknown = [name for name in source_names if name not in configs]
+    if unknown:
+        raise SourceConfigError(
+            f"unknown source(s) {', '.join(unknown)}: known are {', '.join(sorted(configs))} "
+            "(add others in PAKTUM_SCRAPE_SOURCES)"
+        )
+    banned = load_banned_tags(settings)
+    redis = connect(settings.redis_url)
+    search = _open_search(settings)
+    timeout = httpx.Timeout(settings.scrape_timeout_seconds)
+    reports: list[QueryReport] = []
+    try:
+        async with httpx.AsyncClient(headers={"User-Agent": user_agent()}, timeout=timeout) as http:
+            queue = IngestQueue(redis, settings)
+            for name in source_names:
+                config = configs[name]
+                source = make_source(config)
+                client = SourceClient(source, settings, RateLimiter(redis, name, config.rate), http)
+                for tags in queries:
+                    job = Scrape(
+                        client, queue, redis, search, Cursors(redis), banned, settings.publish_batch_size,
+                        progress.page if progress else None,
+                    )  # fmt: skip
+                    report = await job.run(tags, full=full, max_posts=max_posts)
+                    if progress:
+                        progress.finish(report)
+                    reports.append(report)
+    finally:
+        if search is not None:
+            await search.close()
+        await redis.aclose()
+    return reports
+
+
+def _open_search(settings: Settings) -> SearchBackend | None:
+    url = settings.effective_search_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        # Opening would create an empty index here (a CronJob has no data volume): nothing to check against.
+        log_event(log, logging.INFO, "no index file, so indexed posts are not skipped here", search=url)
+        return None
+    try:
+        return open_search(settings)
+    except PaktumError as exc:
+        log_event(log, logging.WARNING, "no index to check for already indexed posts", reason=str(exc))
+        return None
+
+
+def summary(reports: Iterable[QueryReport]) -> list[str]:
+    """One line per query and a total: found, published, skipped by reason, errors."""
+    lines = []
+    found = published = errors = 0
+    skipped: Counter[str] = Counter()
+    for report in reports:
+        found += report.found
+        published += report.published
+        skipped.update(report.skipped)
+        errors += bool(report.error)
+        line = (
+            f"{report.source} {report.query!r}: found {report.found}, published {report.published}, "
+            f"skipped {_reasons(report.skipped)}"
+        )
+        if report.error:
+            line += f"; ERROR: {report.error}"
+        lines.append(line)
+    lines.append(f"total: found {found}, published {published}, skipped {_reasons(skipped)}, errors {errors}")
+    return lines
+
+
+def _reasons(counts: Counter[str]) -> str:
+    if not counts:
+        return "0"
+    detail = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
+    return f"{sum(counts.values())} ({detail})"
+
+
+def exit_code(reports: list[QueryReport]) -> int:
+    return 1 if any(report.error for report in reports) else 0
+
+
+def default_progress() -> Progress:
+    return Progress(sys.stderr, sys.stderr.isatty())
