@@ -32,6 +32,12 @@ format: sync
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Real images from Debian packages (apt-get download + dpkg -x, cached in bench/.corpus): our
+# hasher against imagehash.phash + a full-decode thumbnail. BENCH_ARGS="--limit 60" for a quick run.
+BENCH_ARGS ?=
+bench-hasher: sync
+	$(VENV)/bin/python bench/hasher.py $(BENCH_ARGS)
+
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
 

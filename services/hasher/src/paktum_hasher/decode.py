@@ -1,85 +1,213 @@
 """Decode an image once and derive from it everything the index needs: size, pHash, thumbnail.
 
-Runs in worker processes (CPU-bound): a pure function of the bytes and a few limits.
+Runs in worker processes (CPU-bound): a pure function of the bytes, a few limits and the pHash mode.
+
+One decode per image. In `fast` mode a JPEG is decoded straight at reduced scale (libjpeg scales
+in the DCT domain, by 1/2, 1/4 or 1/8), just large enough for the thumbnail; the pHash comes from
+that same reduced decode. Every other format, and every image in `exact` mode, is decoded at full
+size. The dimensions always come from the file's header, never from the reduced decode.
+
+What gets hashed is the picture as a viewer sees it: the EXIF orientation applied, transparency
+composited onto white (imagehash drops alpha, so black line art on a transparent background would
+otherwise hash to zero; when white leaves nothing to see, the image as stored or on black, see
+_phash_and_picture), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
+orientation or 16-bit samples, that picture is the file as Pillow opens it, so `exact` mode equals
+`imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
+picture described. `fast` mode differs only for JPEGs large enough to be decoded at reduced scale:
+bench/README.md gives the measured differences.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 from dataclasses import dataclass
+from typing import Literal
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
-from paktum_common.phash import phash_int
+from paktum_common.phash import is_degenerate, phash_int
+from paktum_hasher.jpeg_scans import dc_scans_only
 
-# Formats we store, and the extension a stored file gets.
-FORMAT_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
+PhashMode = Literal["fast", "exact"]
+
+# Formats we store, and the extension a stored file gets. MPO is a JPEG with extra pictures
+# appended (phone cameras write them): Pillow names it apart, browsers show it as the JPEG it is.
+FORMAT_EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tiff",
+}
 THUMBNAIL_QUALITY = 85
-BACKGROUND = (255, 255, 255)
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+# Never decode smaller than this on a side: imagehash resizes to 32x32, and a draft that went
+# below that (a very wide panorama) would hash a picture with too few rows.
+MIN_DRAFT_SIDE = 64
+
+# EXIF orientation -> the transposition that shows the picture upright (EXIF 2.3, tag 0x0112).
+ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 # A truncated file must fail, not decode to a half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # The pixel limit is ours (PAKTUM_MAX_IMAGE_PIXELS), checked from the header before any pixel is decoded.
 Image.MAX_IMAGE_PIXELS = None
 
+# What Pillow's decoders raise on hostile or broken files besides OSError: its own fuzzing finds
+# these in plugins that parse headers with struct and index tables read from the file.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
+
 
 @dataclass(frozen=True)
 class DecodedImage:
-    width: int
+    width: int  # as displayed: a 90-degree EXIF orientation swaps the stored width and height
     height: int
     ext: str
     phash: int
     thumbnail: bytes
 
 
-def decode_image(data: bytes, max_pixels: int, thumbnail_size: int) -> DecodedImage:
+def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
     """Raise BadImageError (with the reason) for anything that is not a whole, sane image."""
     try:
-        image = Image.open(io.BytesIO(data))
-        fmt = image.format or ""
-        if fmt not in FORMAT_EXTENSIONS:
-            raise BadImageError(f"unsupported image format {fmt or 'unknown'}")
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise BadImageError(f"image has no pixels ({width}x{height})")
-        if width * height > max_pixels:
-            raise BadImageError(
-                f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
-            )
-        image.seek(0)  # animations: the first frame stands for the whole
-        image.load()
-        flat = _flatten(ImageOps.exif_transpose(image) or image)
+        with warnings.catch_warnings():
+            # Pillow warns about what it recovers from (a corrupt EXIF block, palette transparency
+            # given as bytes): the image either decodes or raises, and stray lines on a worker's
+            # stderr help no one.
+            warnings.simplefilter("ignore", UserWarning)
+            return _decode(data, max_pixels, thumbnail_size, phash_mode)
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
         raise BadImageError("not an image (unidentified format)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except DECODE_ERRORS as exc:
         raise BadImageError(f"cannot decode image: {exc}") from exc
+
+
+def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode) -> DecodedImage:
+    image: Image.Image = Image.open(io.BytesIO(data))
+    fmt = image.format or ""
+    if fmt not in FORMAT_EXTENSIONS:
+        raise BadImageError(f"unsupported image format {fmt or 'unknown'}")
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise BadImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise BadImageError(
+            f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
+        )
+    orientation = _orientation(image)
+    image.seek(0)  # animations: the first frame stands for the whole
+    if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
+        image = _draft(image, data, _fit(width, height, thumbnail_size))
+    image.load()
+    if orientation in ORIENTATION_TRANSPOSE:
+        image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
+    phash, picture = _phash_and_picture(image)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
     return DecodedImage(
         width=width,
         height=height,
         ext=FORMAT_EXTENSIONS[fmt],
-        phash=phash_int(flat),
-        thumbnail=_thumbnail(flat, thumbnail_size),
+        phash=phash,
+        thumbnail=_thumbnail(picture, thumbnail_size),
     )
 
 
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto a solid background (hashing drops alpha)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits rather than clip everything above 255 to white.
-        return image.point(lambda v: v / 256).convert("L").convert("RGB")
-    return image.convert("RGB")
+def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image:
+    """Have libjpeg decode at the smallest scale that still covers `box` (the thumbnail)."""
+    request = (max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE))
+    image.draft(None, request)
+    scale = image.decoderconfig[:1] if isinstance(image, ImageFile.ImageFile) else ()
+    if scale == (8,) and image.info.get("progressive"):
+        thinned = dc_scans_only(data)
+        if thinned is not None:
+            reopened = Image.open(io.BytesIO(thinned))
+            reopened.draft(None, request)
+            if reopened.size == image.size and reopened.mode == image.mode:
+                return reopened
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) when there is none or the EXIF block cannot be read."""
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except DECODE_ERRORS:
+        return 1  # a broken EXIF block does not make a broken picture: show it as stored
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _phash_and_picture(image: Image.Image) -> tuple[int, Image.Image]:
+    """The pHash of the picture a viewer sees, and that picture in RGB for the thumbnail.
+
+    An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
+    to greyscale from CMYK or a palette is not always the same as via RGB).
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        # imagehash would clip every sample above 255 to white: scale to 8 bits instead.
+        samples = np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8
+        grey = Image.fromarray(samples.astype(np.uint8), "L")
+        return phash_int(grey), grey.convert("RGB")
+    if not (image.mode in ALPHA_MODES or "transparency" in image.info):
+        return phash_int(image), image if image.mode == "RGB" else image.convert("RGB")
+    # Transparent: most such images are art on a transparent background, meant to be seen on a
+    # light page, and imagehash's dropping of alpha would hash what hides under the transparent
+    # pixels (often plain black: every piece of black line art would hash to 0). A few carry
+    # their picture in the alpha band of one flat colour, or in colours under a faint alpha
+    # (overlay wallpapers): for those, white gives a flat picture, so the first of these that
+    # says something is hashed: on white, as stored (alpha dropped), on black.
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    on_white = _on_background(rgba, WHITE)
+    phash = phash_int(on_white)
+    if not is_degenerate(phash):
+        return phash, on_white
+    as_stored = phash_int(image)
+    if not is_degenerate(as_stored):
+        return as_stored, image.convert("RGB")
+    on_black = _on_background(rgba, BLACK)
+    on_black_phash = phash_int(on_black)
+    if not is_degenerate(on_black_phash):
+        return on_black_phash, on_black
+    return phash, on_white
+
+
+def _on_background(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    # Pasting through the alpha band gives the same pixels as Image.alpha_composite onto an
+    # opaque background, in one pass instead of three.
+    flat = Image.new("RGB", rgba.size, colour)
+    flat.paste(rgba, (0, 0), rgba)
+    return flat
+
+
+def _fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size of `width` x `height` scaled to fit a `size` square, never enlarged."""
+    scale = min(size / width, size / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _thumbnail(image: Image.Image, size: int) -> bytes:
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    box = _fit(image.width, image.height, size)
+    # reducing_gap: a box-filter reduction by whole factors first, Lanczos only over the last 2x.
+    thumb = image if box == image.size else image.resize(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
     return out.getvalue()

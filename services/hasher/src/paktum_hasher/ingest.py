@@ -37,7 +37,12 @@ class Ingestor:
             raise BadImageError(f"md5 mismatch: the source states {post.md5}, the file is {md5}")
         loop = asyncio.get_running_loop()
         decoded: DecodedImage = await loop.run_in_executor(
-            self.pool, decode_image, media.picture, self.settings.max_image_pixels, self.settings.thumbnail_size
+            self.pool,
+            decode_image,
+            media.picture,
+            self.settings.max_image_pixels,
+            self.settings.thumbnail_size,
+            self.settings.phash_mode,
         )
         filename = f"{md5}.{media.ext or decoded.ext}"
         # Thumbnail first: an image file present means its thumbnail is too.
