@@ -63,6 +63,14 @@ def spread_bits(rng: random.Random, per_chunk: tuple[int, int, int, int]) -> lis
     return bits
 
 
+def usable_flip(rng: random.Random, value: int, bits: int) -> int:
+    """`value` with `bits` random bits flipped, redrawn until the result is not degenerate."""
+    while True:
+        flipped = flip(value, rng.sample(range(64), bits))
+        if not is_degenerate(flipped):
+            return flipped
+
+
 def random_hash(rng: random.Random) -> int:
     while True:
         value = rng.getrandbits(64)
@@ -97,14 +105,15 @@ def adversarial(seed: int) -> list[int]:
     link = random_hash(rng)
     for _ in range(12):
         hashes.append(link)
-        link = flip(link, rng.sample(range(64), 6))
+        link = usable_flip(rng, link, 6)
     # Many copies of one picture: a full chunk bucket.
     copy = random_hash(rng)
     hashes += [copy] * 40
     # Degenerate hashes: all zero, all one, near-flat; close to each other, and one close to a normal hash.
     hashes += [0, 0, 1, (1 << 64) - 1, (1 << 64) - 2, 0b111, 0b1011]
-    normal_near_flat = next(h for h in (flip(0, list(range(b, b + 9))) for b in range(50)) if not is_degenerate(h))
-    hashes += [normal_near_flat, flip(normal_near_flat, [0, 1, 2])]
+    # At the edge of the rule (whatever it is): the fewest set bits that still count, one bit either side.
+    edge = next((k for k in range(65) if not is_degenerate((1 << k) - 1)), 32)
+    hashes += [(1 << edge) - 1, (1 << (edge - 1)) - 1, (1 << (edge + 1)) - 1, ((1 << edge) - 1) << 3]
     rng.shuffle(hashes)
     return hashes
 
@@ -132,9 +141,12 @@ def test_adversarial_sets_match_the_reference(method: variants.Method, seed: int
 @pytest.mark.parametrize("method", METHODS)
 def test_distance_ten_links_and_eleven_does_not(method: variants.Method) -> None:
     rng = random.Random(7)
-    base = random_hash(rng)
-    ten = flip(base, spread_bits(rng, (3, 3, 3, 1)))
-    eleven = flip(base, spread_bits(rng, (3, 3, 3, 2)))
+    while True:  # a draw where all three count under the degenerate-hash rule
+        base = random_hash(rng)
+        ten = flip(base, spread_bits(rng, (3, 3, 3, 1)))
+        eleven = flip(base, spread_bits(rng, (3, 3, 3, 2)))
+        if not (is_degenerate(ten) or is_degenerate(eleven)) and (ten ^ eleven).bit_count() > 10:
+            break
     assert (base ^ ten).bit_count() == 10 and (base ^ eleven).bit_count() == 11 and (ten ^ eleven).bit_count() > 10
     pairs = variants.variant_pairs(np.array([base, ten, eleven], dtype=np.uint64), 10, method)
     assert pairs.tolist() == [[0, 1]]
@@ -153,7 +165,7 @@ def test_a_chain_is_one_group_anchored_at_its_first_image(method: variants.Metho
     rng = random.Random(3)
     chain = [random_hash(rng)]
     for _ in range(9):
-        chain.append(flip(chain[-1], rng.sample(range(64), 7)))
+        chain.append(usable_flip(rng, chain[-1], 7))
     assert (chain[0] ^ chain[-1]).bit_count() > 10
     hashes = [random_hash(rng), *chain, random_hash(rng)]
     groups = variants.group_variants(np.array(hashes, dtype=np.uint64), 10, method).groups()
