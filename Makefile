@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -40,6 +40,11 @@ bench-hasher: sync
 
 bench-search: sync
 	$(VENV)/bin/python bench/search.py
+
+bench-groups: sync
+	$(VENV)/bin/python bench/groups.py
+
+bench-variants: bench-groups  # the name the cleanup issue uses
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

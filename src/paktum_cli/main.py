@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         "--to", dest="target", required=True, help="the index to write (documents with the same ID are replaced)"
     )
     move.add_argument("--batch", type=int, default=1000, help="documents per page read and written (default 1000)")
+
     scr = commands.add_parser(
         "scrape", help="scrape booru sites by tag and publish the posts for indexing",
         description="Queries: the arguments, else standard input (one per line, tags separated by spaces).",
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     scr.add_argument("--source", help="source name(s), comma-separated (PAKTUM_SCRAPE_SOURCE, default gelbooru)")
     scr.add_argument("--full", action="store_true", help="ignore the cursors: scrape every query to its end")
     scr.add_argument("--max-posts", type=int, help="publish at most N posts per query (PAKTUM_SCRAPE_MAX_POSTS)")
+
+    clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
+    clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
     return parser
 
 
@@ -74,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
     if args.command == "scrape":
         sys.exit(_scrape(settings, args.queries, args.source, args.full, args.max_posts))
+    if args.command == "cleanup":
+        from paktum_cleanup.main import run_once
+
+        sys.exit(run_once(_with_redis(settings), args.repair))
 
 
 def _with_redis(settings: Settings) -> Settings:

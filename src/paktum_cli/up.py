@@ -40,9 +40,9 @@ def _child_setup() -> None:
     die_with_parent()
 
 
-def _spawn(name: str, module: str, env: dict[str, str], lock: threading.Lock) -> Child:
+def _spawn(name: str, module: str, env: dict[str, str], lock: threading.Lock, *args: str) -> Child:
     process = subprocess.Popen(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -85,6 +85,12 @@ def run_up(settings: Settings, hashers: int) -> int:
             if settings.metrics_port:
                 hasher_env["PAKTUM_METRICS_PORT"] = str(settings.metrics_port + index)
             children.append(_spawn(f"hasher-{index}", "paktum_hasher.main", hasher_env, lock))
+        if settings.cleanup_interval:
+            cleanup_env = dict(env)
+            if settings.metrics_port:
+                cleanup_env["PAKTUM_METRICS_PORT"] = str(settings.metrics_port + hashers + 1)
+            every = str(settings.cleanup_interval)
+            children.append(_spawn("cleanup", "paktum_cleanup.main", cleanup_env, lock, "--every", every))
         base = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
         print(f"paktum   | Paktum is starting at {base}  (Ctrl-C stops it)", flush=True)
         exit_code = 0

@@ -93,7 +93,7 @@ def test_image_and_related(filled: Pipeline, api: httpx.Client) -> None:
     body = api.get(f"/api/image/{some['ID']}").json()
     assert body == {"image": some, "error": ""}
     assert (some["Width"], some["Height"]) == (300, 200)
-    assert api.get(f"/api/image/{some['ID']}/related").json() == {"results": [], "error": ""}
+    assert api.get(f"/api/image/{some['ID']}/related").json() == {"results": [], "distances": [], "error": ""}
 
 
 def test_unknown_image_is_404_with_an_error(filled: Pipeline, api: httpx.Client) -> None:

@@ -1,15 +1,112 @@
-"""Variant groups: images whose pHashes differ in at most PAKTUM_VARIANT_DISTANCE bits.
+"""Variant groups in Redis: images whose pHashes differ in at most PAKTUM_VARIANT_DISTANCE bits.
 
-The cleanup issue computes and stores the groups; this module is the one place that reads them.
+The cleanup job computes every group and replaces them all at once (`GroupsBuild`); the hasher links
+each new image as it indexes it (`link_images`); the api reads them (`related_many`, `group_stats`);
+admins separate two images for good (`mark_not_variants`). A group's ID is its anchor's md5: the
+first image of the group, to which every member's stored distance refers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 
 from paktum_common import keys
+from paktum_common.models import phash_from_hex, phash_to_hex
+from paktum_common.phash import hamming, is_degenerate
+from paktum_common.registry import IMAGES
+
+DEFAULT_DISTANCE = 10
+# A killed cleanup run leaves its half-built keys behind; they expire on their own after this.
+BUILD_TTL_SECONDS = 6 * 3600
+# Concurrent writers (hashers, cleanup, admins) retry an optimistic transaction this often.
+MAX_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class Member:
+    md5: str
+    phash: int
+    distance: int  # to the group's anchor
+
+
+@dataclass(frozen=True)
+class VariantGroup:
+    members: tuple[Member, ...]  # the anchor first, then nearest to it first
+
+    @property
+    def anchor(self) -> str:
+        return self.members[0].md5
+
+    @classmethod
+    def around(cls, anchor: str, phashes: Mapping[str, int]) -> VariantGroup:
+        """The group of `phashes` anchored at `anchor` (one of them)."""
+        origin = phashes[anchor]
+        others = sorted(
+            (Member(md5, ph, hamming(origin, ph)) for md5, ph in phashes.items() if md5 != anchor),
+            key=lambda m: (m.distance, m.md5),
+        )
+        return cls((Member(anchor, origin, 0), *others))
+
+    def to_json(self) -> str:
+        """The one place a group becomes its Redis form."""
+        members = [[m.md5, phash_to_hex(m.phash), m.distance] for m in self.members]
+        return json.dumps({"anchor": self.anchor, "members": members}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> VariantGroup:
+        data = json.loads(text)
+        return cls(tuple(Member(md5, phash_from_hex(ph), int(d)) for md5, ph, d in data["members"]))
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    groups: int  # groups now, including those the hasher formed since the last run
+    largest: int  # figures of the last full run from here on
+    grouped_images: int
+    pairs: int
+    seconds: float
+    finished: float  # UNIX seconds; 0 when no run has finished
+    distance: int
+
+
+async def group_stats(redis: Redis) -> GroupStats:
+    """Group figures for ServerStats and metrics."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hlen(keys.GROUP_MEMBERS)
+        pipe.hgetall(keys.GROUP_STATS)
+        count, stored = await pipe.execute()
+    return GroupStats(
+        groups=int(count),
+        largest=int(stored.get("largest", 0)),
+        grouped_images=int(stored.get("grouped_images", 0)),
+        pairs=int(stored.get("pairs", 0)),
+        seconds=float(stored.get("seconds", 0.0)),
+        finished=float(stored.get("finished", 0.0)),
+        distance=int(stored.get("distance", DEFAULT_DISTANCE)),
+    )
+
+
+# One atomic read for any number of IDs: each ID's group record and its "not variants" partners.
+_RELATED_SCRIPT = """
+local out = {}
+for i, id in ipairs(ARGV) do
+  local group = redis.call('HGET', KEYS[1], id)
+  local record = false
+  if group then record = redis.call('HGET', KEYS[2], group) end
+  out[2 * i - 1] = record or ''
+  out[2 * i] = redis.call('SMEMBERS', KEYS[2 + i])
+end
+return out
+"""
+
 
 
 async def related_many(
@@ -18,22 +115,277 @@ async def related_many(
     """For each ID, the other members of its group as (ID, Hamming distance to it), nearest first.
 
     One round trip for all IDs, so a GraphQL page of images costs one call, not one per image.
-    Until the cleanup issue fills the groups, no image has related images.
+    `max_distance` keeps only members within that many bits of the image itself; None keeps the
+    whole group (members linked through a chain may lie farther). Images marked "not variants" of
+    an image are never among its related images.
     """
-    return {image_id: [] for image_id in ids}
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return {}
+    script_keys = [keys.GROUP_OF, keys.GROUP_MEMBERS, *(_not_variants_key(i) for i in unique)]
+    raw = await redis.eval(_RELATED_SCRIPT, len(script_keys), *script_keys, *unique)
+    found: dict[str, list[tuple[str, int]]] = {}
+    for index, image_id in enumerate(unique):
+        record, separated = raw[2 * index], set(raw[2 * index + 1])
+        if not record:
+            found[image_id] = []
+            continue
+        group = VariantGroup.from_json(record)
+        own = next((m.phash for m in group.members if m.md5 == image_id), None)
+        if own is None:  # a record that no longer lists the image: treat as no group
+            found[image_id] = []
+            continue
+        others = [(m.md5, hamming(own, m.phash)) for m in group.members if m.md5 != image_id and m.md5 not in separated]
+        if max_distance is not None:
+            others = [item for item in others if item[1] <= max_distance]
+        found[image_id] = sorted(others, key=lambda item: (item[1], item[0]))
+    return {image_id: found[image_id] for image_id in ids}
 
 
-def not_variants_member(a: str, b: str) -> str:
-    """The one spelling of a pair in NOT_VARIANTS, whichever order the two IDs come in."""
-    first, second = sorted((a, b))
-    return f"{first}:{second}"
+def close_pairs(phashes: Sequence[int], distance: int, block: int = 1024) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of non-degenerate hashes within `distance`: for one group's members, not for all images."""
+    values = np.array(phashes, dtype=np.uint64)
+    usable = np.array([not is_degenerate(int(h)) for h in phashes], dtype=bool)
+    found: list[tuple[int, int]] = []
+    for start in range(0, values.size, block):
+        close = np.bitwise_count(values[start : start + block, None] ^ values[None, :]) <= distance
+        close &= usable[start : start + block, None] & usable[None, :]
+        for i, j in zip(*np.nonzero(close), strict=True):
+            if start + i < j:
+                found.append((int(start + i), int(j)))
+    return found
 
 
-async def mark_not_variants(redis: Redis, a: str, b: str) -> bool:
-    """Record that two images are not variants, so grouping never links them; True if it was new."""
-    return bool(await redis.sadd(keys.NOT_VARIANTS, not_variants_member(a, b)))
+def split_group(
+    phashes: Mapping[str, int], distance: int, separated: Iterable[tuple[str, str]] = ()
+) -> list[VariantGroup]:
+    """The connected components (two or more images) of these images, without the separated pairs.
+
+    Each component keeps as anchor its first image in the mapping's order.
+    """
+    md5s = list(phashes)
+    forbidden = {_pair_key(a, b) for a, b in separated}
+    parent = list(range(len(md5s)))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for i, j in close_pairs([phashes[m] for m in md5s], distance):
+        if _pair_key(md5s[i], md5s[j]) not in forbidden:
+            a, b = root(i), root(j)
+            parent[max(a, b)] = min(a, b)
+    components: dict[int, list[str]] = {}
+    for index, md5 in enumerate(md5s):
+        components.setdefault(root(index), []).append(md5)
+    return [
+        VariantGroup.around(members[0], {m: phashes[m] for m in members})
+        for members in components.values()
+        if len(members) > 1
+    ]
 
 
-async def group_count(redis: Redis) -> int:
-    """How many variant groups there are. Until the cleanup issue fills the groups, there are none."""
-    return 0
+def _pair_key(a: str, b: str) -> str:
+    return f"{a}:{b}" if a < b else f"{b}:{a}"
+
+
+def _not_variants_key(md5: str) -> str:
+    return f"{keys.NOT_VARIANTS_OF}:{md5}"
+
+
+async def not_variant_pairs(redis: Redis) -> list[tuple[str, str]]:
+    """Every "not variants" decision, as (a, b) with a < b."""
+    pairs: list[tuple[str, str]] = []
+    async for key in redis.sscan_iter(keys.NOT_VARIANTS, count=10_000):
+        a, _, b = key.partition(":")
+        pairs.append((a, b))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Separation:
+    newly_marked: bool  # False: the decision was already recorded
+    still_grouped: bool  # True: other images still link the two (they are never related to each other)
+
+
+async def mark_not_variants(redis: Redis, a: str, b: str, distance: int | None = None) -> Separation:
+    """Record that `a` and `b` are not variants, for good, and split their group now if that separates them.
+
+    Every later cleanup run and the hasher's linking respect the decision; related images never show
+    one as related to the other. `distance` defaults to the one the last full run used.
+    """
+    if a == b:
+        raise ValueError("an image cannot be marked as not a variant of itself")
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(keys.NOT_VARIANTS, _pair_key(a, b))
+        pipe.sadd(_not_variants_key(a), b)
+        pipe.sadd(_not_variants_key(b), a)
+        added, _, _ = await pipe.execute()
+    if distance is None:
+        distance = (await group_stats(redis)).distance
+    groups = await _regroup(redis, [a, b], drop=(), distance=distance)
+    still = any({a, b} <= {m.md5 for m in g.members} for g in groups)
+    return Separation(newly_marked=bool(added), still_grouped=still)
+
+
+async def remove_from_groups(redis: Redis, md5s: Iterable[str], distance: int | None = None) -> None:
+    """Take these images out of their groups (purged or gone), splitting what only they held together."""
+    drop = list(md5s)
+    if drop:
+        if distance is None:
+            distance = (await group_stats(redis)).distance
+        await _regroup(redis, drop, drop=drop, distance=distance)
+
+
+async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], distance: int) -> list[VariantGroup]:
+    """Recompute the groups of `touching` without the `drop` images and the separated pairs."""
+    dropped = set(drop)
+    async with redis.pipeline(transaction=True) as pipe:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                await pipe.watch(keys.GROUP_OF, keys.GROUP_MEMBERS)
+                group_ids = {g for g in await pipe.hmget(keys.GROUP_OF, list(touching)) if g}
+                if not group_ids:
+                    await pipe.reset()
+                    return []
+                records = await pipe.hmget(keys.GROUP_MEMBERS, sorted(group_ids))
+                old = [VariantGroup.from_json(str(r)) for r in records if r]
+                phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in dropped}
+                separated = await _separated_among(redis, list(phashes))
+                new = split_group(phashes, distance, separated)
+                pipe.multi()
+                pipe.hdel(keys.GROUP_MEMBERS, *group_ids)
+                grouped = {m.md5 for g in new for m in g.members}
+                alone = [m.md5 for g in old for m in g.members if m.md5 not in grouped]
+                if alone:
+                    pipe.hdel(keys.GROUP_OF, *alone)
+                _write_groups(pipe, keys.GROUP_OF, keys.GROUP_MEMBERS, new)
+                await pipe.execute()
+                return new
+            except WatchError:
+                continue
+    raise RuntimeError("variant groups kept changing under a regroup; giving up")
+
+
+async def _separated_among(redis: Redis, md5s: Sequence[str]) -> list[tuple[str, str]]:
+    """The "not variants" pairs whose both images are among `md5s`, in one round trip.
+
+    Read outside the caller's WATCH: decisions are only ever added, and each new one regroups itself.
+    """
+    if not md5s:
+        return []
+    inside = set(md5s)
+    async with redis.pipeline(transaction=False) as reader:
+        for md5 in md5s:
+            reader.smembers(_not_variants_key(md5))
+        partner_sets = await reader.execute()
+    return [(m, p) for m, partners in zip(md5s, partner_sets, strict=True) for p in partners if p in inside]
+
+
+def _write_groups(pipe: Pipeline, of_key: str, members_key: str, groups: Sequence[VariantGroup]) -> None:
+    if groups:
+        pipe.hset(members_key, mapping={g.anchor: g.to_json() for g in groups})
+        pipe.hset(of_key, mapping={m.md5: g.anchor for g in groups for m in g.members})
+
+
+async def link_images(redis: Redis, images: Mapping[str, int], distance: int) -> int:
+    """Register newly indexed images and join each to the groups of the images within `distance`.
+
+    Called by the hasher right after an index write, so related images appear without waiting for
+    the next cleanup run (which remains the full recomputation). Returns how many images joined a group.
+    """
+    if not images:
+        return 0
+    # Register first: two hashers indexing near images at once then each find the other.
+    await IMAGES.add(redis, images)
+    md5s = list(images)
+    neighbours = await IMAGES.near(redis, [images[m] for m in md5s], distance)
+    joined = 0
+    for md5, near in zip(md5s, neighbours, strict=True):
+        others = {other: bits for other, bits in near if other != md5}
+        if others and await _join(redis, md5, images[md5], others):
+            joined += 1
+    return joined
+
+
+async def _join(redis: Redis, md5: str, phash: int, near: Mapping[str, int]) -> bool:
+    separated = await redis.smembers(_not_variants_key(md5))
+    near = {other: bits for other, bits in near.items() if other not in separated}
+    if not near:
+        return False
+    near_phashes = await IMAGES.get(redis, list(near))
+    async with redis.pipeline(transaction=True) as pipe:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                await pipe.watch(keys.GROUP_OF, keys.GROUP_MEMBERS)
+                involved = [md5, *near]
+                group_ids = sorted({g for g in await pipe.hmget(keys.GROUP_OF, involved) if g})
+                records = await pipe.hmget(keys.GROUP_MEMBERS, group_ids) if group_ids else []
+                old = [VariantGroup.from_json(str(r)) for r in records if r]
+                phashes: dict[str, int] = {}
+                # The largest group keeps its anchor; without one, the nearest image that was there first.
+                old.sort(key=lambda g: (-len(g.members), g.anchor))
+                for group in old:
+                    phashes.update({m.md5: m.phash for m in group.members})
+                nearest_first = sorted(near, key=lambda other: (near[other], other))
+                phashes.update({other: near_phashes[other] for other in nearest_first if other in near_phashes})
+                phashes[md5] = phash
+                anchor = old[0].anchor if old else next(iter(phashes))
+                if anchor == md5:  # no neighbour is registered any more
+                    await pipe.reset()
+                    return False
+                group = VariantGroup.around(anchor, phashes)
+                pipe.multi()
+                stale = [g.anchor for g in old if g.anchor != anchor]
+                if stale:
+                    pipe.hdel(keys.GROUP_MEMBERS, *stale)
+                _write_groups(pipe, keys.GROUP_OF, keys.GROUP_MEMBERS, [group])
+                await pipe.execute()
+                return True
+            except WatchError:
+                continue
+    raise RuntimeError("variant groups kept changing while linking an image; giving up")
+
+
+class GroupsBuild:
+    """A full run's groups, written under keys of their own and swapped in only when complete.
+
+    Until `publish`, readers see the previous groups untouched; a run that dies leaves only its
+    build keys, which expire.
+    """
+
+    def __init__(self, redis: Redis, run_id: str) -> None:
+        self.redis = redis
+        self.of_key = f"{keys.GROUPS_BUILD}:{run_id}:of"
+        self.members_key = f"{keys.GROUPS_BUILD}:{run_id}:members"
+        self.stats_key = f"{keys.GROUPS_BUILD}:{run_id}:stats"
+
+    async def add(self, groups: Sequence[VariantGroup]) -> None:
+        if not groups:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _write_groups(pipe, self.of_key, self.members_key, groups)
+            pipe.expire(self.of_key, BUILD_TTL_SECONDS)
+            pipe.expire(self.members_key, BUILD_TTL_SECONDS)
+            await pipe.execute()
+
+    async def publish(self, stats: Mapping[str, int | float]) -> None:
+        """Replace the live groups and stats with this build in one transaction."""
+        figures = {key: str(value) for key, value in {**stats, "finished": time.time()}.items()}
+        await self.redis.hset(self.stats_key, mapping=figures)  # type: ignore[arg-type]
+        built = await self.redis.exists(self.of_key, self.members_key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if built:
+                pipe.rename(self.of_key, keys.GROUP_OF)
+                pipe.rename(self.members_key, keys.GROUP_MEMBERS)
+                pipe.persist(keys.GROUP_OF)
+                pipe.persist(keys.GROUP_MEMBERS)
+            else:  # no groups at all this run
+                pipe.delete(keys.GROUP_OF, keys.GROUP_MEMBERS)
+            pipe.rename(self.stats_key, keys.GROUP_STATS)
+            await pipe.execute()
+
+    async def discard(self) -> None:
+        await self.redis.delete(self.of_key, self.members_key, self.stats_key)

@@ -6,8 +6,27 @@ BANNED_MD5 = "paktum:banned:md5"
 # Tags banned at run time by an admin (the api's banTag), on top of PAKTUM_BANNED_TAGS; read by banned_tags_now.
 BANNED_TAGS = "paktum:banned:tags"
 
-# Pairs an admin marked as not variants of each other: the two IDs sorted and joined by ':'.
-NOT_VARIANTS = "paktum:not_variants"
-
 # Scrape requests from the api (startScrape), for the scraper to consume: a stream of {"queries", "source"}.
 SCRAPE_REQUESTS = "paktum:scrape:requests"
+
+# The pHash registry: every indexed image's pHash (hash: md5 -> 16 hex digits), written as the hasher
+# indexes an image; its chunk tables (sets of "md5:phash" per 16-bit chunk value) find near hashes
+# without a scan. Degenerate hashes are in the registry but not in the chunk tables: they never link.
+PHASHES = "paktum:phash"
+PHASH_CHUNKS = "paktum:phash:chunk"
+# The same for images purged for a banned tag: a re-upload near one of them is refused.
+PURGED_PHASHES = "paktum:purged:phash"
+PURGED_CHUNKS = "paktum:purged:chunk"
+
+# Variant groups, replaced as a whole by each cleanup run (built under GROUPS_BUILD, then renamed).
+GROUP_OF = "paktum:groups:of"  # hash: md5 -> group ID (the group's anchor, its first image)
+GROUP_MEMBERS = "paktum:groups:members"  # hash: group ID -> JSON {"anchor", "members": [[md5, phash, d]]}
+GROUP_STATS = "paktum:groups:stats"  # hash: the last full run's figures
+GROUPS_BUILD = "paktum:groups:build"  # prefix of a run's unfinished keys (they expire if the run dies)
+
+# "Not variants" decisions: pairs "a:b" (a < b) that must never link, and each image's partners.
+NOT_VARIANTS = "paktum:notvariants"
+NOT_VARIANTS_OF = "paktum:notvariants:of"  # + ":<md5>": set of md5s
+
+# Held while a cleanup run works, so two runs never interleave their swaps.
+CLEANUP_LOCK = "paktum:cleanup:lock"

@@ -63,11 +63,6 @@ class Settings(BaseSettings):
     meili_timeout_seconds: float = Field(10.0, gt=0)  # one HTTP request
     meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
 
-    @field_validator("meili_key", mode="before")
-    @classmethod
-    def _empty_key_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     # Scraper.
     scrape_source: str = "gelbooru"  # the source `paktum scrape` uses without --source
     scrape_queries: str = ""  # paktum-scraper's queries: one per line, tags separated by spaces
@@ -92,6 +87,16 @@ class Settings(BaseSettings):
     imgproxy_options: str = "rs:fit:300:300"  # imgproxy processing options for ThumbnailURL
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
+
+    # Cleanup.
+    cleanup_interval: int = Field(3600, ge=0)  # seconds between runs under `paktum up`; 0: not scheduled
+    # The hasher stores a file before it indexes it: younger files are never called orphans by the sweep.
+    cleanup_grace_seconds: int = Field(900, ge=0)
+
+    @field_validator("meili_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before")
     @classmethod

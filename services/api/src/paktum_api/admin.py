@@ -1,4 +1,4 @@
-"""Admin: the bearer-token check and what the admin mutations do (scrape, delete, ban, not-variants)."""
+"""Admin: the token check, what the admin mutations do (scrape, delete, ban, not-variants), and their REST route."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import hmac
 import logging
 import time
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from redis.typing import EncodableT, FieldT
 
 from paktum_api.state import AppState
 from paktum_common import keys
-from paktum_common.errors import PaktumError
-from paktum_common.groups import mark_not_variants
+from paktum_common.errors import PaktumError, SearchUnavailableError
+from paktum_common.groups import Separation, mark_not_variants, remove_from_groups
 from paktum_common.log import log_event
 from paktum_common.models import normalize_tags
+from paktum_common.registry import IMAGES
+from paktum_common.settings import Settings
 
+router = APIRouter()
 log = logging.getLogger("paktum.api")
 
 SCRAPE_REQUESTS_KEEP = 10_000  # the stream is a work queue, not an archive: trim the oldest
@@ -24,14 +30,24 @@ class NotAuthorizedError(PaktumError):
     """The request lacks the admin token (or admin features are off)."""
 
 
+class UnknownImageError(PaktumError):
+    """An admin action names an image that is not in the index."""
+
+
+def admin_token_valid(settings: Settings, presented: str | None) -> bool:
+    """True when admin features are on and `presented` is the token (compared in constant time)."""
+    if settings.admin_token is None or not presented:
+        return False
+    expected = settings.admin_token.get_secret_value().encode("utf-8")
+    return hmac.compare_digest(expected, presented.strip().encode("utf-8"))
+
+
 def check_admin(state: AppState, authorization: str | None) -> None:
-    """Raise unless `Authorization: Bearer <PAKTUM_ADMIN_TOKEN>`; the comparison takes constant time."""
-    token = state.settings.admin_token
-    if token is None:
+    """Raise unless `Authorization: Bearer <PAKTUM_ADMIN_TOKEN>`."""
+    if state.settings.admin_token is None:
         raise NotAuthorizedError("admin features are off: PAKTUM_ADMIN_TOKEN is not set")
     scheme, _, given = (authorization or "").partition(" ")
-    expected = token.get_secret_value().encode("utf-8")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+    if scheme.lower() != "bearer" or not admin_token_valid(state.settings, given):
         raise NotAuthorizedError("this needs the admin token: Authorization: Bearer <token>")
 
 
@@ -52,13 +68,15 @@ async def request_scrape(state: AppState, queries: list[str], source: str | None
 
 
 async def delete_image(state: AppState, image_id: str) -> bool:
-    """Remove the image from the index and its files from the store; False if there was no such image."""
+    """Remove the image from the index, the store, the pHash registry and its group; False if there was none."""
     doc = await state.search.get_document(image_id.lower())
     if doc is None:
         return False
     # Index first: once it is gone no answer links to the files, so removing them breaks no page.
     await state.search.delete_documents([doc.ID])
     state.store.delete(doc.Filename)
+    await IMAGES.remove(state.redis, [doc.ID])
+    await remove_from_groups(state.redis, [doc.ID], state.settings.variant_distance)
     log_event(log, logging.INFO, "image deleted", md5=doc.ID, filename=doc.Filename)
     return True
 
@@ -79,12 +97,54 @@ async def unban_tag(state: AppState, tag: str) -> bool:
     return bool(names) and bool(await state.redis.srem(keys.BANNED_TAGS, names[0]))
 
 
-async def not_variants(state: AppState, a: str, b: str) -> bool:
-    a, b = a.lower(), b.lower()
+async def not_variants(state: AppState, a: str, b: str) -> Separation:
+    """Mark two indexed images as not variants, for good; every later cleanup run respects it."""
+    a, b = a.strip().lower(), b.strip().lower()
     if a == b:
         raise PaktumError("an image cannot be marked as not a variant of itself")
     found = await state.search.get_documents([a, b])
     missing = [image_id for image_id in (a, b) if image_id not in found]
     if missing:
-        raise PaktumError(f"no image with ID {missing[0]!r}")
-    return await mark_not_variants(state.redis, a, b)
+        raise UnknownImageError(f"no image with ID {missing[0]!r}")
+    result = await mark_not_variants(state.redis, a, b, state.settings.variant_distance)
+    log_event(log, logging.INFO, "marked not variants", a=a, b=b, still_grouped=result.still_grouped)
+    return result
+
+
+def presented_token(request: Request) -> str | None:
+    """The token from `Authorization: Bearer <token>`, or from `X-Admin-Token`."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-admin-token")
+
+
+class NotVariantsRequest(BaseModel):
+    a: str
+    b: str
+
+
+@router.post("/api/admin/not-variants")
+async def not_variants_route(request: Request) -> JSONResponse:
+    """Mark two images as not variants of each other: `{"a": ID, "b": ID}`."""
+    state: AppState = request.app.state.paktum
+    if state.settings.admin_token is None:
+        return JSONResponse({"error": "admin features are off: PAKTUM_ADMIN_TOKEN is not set"}, status_code=403)
+    if not admin_token_valid(state.settings, presented_token(request)):
+        return JSONResponse({"error": "a valid admin token is required"}, status_code=401)
+    try:
+        body = NotVariantsRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return JSONResponse({"error": f'expected a JSON body {{"a": ID, "b": ID}}: {exc.errors()[0]["msg"]}'}, 400)
+    try:
+        result = await not_variants(state, body.a, body.b)
+    except SearchUnavailableError as exc:
+        return JSONResponse({"error": f"search unavailable: {exc}"}, status_code=503)
+    except UnknownImageError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except PaktumError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    a, b = body.a.strip().lower(), body.b.strip().lower()
+    return JSONResponse(
+        {"a": a, "b": b, "newly_marked": result.newly_marked, "still_grouped": result.still_grouped, "error": ""}
+    )

@@ -1,4 +1,4 @@
-"""Related images: the other members of an image's variant group."""
+"""Related images: the other members of an image's variant group, nearest first, with their distances."""
 
 from __future__ import annotations
 
@@ -12,15 +12,30 @@ from paktum_common.groups import related_many
 router = APIRouter()
 
 
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"results": [], "distances": [], "error": message}, status_code=status)
+
+
 @router.get("/api/image/{image_id}/related")
 async def related_images(image_id: str, request: Request) -> JSONResponse:
-    """The other members of the image's variant group (filled by the cleanup job)."""
+    """The other members of the image's variant group; `?distance=N` keeps those within N bits of it."""
     state: AppState = request.app.state.paktum
+    limit = state.settings.variant_distance
+    raw = request.query_params.get("distance")
+    max_distance: int | None = None
+    if raw is not None:
+        if not raw.strip().isdigit():
+            return _error(f"distance must be a whole number from 0 to {limit}, got {raw!r}", 400)
+        max_distance = int(raw)
+        if max_distance > limit:
+            return _error(f"distance must be a whole number from 0 to {limit}, got {raw!r}", 400)
     try:
         doc = await state.search.get_document(image_id.lower())
     except SearchUnavailableError as exc:
-        return JSONResponse({"results": [], "error": f"search unavailable: {exc}"}, 503)
+        return _error(f"search unavailable: {exc}", 503)
     if doc is None:
-        return JSONResponse({"results": [], "error": f"no image with ID {image_id!r}"}, status_code=404)
-    related = (await related_many(state.redis, [doc.ID]))[doc.ID]
-    return JSONResponse({"results": [image_id for image_id, _ in related], "error": ""})
+        return _error(f"no image with ID {image_id!r}", 404)
+    related = (await related_many(state.redis, [doc.ID], max_distance))[doc.ID]
+    return JSONResponse(
+        {"results": [other for other, _ in related], "distances": [bits for _, bits in related], "error": ""}
+    )

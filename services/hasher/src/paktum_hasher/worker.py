@@ -11,6 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from paktum_common import metrics
 from paktum_common.errors import PermanentError, TransientError
+from paktum_common.linking import after_index
 from paktum_common.log import log_event
 from paktum_common.models import ImageDocument, Post
 from paktum_common.queue import Delivery, IngestQueue
@@ -136,6 +137,7 @@ class HasherWorker:
             for delivery, ingested in done:
                 self._leave_pending(delivery, None, exc_text, md5=ingested.document.ID)
             return
+        await after_index(self.queue.redis, self.search, self.ingestor.store, self.ingestor.settings, merged)
         await self.queue.ack([delivery.entry_id for delivery, _ in done])
         for delivery, ingested in done:
             doc = ingested.document

@@ -23,7 +23,7 @@ from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, PaktumError
-from paktum_common.groups import group_count
+from paktum_common.groups import group_stats
 from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
 
 log = logging.getLogger("paktum.api")
@@ -69,7 +69,7 @@ async def _server_stats(info: Info[Context, None]) -> ServerStats:
     return ServerStats(
         Version=__version__,
         ImageCount=await state.search.count(),
-        GroupCount=await group_count(state.redis),
+        GroupCount=(await group_stats(state.redis)).groups,
         Uptime=_uptime(time.time() - state.started),
     )
 
@@ -174,7 +174,7 @@ class Mutation:
     @strawberry.mutation(description="Mark two images as not variants of each other, so grouping never links them.")
     async def markNotVariants(self, info: Info[Context, None], ID: str, OtherID: str) -> bool:
         admin.check_admin(info.context.state, info.context.authorization)
-        return await admin.not_variants(info.context.state, ID, OtherID)
+        return (await admin.not_variants(info.context.state, ID, OtherID)).newly_marked
 
 
 def _unexpected(error: GraphQLError) -> bool:

@@ -1,0 +1,142 @@
+"""Variant grouping benchmark: our exact grouping against brute force measured in the same run.
+
+Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a centre, decoys at
+11-12 bits) and prints, for each N: time and peak memory of the grouping, numpy brute force time
+(measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
+and a pure-Python double loop measured on a small N and extrapolated.
+
+    make bench-groups            # N = 10k, 100k, 1M
+    .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import resource
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from paktum_cleanup import variants
+
+T = TypeVar("T")
+DISTANCE = 10
+
+
+def make_hashes(n: int, seed: int = 0) -> np.ndarray:
+    """Uniform filler plus clusters (a fifth of N) at 1-10 bits from their centre and decoys at 11-12."""
+    rng = np.random.default_rng(seed)
+    clustered = n // 5
+    filler = rng.integers(0, np.iinfo(np.uint64).max, n - clustered, dtype=np.uint64, endpoint=True)
+    centres = rng.integers(0, np.iinfo(np.uint64).max, max(1, clustered // 5), dtype=np.uint64, endpoint=True)
+    members = []
+    for index in range(clustered):
+        centre = centres[index % centres.size]
+        bits = int(rng.integers(1, 11)) if index % 10 else int(rng.integers(11, 13))  # every tenth a decoy
+        mask = 0
+        for bit in rng.choice(64, size=bits, replace=False):
+            mask |= 1 << int(bit)
+        members.append(centre ^ np.uint64(mask))
+    hashes = np.concatenate([filler, centres, np.array(members, dtype=np.uint64)])[:n]
+    rng.shuffle(hashes)
+    return hashes
+
+
+def timed(func: Callable[[], T]) -> tuple[T, float]:
+    gc.collect()
+    started = time.perf_counter()
+    result = func()
+    return result, time.perf_counter() - started
+
+
+def peak_memory(func: Callable[[], object]) -> float:
+    """Peak of Python and numpy allocations during `func`, in MiB (a second run, traced)."""
+    gc.collect()
+    tracemalloc.start()
+    func()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def pure_python_seconds_per_pair(n: int = 3000) -> float:
+    hashes = [int(h) for h in make_hashes(n, seed=9)]
+    started = time.perf_counter()
+    found = 0
+    for i in range(n):
+        a = hashes[i]
+        for j in range(i + 1, n):
+            if (a ^ hashes[j]).bit_count() <= DISTANCE:
+                found += 1
+    return (time.perf_counter() - started) / (n * (n - 1) / 2)
+
+
+def human(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--brute-max", type=int, default=100_000, help="largest N brute force is measured at")
+    parser.add_argument("--numpy-path", action="store_true", help="also time the numpy fallback at every N")
+    args = parser.parse_args()
+
+    method = variants.available_method()
+    print(f"python {platform.python_version()}, numpy {np.__version__}, grouping method: {method}, distance {DISTANCE}")
+    warm = make_hashes(2000, seed=1)
+    _, compile_seconds = timed(lambda: variants.group_variants(warm, DISTANCE, method))
+    print(f"warm-up (numba compile or cache load): {human(compile_seconds)}")
+    per_pair = pure_python_seconds_per_pair()
+    print(f"pure-Python double loop: {per_pair * 1e9:.0f} ns per pair (measured at N=3000)\n")
+
+    brute_per_pair: float | None = None
+    header = f"{'N':>9} | {'ours':>9} | {'peak MiB':>8} | {'groups':>7} | {'pairs':>8} | {'brute force':>18} | "
+    header += f"{'speed-up':>8} | {'pairs = brute':>13} | {'pure Python (est.)':>18}"
+    if args.numpy_path:
+        header += f" | {'numpy path':>10}"
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        hashes = make_hashes(n)
+        grouping, ours = timed(lambda h=hashes: variants.group_variants(h, DISTANCE, method))
+        peak = peak_memory(lambda h=hashes: variants.group_variants(h, DISTANCE, method))
+        total_pairs = n * (n - 1) / 2
+        if n <= args.brute_max:
+            block = max(1, 16_000_000 // n)
+            brute_pairs, brute = timed(lambda h=hashes, b=block: variants.pairs_brute_force(h, DISTANCE, b))
+            # Brute force does not skip degenerate hashes; compare on the same footing.
+            usable = ~variants.degenerate_mask(hashes)
+            brute_pairs = brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]]
+            same = "yes" if np.array_equal(variants._sorted_pairs(brute_pairs), grouping.pairs) else "NO"
+            brute_per_pair = brute / total_pairs
+            brute_text = f"{human(brute)} measured"
+        else:
+            brute = (brute_per_pair or 0) * total_pairs
+            same = "(not run)"
+            brute_text = f"{human(brute)} estimated" if brute_per_pair else "not measured"
+        speed_up = f"{brute / ours:>7.0f}x" if brute else f"{'-':>8}"
+        row = (
+            f"{n:>9} | {human(ours):>9} | {peak:>8.0f} | {len(grouping.groups()):>7} | {len(grouping.pairs):>8} | "
+            f"{brute_text:>18} | {speed_up} | {same:>13} | {human(per_pair * total_pairs):>18}"
+        )
+        if args.numpy_path:
+            numpy_grouping, numpy_seconds = timed(lambda h=hashes: variants.group_variants(h, DISTANCE, "numpy"))
+            assert np.array_equal(numpy_grouping.pairs, grouping.pairs), "numpy path disagrees"
+            row += f" | {human(numpy_seconds):>10}"
+        print(row, flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nprocess peak resident memory: {rss:.0f} MiB; one core (the grouping is single-threaded)")
+
+
+if __name__ == "__main__":
+    main()

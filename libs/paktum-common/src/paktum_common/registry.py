@@ -1,0 +1,127 @@
+"""pHash registries in Redis (indexed images, purged images) with chunk tables to find near hashes fast.
+
+A hash is split into 4 chunks of 16 bits. Write the distance d = 4r + a (0 <= a < 4): two hashes within
+d bits differ in at most r bits on one of the first a + 1 chunks, or in at most r - 1 on one of the
+others (otherwise the chunks alone would add up to more than d). So a lookup reads only the chunk sets
+within each chunk's radius of the query's chunk values, and checks the full distance exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from redis.asyncio import Redis
+
+from paktum_common import keys
+from paktum_common.models import phash_from_hex, phash_to_hex
+from paktum_common.phash import hamming, is_degenerate
+
+CHUNKS = 4
+CHUNK_BITS = 16
+CHUNK_VALUES = 1 << CHUNK_BITS
+
+
+def chunk_radii(distance: int) -> list[int]:
+    """Each chunk's search radius for `distance` (-1: that chunk need not be searched)."""
+    radius, extra = divmod(distance, CHUNKS)
+    return [radius if chunk <= extra else radius - 1 for chunk in range(CHUNKS)]
+
+
+@cache
+def chunk_masks(radius: int) -> tuple[int, ...]:
+    """Every 16-bit XOR mask with at most `radius` bits set, the empty mask first."""
+    masks = [0]
+    for bits in range(1, min(radius, CHUNK_BITS) + 1):
+        for combo in itertools.combinations(range(CHUNK_BITS), bits):
+            masks.append(sum(1 << b for b in combo))
+    return tuple(masks)
+
+
+def chunk_value(phash: int, chunk: int) -> int:
+    return (phash >> (chunk * CHUNK_BITS)) & (CHUNK_VALUES - 1)
+
+
+@dataclass(frozen=True)
+class PhashRegistry:
+    """md5 -> pHash in one Redis hash, plus chunk tables over the non-degenerate hashes."""
+
+    hash_key: str
+    chunk_prefix: str
+
+    def _chunk_key(self, chunk: int, value: int) -> str:
+        return f"{self.chunk_prefix}:{chunk}:{value:04x}"
+
+    async def add(self, redis: Redis, images: Mapping[str, int]) -> None:
+        if not images:
+            return
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
+            for md5, phash in images.items():
+                if not is_degenerate(phash):
+                    for chunk in range(CHUNKS):
+                        pipe.sadd(self._chunk_key(chunk, chunk_value(phash, chunk)), f"{md5}:{phash_to_hex(phash)}")
+            await pipe.execute()
+
+    async def remove(self, redis: Redis, md5s: Iterable[str]) -> int:
+        """Forget these images; returns how many were registered."""
+        md5s = list(md5s)
+        if not md5s:
+            return 0
+        stored = await redis.hmget(self.hash_key, md5s)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.hash_key, *md5s)
+            for md5, hex_hash in zip(md5s, stored, strict=True):
+                if hex_hash is not None:
+                    phash = phash_from_hex(str(hex_hash))
+                    for chunk in range(CHUNKS):
+                        pipe.srem(self._chunk_key(chunk, chunk_value(phash, chunk)), f"{md5}:{phash_to_hex(phash)}")
+            await pipe.execute()
+        return sum(1 for hex_hash in stored if hex_hash is not None)
+
+    async def get(self, redis: Redis, md5s: Sequence[str]) -> dict[str, int]:
+        if not md5s:
+            return {}
+        stored = await redis.hmget(self.hash_key, list(md5s))
+        return {md5: phash_from_hex(str(h)) for md5, h in zip(md5s, stored, strict=True) if h is not None}
+
+    async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
+        """The whole registry, read in pieces so Redis is never blocked for long."""
+        found: dict[str, int] = {}
+        async for md5, hex_hash in redis.hscan_iter(self.hash_key, count=count):
+            found[str(md5)] = phash_from_hex(str(hex_hash))
+        return found
+
+    async def near(self, redis: Redis, phashes: Sequence[int], distance: int) -> list[list[tuple[str, int]]]:
+        """For each query hash, the registered images within `distance` bits as (md5, distance), nearest first.
+
+        A degenerate query finds nothing: such hashes never link. One round trip for all queries.
+        """
+        radii = chunk_radii(distance)
+        async with redis.pipeline(transaction=False) as pipe:
+            for phash in phashes:
+                chunk_keys = [
+                    self._chunk_key(chunk, chunk_value(phash, chunk) ^ mask)
+                    for chunk in range(CHUNKS)
+                    if radii[chunk] >= 0
+                    for mask in chunk_masks(radii[chunk])
+                ]
+                pipe.sunion(chunk_keys)
+            candidates = await pipe.execute()
+        found: list[list[tuple[str, int]]] = []
+        for phash, members in zip(phashes, candidates, strict=True):
+            close: list[tuple[str, int]] = []
+            if not is_degenerate(phash):
+                for member in members:
+                    md5, _, hex_hash = member.partition(":")
+                    bits = hamming(phash, int(hex_hash, 16))
+                    if bits <= distance:
+                        close.append((md5, bits))
+            found.append(sorted(close, key=lambda item: (item[1], item[0])))
+        return found
+
+
+IMAGES = PhashRegistry(keys.PHASHES, keys.PHASH_CHUNKS)
+PURGED = PhashRegistry(keys.PURGED_PHASHES, keys.PURGED_CHUNKS)

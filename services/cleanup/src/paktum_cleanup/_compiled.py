@@ -1,0 +1,115 @@
+"""The compiled kernels of variant grouping (numba): the chunk-table pair search and union-find."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
+
+CHUNK_BITS = 16
+CHUNK_VALUES = 1 << CHUNK_BITS
+
+
+@intrinsic
+def _ctpop(typingctx: Any, value: Any) -> Any:
+    # numba exposes no popcount; LLVM's ctpop becomes one POPCNT instruction on the host CPU.
+    signature = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.ctpop(args[0])
+
+    return signature, codegen
+
+
+# Called only from compiled code, where numba resolves the intrinsic; to mypy it is any callable.
+_popcount: Any = cast(Any, _ctpop)
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_close_chunk(xor: np.uint64, chunk: int, radii: np.ndarray) -> bool:
+    # A pair close on an earlier chunk was already reported there.
+    for earlier in range(chunk):
+        part = (xor >> np.uint64(earlier * CHUNK_BITS)) & np.uint64(CHUNK_VALUES - 1)
+        if radii[earlier] >= 0 and _popcount(part) <= np.uint64(radii[earlier]):
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(out: np.ndarray) -> np.ndarray:
+    bigger = np.empty((out.shape[0] * 2, 2), dtype=np.int64)
+    bigger[: out.shape[0]] = out
+    return bigger
+
+
+@numba.njit(cache=True, nogil=True)
+def chunk_pairs(
+    sorted_hashes: np.ndarray, starts: np.ndarray, masks: np.ndarray, chunk: int, distance: int, radii: np.ndarray
+) -> np.ndarray:
+    """Positions (p, q) in the chunk-sorted order of every pair within `distance` first close on `chunk`."""
+    limit = np.uint64(distance)
+    out = np.empty((1024, 2), dtype=np.int64)
+    count = 0
+    for key in range(CHUNK_VALUES):
+        s1 = starts[key]
+        e1 = starts[key + 1]
+        if s1 == e1:
+            continue
+        for mask in masks:
+            partner = key ^ mask
+            if mask == 0:
+                s2 = s1
+                e2 = e1
+            elif partner > key:
+                s2 = starts[partner]
+                e2 = starts[partner + 1]
+            else:
+                continue
+            if s2 == e2:
+                continue
+            for p in range(s1, e1):
+                a = sorted_hashes[p]
+                first = p + 1 if mask == 0 else s2
+                # Almost no candidate is a pair: a branch-free counting pass (which LLVM vectorizes)
+                # rules most rows out before the pass that records pairs.
+                hits = np.int64(0)
+                for q in range(first, e2):
+                    hits += np.int64(_popcount(a ^ sorted_hashes[q]) <= limit)
+                if hits == 0:
+                    continue
+                for q in range(first, e2):
+                    xor = a ^ sorted_hashes[q]
+                    if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
+                        if count == out.shape[0]:
+                            out = _grow(out)
+                        out[count, 0] = p
+                        out[count, 1] = q
+                        count += 1
+    return out[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(parent: np.ndarray, node: int) -> int:
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]  # path halving keeps the trees shallow
+        node = parent[node]
+    return node
+
+
+@numba.njit(cache=True, nogil=True)
+def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
+    """For each index the smallest index of its connected component."""
+    parent = np.arange(n, dtype=np.int64)
+    for k in range(pairs.shape[0]):
+        a = _find(parent, pairs[k, 0])
+        b = _find(parent, pairs[k, 1])
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    for node in range(n):
+        parent[node] = _find(parent, node)
+    return parent

@@ -1,0 +1,180 @@
+"""One cleanup run: scan, purge, sweep, group, in that order; a failed step stops the run and is reported."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from paktum_cleanup.catalogue import Catalogue, load_catalogue
+from paktum_cleanup.grouping import GroupReport, regroup_all
+from paktum_cleanup.progress import Progress
+from paktum_cleanup.purge import PurgeReport, purge
+from paktum_cleanup.sweep import SweepReport, sweep
+from paktum_cleanup.variants import Method
+from paktum_common import keys, metrics
+from paktum_common.banned import load_banned_tags
+from paktum_common.jobstats import JobFigure, record_job_run
+from paktum_common.log import log_event
+from paktum_common.redis_server import connect
+from paktum_common.search import open_search
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+
+log = logging.getLogger("paktum.cleanup")
+
+LOCK_SECONDS = 120
+LOCK_RENEW_SECONDS = 30
+
+RUNS = metrics.counter("cleanup", "runs_total", "Cleanup runs, by outcome.", ("outcome",))
+PURGED = metrics.counter("cleanup", "purged_images_total", "Images purged (banned tag or re-upload of one).")
+GROUPS = metrics.gauge("cleanup", "variant_groups", "Variant groups after the last run.")
+LARGEST = metrics.gauge("cleanup", "largest_group_images", "Images in the largest variant group.")
+GROUP_SECONDS = metrics.gauge("cleanup", "grouping_seconds", "Pair search and components of the last run.")
+RUN_SECONDS = metrics.gauge("cleanup", "run_seconds", "Duration of the last run.")
+PROBLEMS = metrics.gauge("cleanup", "sweep_problems", "Inconsistencies the last sweep found, by kind.", ("kind",))
+
+
+class CleanupBusyError(Exception):
+    """Another cleanup run holds the lock."""
+
+
+@dataclass
+class RunSummary:
+    purge: PurgeReport | None = None
+    sweep: SweepReport | None = None
+    groups: GroupReport | None = None
+    failed_step: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_step
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        if self.purge:
+            out.append(
+                f"purge: {self.purge.total} images purged "
+                f"({self.purge.banned_tag} with a banned tag, {self.purge.near_purged} re-uploads of purged images)"
+            )
+        if self.sweep:
+            s = self.sweep
+            verb = "repaired" if s.repaired else "found (run with --repair to fix)"
+            out.append(
+                f"sweep: {len(s.orphan_files)} files without an index entry, {len(s.missing_files)} index entries "
+                f"without a file, {len(s.orphan_registry)} pHash registry entries without a document, "
+                f"{len(s.unregistered)} documents missing from the registry: {verb}"
+            )
+        if self.groups:
+            g = self.groups
+            out.append(
+                f"groups: {g.groups} variant groups, largest {g.largest}, {g.grouped_images} images grouped, "
+                f"{g.pairs} pairs, {g.seconds:.2f}s ({g.method}); {g.late_linked} late images linked"
+            )
+        if self.failed_step:
+            out.append(f"FAILED at {self.failed_step}: {self.error} (the previous variant groups are unchanged)")
+        out.append(f"cleanup {'finished' if self.ok else 'failed'} in {self.seconds:.1f}s")
+        return out
+
+
+def job_figures(summary: RunSummary) -> list[JobFigure]:
+    """The run's figures as `paktum_cleanup_last_run_<name>` on the api's /metrics."""
+    figures: list[JobFigure] = []
+    if summary.purge:
+        figures.append(JobFigure("purged_images", summary.purge.banned_tag, {"reason": "banned_tag"}))
+        figures.append(JobFigure("purged_images", summary.purge.near_purged, {"reason": "reupload"}))
+    if summary.sweep:
+        for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
+            figures.append(JobFigure("sweep_problems", len(getattr(summary.sweep, kind)), {"kind": kind}))
+    if summary.groups:
+        figures += [
+            JobFigure("variant_groups", summary.groups.groups),
+            JobFigure("largest_group_images", summary.groups.largest),
+            JobFigure("grouped_images", summary.groups.grouped_images),
+            JobFigure("variant_pairs", summary.groups.pairs),
+            JobFigure("grouping_seconds", summary.groups.seconds),
+        ]
+    return figures
+
+
+@contextlib.asynccontextmanager
+async def cleanup_lock(redis: Redis) -> AsyncIterator[None]:
+    """Hold the run lock, renewing it while the run lives; a killed run's lock lapses within LOCK_SECONDS."""
+    token = uuid.uuid4().hex
+    if not await redis.set(keys.CLEANUP_LOCK, token, nx=True, ex=LOCK_SECONDS):
+        raise CleanupBusyError("another cleanup run is in progress")
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LOCK_RENEW_SECONDS)
+            await redis.expire(keys.CLEANUP_LOCK, LOCK_SECONDS)
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+        await redis.eval(release, 1, keys.CLEANUP_LOCK, token)
+
+
+async def run_cleanup(
+    settings: Settings, repair: bool = False, progress: Progress | None = None, method: Method = "auto"
+) -> RunSummary:
+    assert settings.redis_url, "PAKTUM_REDIS_URL must be set"
+    progress = progress or Progress()
+    summary = RunSummary()
+    started = time.perf_counter()
+    started_at = time.time()
+    redis = connect(settings.redis_url)
+    search = open_search(settings)
+    store = ImageStore.from_settings(settings)
+    distance = settings.variant_distance
+    step = "lock"
+    try:
+        async with cleanup_lock(redis):
+            step = "banned tags"
+            banned = load_banned_tags(settings)
+            step = "scan"
+            catalogue: Catalogue = await load_catalogue(search, banned, progress)
+            step = "purge"
+            catalogue, summary.purge = await purge(redis, search, store, catalogue, distance, progress)
+            PURGED.inc(summary.purge.total)
+            step = "sweep"
+            catalogue, summary.sweep = await sweep(
+                redis, search, store, catalogue, distance, settings.cleanup_grace_seconds, repair, progress
+            )
+            for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
+                PROBLEMS.labels(kind).set(len(getattr(summary.sweep, kind)))
+            step = "groups"
+            summary.groups = await regroup_all(redis, search, catalogue, distance, progress, method)
+            GROUPS.set(summary.groups.groups)
+            LARGEST.set(summary.groups.largest)
+            GROUP_SECONDS.set(summary.groups.seconds)
+    except Exception as exc:
+        progress.finish()
+        summary.failed_step, summary.error = step, f"{type(exc).__name__}: {exc}"
+        log_event(log, logging.ERROR, "cleanup step failed", step=step, reason=summary.error)
+    finally:
+        summary.seconds = time.perf_counter() - started
+        try:
+            # A CronJob pod is gone before Prometheus scrapes it: the api exports these from Redis.
+            await record_job_run(redis, "cleanup", job_figures(summary), succeeded=summary.ok, started_at=started_at)
+        except Exception as exc:
+            log_event(log, logging.WARNING, "could not record the run's figures", reason=str(exc))
+        await search.close()
+        await redis.aclose()
+    RUN_SECONDS.set(summary.seconds)
+    RUNS.labels("ok" if summary.ok else "failed").inc()
+    return summary

@@ -1,0 +1,99 @@
+"""Consistency sweep: files, index entries and pHash registry entries that have lost their counterpart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from paktum_cleanup.catalogue import Catalogue
+from paktum_cleanup.progress import Progress
+from paktum_common.groups import remove_from_groups
+from paktum_common.registry import IMAGES
+from paktum_common.search import SearchBackend
+from paktum_common.store import ImageStore
+
+
+@dataclass
+class SweepReport:
+    orphan_files: list[str] = field(default_factory=list)  # "images/<name>", "thumbnails/<name>" of no document
+    missing_files: list[str] = field(default_factory=list)  # IDs of documents whose image file is gone
+    orphan_registry: list[str] = field(default_factory=list)  # pHash registry entries with no document
+    unregistered: list[str] = field(default_factory=list)  # documents missing from the pHash registry
+    repaired: bool = False
+
+    @property
+    def problems(self) -> int:
+        return len(self.orphan_files) + len(self.missing_files) + len(self.orphan_registry) + len(self.unregistered)
+
+
+IMAGES_DIR = "images"
+THUMBNAILS_DIR = "thumbnails"
+
+
+def _md5(filename: str) -> str:
+    return filename.partition(".")[0]
+
+
+def _old_files(folder: Path, grace_seconds: int) -> list[str]:
+    # The hasher stores the file before it indexes the document: a young file may simply be in flight.
+    cutoff = time.time() - grace_seconds
+    names: list[str] = []
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        if ImageStore.is_valid_name(entry.name) and entry.is_file() and entry.stat().st_mtime < cutoff:
+            names.append(entry.name)
+    return names
+
+
+async def sweep(
+    redis: Redis,
+    search: SearchBackend,
+    store: ImageStore,
+    catalogue: Catalogue,
+    distance: int,
+    grace_seconds: int,
+    repair: bool,
+    progress: Progress,
+) -> tuple[Catalogue, SweepReport]:
+    """Find (and with `repair`, fix) inconsistencies; returns the catalogue without removed documents."""
+    report = SweepReport(repaired=repair)
+    progress.start("sweep", 4)
+    indexed = dict(zip(catalogue.ids, catalogue.filenames, strict=True))
+    images = await asyncio.to_thread(_old_files, store.images_dir, grace_seconds)
+    thumbnails = await asyncio.to_thread(_old_files, store.thumbnails_dir, grace_seconds)
+    progress.advance()
+    on_disk = set(await asyncio.to_thread(lambda: [p.name for p in store.images_dir.iterdir()]))
+    candidates = [(IMAGES_DIR, n) for n in images if _md5(n) not in indexed]
+    candidates += [(THUMBNAILS_DIR, n) for n in thumbnails if _md5(n) not in indexed]
+    # A document indexed since the scan started owns its file: ask the index again before calling it orphan.
+    recent = await search.get_documents(sorted({_md5(n) for _, n in candidates}))
+    report.orphan_files = sorted(f"{kind}/{n}" for kind, n in candidates if _md5(n) not in recent)
+    report.missing_files = sorted(md5 for md5, filename in indexed.items() if filename not in on_disk)
+    progress.advance()
+    registry = await IMAGES.scan(redis)
+    strays = [md5 for md5 in registry if md5 not in indexed]
+    recent = await search.get_documents(strays)
+    report.orphan_registry = sorted(md5 for md5 in strays if md5 not in recent)
+    phash_of = dict(zip(catalogue.ids, (int(h) for h in catalogue.phashes), strict=True))
+    report.unregistered = sorted(md5 for md5, ph in phash_of.items() if registry.get(md5) != ph)
+    progress.advance()
+    if repair:
+        folders = {IMAGES_DIR: store.images_dir, THUMBNAILS_DIR: store.thumbnails_dir}
+        for orphan in report.orphan_files:
+            kind, _, name = orphan.partition("/")
+            await asyncio.to_thread(folders[kind].joinpath(name).unlink, missing_ok=True)
+        if report.missing_files:
+            await search.delete_documents(report.missing_files)
+            for md5 in report.missing_files:
+                await asyncio.to_thread(store.thumbnail_path(md5).unlink, missing_ok=True)
+        gone = report.missing_files + report.orphan_registry
+        await IMAGES.remove(redis, gone)
+        await remove_from_groups(redis, gone, distance)
+        await IMAGES.add(redis, {md5: phash_of[md5] for md5 in report.unregistered})
+        catalogue = catalogue.without(report.missing_files)
+    progress.advance()
+    progress.finish()
+    return catalogue, report

@@ -1,0 +1,243 @@
+"""Exact variant grouping: every pair of pHashes within the distance, by multi-index hashing, then components.
+
+The 64 bits split into 4 chunks of 16. Write d = 4r + a (0 <= a < 4): two hashes within distance d
+differ in at most r bits on one of the first a + 1 chunks, or in at most r - 1 bits on one of the
+others (otherwise the chunks alone would add up to more than d). So comparing each hash only with the
+hashes whose chunk lies within that chunk's radius of its own finds every pair, and the full distance
+is then checked exactly. A pair close on several chunks is kept only from the first of them, so each
+pair is reported once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from paktum_common import registry
+from paktum_common.phash import is_degenerate
+
+log = logging.getLogger("paktum.cleanup")
+
+CHUNKS = registry.CHUNKS
+CHUNK_BITS = registry.CHUNK_BITS
+CHUNK_VALUES = registry.CHUNK_VALUES
+CHUNK_MASK = np.uint64(CHUNK_VALUES - 1)
+# Pairs materialised at once by the numpy path: bounds its memory at about 100 MB whatever the input.
+NUMPY_BLOCK_PAIRS = 4_000_000
+
+Method = Literal["auto", "numba", "numpy", "brute"]
+
+try:
+    from paktum_cleanup import _compiled
+except Exception as exc:
+    # numba missing, or unable to compile or cache here (numba raises RuntimeError at import when no
+    # cache directory is writable): the numpy path does the same work, slower.
+    _compiled = None  # type: ignore[assignment]
+    log.info("numba unavailable, variant grouping uses numpy", extra={"reason": str(exc)})
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Every linked pair and the connected components they make, over indices into the input hashes."""
+
+    pairs: np.ndarray  # (k, 2) int64, i < j, sorted
+    labels: np.ndarray  # (n,) int64: the smallest index of the image's group; -1 when it is in no group
+
+    def groups(self) -> list[np.ndarray]:
+        """Each group's member indices in input order: the first is the group's anchor."""
+        members = np.flatnonzero(self.labels >= 0)
+        if members.size == 0:
+            return []
+        order = np.lexsort((members, self.labels[members]))
+        members = members[order]
+        cuts = np.flatnonzero(np.diff(self.labels[members])) + 1
+        return np.split(members, cuts)
+
+
+def chunk_radii(distance: int) -> np.ndarray:
+    """Each chunk's search radius for `distance` (-1: the chunk need not be searched)."""
+    return np.array(registry.chunk_radii(distance), dtype=np.int64)
+
+
+def chunk_masks(radius: int) -> np.ndarray:
+    """Every 16-bit XOR mask with at most `radius` bits set, the empty mask first."""
+    return np.array(registry.chunk_masks(radius), dtype=np.int64)
+
+
+def available_method() -> Literal["numba", "numpy"]:
+    return "numba" if _compiled is not None else "numpy"
+
+
+def variant_pairs(
+    hashes: np.ndarray, distance: int, method: Method = "auto", excluded: np.ndarray | None = None
+) -> np.ndarray:
+    """Every pair (i, j), i < j, of non-degenerate hashes at most `distance` bits apart, sorted.
+
+    `excluded` is a (k, 2) array of index pairs that must not link ("not variants" decisions).
+    """
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    usable = np.flatnonzero(~degenerate_mask(hashes))
+    sub = hashes[usable]
+    if method == "auto":
+        # With a wide radius the chunk tables stop pruning anything: comparing all pairs is cheaper.
+        mih_cost = CHUNK_VALUES * sum(len(chunk_masks(int(r))) for r in chunk_radii(distance) if r >= 0)
+        method = "brute" if sub.size * sub.size < mih_cost else available_method()
+    if method == "numba":
+        if _compiled is None:
+            raise RuntimeError("numba is not available")
+        local = _pairs_mih(sub, distance, _compiled.chunk_pairs)
+    elif method == "numpy":
+        local = _pairs_mih(sub, distance, _chunk_pairs_numpy)
+    else:
+        local = pairs_brute_force(sub, distance)
+    pairs = usable[local] if local.size else np.empty((0, 2), dtype=np.int64)
+    if excluded is not None and excluded.size and pairs.size:
+        pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
+    return _sorted_pairs(pairs)
+
+
+def degenerate_mask(hashes: np.ndarray) -> np.ndarray:
+    return np.fromiter((is_degenerate(int(h)) for h in hashes), dtype=bool, count=hashes.size)
+
+
+def group_variants(
+    hashes: np.ndarray, distance: int, method: Method = "auto", excluded: np.ndarray | None = None
+) -> Grouping:
+    pairs = variant_pairs(hashes, distance, method, excluded)
+    return Grouping(pairs, component_labels(hashes.size, pairs, method))
+
+
+def _pairs_mih(hashes: np.ndarray, distance: int, chunk_pairs: object) -> np.ndarray:
+    radii = chunk_radii(distance)
+    found: list[np.ndarray] = []
+    for chunk in range(CHUNKS):
+        if radii[chunk] < 0:
+            continue
+        masks = chunk_masks(int(radii[chunk]))
+        keys = ((hashes >> np.uint64(chunk * CHUNK_BITS)) & CHUNK_MASK).astype(np.int64)
+        order = np.argsort(keys, kind="stable")
+        sorted_hashes = hashes[order]
+        starts = np.searchsorted(keys[order], np.arange(CHUNK_VALUES + 1)).astype(np.int64)
+        local = chunk_pairs(sorted_hashes, starts, masks, chunk, distance, radii)  # type: ignore[operator]
+        if local.size:
+            found.append(order[local])
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(found)
+
+
+def _chunk_pairs_numpy(
+    sorted_hashes: np.ndarray, starts: np.ndarray, masks: np.ndarray, chunk: int, distance: int, radii: np.ndarray
+) -> np.ndarray:
+    """The numpy twin of _compiled.chunk_pairs: positions (p, q) in the chunk-sorted order."""
+    n = sorted_hashes.size
+    keys = np.repeat(np.arange(CHUNK_VALUES, dtype=np.int64), np.diff(starts))
+    positions = np.arange(n, dtype=np.int64)
+    found: list[np.ndarray] = []
+    for mask in masks:
+        if mask == 0:
+            # Same bucket: each position pairs with the ones after it in its bucket.
+            p_all, lo_all, hi_all = positions, positions + 1, starts[keys + 1]
+        else:
+            # Each pair of buckets once: from the lower key to the higher.
+            partner = keys ^ mask
+            keep = partner > keys
+            p_all, lo_all, hi_all = positions[keep], starts[partner[keep]], starts[partner[keep] + 1]
+        sizes = np.maximum(hi_all - lo_all, 0)
+        ends = np.cumsum(sizes)
+        begin = 0
+        while begin < p_all.size:
+            # A block of positions whose pairs fit NUMPY_BLOCK_PAIRS (at least one position).
+            base = ends[begin - 1] if begin else 0
+            stop = max(begin + 1, int(np.searchsorted(ends, base + NUMPY_BLOCK_PAIRS, side="right")))
+            p, lo, size = p_all[begin:stop], lo_all[begin:stop], sizes[begin:stop]
+            begin = stop
+            total = int(size.sum())
+            if total == 0:
+                continue
+            p_rep = np.repeat(p, size)
+            offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(size) - size, size)
+            q = np.repeat(lo, size) + offsets
+            xor = sorted_hashes[p_rep] ^ sorted_hashes[q]
+            hit = np.bitwise_count(xor) <= distance
+            for earlier in range(chunk):
+                if radii[earlier] >= 0:
+                    part = (xor >> np.uint64(earlier * CHUNK_BITS)) & CHUNK_MASK
+                    hit &= np.bitwise_count(part) > radii[earlier]
+            if hit.any():
+                found.append(np.stack([p_rep[hit], q[hit]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(found)
+
+
+def pairs_brute_force(hashes: np.ndarray, distance: int, block: int = 2048) -> np.ndarray:
+    """Every pair within the distance by comparing all pairs: quadratic, the reference and the small-n path."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    found: list[np.ndarray] = []
+    for start in range(0, hashes.size, block):
+        rows = hashes[start : start + block]
+        rest = hashes[start:]
+        close = np.bitwise_count(rows[:, None] ^ rest[None, :]) <= distance
+        i, j = np.nonzero(close)
+        j = j + start
+        i = i + start
+        keep = j > i
+        if keep.any():
+            found.append(np.stack([i[keep], j[keep]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(found).astype(np.int64)
+
+
+def component_labels(n: int, pairs: np.ndarray, method: Method = "auto") -> np.ndarray:
+    """For each index the smallest index of its connected component, or -1 when it has no pair."""
+    if method in ("auto", "numba") and _compiled is not None:
+        roots = _compiled.union_find(n, pairs)
+    else:
+        roots = _components_numpy(n, pairs)
+    labels = np.full(n, -1, dtype=np.int64)
+    if pairs.size:
+        linked = np.unique(pairs)
+        labels[linked] = roots[linked]
+    return labels
+
+
+def _components_numpy(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Hook every edge to the smaller root, then jump pointers, until both ends of every edge agree."""
+    parent = np.arange(n, dtype=np.int64)
+    if not pairs.size:
+        return parent
+    i, j = pairs[:, 0], pairs[:, 1]
+    while True:
+        pi, pj = parent[i], parent[j]
+        if np.array_equal(pi, pj):
+            return parent
+        np.minimum.at(parent, np.maximum(pi, pj), np.minimum(pi, pj))
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+
+
+def _pair_isin(pairs: np.ndarray, excluded: np.ndarray, n: int) -> np.ndarray:
+    lo = np.minimum(excluded[:, 0], excluded[:, 1])
+    hi = np.maximum(excluded[:, 0], excluded[:, 1])
+    return np.isin(pairs[:, 0] * n + pairs[:, 1], lo * n + hi)
+
+
+def _sorted_pairs(pairs: np.ndarray) -> np.ndarray:
+    if not pairs.size:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.sort(pairs.astype(np.int64), axis=1)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
+def distances_to(hashes: np.ndarray, anchor: int, members: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Hamming distance of each member's hash to the anchor's."""
+    return np.bitwise_count(hashes[np.asarray(members)] ^ hashes[anchor]).astype(np.int64)

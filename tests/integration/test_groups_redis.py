@@ -1,0 +1,182 @@
+"""Variant groups and pHash registries on a real Redis: atomic replacement, linking, decisions, reads."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from redis.asyncio import Redis
+
+from paktum_common import keys
+from paktum_common.groups import (
+    GroupsBuild,
+    VariantGroup,
+    group_stats,
+    link_images,
+    mark_not_variants,
+    related_many,
+    remove_from_groups,
+)
+from paktum_common.phash import is_degenerate
+from paktum_common.redis_server import connect
+from paktum_common.registry import IMAGES, PURGED
+
+
+def md5(n: int) -> str:
+    return f"{n:032x}"
+
+
+def flip(value: int, bits: list[int]) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return value
+
+
+def random_hash(rng: random.Random) -> int:
+    while True:
+        value = rng.getrandbits(64)
+        if not is_degenerate(value):
+            return value
+
+
+async def publish(redis: Redis, groups: list[dict[str, int]], run: str = "r") -> None:
+    build = GroupsBuild(redis, run)
+    await build.add([VariantGroup.around(next(iter(g)), g) for g in groups])
+    await build.publish({"groups": len(groups), "largest": max((len(g) for g in groups), default=0), "distance": 10})
+
+
+async def test_related_is_nearest_first_with_distances_and_a_distance_filter(redis_client: Redis) -> None:
+    base = 0x0F0F_3C3C_A5A5_5A5A
+    group = {
+        md5(1): base,
+        md5(2): flip(base, [1, 2, 3, 4, 5, 6]),
+        md5(3): flip(base, [9]),
+        md5(4): flip(base, [40, 41]),
+    }
+    await publish(redis_client, [group])
+    related = await related_many(redis_client, [md5(1), md5(2), md5(9)])
+    assert related[md5(1)] == [(md5(3), 1), (md5(4), 2), (md5(2), 6)]
+    assert related[md5(2)][0] == (md5(1), 6) and {i for i, _ in related[md5(2)]} == {md5(1), md5(3), md5(4)}
+    assert related[md5(9)] == []
+    assert (await related_many(redis_client, [md5(1)], max_distance=2))[md5(1)] == [(md5(3), 1), (md5(4), 2)]
+    stats = await group_stats(redis_client)
+    assert stats.groups == 1 and stats.largest == 4 and stats.finished > 0
+
+
+async def test_a_new_run_replaces_every_group_and_an_unfinished_one_changes_nothing(redis_client: Redis) -> None:
+    base = 0x1234_5678_9ABC_DEF0
+    await publish(redis_client, [{md5(1): base, md5(2): flip(base, [0])}], run="one")
+    # A run that died while writing: its keys exist, expire, and are never read.
+    dead = GroupsBuild(redis_client, "dead")
+    await dead.add([VariantGroup.around(md5(5), {md5(5): base, md5(6): flip(base, [3])})])
+    assert (await related_many(redis_client, [md5(1), md5(5)])) == {md5(1): [(md5(2), 1)], md5(5): []}
+    assert await redis_client.ttl(dead.members_key) > 0
+    # The next complete run replaces the old groups entirely: md5(1)'s group is gone, not merged.
+    await publish(redis_client, [{md5(3): base, md5(4): flip(base, [7])}], run="two")
+    assert await related_many(redis_client, [md5(1), md5(3)]) == {md5(1): [], md5(3): [(md5(4), 1)]}
+    assert await redis_client.ttl(keys.GROUP_MEMBERS) == -1  # the swapped-in keys do not expire
+    await publish(redis_client, [], run="three")
+    assert await related_many(redis_client, [md5(3)]) == {md5(3): []}
+    assert (await group_stats(redis_client)).groups == 0
+
+
+async def test_registry_finds_exactly_the_hashes_within_the_distance(redis_client: Redis) -> None:
+    rng = random.Random(4)
+    centre = random_hash(rng)
+    stored = {md5(i): random_hash(rng) for i in range(300)}
+    for i, bits in enumerate([3, 8, 10, 11, 12], start=1000):
+        stored[md5(i)] = flip(centre, rng.sample(range(64), bits))
+    stored[md5(2000)] = 0  # degenerate: registered, never found
+    await IMAGES.add(redis_client, stored)
+    for query, distance in [(centre, 10), (centre, 3), (stored[md5(5)], 10), (0, 10)]:
+        expected = sorted(
+            ((m, (h ^ query).bit_count()) for m, h in stored.items() if (h ^ query).bit_count() <= distance),
+            key=lambda item: (item[1], item[0]),
+        )
+        expected = [] if is_degenerate(query) else [(m, d) for m, d in expected if not is_degenerate(stored[m])]
+        assert (await IMAGES.near(redis_client, [query], distance))[0] == expected
+    assert await IMAGES.remove(redis_client, [md5(1000), md5(4242)]) == 1
+    assert md5(1000) not in {m for m, _ in (await IMAGES.near(redis_client, [centre], 10))[0]}
+    assert (await IMAGES.get(redis_client, [md5(1000), md5(1001)])) == {md5(1001): stored[md5(1001)]}
+    assert await PURGED.near(redis_client, [centre], 10) == [[]]  # the purged registry is a separate one
+
+
+async def test_linking_joins_and_merges_groups_as_images_arrive(redis_client: Redis) -> None:
+    rng = random.Random(9)
+    a = random_hash(rng)
+    b = flip(a, rng.sample(range(64), 8))  # near a
+    far = flip(a, rng.sample(range(64), 20))
+    c = flip(far, [0, 1])  # near far, not near a
+    assert await link_images(redis_client, {md5(1): a}, 10) == 0
+    assert await link_images(redis_client, {md5(3): far, md5(4): c}, 10) == 1
+    assert await link_images(redis_client, {md5(2): b}, 10) == 1
+    related = await related_many(redis_client, [md5(1), md5(3)])
+    assert related[md5(1)] == [(md5(2), 8)] and related[md5(3)] == [(md5(4), 2)]
+    # An image between the two groups merges them; the larger (older) anchor stays.
+    bridge_bits = [i for i in range(64) if (a ^ far) >> i & 1]
+    bridge = flip(a, bridge_bits[:10])
+    assert (bridge ^ a).bit_count() == 10 and (bridge ^ far).bit_count() == 10
+    await link_images(redis_client, {md5(5): bridge}, 10)
+    assert {m for m, _ in (await related_many(redis_client, [md5(5)]))[md5(5)]} == {md5(1), md5(2), md5(3), md5(4)}
+    assert (await group_stats(redis_client)).groups == 1
+    # Degenerate hashes are registered but join nothing.
+    assert await link_images(redis_client, {md5(6): 0, md5(7): 1}, 10) == 0
+    assert await IMAGES.get(redis_client, [md5(6)]) == {md5(6): 0}
+
+
+async def test_not_variants_splits_the_group_and_holds_against_relinking(redis_client: Redis) -> None:
+    base = 0x3C3C_F0F0_0F0F_A5A5
+    near = flip(base, [5, 6])
+    other = flip(base, list(range(40, 58)))  # far from both
+    other_near = flip(other, [1])
+    await publish(redis_client, [{md5(1): base, md5(2): near}, {md5(3): other, md5(4): other_near}])
+    result = await mark_not_variants(redis_client, md5(1), md5(2))
+    assert result.newly_marked and not result.still_grouped
+    assert await related_many(redis_client, [md5(1), md5(2), md5(3)]) == {md5(1): [], md5(2): [], md5(3): [(md5(4), 1)]}
+    assert not (await mark_not_variants(redis_client, md5(1), md5(2))).newly_marked
+    # The hasher seeing one of them again does not undo the decision.
+    await IMAGES.add(redis_client, {md5(1): base})
+    await link_images(redis_client, {md5(2): near}, 10)
+    assert (await related_many(redis_client, [md5(2)]))[md5(2)] == []
+    with pytest.raises(ValueError):
+        await mark_not_variants(redis_client, md5(1), md5(1))
+
+
+async def test_not_variants_linked_through_others_are_never_shown_as_related(redis_client: Redis) -> None:
+    base = 0x5A5A_F00F_0FF0_3C3C
+    middle = flip(base, [1, 2, 3, 4, 5, 6])
+    await publish(redis_client, [{md5(1): base, md5(2): middle, md5(3): flip(base, [1, 2, 3, 20, 21, 22])}])
+    result = await mark_not_variants(redis_client, md5(1), md5(3))
+    assert result.still_grouped
+    related = await related_many(redis_client, [md5(1), md5(3)])
+    assert related == {md5(1): [(md5(2), 6)], md5(3): [(md5(2), 6)]}
+
+
+async def test_removing_the_link_of_a_chain_splits_it(redis_client: Redis) -> None:
+    a = 0x0123_4567_89AB_CDEF
+    b = flip(a, [0, 1, 2, 3, 4, 5, 6, 7])
+    c = flip(b, [30, 31, 32, 33, 34, 35, 36, 37])
+    d = flip(c, [1])
+    assert (a ^ c).bit_count() > 10
+    await publish(redis_client, [{md5(1): a, md5(2): b, md5(3): c, md5(4): d}])
+    await remove_from_groups(redis_client, [md5(2)])
+    related = await related_many(redis_client, [md5(1), md5(2), md5(3)])
+    assert related == {md5(1): [], md5(2): [], md5(3): [(md5(4), 1)]}
+    assert await redis_client.hget(keys.GROUP_OF, md5(1)) is None
+
+
+async def test_hashers_linking_near_images_at_once_end_in_one_group(redis_url: str) -> None:
+    rng = random.Random(12)
+    base = random_hash(rng)
+    images = {md5(i): flip(base, rng.sample(range(64), 3)) for i in range(12)}
+    clients = [connect(redis_url) for _ in images]
+    try:
+        await asyncio.gather(*(link_images(c, {m: h}, 10) for c, (m, h) in zip(clients, images.items(), strict=True)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    async with connect(redis_url) as client:
+        related = await related_many(client, list(images))
+        assert all({m, *(o for o, _ in related[m])} == set(images) for m in images)
+        assert (await group_stats(client)).groups == 1

@@ -1,0 +1,156 @@
+"""Related images and the admin "not variants" decision over real HTTP, on groups the real hasher formed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from paktum_api.app import create_app
+from paktum_cleanup.run import run_cleanup
+from paktum_common.redis_server import free_port
+from paktum_common.settings import Settings
+from paktum_scraper.local import ImportReport, local_posts
+from tests.imagefiles import encode, picture
+from tests.integration.conftest import Pipeline
+
+TOKEN = "correct horse battery staple"
+
+
+def serve(settings: Settings) -> Iterator[httpx.Client]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "api did not start"
+        time.sleep(0.02)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        yield client
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[httpx.Client]:
+    yield from serve(settings.model_copy(update={"admin_token": SecretStr(TOKEN)}))
+
+
+@pytest.fixture
+def api_without_admin(settings: Settings) -> Iterator[httpx.Client]:
+    yield from serve(settings)
+
+
+@pytest.fixture
+async def variants(tmp_path: Path, pipeline: Pipeline) -> dict[str, str]:
+    """A picture and three variants of it, plus an unrelated picture: name -> ID."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = picture(50)
+    width, height = image.size
+    files = {
+        "original.jpg": encode(image, "JPEG", quality=90),
+        "half.png": encode(image.resize((width // 2, height // 2)), "PNG"),
+        "low.jpg": encode(image, "JPEG", quality=40),
+        "crop.jpg": encode(image.crop((6, 4, width - 6, height - 4)), "JPEG", quality=85),
+        "other.jpg": encode(picture(51), "JPEG", quality=90),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    await pipeline.queue.publish_posts(local_posts(folder, ["cat"], None, ImportReport()))
+    await pipeline.drain()
+    return {name.partition(".")[0]: hashlib.md5(data).hexdigest() for name, data in files.items()}
+
+
+def test_related_lists_the_group_nearest_first_with_distances(variants: dict[str, str], api: httpx.Client) -> None:
+    body = api.get(f"/api/image/{variants['original']}/related").json()
+    assert set(body) == {"results", "distances", "error"} and body["error"] == ""
+    assert set(body["results"]) == {variants["half"], variants["low"], variants["crop"]}
+    assert len(body["distances"]) == 3 and body["distances"] == sorted(body["distances"])
+    assert all(0 <= d <= 10 for d in body["distances"])
+    alone = api.get(f"/api/image/{variants['other']}/related").json()
+    assert alone == {"results": [], "distances": [], "error": ""}
+    # ?distance=N keeps those within N bits of this image.
+    nearest = min(body["distances"])
+    narrow = api.get(f"/api/image/{variants['original']}/related", params={"distance": nearest}).json()
+    assert narrow["distances"] == [d for d in body["distances"] if d <= nearest] and narrow["results"]
+    assert api.get(f"/api/image/{variants['original'].upper()}/related").json() == body
+
+
+@pytest.mark.parametrize("distance", ["11", "-1", "ten", "", "1.5"])
+def test_related_rejects_a_bad_distance(variants: dict[str, str], api: httpx.Client, distance: str) -> None:
+    response = api.get(f"/api/image/{variants['original']}/related", params={"distance": distance})
+    assert response.status_code == 400
+    assert "distance must be a whole number from 0 to 10" in response.json()["error"]
+
+
+def test_not_variants_needs_the_admin_token(variants: dict[str, str], api: httpx.Client) -> None:
+    pair = {"a": variants["original"], "b": variants["half"]}
+    assert api.post("/api/admin/not-variants", json=pair).status_code == 401
+    wrong = api.post("/api/admin/not-variants", json=pair, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "admin token" in wrong.json()["error"]
+    assert variants["half"] in api.get(f"/api/image/{variants['original']}/related").json()["results"]
+
+
+def test_not_variants_is_off_without_a_configured_token(
+    variants: dict[str, str], api_without_admin: httpx.Client
+) -> None:
+    pair = {"a": variants["original"], "b": variants["half"]}
+    response = api_without_admin.post("/api/admin/not-variants", json=pair, headers={"Authorization": "Bearer x"})
+    assert response.status_code == 403 and "PAKTUM_ADMIN_TOKEN" in response.json()["error"]
+
+
+def test_not_variants_separates_two_images(variants: dict[str, str], api: httpx.Client) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    original, half = variants["original"], variants["half"]
+    response = api.post("/api/admin/not-variants", json={"a": original, "b": half}, headers=auth)
+    assert response.status_code == 200
+    assert response.json() == {"a": original, "b": half, "newly_marked": True, "still_grouped": True, "error": ""}
+    assert half not in api.get(f"/api/image/{original}/related").json()["results"]
+    assert original not in api.get(f"/api/image/{half}/related").json()["results"]
+    assert variants["low"] in api.get(f"/api/image/{half}/related").json()["results"]
+    again = api.post("/api/admin/not-variants", json={"a": half, "b": original}, headers={"X-Admin-Token": TOKEN})
+    assert again.status_code == 200 and again.json()["newly_marked"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ({"a": "0" * 32, "b": "1" * 32}, 404, "no image with ID"),
+        ({"a": "x"}, 400, "expected a JSON body"),
+        ("not json", 400, "expected a JSON body"),
+    ],
+    ids=["unknown-images", "missing-field", "not-json"],
+)
+def test_not_variants_rejects_bad_requests(
+    variants: dict[str, str], api: httpx.Client, body: object, status: int, reason: str
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if isinstance(body, str):
+        response = api.post("/api/admin/not-variants", content=body, headers=headers)
+    else:
+        response = api.post("/api/admin/not-variants", json=body, headers=headers)
+    assert response.status_code == status and reason in response.json()["error"]
+    same = {"a": variants["low"], "b": variants["low"]}
+    assert api.post("/api/admin/not-variants", json=same, headers=headers).status_code == 400
+
+
+async def test_a_cleanup_run_shows_on_the_api_metrics(
+    variants: dict[str, str], api: httpx.Client, settings: Settings
+) -> None:
+    summary = await run_cleanup(settings)
+    assert summary.ok, summary.lines()
+    text = (await asyncio.to_thread(api.get, "/metrics")).text
+    assert "paktum_cleanup_last_run_variant_groups 1.0" in text
+    assert "paktum_cleanup_last_run_largest_group_images 4.0" in text
+    assert 'paktum_cleanup_last_run_purged_images{reason="banned_tag"} 0.0' in text
+    assert "paktum_cleanup_last_run_success 1.0" in text

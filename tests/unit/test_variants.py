@@ -1,0 +1,207 @@
+"""Exact variant grouping against a plain pairwise reference, on random and adversarial hash sets."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from paktum_cleanup import variants
+from paktum_common.phash import is_degenerate
+
+METHODS = [pytest.param("numpy", id="numpy")]
+if variants.available_method() == "numba":
+    METHODS.append(pytest.param("numba", id="numba"))
+
+
+def reference_pairs(hashes: list[int], distance: int) -> set[tuple[int, int]]:
+    """Every pair compared, in plain Python: slow, obviously right."""
+    usable = [not is_degenerate(h) for h in hashes]
+    return {
+        (i, j)
+        for i in range(len(hashes))
+        for j in range(i + 1, len(hashes))
+        if usable[i] and usable[j] and (hashes[i] ^ hashes[j]).bit_count() <= distance
+    }
+
+
+def reference_groups(n: int, pairs: set[tuple[int, int]]) -> set[frozenset[int]]:
+    neighbours: dict[int, set[int]] = {}
+    for i, j in pairs:
+        neighbours.setdefault(i, set()).add(j)
+        neighbours.setdefault(j, set()).add(i)
+    seen: set[int] = set()
+    groups: set[frozenset[int]] = set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        stack, group = [start], set()
+        while stack:
+            node = stack.pop()
+            if node not in group:
+                group.add(node)
+                stack.extend(neighbours[node] - group)
+        seen |= group
+        groups.add(frozenset(group))
+    return groups
+
+
+def flip(value: int, bits: list[int]) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return value
+
+
+def spread_bits(rng: random.Random, per_chunk: tuple[int, int, int, int]) -> list[int]:
+    """Bit positions to flip: `per_chunk[c]` distinct bits inside 16-bit chunk c."""
+    bits: list[int] = []
+    for chunk, count in enumerate(per_chunk):
+        bits += [chunk * 16 + b for b in rng.sample(range(16), count)]
+    return bits
+
+
+def usable_flip(rng: random.Random, value: int, bits: int) -> int:
+    """`value` with `bits` random bits flipped, redrawn until the result is not degenerate."""
+    while True:
+        flipped = flip(value, rng.sample(range(64), bits))
+        if not is_degenerate(flipped):
+            return flipped
+
+
+def random_hash(rng: random.Random) -> int:
+    while True:
+        value = rng.getrandbits(64)
+        if not is_degenerate(value):
+            return value
+
+
+def planted(seed: int, n: int, clusters: int) -> list[int]:
+    """Uniform filler plus clusters of variants at 1..12 bits from a centre (so some at 11 and 12 do not link)."""
+    rng = random.Random(seed)
+    hashes = [random_hash(rng) for _ in range(n)]
+    for _ in range(clusters):
+        centre = random_hash(rng)
+        hashes.append(centre)
+        for _ in range(rng.randrange(1, 6)):
+            hashes.append(flip(centre, rng.sample(range(64), rng.randrange(1, 13))))
+    rng.shuffle(hashes)
+    return hashes
+
+
+def adversarial(seed: int) -> list[int]:
+    """Pairs exactly at 10 and 11 bits spread over the chunks every way that matters, chains, copies, degenerates."""
+    rng = random.Random(seed)
+    hashes: list[int] = []
+    spreads = [(10, 0, 0, 0), (0, 0, 0, 10), (3, 3, 2, 2), (2, 3, 3, 2), (3, 3, 3, 1), (1, 3, 3, 3), (3, 3, 1, 3),
+               (3, 3, 3, 2), (3, 3, 3, 3), (4, 4, 2, 1), (0, 5, 5, 0), (2, 2, 2, 4), (3, 3, 4, 1)]  # fmt: skip
+    for spread in spreads:
+        for _ in range(3):
+            base = random_hash(rng)
+            hashes += [base, flip(base, spread_bits(rng, spread))]
+    # A chain: each link 6 bits from the last, the ends far apart; one group all the same.
+    link = random_hash(rng)
+    for _ in range(12):
+        hashes.append(link)
+        link = usable_flip(rng, link, 6)
+    # Many copies of one picture: a full chunk bucket.
+    copy = random_hash(rng)
+    hashes += [copy] * 40
+    # Degenerate hashes: all zero, all one, near-flat; close to each other, and one close to a normal hash.
+    hashes += [0, 0, 1, (1 << 64) - 1, (1 << 64) - 2, 0b111, 0b1011]
+    # At the edge of the rule (whatever it is): the fewest set bits that still count, one bit either side.
+    edge = next((k for k in range(65) if not is_degenerate((1 << k) - 1)), 32)
+    hashes += [(1 << edge) - 1, (1 << (edge - 1)) - 1, (1 << (edge + 1)) - 1, ((1 << edge) - 1) << 3]
+    rng.shuffle(hashes)
+    return hashes
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("distance", [0, 1, 3, 7, 10, 11, 12])
+def test_random_sets_match_the_reference(method: variants.Method, distance: int) -> None:
+    hashes = planted(seed=distance, n=300, clusters=60)
+    expected = reference_pairs(hashes, distance)
+    found = variants.variant_pairs(np.array(hashes, dtype=np.uint64), distance, method)
+    assert {tuple(p) for p in found.tolist()} == expected
+    assert len(found) == len(expected)  # every pair once, not once per close chunk
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_adversarial_sets_match_the_reference(method: variants.Method, seed: int) -> None:
+    hashes = adversarial(seed)
+    expected = reference_pairs(hashes, 10)
+    grouping = variants.group_variants(np.array(hashes, dtype=np.uint64), 10, method)
+    assert {tuple(p) for p in grouping.pairs.tolist()} == expected
+    assert {frozenset(g.tolist()) for g in grouping.groups()} == reference_groups(len(hashes), expected)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_distance_ten_links_and_eleven_does_not(method: variants.Method) -> None:
+    rng = random.Random(7)
+    while True:  # a draw where all three count under the degenerate-hash rule
+        base = random_hash(rng)
+        ten = flip(base, spread_bits(rng, (3, 3, 3, 1)))
+        eleven = flip(base, spread_bits(rng, (3, 3, 3, 2)))
+        if not (is_degenerate(ten) or is_degenerate(eleven)) and (ten ^ eleven).bit_count() > 10:
+            break
+    assert (base ^ ten).bit_count() == 10 and (base ^ eleven).bit_count() == 11 and (ten ^ eleven).bit_count() > 10
+    pairs = variants.variant_pairs(np.array([base, ten, eleven], dtype=np.uint64), 10, method)
+    assert pairs.tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_degenerate_hashes_never_link(method: variants.Method) -> None:
+    hashes = np.array([0, 0, 1, (1 << 64) - 1, (1 << 64) - 1], dtype=np.uint64)
+    assert all(is_degenerate(int(h)) for h in hashes)
+    grouping = variants.group_variants(hashes, 10, method)
+    assert grouping.pairs.size == 0 and grouping.groups() == [] and (grouping.labels == -1).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_chain_is_one_group_anchored_at_its_first_image(method: variants.Method) -> None:
+    rng = random.Random(3)
+    chain = [random_hash(rng)]
+    for _ in range(9):
+        chain.append(usable_flip(rng, chain[-1], 7))
+    assert (chain[0] ^ chain[-1]).bit_count() > 10
+    hashes = [random_hash(rng), *chain, random_hash(rng)]
+    groups = variants.group_variants(np.array(hashes, dtype=np.uint64), 10, method).groups()
+    assert [g.tolist() for g in groups] == [list(range(1, 11))]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_excluded_pairs_do_not_link(method: variants.Method) -> None:
+    rng = random.Random(5)
+    a = random_hash(rng)
+    b = flip(a, [1, 20])
+    c = random_hash(rng)
+    d = flip(c, [3])
+    hashes = np.array([a, b, c, d], dtype=np.uint64)
+    grouping = variants.group_variants(hashes, 10, method, excluded=np.array([[1, 0]]))
+    assert [g.tolist() for g in grouping.groups()] == [[2, 3]]
+
+
+def test_brute_force_and_chunk_paths_agree_on_a_larger_set() -> None:
+    hashes = np.array(planted(seed=11, n=4000, clusters=400), dtype=np.uint64)
+    brute = variants.variant_pairs(hashes, 10, "brute")
+    assert len(brute) > 400
+    for method in ("numpy", variants.available_method()):
+        assert np.array_equal(variants.variant_pairs(hashes, 10, method), brute)
+
+
+def test_without_numba_the_numpy_path_groups_the_same() -> None:
+    """A platform where numba cannot be imported still groups exactly, through numpy."""
+    script = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "from paktum_cleanup import variants\n"
+        "assert variants.available_method() == 'numpy', variants.available_method()\n"
+        "h = np.array([0x0F0F0F0F0F0F0F0F, 0x0F0F0F0F0F0F0F0E, 0x00FF00FF00FF00FF, 0x00FF00FF00FF03FF], np.uint64)\n"
+        "print(variants.group_variants(h, 10).pairs.tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[[0, 1], [2, 3]]"
