@@ -108,7 +108,6 @@ return out
 """
 
 
-
 async def related_many(
     redis: Redis, ids: Sequence[str], max_distance: int | None = None
 ) -> dict[str, list[tuple[str, int]]]:

@@ -93,16 +93,6 @@ class Settings(BaseSettings):
     # The hasher stores a file before it indexes it: younger files are never called orphans by the sweep.
     cleanup_grace_seconds: int = Field(900, ge=0)
 
-    @field_validator("meili_key", mode="before")
-    @classmethod
-    def _empty_key_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before")
-    @classmethod
-    def _api_empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("imgproxy_key", "imgproxy_salt")
     @classmethod
     def _hex(cls, value: SecretStr | None) -> SecretStr | None:
@@ -114,8 +104,9 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", mode="before"
-    )
+        "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", "meili_key",
+        "imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -19,7 +19,7 @@ from paktum_cleanup.purge import PurgeReport, purge
 from paktum_cleanup.sweep import SweepReport, sweep
 from paktum_cleanup.variants import Method
 from paktum_common import keys, metrics
-from paktum_common.banned import load_banned_tags
+from paktum_common.banned import banned_tags_now
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
 from paktum_common.redis_server import connect
@@ -145,7 +145,7 @@ async def run_cleanup(
     try:
         async with cleanup_lock(redis):
             step = "banned tags"
-            banned = load_banned_tags(settings)
+            banned = await banned_tags_now(redis, settings)
             step = "scan"
             catalogue: Catalogue = await load_catalogue(search, banned, progress)
             step = "purge"

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import httpx
 
-from paktum_common.banned import load_banned_tags
+from paktum_common.banned import banned_tags_now
 from paktum_common.errors import PaktumError
 from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
@@ -86,8 +86,8 @@ async def scrape(
             f"unknown source(s) {', '.join(unknown)}: known are {', '.join(sorted(configs))} "
             "(add others in PAKTUM_SCRAPE_SOURCES)"
         )
-    banned = load_banned_tags(settings)
     redis = connect(settings.redis_url)
+    banned = await banned_tags_now(redis, settings)  # the configured list and an admin's run-time bans
     search = _open_search(settings)
     timeout = httpx.Timeout(settings.scrape_timeout_seconds)
     reports: list[QueryReport] = []
