@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -189,10 +190,8 @@ def _delete(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         raise
 
 
-_TAGGED = "rowid IN (SELECT image FROM image_tags WHERE {})"
-_NOT_TAGGED = "rowid NOT IN (SELECT image FROM image_tags WHERE {})"
 _PREFIX = "tag >= ? AND tag < ?"
-_NUMERIC_COLUMNS = {"width": "width", "height": "height", "size": "size", "added": "added"}
+_NUMERIC_COLUMNS = {"width": "i.width", "height": "i.height", "size": "i.size", "added": "i.added"}
 
 
 def _prefix_range(prefix: str) -> list[str]:
@@ -200,63 +199,96 @@ def _prefix_range(prefix: str) -> list[str]:
     return [prefix, prefix + "\U0010ffff"]
 
 
-def _where(query: SearchQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for tag in query.all_tags:
-        clauses.append(_TAGGED.format("tag = ?"))
-        params.append(tag)
+@dataclass
+class _Plan:
+    """A query as SQL: the rows to read (`source`), the image rowid in them (`key`), and the conditions.
+
+    A query with required tags is driven from the tag index: the first tag's index entries are the
+    candidates and each further tag is a primary-key lookup, so a tag query reads only its own hits
+    instead of testing every image. The images table joins in only when a condition or the order needs it.
+    """
+
+    source: str
+    key: str
+    source_params: list[Any] = field(default_factory=list)
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    @property
+    def sql(self) -> str:
+        where = (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+        return f" FROM {self.source}{where}"
+
+    @property
+    def all_params(self) -> list[Any]:
+        return [*self.source_params, *self.params]
+
+
+def _plan(query: SearchQuery) -> _Plan:
+    needs_images = bool(query.ratings or query.numeric) or query.order is not Order.random
+    if query.all_tags:
+        first, *others = query.all_tags
+        plan = _Plan("image_tags t0", "t0.image", clauses=["t0.tag = ?"], params=[first])
+        for n, tag in enumerate(others, 1):
+            plan.source += f" JOIN image_tags t{n} ON t{n}.tag = ? AND t{n}.image = t0.image"
+            plan.source_params.append(tag)
+        if needs_images:
+            plan.source += " JOIN images i ON i.rowid = t0.image"
+    else:
+        plan = _Plan("images i", "i.rowid")
+    tagged = f"{plan.key} IN (SELECT image FROM image_tags WHERE {{}})"
     for tag in query.none_tags:
-        clauses.append(_NOT_TAGGED.format("tag = ?"))
-        params.append(tag)
+        plan.clauses.append("NOT " + tagged.format("tag = ?"))
+        plan.params.append(tag)
     if query.any_tags:
-        clauses.append(_TAGGED.format(f"tag IN ({','.join('?' * len(query.any_tags))})"))
-        params.extend(query.any_tags)
+        plan.clauses.append(tagged.format(f"tag IN ({','.join('?' * len(query.any_tags))})"))
+        plan.params.extend(query.any_tags)
     for prefix in query.prefixes:
-        clauses.append(_TAGGED.format(_PREFIX))
-        params.extend(_prefix_range(prefix))
+        plan.clauses.append(tagged.format(_PREFIX))
+        plan.params.extend(_prefix_range(prefix))
     for prefix in query.none_prefixes:
-        clauses.append(_NOT_TAGGED.format(_PREFIX))
-        params.extend(_prefix_range(prefix))
+        plan.clauses.append("NOT " + tagged.format(_PREFIX))
+        plan.params.extend(_prefix_range(prefix))
     if query.ratings:
-        clauses.append(f"rating IN ({','.join('?' * len(query.ratings))})")
-        params.extend(r.value for r in query.ratings)
+        plan.clauses.append(f"i.rating IN ({','.join('?' * len(query.ratings))})")
+        plan.params.extend(r.value for r in query.ratings)
     for numeric in query.numeric:
-        clauses.append(f"{_NUMERIC_COLUMNS[numeric.field]} {numeric.op} ?")
-        params.append(numeric.value)
+        plan.clauses.append(f"{_NUMERIC_COLUMNS[numeric.field]} {numeric.op} ?")
+        plan.params.append(numeric.value)
     if query.words:
-        clauses.append("rowid IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
-        params.append(" ".join('"' + w.replace('"', '""') + '"' for w in query.words))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        plan.clauses.append(f"{plan.key} IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+        plan.params.append(" ".join('"' + w.replace('"', '""') + '"' for w in query.words))
+    return plan
 
 
 def _search(conn: sqlite3.Connection, query: SearchQuery, limit: int, offset: int) -> SearchPage:
-    where, params = _where(query)
-    total = int(conn.execute(f"SELECT count(*) FROM images{where}", params).fetchone()[0])
+    plan = _plan(query)
+    total = int(conn.execute(f"SELECT count(*){plan.sql}", plan.all_params).fetchone()[0])
     if total == 0 or offset >= total:
         return SearchPage([], total)
     if query.order is Order.random:
         # A uniform sample of the hits: pick random positions, then fetch those rows in one pass.
         positions = sorted(random.sample(range(total), min(limit, total)))
-        docs = _rows_at(conn, where, params, positions)
+        docs = _rows_at(conn, plan, positions)
         random.shuffle(docs)
     else:
         direction = "DESC" if query.order is Order.added_desc else "ASC"
-        rows = conn.execute(
-            f"SELECT doc FROM images{where} ORDER BY added {direction}, rowid {direction} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        docs = [row[0] for row in rows]
+        # Sort keys only, then read the page's documents: the sorter never carries the JSON of every hit.
+        page = conn.execute(
+            f"SELECT i.rowid{plan.sql} ORDER BY i.added {direction}, i.rowid {direction} LIMIT ? OFFSET ?",
+            [*plan.all_params, limit, offset],
+        ).fetchall()
+        docs = _docs_in_order(conn, [row[0] for row in page])
     return SearchPage([ImageDocument.from_index(json.loads(d)) for d in docs], total)
 
 
-def _rows_at(conn: sqlite3.Connection, where: str, params: list[Any], positions: list[int]) -> list[str]:
-    wanted = set(positions)
-    last = positions[-1]
-    docs: list[str] = []
-    rows = conn.execute(f"SELECT rowid FROM images{where} ORDER BY rowid LIMIT ?", [*params, last + 1])
-    picked = [row[0] for index, row in enumerate(rows) if index in wanted]
-    marks = ",".join("?" * len(picked))
-    for row in conn.execute(f"SELECT doc FROM images WHERE rowid IN ({marks})", picked):
-        docs.append(row[0])
-    return docs
+def _rows_at(conn: sqlite3.Connection, plan: _Plan, positions: list[int]) -> list[str]:
+    # fetchall builds the rows in C; only the picked positions are touched from Python.
+    keys = conn.execute(f"SELECT {plan.key}{plan.sql} LIMIT ?", [*plan.all_params, positions[-1] + 1]).fetchall()
+    return _docs_in_order(conn, [keys[position][0] for position in positions])
+
+
+def _docs_in_order(conn: sqlite3.Connection, rowids: list[int]) -> list[str]:
+    marks = ",".join("?" * len(rowids))
+    found = dict(conn.execute(f"SELECT rowid, doc FROM images WHERE rowid IN ({marks})", rowids).fetchall())
+    return [found[rowid] for rowid in rowids]
