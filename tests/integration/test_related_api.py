@@ -86,6 +86,22 @@ def test_related_lists_the_group_nearest_first_with_distances(variants: dict[str
     assert api.get(f"/api/image/{variants['original'].upper()}/related").json() == body
 
 
+def test_graphql_related_matches_rest_and_respects_not_variants(variants: dict[str, str], api: httpx.Client) -> None:
+    rest = api.get(f"/api/image/{variants['original']}/related").json()
+    original, half = variants["original"], variants["half"]
+    query = f'{{ image(ID: "{original}") {{ ID Related {{ ID Distance }} }} }}'
+    image = api.post("/query", json={"query": query}).json()["data"]["image"]
+    expected = list(zip(rest["results"], rest["distances"], strict=True))
+    assert [(r["ID"], r["Distance"]) for r in image["Related"]] == expected
+
+    mark = f'mutation {{ markNotVariants(ID: "{original}", OtherID: "{half}") }}'
+    marked = api.post("/query", json={"query": mark}, headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert marked == {"data": {"markNotVariants": True}}
+    again = api.post("/query", json={"query": query}).json()["data"]["image"]
+    assert half not in {r["ID"] for r in again["Related"]}
+    assert {r["ID"] for r in again["Related"]} == {variants["low"], variants["crop"]}
+
+
 @pytest.mark.parametrize("distance", ["11", "-1", "ten", "", "1.5"])
 def test_related_rejects_a_bad_distance(variants: dict[str, str], api: httpx.Client, distance: str) -> None:
     response = api.get(f"/api/image/{variants['original']}/related", params={"distance": distance})
