@@ -17,6 +17,7 @@ from paktum_common.redis_server import free_port
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
+from tests.integration.apiserver import serve
 from tests.integration.conftest import Pipeline
 
 ORIGINAL_FIELDS = {"ID", "URL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height", "Filename"}
@@ -24,18 +25,8 @@ ORIGINAL_FIELDS = {"ID", "URL", "Tags", "Tagstring", "Rating", "Added", "PHash",
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[httpx.Client]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "api did not start"
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with serve(settings) as client:
         yield client
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture

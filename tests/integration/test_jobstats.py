@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 
-from paktum_api.app import create_app
 from paktum_common.jobstats import JobFigure, JobStatsCollector, read_job_runs, record_job_run
-from paktum_common.redis_server import free_port
 from paktum_common.settings import Settings
+from tests.integration.apiserver import serve
 
 
 async def exposition(redis: Redis) -> str:
@@ -73,18 +69,8 @@ async def test_names_prometheus_cannot_carry_are_refused(redis_client: Redis, jo
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[httpx.Client]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "api did not start"
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with serve(settings) as client:
         yield client
-    server.should_exit = True
-    thread.join(10)
 
 
 async def test_the_api_exports_the_last_runs_on_metrics(redis_client: Redis, api: httpx.Client) -> None:

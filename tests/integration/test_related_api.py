@@ -4,50 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from paktum_api.app import create_app
 from paktum_cleanup.run import run_cleanup
-from paktum_common.redis_server import free_port
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import encode, picture
+from tests.integration.apiserver import serve
 from tests.integration.conftest import Pipeline
 
 TOKEN = "correct horse battery staple"
 
 
-def serve(settings: Settings) -> Iterator[httpx.Client]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "api did not start"
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        yield client
-    server.should_exit = True
-    thread.join(10)
-
-
 @pytest.fixture
 def api(settings: Settings) -> Iterator[httpx.Client]:
-    yield from serve(settings.model_copy(update={"admin_token": SecretStr(TOKEN)}))
+    with serve(settings.model_copy(update={"admin_token": SecretStr(TOKEN)})) as client:
+        yield client
 
 
 @pytest.fixture
 def api_without_admin(settings: Settings) -> Iterator[httpx.Client]:
-    yield from serve(settings)
+    with serve(settings) as client:
+        yield client
 
 
 @pytest.fixture
