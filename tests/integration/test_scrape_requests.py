@@ -233,3 +233,20 @@ async def test_sigterm_mid_request_stops_at_once_and_the_restarted_consumer_fini
     finally:
         first.stop()
     assert (result["status"], result["published"], result["deliveries"]) == ("done", "2", "2")
+
+
+async def test_a_request_that_never_finishes_is_recorded_as_failed_after_max_deliveries(
+    settings: Settings, redis_client: Redis
+) -> None:
+    settings = settings.model_copy(update={"max_deliveries": 1, "reclaim_idle_ms": 0})
+    entry = await redis_client.xadd(keys.SCRAPE_REQUESTS, {"queries": "hug", "source": ""})
+    # A consumer takes it and dies without acknowledging: its one allowed delivery is used up.
+    await redis_client.xgroup_create(keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, id="0")
+    await redis_client.xreadgroup(keys.SCRAPE_REQUESTS_GROUP, "dead", {keys.SCRAPE_REQUESTS: ">"}, count=1)
+
+    server = RequestServer(settings, redis_client, consumer="test-scraper")
+    await serve_until(server, lambda: _count(redis_client, 1))
+    [result] = await results(redis_client)
+    assert (result["request"], result["status"], result["deliveries"]) == (entry, "failed", "2")
+    assert result["reason"] == "gave up after 1 deliveries that did not finish"
+    assert await redis_client.xlen(keys.SCRAPE_REQUESTS) == 0
