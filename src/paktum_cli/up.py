@@ -1,4 +1,4 @@
-"""`paktum up`: Redis (embedded unless PAKTUM_REDIS_URL is set), the api and hashers, as one command.
+"""`paktum up`: Redis (embedded unless PAKTUM_REDIS_URL is set), the api, hashers, cleanup and scraper, as one command.
 
 Each service runs as its own process, exactly as it would in Kubernetes; this module only starts
 them, prefixes their logs, and stops them in order on Ctrl-C: services first (a hasher finishes and
@@ -91,6 +91,11 @@ def run_up(settings: Settings, hashers: int) -> int:
                 cleanup_env["PAKTUM_METRICS_PORT"] = str(settings.metrics_port + hashers + 1)
             every = str(settings.cleanup_interval)
             children.append(_spawn("cleanup", "paktum_cleanup.main", cleanup_env, lock, "--every", every))
+        # The api's startScrape only queues a request: this child is what carries it out on one machine.
+        scraper_env = dict(env, PAKTUM_CONSUMER_NAME=f"{os.uname().nodename}-scraper")
+        if settings.metrics_port:
+            scraper_env["PAKTUM_METRICS_PORT"] = str(settings.metrics_port + hashers + 2)
+        children.append(_spawn("scraper", "paktum_scraper.main", scraper_env, lock, "--serve-requests"))
         base = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
         print(f"paktum   | Paktum is starting at {base}  (Ctrl-C stops it)", flush=True)
         exit_code = 0

@@ -8,6 +8,9 @@ BANNED_TAGS = "paktum:banned:tags"
 
 # Scrape requests from the api (startScrape), for the scraper to consume: a stream of {"queries", "source"}.
 SCRAPE_REQUESTS = "paktum:scrape:requests"
+SCRAPE_REQUESTS_GROUP = "scrapers"  # the consumer group of `paktum-scraper --serve-requests`
+# What became of each request, written as it is acknowledged: a stream of {"request", "status", "reason", ...}.
+SCRAPE_RESULTS = "paktum:scrape:results"
 
 # The pHash registry: every indexed image's pHash (hash: md5 -> 16 hex digits), written as the hasher
 # indexes an image; its chunk tables (sets of "md5:phash" per 16-bit chunk value) find near hashes

@@ -1,7 +1,9 @@
-"""The ingest stream: publish posts in batches, consume with a consumer group, reclaim, dead-letter."""
+"""Redis streams read by a consumer group (reclaim, keep claims alive), and the ingest stream built on it."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,8 +12,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from paktum_common.log import log_event
 from paktum_common.models import Post
 from paktum_common.settings import Settings
+
+log = logging.getLogger("paktum.queue")
 
 
 @dataclass(frozen=True)
@@ -23,46 +28,34 @@ class Delivery:
     deliveries: int
 
 
-class IngestQueue:
-    """The Redis stream between publishers (scraper, import) and hashers.
+class StreamConsumer:
+    """A consumer in a Redis stream's consumer group: read (own pending first, then reclaimed, then new),
+    keep a claim alive while working, acknowledge.
 
-    A hasher acknowledges an entry only after its image is stored and indexed. An entry a dead
-    worker left pending is reclaimed once it has been idle for `reclaim_idle_ms`; an entry that
-    has been delivered more than `max_deliveries` times goes to the dead-letter stream.
+    An entry a dead consumer left pending is reclaimed once it has been idle for `reclaim_idle_ms`;
+    `exhausted` tells when an entry has been delivered more than `max_deliveries` times.
     """
 
-    def __init__(self, redis: Redis, settings: Settings, consumer: str | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        max_deliveries: int,
+        reclaim_idle_ms: int,
+        block_ms: int,
+    ) -> None:
         self.redis = redis
-        self.stream = settings.stream
-        self.dead_stream = settings.dead_letter_stream
-        self.group = settings.consumer_group
-        self.consumer = consumer or settings.effective_consumer_name
-        self.batch_size = settings.publish_batch_size
-        self.max_deliveries = settings.max_deliveries
-        self.reclaim_idle_ms = settings.reclaim_idle_ms
-        self.block_ms = settings.read_block_ms
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.max_deliveries = max_deliveries
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.block_ms = block_ms
         self._own_pending_drained = False
         self._reclaim_cursor = "0-0"
-
-    async def publish_posts(self, posts: Iterable[Post]) -> int:
-        """XADD posts in batches (one round trip per batch); returns how many were published."""
-        published = 0
-        batch: list[Post] = []
-        for post in posts:
-            batch.append(post)
-            if len(batch) >= self.batch_size:
-                published += await self._publish_batch(batch)
-                batch = []
-        if batch:
-            published += await self._publish_batch(batch)
-        return published
-
-    async def _publish_batch(self, batch: list[Post]) -> int:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for post in batch:
-                pipe.xadd(self.stream, post.to_stream())  # type: ignore[arg-type]
-            await pipe.execute()
-        return len(batch)
 
     async def ensure_group(self) -> None:
         try:
@@ -137,12 +130,79 @@ class IngestQueue:
                 pipe.xdel(self.stream, *entry_ids)
                 await pipe.execute()
 
-    async def dead_letter(self, delivery: Delivery, reason: str) -> bool:
-        """Move an entry to the dead-letter stream with its reason, atomically with the ack.
+    async def ack_recording(self, entry_id: str, record_stream: str, record: dict[str, str]) -> bool:
+        """Acknowledge and delete an entry and append `record` to `record_stream`, atomically.
 
-        Only the consumer whose ack takes the entry off the pending list writes the dead letter,
-        so an entry handled twice (reclaimed while a slow worker still held it) is recorded once.
+        Only the consumer whose ack takes the entry off the pending list writes the record, so an entry
+        handled twice (reclaimed while a slow consumer still held it) is recorded once.
         """
+        flat = [item for pair in record.items() for item in pair]
+        moved = await self.redis.eval(_ACK_RECORDING_SCRIPT, 2, self.stream, record_stream, self.group, entry_id, *flat)
+        return bool(moved)
+
+    async def touch(self, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still in hand, so no other consumer reclaims them meanwhile."""
+        if entry_ids:
+            await self.redis.xclaim(
+                self.stream, self.group, self.consumer, min_idle_time=0, message_ids=list[Any](entry_ids), justid=True
+            )
+
+    async def keep_claimed(self, entry_ids: list[str]) -> None:
+        """While entries are in hand, renew their claim well before another consumer would take them over.
+
+        Runs until cancelled; start it as a task beside the work and cancel it when the work is done.
+        """
+        interval = max(self.reclaim_idle_ms / 3000, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.touch(entry_ids)
+            except Exception as exc:  # a missed renewal only risks duplicate work, never loss
+                log_event(log, logging.WARNING, "could not renew claim", stream=self.stream, reason=str(exc))
+
+
+class IngestQueue(StreamConsumer):
+    """The Redis stream between publishers (scraper, import) and hashers.
+
+    A hasher acknowledges an entry only after its image is stored and indexed; an entry that has been
+    delivered more than `max_deliveries` times goes to the dead-letter stream.
+    """
+
+    def __init__(self, redis: Redis, settings: Settings, consumer: str | None = None) -> None:
+        super().__init__(
+            redis,
+            settings.stream,
+            settings.consumer_group,
+            consumer or settings.effective_consumer_name,
+            max_deliveries=settings.max_deliveries,
+            reclaim_idle_ms=settings.reclaim_idle_ms,
+            block_ms=settings.read_block_ms,
+        )
+        self.dead_stream = settings.dead_letter_stream
+        self.batch_size = settings.publish_batch_size
+
+    async def publish_posts(self, posts: Iterable[Post]) -> int:
+        """XADD posts in batches (one round trip per batch); returns how many were published."""
+        published = 0
+        batch: list[Post] = []
+        for post in posts:
+            batch.append(post)
+            if len(batch) >= self.batch_size:
+                published += await self._publish_batch(batch)
+                batch = []
+        if batch:
+            published += await self._publish_batch(batch)
+        return published
+
+    async def _publish_batch(self, batch: list[Post]) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for post in batch:
+                pipe.xadd(self.stream, post.to_stream())  # type: ignore[arg-type]
+            await pipe.execute()
+        return len(batch)
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move an entry to the dead-letter stream with its reason, atomically with the ack."""
         record = dict(delivery.fields)
         record.update(
             {
@@ -152,18 +212,7 @@ class IngestQueue:
                 "failed_at": str(int(time.time())),
             }
         )
-        flat = [item for pair in record.items() for item in pair]
-        moved = await self.redis.eval(
-            _DEAD_LETTER_SCRIPT, 2, self.stream, self.dead_stream, self.group, delivery.entry_id, *flat
-        )
-        return bool(moved)
-
-    async def touch(self, entry_ids: list[str]) -> None:
-        """Reset the idle time of entries still in hand, so no other consumer reclaims them meanwhile."""
-        if entry_ids:
-            await self.redis.xclaim(
-                self.stream, self.group, self.consumer, min_idle_time=0, message_ids=list[Any](entry_ids), justid=True
-            )
+        return await self.ack_recording(delivery.entry_id, self.dead_stream, record)
 
     async def depth(self) -> tuple[int, int]:
         """(entries waiting for a hasher, entries delivered but not yet acknowledged)."""
@@ -176,7 +225,7 @@ class IngestQueue:
         return max(length - in_flight, 0), in_flight
 
 
-_DEAD_LETTER_SCRIPT = """
+_ACK_RECORDING_SCRIPT = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
 redis.call('XDEL', KEYS[1], ARGV[2])

@@ -59,21 +59,11 @@ class HasherWorker:
                 await self.handle_batch(deliveries)
 
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
-        keep_alive = asyncio.create_task(self._keep_claimed([d.entry_id for d in deliveries]))
+        keep_alive = asyncio.create_task(self.queue.keep_claimed([d.entry_id for d in deliveries]))
         try:
             await self._handle_batch(deliveries)
         finally:
             keep_alive.cancel()
-
-    async def _keep_claimed(self, entry_ids: list[str]) -> None:
-        """While a batch is in hand, renew its claim well before another hasher would take it over."""
-        interval = max(self.queue.reclaim_idle_ms / 3000, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.queue.touch(entry_ids)
-            except Exception as exc:  # a missed renewal only risks duplicate work, never loss
-                log_event(log, logging.WARNING, "could not renew claim", reason=str(exc))
 
     async def _handle_batch(self, deliveries: list[Delivery]) -> None:
         work: list[tuple[Delivery, Post]] = []

@@ -1,0 +1,192 @@
+"""Serve the api's scrape requests (startScrape): read them with a consumer group, scrape, record the outcome, ack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from paktum_common import keys
+from paktum_common.errors import PaktumError
+from paktum_common.jobstats import JobFigure, record_job_run
+from paktum_common.log import log_event
+from paktum_common.queue import Delivery, StreamConsumer
+from paktum_common.settings import Settings
+from paktum_scraper.run import Progress, parse_queries, scrape
+from paktum_scraper.scrape import QueryReport
+from paktum_scraper.sources import SourceConfigError
+
+log = logging.getLogger("paktum.scraper")
+
+RESULTS_KEEP = 10_000  # outcomes are for an admin looking back, not an archive: trim the oldest
+JOB = "scrape_requests"  # in the job stats: paktum_scrape_requests_last_run_* on the api's /metrics
+
+
+class ScrapeRequestError(PaktumError):
+    """A scrape request that can never succeed as written (no queries, an unknown source)."""
+
+
+@dataclass(frozen=True)
+class ScrapeRequest:
+    """One startScrape request as the api wrote it to the stream."""
+
+    entry_id: str
+    queries: list[list[str]]
+    sources: list[str]
+
+    @classmethod
+    def from_delivery(cls, delivery: Delivery, default_source: str) -> ScrapeRequest:
+        queries = parse_queries(delivery.fields.get("queries", ""))
+        if not queries:
+            raise ScrapeRequestError("the request has no tag queries")
+        sources = _names(delivery.fields.get("source", "")) or _names(default_source)
+        if not sources:
+            raise ScrapeRequestError("the request names no source and PAKTUM_SCRAPE_SOURCE is empty")
+        return cls(delivery.entry_id, queries, sources)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "done": every query ran; "failed": some query failed; "rejected": the request itself is wrong
+    reason: str = ""
+    reports: tuple[QueryReport, ...] = ()
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+class RequestServer:
+    """The loop of `paktum-scraper --serve-requests`: one request at a time, each acknowledged once it is done.
+
+    Every request is acknowledged with its outcome, whether its queries succeeded or not: a failed query is
+    an answer (the next request may retry it), not a reason to redeliver. Only a scrape interrupted by
+    SIGTERM, or by an error outside the scrape (Redis gone), stays pending: this consumer takes it up
+    again when it restarts, another one after PAKTUM_RECLAIM_IDLE_MS; after PAKTUM_MAX_DELIVERIES it is
+    recorded as failed.
+    """
+
+    def __init__(self, settings: Settings, redis: Redis, consumer: str | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.stream = StreamConsumer(
+            redis,
+            keys.SCRAPE_REQUESTS,
+            keys.SCRAPE_REQUESTS_GROUP,
+            consumer or settings.effective_consumer_name,
+            max_deliveries=settings.max_deliveries,
+            reclaim_idle_ms=settings.reclaim_idle_ms,
+            block_ms=settings.read_block_ms,
+        )
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Leave the loop; a scrape in progress is abandoned and its request left pending for the next start."""
+        if not self._stopping.is_set():
+            log_event(log, logging.INFO, "stopping scrape request server")
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.stream.ensure_group()
+        log_event(
+            log, logging.INFO, "serving scrape requests", consumer=self.stream.consumer, stream=keys.SCRAPE_REQUESTS
+        )
+        while not self._stopping.is_set():
+            for delivery in await self.stream.read(1):
+                if self._stopping.is_set():
+                    break
+                await self.handle(delivery)
+
+    async def handle(self, delivery: Delivery) -> None:
+        started = time.time()
+        if self.stream.exhausted(delivery):
+            reason = f"gave up after {delivery.deliveries - 1} deliveries that did not finish"
+            await self._finish(delivery, Outcome("failed", reason), started)
+            return
+        try:
+            request = ScrapeRequest.from_delivery(delivery, self.settings.scrape_source)
+        except ScrapeRequestError as exc:
+            await self._finish(delivery, Outcome("rejected", str(exc)), started)
+            return
+        log_event(
+            log, logging.INFO, "scrape request started", entry=delivery.entry_id, sources=",".join(request.sources),
+            queries=len(request.queries), delivery=delivery.deliveries,
+        )  # fmt: skip
+        keep_alive = asyncio.create_task(self.stream.keep_claimed([delivery.entry_id]))
+        progress = Progress(sys.stderr, live=False)  # a log line per page: this runs as a service
+        job = scrape(
+            self.settings, request.sources, request.queries, max_posts=self.settings.scrape_max_posts, progress=progress
+        )
+        try:
+            reports = await self._unless_stopped(job)
+        except SourceConfigError as exc:  # an unknown source: asking again will not make it known
+            await self._finish(delivery, Outcome("rejected", str(exc)), started)
+            return
+        except Exception as exc:
+            # Not the request's fault (Redis or the index gone): redeliver it, up to PAKTUM_MAX_DELIVERIES.
+            log_event(
+                log, logging.ERROR, "scrape request interrupted, left pending", entry=delivery.entry_id,
+                reason=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            return
+        finally:
+            keep_alive.cancel()
+        if reports is None:
+            log_event(log, logging.WARNING, "scrape request left pending for the next start", entry=delivery.entry_id)
+            return
+        errors = [f"{r.source} {r.query!r}: {r.error}" for r in reports if r.error]
+        outcome = Outcome("failed" if errors else "done", "; ".join(errors), tuple(reports))
+        await self._finish(delivery, outcome, started)
+
+    async def _unless_stopped(self, job: Coroutine[Any, Any, list[QueryReport]]) -> list[QueryReport] | None:
+        """The scrape's reports, or None when a stop came first: the scrape is then cancelled, not waited for
+        (a query can run for hours, longer than any grace period before SIGKILL)."""
+        task = asyncio.create_task(job)
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        # redis-py finishes a command it was cancelled in and drops the cancellation: repeat it until it takes.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        if task.cancelled():
+            return None
+        return task.result()
+
+    async def _finish(self, delivery: Delivery, outcome: Outcome, started: float) -> None:
+        """Record the outcome, acknowledge, and log it: one line an operator can find by the request's entry ID."""
+        found = sum(r.found for r in outcome.reports)
+        published = sum(r.published for r in outcome.reports)
+        errors = sum(bool(r.error) for r in outcome.reports)
+        record = {
+            "request": delivery.entry_id,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "queries": delivery.fields.get("queries", ""),
+            "source": delivery.fields.get("source", ""),
+            "requested": delivery.fields.get("requested", ""),
+            "found": str(found),
+            "published": str(published),
+            "query_errors": str(errors),
+            "deliveries": str(delivery.deliveries),
+            "finished": str(int(time.time())),
+        }
+        recorded = await self.stream.ack_recording(delivery.entry_id, keys.SCRAPE_RESULTS, record)
+        if recorded:
+            await self.redis.xtrim(keys.SCRAPE_RESULTS, maxlen=RESULTS_KEEP, approximate=True)
+            figures = [JobFigure("posts_found", found), JobFigure("posts_published", published)]
+            figures.append(JobFigure("query_errors", errors))
+            await record_job_run(self.redis, JOB, figures, succeeded=outcome.status == "done", started_at=started)
+        level = logging.INFO if outcome.status == "done" else logging.ERROR
+        log_event(
+            log, level, f"scrape request {outcome.status}", entry=delivery.entry_id, reason=outcome.reason,
+            found=found, published=published, query_errors=errors, recorded=recorded,
+        )  # fmt: skip
