@@ -5,20 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from paktum_common.models import Post
-from paktum_scraper.sources.base import Page, PageError, Skipped, Source
+from paktum_scraper.sources.base import Page, PageError, Skipped
+from paktum_scraper.sources.danbooru import DanbooruSource
 
 
-class E621Source(Source):
+class E621Source(DanbooruSource):
+    """Danbooru's request (e621 runs a fork of it); its own answer shape."""
+
     api = "e621"
     page_size = 320  # the API's maximum
-    credential_names = ("login", "api_key")
-
-    def page_request(self, tags: list[str], before_id: int | None) -> tuple[str, dict[str, str]]:
-        params = {"tags": " ".join(tags), "limit": str(self.page_size), "page": f"b{before_id}" if before_id else "1"}
-        if self.config.has_credentials:
-            params["login"] = self.config.user
-            params["api_key"] = self.config.api_key
-        return "posts.json", params
 
     def parse_page(self, body: Any) -> Page:
         if isinstance(body, dict) and body.get("success") is False:
