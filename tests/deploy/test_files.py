@@ -85,8 +85,7 @@ def test_overlays_build_and_validate(
     api = find(objects, "Deployment", "paktum-api")
     assert api["spec"]["replicas"] == api_replicas
     assert api["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/paktum/paktum-api:{tag}"
-    binding = find(objects, "RoleBinding", "paktum-api")
-    assert binding["subjects"][0]["namespace"] == namespace, "the api's account must be bound where it runs"
+    assert find(objects, "Deployment", "paktum-scraper-requests")["spec"]["replicas"] == 1, "startScrape is served"
     assert bool(kinds(objects, "PodDisruptionBudget")) == (api_replicas > 1)
 
 

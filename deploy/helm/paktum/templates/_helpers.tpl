@@ -75,15 +75,6 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 
-{{/* The api has its own account because only it may start scrape Jobs. */}}
-{{- define "paktum.apiServiceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- printf "%s-api" (include "paktum.fullname" .) -}}
-{{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
-{{- end -}}
-{{- end -}}
-
 {{- define "paktum.secretName" -}}
 {{- default (printf "%s-secrets" (include "paktum.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
@@ -162,6 +153,24 @@ Secrets come from the Secret by reference, never as literal values. Call with (d
       key: {{ $ctx.Values.auth.secretKeys.imgproxySalt }}
 {{- end }}
 {{- with $ctx.Values.config.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The scraper settings the CronJob and the scrape-requests Deployment share, so a request scrapes with the same
+sources as the scheduled run. PAKTUM_SCRAPE_SOURCES is left unset when scraper.sources is empty: the built-in
+sites then apply, and an extraEnvFrom Secret may carry it instead (with credentials), which an env entry would
+override. Call with the root context.
+*/}}
+{{- define "paktum.scraperEnv" -}}
+- name: PAKTUM_SCRAPE_SOURCE
+  value: {{ .Values.scraper.source | quote }}
+{{- with .Values.scraper.sources }}
+- name: PAKTUM_SCRAPE_SOURCES
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.scraper.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
