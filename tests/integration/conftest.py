@@ -47,7 +47,7 @@ async def pipeline(settings: Settings, redis_client: Redis) -> AsyncIterator[Pip
     store = ImageStore.from_settings(settings)
     pool = new_decode_pool(1)
     queue = IngestQueue(redis_client, settings, consumer="test-hasher")
-    worker = HasherWorker(queue, search, Ingestor(settings, store, pool), 8, lambda: new_decode_pool(1))
+    worker = HasherWorker(queue, search, Ingestor(settings, store, pool, redis_client), 8, lambda: new_decode_pool(1))
     yield Pipeline(settings, queue, search, store, worker)
     worker.ingestor.pool.shutdown()
     await search.close()

@@ -1,11 +1,13 @@
 """The hasher end to end in one process: real files in, real Redis stream, real SQLite index out."""
 
+import hashlib
 from pathlib import Path
 
 from PIL import Image
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from paktum_common import keys
 from paktum_common.models import Post, Rating
 from paktum_common.search import parse_query
 from paktum_scraper.local import ImportReport, local_posts
@@ -93,3 +95,17 @@ async def test_a_missing_file_is_rejected_with_its_path(
     await pipeline.drain()
     [(_, fields)] = await redis_client.xrange(pipeline.settings.dead_letter_stream)
     assert f"cannot read {missing}" in fields["reason"]
+
+
+async def test_a_purged_file_published_again_is_refused(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    [path] = good_images(tmp_path / "in", 1)
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    await redis_client.sadd(keys.BANNED_MD5, md5)
+    await pipeline.queue.publish_posts(local_posts(tmp_path / "in", ["again"], None, ImportReport()))
+    await pipeline.drain()
+    [(_, fields)] = await redis_client.xrange(pipeline.settings.dead_letter_stream)
+    assert fields["reason"] == f"md5 {md5} was purged and is banned"
+    assert await pipeline.search.count() == 0
+    assert list(pipeline.store.images_dir.iterdir()) == []

@@ -17,6 +17,10 @@ class BadImageError(PermanentError):
     """The bytes are not an image we accept: not an image, truncated, too many pixels."""
 
 
+class BannedImageError(PermanentError):
+    """The file is one an admin or the banned-tag purge removed for good."""
+
+
 class BadPostError(PermanentError):
     """A post is malformed: a missing field, an unknown rating, a URL we refuse."""
 

@@ -8,7 +8,10 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from paktum_common.errors import BadImageError
+from redis.asyncio import Redis
+
+from paktum_common import keys
+from paktum_common.errors import BadImageError, BannedImageError
 from paktum_common.models import ImageDocument, Post
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -23,10 +26,11 @@ class Ingested:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, store: ImageStore, pool: Executor) -> None:
+    def __init__(self, settings: Settings, store: ImageStore, pool: Executor, redis: Redis | None = None) -> None:
         self.settings = settings
         self.store = store
         self.pool = pool
+        self.redis = redis  # for the banned-md5 check; None only where no purge can have happened
 
     async def ingest(self, post: Post) -> Ingested:
         started = time.perf_counter()
@@ -35,6 +39,9 @@ class Ingestor:
         md5 = hashlib.md5(data).hexdigest()
         if post.md5 and post.md5 != md5:
             raise BadImageError(f"md5 mismatch: the source states {post.md5}, the file is {md5}")
+        # Checked before any work: a purged file must not come back, whoever publishes it again.
+        if self.redis is not None and await self.redis.sismember(keys.BANNED_MD5, md5):
+            raise BannedImageError(f"md5 {md5} was purged and is banned")
         loop = asyncio.get_running_loop()
         decoded: DecodedImage = await loop.run_in_executor(
             self.pool,

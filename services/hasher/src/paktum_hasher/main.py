@@ -42,7 +42,7 @@ async def run(settings: Settings) -> None:
     worker = HasherWorker(
         IngestQueue(redis, settings),
         search,
-        Ingestor(settings, store, pool),
+        Ingestor(settings, store, pool, redis),
         settings.hasher_batch_size,
         lambda: new_decode_pool(settings.hasher_workers),
     )
