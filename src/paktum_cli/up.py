@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from paktum_common.redis_server import EmbeddedRedis, die_with_parent, forget_url, remember_url
+from paktum_common.redis_server import EmbeddedRedis, forget_url, remember_url, supervised_child
 from paktum_common.settings import Settings
 
 STOP_TIMEOUT = 30.0
@@ -35,18 +35,13 @@ def _pump(name: str, stream: object, out: object, lock: threading.Lock) -> None:
             print(f"{name:<{width}}| {line}", file=out, flush=True)  # type: ignore[call-overload]
 
 
-def _child_setup() -> None:
-    os.setsid()  # Ctrl-C reaches `paktum up` only; it stops the children in order
-    die_with_parent()
-
-
 def _spawn(name: str, module: str, env: dict[str, str], lock: threading.Lock, *args: str) -> Child:
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        preexec_fn=_child_setup,
+        preexec_fn=supervised_child,
     )
     threading.Thread(target=_pump, args=(name, process.stdout, sys.stdout, lock), daemon=True).start()
     return Child(name, process)

@@ -52,6 +52,10 @@ class Process:
     def signal(self, sig: int) -> None:
         self.popen.send_signal(sig)
 
+    def ctrl_c(self) -> None:
+        """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group."""
+        os.killpg(self.popen.pid, signal.SIGINT)
+
     def kill_group(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)

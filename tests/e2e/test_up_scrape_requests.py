@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,5 +62,5 @@ def test_start_scrape_under_paktum_up_fills_the_index(
     assert _hits(base, "cat") == 0
     assert f"scrape request done entry={entry}" in up.output()
 
-    up.signal(signal.SIGINT)
+    up.ctrl_c()
     assert up.wait(60) == 0, up.output()[-3000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -37,12 +38,15 @@ def redis_server_binary() -> str:
     return found
 
 
-def die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM when the parent dies, even by SIGKILL (Linux only).
+def supervised_child() -> None:
+    """In a child, before exec: a session of its own, and SIGTERM when the parent dies, even by SIGKILL.
 
-    A `paktum up` killed hard must not leave an orphaned api, hasher or redis-server behind.
+    Its own session: Ctrl-C at a terminal goes to the whole foreground process group, and Redis must
+    not stop before the services that use it; the supervisor stops its children in order. Death with
+    the parent (Linux only): a `paktum up` killed hard must not leave an orphaned api, hasher or Redis.
     """
-    # Only a C call here: between fork and exec nothing may allocate or take a lock.
+    os.setsid()
+    # Only C calls here: between fork and exec nothing may allocate or take a lock.
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -87,7 +91,7 @@ class EmbeddedRedis:
             "--logfile", "redis.log",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=supervised_child
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
