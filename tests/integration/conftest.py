@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from paktum_common.queue import IngestQueue
+from paktum_common.redis_server import EmbeddedRedis
 from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -51,3 +52,14 @@ async def pipeline(settings: Settings, redis_client: Redis) -> AsyncIterator[Pip
     yield Pipeline(settings, queue, search, store, worker)
     worker.ingestor.pool.shutdown()
     await search.close()
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
+    """One filled index per test module whose tests only read it (the hasher takes seconds to fill one)."""
+    from tests.integration.gallery_data import fill_once  # it builds on this module's Pipeline
+
+    base = tmp_path_factory.mktemp("indexed")
+    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
+    fill_once(settings, base / "in")
+    return settings

@@ -13,22 +13,11 @@ from pydantic import SecretStr
 
 from paktum_api.imgproxy import sign_path
 from paktum_common.models import Rating
-from paktum_common.redis_server import EmbeddedRedis
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
 from tests.integration.apiserver import serve
 from tests.integration.conftest import Pipeline
-from tests.integration.gallery_data import fill_once
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
-    """One index for the module's tests, which only read it (the hasher takes seconds to fill one)."""
-    base = tmp_path_factory.mktemp("http")
-    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
-    fill_once(settings, base / "in")
-    return settings
 
 
 @pytest.fixture

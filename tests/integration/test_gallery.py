@@ -11,21 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paktum_common.redis_server import EmbeddedRedis
 from paktum_common.settings import Settings
 from tests.integration.apiserver import serve
 from tests.integration.browser import Browser, chromium_binary
 from tests.integration.conftest import Pipeline
-from tests.integration.gallery_data import fill, fill_once
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
-    """One index for the module's read-only tests (the hasher takes seconds to fill one)."""
-    base = tmp_path_factory.mktemp("gallery")
-    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
-    fill_once(settings, base / "in")
-    return settings
+from tests.integration.gallery_data import fill
 
 
 @pytest.fixture

@@ -14,25 +14,15 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 from paktum_common.banned import banned_tags_now
-from paktum_common.redis_server import EmbeddedRedis
 from paktum_common.settings import Settings
 from tests.integration.apiserver import serve
 from tests.integration.conftest import Pipeline
-from tests.integration.gallery_data import fill, fill_once
+from tests.integration.gallery_data import fill
 
 TOKEN = "s3cret-admin-token"
 ORIGINAL_FIELDS = "ID Url ThumbnailUrl Tags Tagstring Rating Added PHash Size Width Height Filename"
 # What the original Paktum's web client asks for (its randomImage, image and searchImages queries).
 CLIENT_RANDOM = f"query {{ randomImage {{ {ORIGINAL_FIELDS} Related {{ {ORIGINAL_FIELDS} }} }} }}"
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
-    """One index for the module's read-only tests (the hasher takes seconds; the answers do not change)."""
-    base = tmp_path_factory.mktemp("graphql")
-    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
-    fill_once(settings, base / "in")
-    return settings
 
 
 @pytest.fixture
