@@ -101,31 +101,11 @@ class HasherWorker:
         for _, ingested in done:
             doc = ingested.document
             fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
-        delay = INDEX_RETRY_FIRST
-        while True:
-            try:
-                with INDEX_SECONDS.time():
-                    existing = await self.search.get_documents(list(fresh))
-                    merged = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
-                    await self.search.add_documents(merged)
-                break
-            except TransientError as exc:
-                # The index is down, not the posts at fault: hold the batch (its claims renewed) and
-                # retry, rather than let an outage spend the entries' delivery budget.
-                if self._stopping.is_set():
-                    exc_text = f"index unavailable at shutdown: {exc}"
-                else:
-                    log_event(log, logging.WARNING, "index unavailable; holding the batch", reason=str(exc),
-                              retry_in_s=delay, batch=len(done))  # fmt: skip
-                    INDEX_RETRIES.inc()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), delay)
-                    delay = min(delay * 2, INDEX_RETRY_MAX)
-                    continue
-            except Exception as exc:
-                exc_text = f"index write failed: {exc}"
+        try:
+            existing, merged = await self._write_index(fresh, len(done))
+        except Exception as exc:
             for delivery, ingested in done:
-                self._leave_pending(delivery, None, exc_text, md5=ingested.document.ID)
+                self._leave_pending(delivery, None, f"index write failed: {exc}", md5=ingested.document.ID)
             return
         await after_index(self.queue.redis, self.search, self.ingestor.store, self.ingestor.settings, merged)
         await self.queue.ack([delivery.entry_id for delivery, _ in done])
@@ -138,6 +118,32 @@ class HasherWorker:
                 log, logging.INFO, f"image {outcome}", md5=doc.ID, source=doc.Source,
                 post=doc.SourceID, entry=delivery.entry_id, ms=round(ingested.seconds * 1000, 1),
             )  # fmt: skip
+
+    async def _write_index(
+        self, fresh: dict[str, ImageDocument], batch: int
+    ) -> tuple[dict[str, ImageDocument], list[ImageDocument]]:
+        """Merge with what is indexed and write; (documents already indexed, documents written).
+
+        While the index is down the posts are not at fault: hold the batch (its claims renewed) and
+        retry, rather than let an outage spend the entries' delivery budget. At shutdown, give up.
+        """
+        delay = INDEX_RETRY_FIRST
+        while True:
+            try:
+                with INDEX_SECONDS.time():
+                    existing = await self.search.get_documents(list(fresh))
+                    merged = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
+                    await self.search.add_documents(merged)
+                return existing, merged
+            except TransientError as exc:
+                if self._stopping.is_set():
+                    raise
+                log_event(log, logging.WARNING, "index unavailable; holding the batch", reason=str(exc),
+                          retry_in_s=delay, batch=batch)  # fmt: skip
+                INDEX_RETRIES.inc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, INDEX_RETRY_MAX)
 
     async def _dead_letter(self, delivery: Delivery, post: Post | None, reason: str, kind: str) -> None:
         if not await self.queue.dead_letter(delivery, reason):
