@@ -30,8 +30,9 @@ import imagehash
 from PIL import Image, ImageOps
 
 from paktum_common.errors import BadImageError
-from paktum_common.phash import bits_to_int, hamming, is_degenerate
+from paktum_common.phash import hamming, is_degenerate
 from paktum_hasher.decode import decode_image
+from paktum_hasher.phash import bits_to_int
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from paktum_api.tags import tag_counts
-from paktum_common.models import ImageDocument, Rating
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import parse_query
 from paktum_common.search.sqlite import SqliteSearch
 
@@ -48,7 +48,7 @@ def corpus_documents(count: int, seed: int = 1) -> list[ImageDocument]:
         md5 = f"{rng.getrandbits(128):032x}"
         docs.append(
             ImageDocument(
-                ID=md5, URL="", ThumbnailURL="", Tags=tags, Tagstring=" ".join(tags),
+                ID=md5, Tags=tags, Tagstring=" ".join(tags),
                 Rating=rng.choice(ratings), Added=str(1_600_000_000 + n * 60), PHash=rng.getrandbits(64),
                 Size=rng.randint(10_000, 5_000_000), Width=rng.randint(200, 4000), Height=rng.randint(200, 4000),
                 Filename=f"{md5}.jpg",

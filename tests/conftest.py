@@ -9,7 +9,8 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from paktum_common.redis_server import EmbeddedRedis, connect
+from paktum_cli.embedded_redis import EmbeddedRedis
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings
 
 

@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from paktum_cli.embedded_redis import discover_url
+from paktum_common.contracts import Rating
 from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import setup_logging
-from paktum_common.models import Rating
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import connect, discover_url
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings, load_settings
 
 

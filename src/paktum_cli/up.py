@@ -15,7 +15,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from paktum_common.redis_server import EmbeddedRedis, forget_url, remember_url, supervised_child
+from paktum_cli.embedded_redis import EmbeddedRedis, forget_url, remember_url
+from paktum_cli.supervise import supervised_child
 from paktum_common.settings import Settings
 
 STOP_TIMEOUT = 30.0

@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import redis
 
-from paktum_common.models import Post
+from paktum_cli.embedded_redis import EmbeddedRedis, free_port
+from paktum_common.contracts import Post
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import EmbeddedRedis, connect, free_port
+from paktum_common.redis_client import connect
 from paktum_common.search.sqlite import SqliteSearch
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts

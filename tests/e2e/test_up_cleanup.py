@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from paktum_common.redis_server import free_port
+from paktum_cli.embedded_redis import free_port
 
 
 def test_up_runs_cleanup_every_interval(tmp_path: Path) -> None:

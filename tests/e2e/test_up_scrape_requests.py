@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paktum_common.redis_server import free_port
+from paktum_cli.embedded_redis import free_port
 from tests.e2e.conftest import Process, api_ready, command, paktum_env, wait_until
 from tests.fixtures.booru.server import FixtureBooru, fixture_posts
 

@@ -11,7 +11,7 @@ import httpx
 import uvicorn
 
 from paktum_api.app import create_app
-from paktum_common.redis_server import free_port
+from paktum_cli.embedded_redis import free_port
 from paktum_common.settings import Settings
 
 

@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from paktum_common.models import Rating
-from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import connect
-from paktum_common.search import open_search
+from paktum_common.contracts import Rating
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings
-from paktum_common.store import ImageStore
-from paktum_hasher.ingest import Ingestor
-from paktum_hasher.main import new_decode_pool
-from paktum_hasher.worker import HasherWorker
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline, open_pipeline
 
 
 async def fill(folder: Path, pipeline: Pipeline) -> Pipeline:
@@ -39,16 +33,10 @@ def fill_once(settings: Settings, folder: Path) -> None:
     async def run() -> None:
         assert settings.redis_url
         redis = connect(settings.redis_url)
-        search = open_search(settings)
-        store = ImageStore.from_settings(settings)
-        pool = new_decode_pool(1)
-        queue = IngestQueue(redis, settings, consumer="test-hasher")
-        worker = HasherWorker(queue, search, Ingestor(settings, store, pool), 8, lambda: new_decode_pool(1))
         try:
-            await fill(folder, Pipeline(settings, queue, search, store, worker))
+            async with open_pipeline(settings, redis) as pipeline:
+                await fill(folder, pipeline)
         finally:
-            worker.ingestor.pool.shutdown()
-            await search.close()
             await redis.aclose()
 
     asyncio.run(run())

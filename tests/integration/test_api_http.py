@@ -12,12 +12,12 @@ import pytest
 from pydantic import SecretStr
 
 from paktum_api.imgproxy import sign_path
-from paktum_common.models import Rating
+from paktum_common.contracts import Rating
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
 from tests.integration.apiserver import serve
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 
 @pytest.fixture

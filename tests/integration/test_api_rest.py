@@ -12,13 +12,13 @@ import pytest
 import uvicorn
 
 from paktum_api.app import create_app
-from paktum_common.models import Rating
-from paktum_common.redis_server import free_port
+from paktum_cli.embedded_redis import free_port
+from paktum_common.contracts import Rating
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import good_images
 from tests.integration.apiserver import serve
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 ORIGINAL_FIELDS = {"ID", "URL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height", "Filename"}
 

@@ -20,7 +20,7 @@ from paktum_common.registry import IMAGES, PURGED
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import encode, picture
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 
 def md5_of(path: Path) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 import redis
 
 from paktum_common import keys
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.groups import VariantGroup
-from paktum_common.models import ImageDocument, Rating
 from paktum_common.search.sqlite import SqliteSearch
 from paktum_common.settings import Settings
 
@@ -28,7 +28,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 def document(index: int, phash: int) -> ImageDocument:
     md5 = f"{index:032x}"
     return ImageDocument(
-        ID=md5, URL=f"/images/{md5}.jpg", ThumbnailURL=f"/thumbnails/{md5}.jpg", Tags=["synthetic"],
+        ID=md5, Tags=["synthetic"],
         Tagstring="synthetic", Rating=Rating.general, Added="1700000000", PHash=phash, Size=1, Width=1, Height=1,
         Filename=f"{md5}.jpg",
     )  # fmt: skip

@@ -14,8 +14,8 @@ import pytest
 from paktum_common.settings import Settings
 from tests.integration.apiserver import serve
 from tests.integration.browser import Browser, chromium_binary
-from tests.integration.conftest import Pipeline
 from tests.integration.gallery_data import fill
+from tests.integration.pipeline import Pipeline
 
 
 @pytest.fixture

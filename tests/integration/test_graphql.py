@@ -16,8 +16,8 @@ from paktum_common import keys
 from paktum_common.banned import banned_tags_now
 from paktum_common.settings import Settings
 from tests.integration.apiserver import serve
-from tests.integration.conftest import Pipeline
 from tests.integration.gallery_data import fill
+from tests.integration.pipeline import Pipeline
 
 TOKEN = "s3cret-admin-token"
 ORIGINAL_FIELDS = "ID Url ThumbnailUrl Tags Tagstring Rating Added PHash Size Width Height Filename"

@@ -19,7 +19,7 @@ from paktum_common.groups import (
     remove_from_groups,
 )
 from paktum_common.phash import is_degenerate
-from paktum_common.redis_server import connect
+from paktum_common.redis_client import connect
 from paktum_common.registry import IMAGES, PURGED
 
 

@@ -8,11 +8,11 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from paktum_common import keys
-from paktum_common.models import Post, Rating
+from paktum_common.contracts import Post, Rating
 from paktum_common.search import parse_query
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import bad_images, good_images
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 
 def _metric(name: str, **labels: str) -> float:
@@ -106,6 +106,6 @@ async def test_a_purged_file_published_again_is_refused(
     await pipeline.queue.publish_posts(local_posts(tmp_path / "in", ["again"], None, ImportReport()))
     await pipeline.drain()
     [(_, fields)] = await redis_client.xrange(pipeline.settings.dead_letter_stream)
-    assert fields["reason"] == f"md5 {md5} was purged and is banned"
+    assert fields["reason"] == f"md5 {md5} was removed for good and is banned"
     assert await pipeline.search.count() == 0
     assert list(pipeline.store.images_dir.iterdir()) == []

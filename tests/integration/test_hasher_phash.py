@@ -9,11 +9,12 @@ import imagehash
 import pytest
 from PIL import Image
 
-from paktum_common.phash import bits_to_int, hamming, is_degenerate
+from paktum_common.phash import hamming, is_degenerate
 from paktum_common.search import parse_query
 from paktum_common.settings import Settings
+from paktum_hasher.phash import bits_to_int
 from paktum_scraper.local import ImportReport, local_posts
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 REAL = Path(__file__).parent.parent / "fixtures" / "real"
 

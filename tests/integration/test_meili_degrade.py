@@ -15,18 +15,14 @@ import uvicorn
 from redis.asyncio import Redis
 
 from paktum_api.app import create_app
-from paktum_common.models import Rating
-from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import free_port
-from paktum_common.search import open_search, parse_query
+from paktum_cli.embedded_redis import free_port
+from paktum_common.contracts import Rating
+from paktum_common.search import parse_query
 from paktum_common.settings import Settings
-from paktum_common.store import ImageStore
-from paktum_hasher.ingest import Ingestor
-from paktum_hasher.main import new_decode_pool
-from paktum_hasher.worker import HasherWorker
 from paktum_scraper.local import ImportReport, local_posts
 from tests.fakemeili import FakeMeili
 from tests.imagefiles import good_images
+from tests.integration.pipeline import Pipeline, open_pipeline
 
 
 @pytest.fixture
@@ -82,13 +78,14 @@ async def test_the_hasher_keeps_posts_pending_while_meilisearch_is_down_and_inde
 ) -> None:
     # One delivery allowed: an outage must not spend the entries' delivery budget.
     meili_settings = meili_settings.model_copy(update={"max_deliveries": 1})
-    search = open_search(meili_settings)
-    queue = IngestQueue(redis_client, meili_settings, consumer="test-hasher")
-    pool = new_decode_pool(1)
-    worker = HasherWorker(
-        queue, search, Ingestor(meili_settings, ImageStore.from_settings(meili_settings), pool), 8,
-        lambda: new_decode_pool(1),
-    )  # fmt: skip
+    async with open_pipeline(meili_settings, redis_client) as pipeline:
+        await _ride_out_an_outage(tmp_path, pipeline, meili_settings, meili_port, redis_client)
+
+
+async def _ride_out_an_outage(
+    tmp_path: Path, pipeline: Pipeline, meili_settings: Settings, meili_port: int, redis_client: Redis
+) -> None:
+    queue, worker, search = pipeline.queue, pipeline.worker, pipeline.search
     good_images(tmp_path / "in", 5)
     await queue.publish_posts(local_posts(tmp_path / "in", ["cat"], Rating.safe, ImportReport()))
     fake = FakeMeili()
@@ -113,6 +110,4 @@ async def test_the_hasher_keeps_posts_pending_while_meilisearch_is_down_and_inde
     finally:
         worker.stop()
         await task
-        worker.ingestor.pool.shutdown()
-        await search.close()
         fake.stop()

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from paktum_cli.embedded_redis import free_port
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.errors import InvalidQueryError, PaktumError, SearchUnavailableError
-from paktum_common.models import ImageDocument, Rating
-from paktum_common.redis_server import free_port
 from paktum_common.search import SearchQuery, open_search
 from paktum_common.search.meili import MeiliSearch
 from paktum_common.search.meili_client import MeiliClient, MeiliError
@@ -31,7 +31,7 @@ FIELDS = [
 def doc(n: int, tags: str = "t", added: int = 1_700_000_000) -> ImageDocument:
     md5 = f"{n:032x}"
     return ImageDocument(
-        ID=md5, URL=f"/images/{md5}.jpg", ThumbnailURL=f"/thumbnails/{md5}.jpg", Tags=tags.split(),
+        ID=md5, Tags=tags.split(),
         Tagstring=tags, Rating=Rating.safe, Added=str(added + n), PHash=(1 << 64) - 1 - n, Size=100 + n,
         Width=640, Height=480, Filename=f"{md5}.jpg",
     )  # fmt: skip

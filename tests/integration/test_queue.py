@@ -4,7 +4,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from paktum_common.models import Post
+from paktum_common.contracts import Post
 from paktum_common.queue import IngestQueue
 from paktum_common.settings import Settings
 

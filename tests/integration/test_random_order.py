@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from paktum_common.models import ImageDocument, Rating
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import Order, SearchQuery
 from paktum_common.search.sqlite import SqliteSearch
 
@@ -22,7 +22,7 @@ def document(n: int) -> ImageDocument:
     tags = ["every", "third"] if n % 3 == 0 else ["every"]
     md5 = f"{n:032x}"
     return ImageDocument(
-        ID=md5, URL="", ThumbnailURL="", Tags=tags, Tagstring=" ".join(tags), Rating=Rating.safe,
+        ID=md5, Tags=tags, Tagstring=" ".join(tags), Rating=Rating.safe,
         Added=str(1_700_000_000 + n), PHash=n, Size=n + 1, Width=100, Height=100, Filename=f"{md5}.png",
     )  # fmt: skip
 

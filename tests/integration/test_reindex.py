@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from paktum_cli.embedded_redis import free_port
 from paktum_cli.main import main
-from paktum_common.models import ImageDocument, Rating
-from paktum_common.redis_server import free_port
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import SearchQuery
 from paktum_common.search.sqlite import SqliteSearch
 from tests.fakemeili import FakeMeili
@@ -19,7 +19,7 @@ from tests.fakemeili import FakeMeili
 def doc(n: int) -> ImageDocument:
     md5 = f"{n:032x}"
     return ImageDocument(
-        ID=md5, URL=f"/images/{md5}.jpg", ThumbnailURL=f"/thumbnails/{md5}.jpg", Tags=["t", f"n{n}"],
+        ID=md5, Tags=["t", f"n{n}"],
         Tagstring=f"t n{n}", Rating=Rating.safe, Added=str(1_700_000_000 + n), PHash=(1 << 64) - 1 - n,
         Size=100 + n, Width=640, Height=480, Filename=f"{md5}.jpg",
     )  # fmt: skip

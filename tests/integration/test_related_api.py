@@ -16,7 +16,7 @@ from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import encode, picture
 from tests.integration.apiserver import serve
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 TOKEN = "correct horse battery staple"
 

@@ -25,7 +25,7 @@ from paktum_common.settings import Settings
 from paktum_scraper.scrape_requests import RequestServer
 from tests.fixtures.booru.server import Fault, FixtureBooru, fixture_posts
 from tests.integration.apiserver import serve
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 BIN = Path(sys.executable).parent
 TOKEN = "scrape-admin-token"

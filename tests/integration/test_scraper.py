@@ -14,15 +14,15 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from paktum_common.contracts import Post, Rating
 from paktum_common.keys import BANNED_MD5
-from paktum_common.models import Post, Rating
 from paktum_common.search import parse_query
 from paktum_common.settings import Settings
 from paktum_scraper.cursors import Cursors
 from paktum_scraper.ratelimit import RateLimiter
 from paktum_scraper.run import exit_code, scrape
 from tests.fixtures.booru.server import HTML_ERROR, PASS, Fault, FixtureBooru, fixture_posts
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 BIN = Path(sys.executable).parent
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from paktum_common.contracts import Post
 from paktum_common.errors import BadPostError, SourceReadError, TransientError
-from paktum_common.models import Post
 from paktum_common.search import parse_query
 from paktum_common.settings import Settings
 from paktum_hasher.fetch import VideoSkippedError, _tls, fetch_media, resolve, sniff_video
 from paktum_scraper.run import scrape
 from tests.fixtures.booru.server import Fault, FixtureBooru, FixturePost, fixture_posts
 from tests.imagefiles import encode, picture
-from tests.integration.conftest import Pipeline
+from tests.integration.pipeline import Pipeline
 
 FFMPEG = shutil.which("ffmpeg")
 

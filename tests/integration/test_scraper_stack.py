@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from paktum_common.redis_server import free_port
+from paktum_cli.embedded_redis import free_port
 from tests.fixtures.booru.server import FixtureBooru, fixture_posts
 
 BIN = Path(sys.executable).parent

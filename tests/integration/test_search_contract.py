@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paktum_common.models import ImageDocument, Rating
+from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import NumericFilter, Order, SearchBackend, SearchQuery, parse_query
 from paktum_common.search.meili import MeiliSearch
 from paktum_common.search.meili_client import MeiliError
@@ -26,7 +26,7 @@ def doc(n: int, tags: str | list[str], rating: Rating = Rating.safe, added: int 
     md5 = f"{n:032x}"
     tag_list = tags.split() if isinstance(tags, str) else tags
     return ImageDocument(
-        ID=md5, URL=f"/images/{md5}.jpg", ThumbnailURL=f"/thumbnails/{md5}.jpg", Tags=tag_list,
+        ID=md5, Tags=tag_list,
         Tagstring=" ".join(tag_list), Rating=rating, Added=str(added + n), PHash=(1 << 64) - 1 - n, Size=100 + n,
         Width=640 + n % 2, Height=480, Filename=f"{md5}.jpg",
     )  # fmt: skip

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from paktum_common.errors import BadImageError
-from paktum_common.phash import bits_to_int, hamming, is_degenerate
+from paktum_common.phash import hamming, is_degenerate
 from paktum_hasher.decode import decode_image
+from paktum_hasher.phash import bits_to_int
 from tests.imagefiles import bad_images, encode, picture
 
 MAX_PIXELS = 50_000_000

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from paktum_common.contracts import Rating
 from paktum_common.errors import InvalidQueryError
-from paktum_common.models import Rating
 from paktum_common.search import NumericFilter, Order, SearchQuery
 from paktum_common.search.meili_query import (
     filter_clauses,

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from paktum_common.contracts import PHASH_MAX, ImageDocument, Post, Rating, normalize_tags
 from paktum_common.errors import BadPostError
-from paktum_common.models import PHASH_MAX, ImageDocument, Post, Rating, normalize_tags
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_post_rejects_a_malformed_md5() -> None:
 
 def _doc(phash: int) -> ImageDocument:
     return ImageDocument(
-        ID="0" * 32, URL="/images/a.jpg", ThumbnailURL="/thumbnails/a.jpg", Tags=["a"], Tagstring="a",
+        ID="0" * 32, Tags=["a"], Tagstring="a",
         Rating=Rating.safe, Added="1700000000", PHash=phash, Size=1, Width=2, Height=3, Filename="a.jpg",
     )  # fmt: skip
 
@@ -68,11 +68,20 @@ def test_phash_is_hex_in_the_index_and_an_exact_integer_in_rest(phash: int) -> N
     assert indexed["PHash"] == f"{phash:016x}"
     assert ImageDocument.from_index(json.loads(json.dumps(indexed))).PHash == phash
     # A JSON double would round 2**64-1 to 2**64: the REST form must carry the exact integer.
-    assert json.loads(json.dumps(doc.to_rest()))["PHash"] == phash
+    assert json.loads(json.dumps(doc.to_rest("/i", "/t")))["PHash"] == phash
 
 
 def test_rest_form_has_exactly_the_original_fields_plus_thumbnail_and_source() -> None:
-    assert set(_doc(5).to_rest()) == {
+    rest = _doc(5).to_rest("https://p.example/images/a.jpg", "https://p.example/thumbnails/a.jpg")
+    assert list(rest) == [
         "ID", "URL", "ThumbnailURL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width",
         "Height", "Filename", "Source", "SourceID", "SourceURL",
-    }  # fmt: skip
+    ]  # fmt: skip
+    assert rest["URL"] == "https://p.example/images/a.jpg"
+
+
+def test_links_are_not_stored_in_the_index_and_old_documents_with_them_still_read() -> None:
+    indexed = _doc(5).to_index()
+    assert "URL" not in indexed and "ThumbnailURL" not in indexed
+    old = {**indexed, "URL": "/images/a.jpg", "ThumbnailURL": "/thumbnails/a.jpg"}
+    assert ImageDocument.from_index(old) == _doc(5)

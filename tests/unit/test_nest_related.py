@@ -3,12 +3,12 @@
 import pytest
 
 from paktum_api.graphql.context import nest_related
-from paktum_common.models import ImageDocument, Rating
+from paktum_common.contracts import ImageDocument, Rating
 
 
 def doc(image_id: str) -> ImageDocument:
     return ImageDocument(
-        ID=image_id, URL="", ThumbnailURL="", Tags=["t"], Tagstring="t", Rating=Rating.safe, Added="1",
+        ID=image_id, Tags=["t"], Tagstring="t", Rating=Rating.safe, Added="1",
         PHash=1, Size=1, Width=1, Height=1, Filename=f"{image_id}.jpg",
     )  # fmt: skip
 

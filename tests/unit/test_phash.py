@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from paktum_common.phash import DEGENERATE_MIN_BITS, bits_to_int, hamming, is_degenerate, phash_int
+from paktum_common.phash import DEGENERATE_MIN_BITS, hamming, is_degenerate
+from paktum_hasher.phash import bits_to_int, phash_int
 from tests.imagefiles import picture
 
 REAL_JPEGS = sorted((Path(__file__).parent.parent / "fixtures" / "real" / "jpeg").glob("*.jpg"))

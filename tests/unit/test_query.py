@@ -2,8 +2,8 @@
 
 import pytest
 
+from paktum_common.contracts import Rating
 from paktum_common.errors import InvalidQueryError
-from paktum_common.models import Rating
 from paktum_common.search import NumericFilter, Order, SearchQuery, parse_query
 from paktum_common.search.query import MAX_TERMS
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from paktum_common.models import Rating
+from paktum_common.contracts import Rating
 from paktum_scraper.local import SidecarError, read_sidecar
 
 

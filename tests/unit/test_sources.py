@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from paktum_common.models import Post, Rating
+from paktum_common.contracts import Post, Rating
 from paktum_common.settings import Settings
 from paktum_scraper.client import decode_body, retry_after
 from paktum_scraper.run import Progress, parse_queries, summary

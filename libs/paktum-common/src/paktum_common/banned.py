@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from paktum_common import keys
+from paktum_common.contracts import normalize_tags
 from paktum_common.errors import PaktumError
-from paktum_common.models import normalize_tags
 from paktum_common.settings import Settings
 
 

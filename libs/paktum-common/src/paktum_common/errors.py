@@ -1,4 +1,7 @@
-"""The error hierarchy: a bad input raises a specific error, the boundary maps it to a status or a dead letter."""
+"""The error hierarchy: a bad input raises a specific error, the boundary maps it to a status or a dead letter.
+
+Every error Paktum raises on purpose is a PaktumError; a service's own errors derive from these.
+"""
 
 
 class PaktumError(Exception):
@@ -35,3 +38,11 @@ class InvalidQueryError(PaktumError):
 
 class SearchUnavailableError(TransientError):
     """The search backend cannot be reached or answered with an error."""
+
+
+class NotAuthorizedError(PaktumError):
+    """The request lacks the token it needs (or the feature that needs one is off)."""
+
+
+class UnknownImageError(PaktumError):
+    """An action names an image that is not in the catalog."""

@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from paktum_common import keys
-from paktum_common.models import phash_from_hex, phash_to_hex
+from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.phash import hamming, is_degenerate
 from paktum_common.registry import IMAGES
 

@@ -25,9 +25,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from paktum_common import keys
+
 # Key names: a set of job names, and one hash per job.
-JOBS_KEY = "paktum:jobs"
-JOB_KEY_PREFIX = "paktum:jobs:"
+JOBS_KEY = keys.JOBS
+JOB_KEY_PREFIX = keys.JOB_PREFIX
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

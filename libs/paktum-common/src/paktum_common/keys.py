@@ -1,6 +1,13 @@
-"""Redis key names shared between services, in one place so no two services spell one differently."""
+"""Every Redis key Paktum uses, in one place: no two modules spell one differently, and an operator reads here
+what lives in Redis."""
 
-# MD5s of images purged for a banned tag: the scraper skips them, the hasher refuses them.
+# The ingest stream (posts for the hashers) and its dead letters: the defaults of PAKTUM_STREAM and
+# PAKTUM_DEAD_LETTER_STREAM (settable so two installations can share one Redis).
+INGEST_STREAM = "paktum:ingest"
+DEAD_LETTERS = "paktum:ingest:dead"
+
+# MD5s of images removed for good (purged for a banned tag, deleted by an admin, or refused as a re-upload
+# of a purged picture): the scraper skips them, the hasher refuses them.
 BANNED_MD5 = "paktum:banned:md5"
 
 # Tags banned at run time by an admin (the api's banTag), on top of PAKTUM_BANNED_TAGS; read by banned_tags_now.
@@ -17,9 +24,11 @@ SCRAPE_RESULTS = "paktum:scrape:results"
 # without a scan. Degenerate hashes are in the registry but not in the chunk tables: they never link.
 PHASHES = "paktum:phash"
 PHASH_CHUNKS = "paktum:phash:chunk"
-# The same for images purged for a banned tag: a re-upload near one of them is refused.
+# The same for images removed for good: a new image near one of them is refused as a re-upload. PURGED_AT
+# (md5 -> UNIX seconds) says when, so the cleanup purge removes only images that came in after it.
 PURGED_PHASHES = "paktum:purged:phash"
 PURGED_CHUNKS = "paktum:purged:chunk"
+PURGED_AT = "paktum:purged:at"
 
 # Variant groups, replaced as a whole by each cleanup run (built under GROUPS_BUILD, then renamed).
 GROUP_OF = "paktum:groups:of"  # hash: md5 -> group ID (the group's anchor, its first image)
@@ -33,3 +42,11 @@ NOT_VARIANTS_OF = "paktum:notvariants:of"  # + ":<md5>": set of md5s
 
 # Held while a cleanup run works, so two runs never interleave their swaps.
 CLEANUP_LOCK = "paktum:cleanup:lock"
+
+# Scraper: per source, a hash of query -> the newest post id a complete run saw; and the shared rate limit.
+SCRAPE_CURSORS = "paktum:scrape:cursor:{source}"
+SCRAPE_RATE = "paktum:scrape:rate:{source}"
+
+# Job statistics (last run of each periodic job, for /metrics): the set of job names, and a hash per job.
+JOBS = "paktum:jobs"
+JOB_PREFIX = "paktum:jobs:"

@@ -1,23 +1,8 @@
-"""Perceptual hashes as unsigned 64-bit integers: computing, comparing, converting."""
+"""Perceptual hashes as unsigned 64-bit integers: comparing them, and telling the ones that say too little.
+
+Computing them (imagehash, Pillow) is the hasher's: see paktum_hasher.phash."""
 
 from __future__ import annotations
-
-import imagehash
-import numpy as np
-from PIL import Image
-
-
-def phash_int(image: Image.Image) -> int:
-    """imagehash.phash of `image`, as an unsigned 64-bit integer (first bit most significant)."""
-    return bits_to_int(imagehash.phash(image).hash)
-
-
-def bits_to_int(bits: np.ndarray) -> int:
-    """A boolean array (imagehash's ImageHash.hash), read row by row, as an integer: first bit most significant."""
-    value = 0
-    for bit in bits.flatten():
-        value = (value << 1) | int(bool(bit))
-    return value
 
 
 def hamming(a: int, b: int) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from paktum_common.contracts import DeadLetter, Post
 from paktum_common.log import log_event
-from paktum_common.models import Post
 from paktum_common.settings import Settings
 
 log = logging.getLogger("paktum.queue")
@@ -203,16 +202,10 @@ class IngestQueue(StreamConsumer):
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move an entry to the dead-letter stream with its reason, atomically with the ack."""
-        record = dict(delivery.fields)
-        record.update(
-            {
-                "entry_id": delivery.entry_id,
-                "deliveries": str(delivery.deliveries),
-                "reason": reason,
-                "failed_at": str(int(time.time())),
-            }
+        record = DeadLetter(
+            entry_id=delivery.entry_id, deliveries=delivery.deliveries, reason=reason, fields=delivery.fields
         )
-        return await self.ack_recording(delivery.entry_id, self.dead_stream, record)
+        return await self.ack_recording(delivery.entry_id, self.dead_stream, record.to_stream())
 
     async def depth(self) -> tuple[int, int]:
         """(entries waiting for a hasher, entries delivered but not yet acknowledged)."""

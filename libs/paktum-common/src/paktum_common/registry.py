@@ -16,7 +16,7 @@ from functools import cache
 from redis.asyncio import Redis
 
 from paktum_common import keys
-from paktum_common.models import phash_from_hex, phash_to_hex
+from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.phash import hamming, is_degenerate
 
 CHUNKS = 4

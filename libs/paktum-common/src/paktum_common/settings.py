@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paktum_common import keys
+
 
 class Settings(BaseSettings):
     """Every knob Paktum has. Each default is safe for local use and none is a secret."""
@@ -23,8 +25,8 @@ class Settings(BaseSettings):
     public_url: str | None = None  # None: the api derives links from the request
 
     # The ingest stream.
-    stream: str = "paktum:ingest"
-    dead_letter_stream: str = "paktum:ingest:dead"
+    stream: str = keys.INGEST_STREAM
+    dead_letter_stream: str = keys.DEAD_LETTERS
     consumer_group: str = "hashers"
     consumer_name: str | None = None  # None: hostname-pid
     publish_batch_size: int = Field(50, ge=1)

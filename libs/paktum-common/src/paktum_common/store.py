@@ -7,6 +7,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from paktum_common.contracts import MEDIA_TYPES
 from paktum_common.settings import Settings
 
 _SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$")
@@ -50,10 +51,16 @@ class ImageStore:
     def has_image(self, filename: str) -> bool:
         return self.image_path(filename).is_file()
 
-    def delete(self, filename: str) -> None:
-        md5 = filename.partition(".")[0]
-        for path in (self.image_path(filename), self.thumbnail_path(md5)):
-            path.unlink(missing_ok=True)
+    def delete(self, md5: str, filename: str | None = None) -> None:
+        """Remove an image's original and thumbnail. Without its filename (no document says it), every name
+        the image could have: one unlink per media type, never a scan of a directory of a million files."""
+        if not self.is_valid_name(self.thumbnail_name(md5)):
+            return  # not a name this store makes: nothing of ours to remove
+        names = [filename] if filename else [f"{md5}.{ext}" for ext in MEDIA_TYPES]
+        for name in names:
+            if self.is_valid_name(name):
+                self.image_path(name).unlink(missing_ok=True)
+        self.thumbnail_path(md5).unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:

@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from redis.typing import EncodableT, FieldT
 
 from paktum_api.state import AppState
 from paktum_common import keys
-from paktum_common.errors import PaktumError, SearchUnavailableError
-from paktum_common.groups import Separation, mark_not_variants, remove_from_groups
+from paktum_common.contracts import ScrapeRequest, normalize_tags
+from paktum_common.errors import NotAuthorizedError, PaktumError, SearchUnavailableError, UnknownImageError
+from paktum_common.groups import Separation, mark_not_variants
 from paktum_common.log import log_event
-from paktum_common.models import normalize_tags
-from paktum_common.registry import IMAGES
 from paktum_common.settings import Settings
 
 router = APIRouter()
 log = logging.getLogger("paktum.api")
 
 SCRAPE_REQUESTS_KEEP = 10_000  # the stream is a work queue, not an archive: trim the oldest
-
-
-class NotAuthorizedError(PaktumError):
-    """The request lacks the admin token (or admin features are off)."""
-
-
-class UnknownImageError(PaktumError):
-    """An admin action names an image that is not in the index."""
 
 
 def admin_token_valid(settings: Settings, presented: str | None) -> bool:
@@ -57,27 +46,26 @@ async def request_scrape(state: AppState, queries: list[str], source: str | None
     lines = [line for line in lines if line]
     if not lines:
         raise PaktumError("a scrape request needs at least one tag query")
-    fields: dict[FieldT, EncodableT] = {
-        "queries": "\n".join(lines),
-        "source": source or "",
-        "requested": str(int(time.time())),
-    }
-    entry = await state.redis.xadd(keys.SCRAPE_REQUESTS, fields, maxlen=SCRAPE_REQUESTS_KEEP, approximate=True)
+    request = ScrapeRequest(queries="\n".join(lines), source=source or "")
+    entry = await state.redis.xadd(
+        keys.SCRAPE_REQUESTS,
+        request.to_stream(),  # type: ignore[arg-type]
+        maxlen=SCRAPE_REQUESTS_KEEP,
+        approximate=True,
+    )
     log_event(log, logging.INFO, "scrape requested", entry=entry, queries=len(lines), source=source or "")
     return str(entry)
 
 
-async def delete_image(state: AppState, image_id: str) -> bool:
-    """Remove the image from the index, the store, the pHash registry and its group; False if there was none."""
-    doc = await state.search.get_document(image_id.lower())
-    if doc is None:
+async def delete_image(state: AppState, image_id: str, ban: bool = True) -> bool:
+    """Remove an image everywhere (the catalog's one removal path); False if there was none.
+
+    With `ban` (the default) it never comes back: neither the file nor a re-upload of the picture.
+    """
+    image_id = image_id.strip().lower()
+    if await state.search.get_document(image_id) is None:
         return False
-    # Index first: once it is gone no answer links to the files, so removing them breaks no page.
-    await state.search.delete_documents([doc.ID])
-    state.store.delete(doc.Filename)
-    await IMAGES.remove(state.redis, [doc.ID])
-    await remove_from_groups(state.redis, [doc.ID], state.settings.variant_distance)
-    log_event(log, logging.INFO, "image deleted", md5=doc.ID, filename=doc.Filename)
+    await state.catalog.remove([image_id], ban=ban, reason="deleted by an admin")
     return True
 
 

@@ -17,7 +17,7 @@ from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
 from paktum_common.log import log_event
-from paktum_common.redis_server import connect
+from paktum_common.redis_client import connect
 from paktum_common.search import open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore

@@ -6,23 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from paktum_api.state import AppState
+from paktum_common.contracts import MEDIA_TYPES
 from paktum_common.store import ImageStore
 
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"  # names are content hashes: a name never changes content
-# Named here rather than guessed from the system's mime table, which differs between machines.
-CONTENT_TYPES = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "bmp": "image/bmp",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "avif": "image/avif",
-}
 
 
 def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str) -> Response:
@@ -31,7 +20,8 @@ def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str)
     headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
     if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
-    media_type = CONTENT_TYPES.get(extension, "application/octet-stream")
+    media = MEDIA_TYPES.get(extension)
+    media_type = media.content_type if media else "application/octet-stream"
     return FileResponse(path, headers=headers, media_type=media_type)
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from paktum_api.state import AppState
+from paktum_common.contracts import ImageDocument
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
-from paktum_common.models import ImageDocument
 from paktum_common.search import parse_query
 
 router = APIRouter()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from redis.asyncio import Redis
 
 from paktum_api.imgproxy import Imgproxy
-from paktum_common.models import ImageDocument
+from paktum_common.catalog import Catalog
+from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -22,6 +24,10 @@ class AppState:
     store: ImageStore
     imgproxy: Imgproxy | None = None
     started: float = field(default_factory=time.time)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog.from_settings(self.settings, self.redis, self.search, self.store)
 
     def links(self, doc: ImageDocument, base_url: str) -> tuple[str, str]:
         """(URL, ThumbnailURL) as this api serves them: under PAKTUM_PUBLIC_URL, or the request's own base.

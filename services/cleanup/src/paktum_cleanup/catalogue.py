@@ -21,6 +21,7 @@ class Catalogue:
     ids: list[str] = field(default_factory=list)
     phashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     filenames: list[str] = field(default_factory=list)
+    added: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # UNIX seconds
     banned: list[int] = field(default_factory=list)  # positions of images carrying a banned tag
 
     def __len__(self) -> int:
@@ -36,6 +37,7 @@ class Catalogue:
             ids=[self.ids[i] for i in keep],
             phashes=self.phashes[position] if keep else np.empty(0, dtype=np.uint64),
             filenames=[self.filenames[i] for i in keep],
+            added=self.added[position] if keep else np.empty(0, dtype=np.int64),
             banned=[renumber[i] for i in self.banned if i in remaining],
         )
 
@@ -45,6 +47,7 @@ async def load_catalogue(search: SearchBackend, banned: frozenset[str], progress
     ids: list[str] = []
     phashes: list[int] = []
     filenames: list[str] = []
+    added: list[int] = []
     flagged: list[int] = []
     progress.start("scan index", await search.count())
     async for batch in search.export(EXPORT_BATCH):
@@ -54,6 +57,7 @@ async def load_catalogue(search: SearchBackend, banned: frozenset[str], progress
             ids.append(doc.ID)
             phashes.append(doc.PHash)
             filenames.append(doc.Filename)
+            added.append(doc.added_seconds)
         progress.advance(len(batch))
     progress.finish()
-    return Catalogue(ids, np.array(phashes, dtype=np.uint64), filenames, flagged)
+    return Catalogue(ids, np.array(phashes, dtype=np.uint64), filenames, np.array(added, dtype=np.int64), flagged)

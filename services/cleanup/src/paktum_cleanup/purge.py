@@ -1,84 +1,99 @@
-"""Banned-tag purge: remove every image with a banned tag (or near a purged picture) everywhere, and remember it."""
+"""Banned-tag purge: remove for good every image with a banned tag, every re-upload of a purged picture that
+slipped in, and every removal cut short; all through the catalog's one removal path."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 import numpy as np
-from redis.asyncio import Redis
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
 from paktum_cleanup.variants import variant_pairs
 from paktum_common import keys
-from paktum_common.groups import remove_from_groups
-from paktum_common.log import log_event
-from paktum_common.registry import IMAGES, PURGED
-from paktum_common.search import SearchBackend
-from paktum_common.store import ImageStore
-
-log = logging.getLogger("paktum.cleanup")
+from paktum_common.catalog import Catalog
+from paktum_common.registry import PURGED
 
 PURGE_BATCH = 500
+LOOKUP_BATCH = 10_000
+NEVER = np.iinfo(np.int64).max
+ALWAYS = np.iinfo(np.int64).min
+
+BANNED_TAG = "banned tag"
+REUPLOAD = "re-upload of a purged image"
+UNFINISHED = "removal cut short"
 
 
 @dataclass(frozen=True)
 class PurgeReport:
     banned_tag: int  # images removed for carrying a banned tag
     near_purged: int  # images removed for being a re-upload of an earlier purged picture
+    unfinished: int = 0  # banned images still indexed: a removal that was cut short, finished now
 
     @property
     def total(self) -> int:
-        return self.banned_tag + self.near_purged
+        return self.banned_tag + self.near_purged + self.unfinished
 
 
-async def purge(
-    redis: Redis, search: SearchBackend, store: ImageStore, catalogue: Catalogue, distance: int, progress: Progress
-) -> tuple[Catalogue, PurgeReport]:
+async def purge(catalog: Catalog, catalogue: Catalogue, progress: Progress) -> tuple[Catalogue, PurgeReport]:
     """Purge and return the catalogue without the purged images."""
     tagged = set(catalogue.banned)
-    near = await _near_purged(redis, catalogue, distance)
-    targets = sorted(tagged | near)
+    unfinished = await _banned_still_indexed(catalog, catalogue) - tagged
+    near = await _near_purged(catalog, catalogue) - tagged - unfinished
+    reasons = {
+        **dict.fromkeys(near, REUPLOAD),
+        **dict.fromkeys(unfinished, UNFINISHED),
+        **dict.fromkeys(tagged, BANNED_TAG),
+    }
+    targets = sorted(reasons)
     progress.start("purge", len(targets))
     for start in range(0, len(targets), PURGE_BATCH):
         batch = targets[start : start + PURGE_BATCH]
-        ids = [catalogue.ids[i] for i in batch]
-        # Remember first, remove after: a run cut short still refuses the re-upload, and the next run
-        # finds what is left to remove.
-        await PURGED.add(redis, {catalogue.ids[i]: int(catalogue.phashes[i]) for i in batch})
-        await redis.sadd(keys.BANNED_MD5, *ids)
-        await search.delete_documents(ids)
-        for i in batch:
-            await asyncio.to_thread(store.delete, catalogue.filenames[i])
-        await IMAGES.remove(redis, ids)
-        await remove_from_groups(redis, ids, distance)
-        for i in batch:
-            reason = "banned tag" if i in tagged else "re-upload of a purged image"
-            log_event(log, logging.INFO, "image purged", md5=catalogue.ids[i], reason=reason)
+        for reason in (BANNED_TAG, REUPLOAD, UNFINISHED):
+            ids = [catalogue.ids[i] for i in batch if reasons[i] == reason]
+            if ids:
+                await catalog.remove(ids, ban=True, reason=reason)
         progress.advance(len(batch))
     progress.finish()
-    report = PurgeReport(banned_tag=len(tagged), near_purged=len(near))
+    report = PurgeReport(banned_tag=len(tagged), near_purged=len(near), unfinished=len(unfinished))
     return catalogue.without(catalogue.ids[i] for i in targets), report
 
 
-async def _near_purged(redis: Redis, catalogue: Catalogue, distance: int) -> set[int]:
-    """Positions of images within `distance` of a purged picture: one purged before, or one purged now.
+async def _banned_still_indexed(catalog: Catalog, catalogue: Catalogue) -> set[int]:
+    """Positions of indexed images whose md5 is banned: a removal stopped between its ban and its end."""
+    found: set[int] = set()
+    for start in range(0, len(catalogue), LOOKUP_BATCH):
+        ids = catalogue.ids[start : start + LOOKUP_BATCH]
+        flags = await catalog.redis.smismember(keys.BANNED_MD5, ids)
+        found.update(start + offset for offset, flag in enumerate(flags) if flag)
+    return found
 
-    One exact pass over the indexed hashes and the purged ones not in the index any more.
+
+async def _near_purged(catalog: Catalog, catalogue: Catalogue) -> set[int]:
+    """Positions of images within the variant distance of a picture purged now (for a banned tag), or of one
+    removed for good earlier that they came in after: a re-upload that slipped past the hasher's check.
+
+    An image that was there before the picture near it was removed stays: an admin who deletes one copy of
+    a picture keeps the others. One exact pass over the indexed hashes and the purged ones.
     """
-    purged = await PURGED.scan(redis)
+    purged = await PURGED.scan(catalog.redis)
     if not len(catalogue) or not (purged or catalogue.banned):
         return set()
-    indexed = set(catalogue.ids)
-    outside = np.array([ph for md5, ph in purged.items() if md5 not in indexed], dtype=np.uint64)
-    combined = np.concatenate([catalogue.phashes, outside])
-    pairs = await asyncio.to_thread(variant_pairs, combined, distance)
+    purged_ids = list(purged)
+    removed_at: dict[str, int] = {}
+    for start in range(0, len(purged_ids), LOOKUP_BATCH):
+        removed_at.update(await catalog.purged_at(purged_ids[start : start + LOOKUP_BATCH]))
     n = len(catalogue)
-    is_purged = np.zeros(combined.size, dtype=bool)
-    is_purged[n:] = True
-    is_purged[np.array(catalogue.banned, dtype=np.int64)] = True
-    left, right = pairs[:, 0], pairs[:, 1]
-    near = np.concatenate([left[is_purged[right] & ~is_purged[left]], right[is_purged[left] & ~is_purged[right]]])
-    return {int(i) for i in near if i < n}
+    combined = np.concatenate([catalogue.phashes, np.array([purged[m] for m in purged_ids], dtype=np.uint64)])
+    # A source of purging, and the time an image must have come in at or after to be purged for it.
+    after = np.full(combined.size, NEVER, dtype=np.int64)
+    after[n:] = np.array([removed_at[m] for m in purged_ids], dtype=np.int64)
+    after[np.array(catalogue.banned, dtype=np.int64)] = ALWAYS
+    added = np.concatenate([catalogue.added, np.zeros(len(purged_ids), dtype=np.int64)])
+    pairs = await asyncio.to_thread(variant_pairs, combined, catalog.distance)
+    found: set[int] = set()
+    for image, source in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
+        hit = (image < n) & (after[image] == NEVER) & (added[image] >= after[source])
+        found.update(int(i) for i in image[hit])
+    return found

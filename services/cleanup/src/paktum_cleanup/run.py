@@ -20,9 +20,10 @@ from paktum_cleanup.sweep import SweepReport, sweep
 from paktum_cleanup.variants import Method
 from paktum_common import keys, metrics
 from paktum_common.banned import banned_tags_now
+from paktum_common.catalog import Catalog
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
-from paktum_common.redis_server import connect
+from paktum_common.redis_client import connect
 from paktum_common.search import open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -64,7 +65,8 @@ class RunSummary:
         if self.purge:
             out.append(
                 f"purge: {self.purge.total} images purged "
-                f"({self.purge.banned_tag} with a banned tag, {self.purge.near_purged} re-uploads of purged images)"
+                f"({self.purge.banned_tag} with a banned tag, {self.purge.near_purged} re-uploads of purged images, "
+                f"{self.purge.unfinished} removals cut short finished)"
             )
         if self.sweep:
             s = self.sweep
@@ -92,6 +94,7 @@ def job_figures(summary: RunSummary) -> list[JobFigure]:
     if summary.purge:
         figures.append(JobFigure("purged_images", summary.purge.banned_tag, {"reason": "banned_tag"}))
         figures.append(JobFigure("purged_images", summary.purge.near_purged, {"reason": "reupload"}))
+        figures.append(JobFigure("purged_images", summary.purge.unfinished, {"reason": "unfinished"}))
     if summary.sweep:
         for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
             figures.append(JobFigure("sweep_problems", len(getattr(summary.sweep, kind)), {"kind": kind}))
@@ -139,7 +142,7 @@ async def run_cleanup(
     started_at = time.time()
     redis = connect(settings.redis_url)
     search = open_search(settings)
-    store = ImageStore.from_settings(settings)
+    catalog = Catalog.from_settings(settings, redis, search, ImageStore.from_settings(settings))
     distance = settings.variant_distance
     step = "lock"
     try:
@@ -149,12 +152,10 @@ async def run_cleanup(
             step = "scan"
             catalogue: Catalogue = await load_catalogue(search, banned, progress)
             step = "purge"
-            catalogue, summary.purge = await purge(redis, search, store, catalogue, distance, progress)
+            catalogue, summary.purge = await purge(catalog, catalogue, progress)
             PURGED.inc(summary.purge.total)
             step = "sweep"
-            catalogue, summary.sweep = await sweep(
-                redis, search, store, catalogue, distance, settings.cleanup_grace_seconds, repair, progress
-            )
+            catalogue, summary.sweep = await sweep(catalog, catalogue, settings.cleanup_grace_seconds, repair, progress)
             for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
                 PROBLEMS.labels(kind).set(len(getattr(summary.sweep, kind)))
             step = "groups"

@@ -1,4 +1,6 @@
-"""Consistency sweep: files, index entries and pHash registry entries that have lost their counterpart."""
+"""Consistency sweep: files, index entries and pHash registry entries that have lost their counterpart.
+
+It finds; the catalog repairs (its removal path, its registration), so a repair is what a removal would do."""
 
 from __future__ import annotations
 
@@ -7,13 +9,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
-from paktum_common.groups import remove_from_groups
+from paktum_common.catalog import Catalog
 from paktum_common.registry import IMAGES
-from paktum_common.search import SearchBackend
 from paktum_common.store import ImageStore
 
 
@@ -49,17 +48,15 @@ def _old_files(folder: Path, grace_seconds: int) -> list[str]:
 
 
 async def sweep(
-    redis: Redis,
-    search: SearchBackend,
-    store: ImageStore,
+    catalog: Catalog,
     catalogue: Catalogue,
-    distance: int,
     grace_seconds: int,
     repair: bool,
     progress: Progress,
 ) -> tuple[Catalogue, SweepReport]:
     """Find (and with `repair`, fix) inconsistencies; returns the catalogue without removed documents."""
     report = SweepReport(repaired=repair)
+    redis, search, store = catalog.redis, catalog.search, catalog.store
     progress.start("sweep", 4)
     indexed = dict(zip(catalogue.ids, catalogue.filenames, strict=True))
     images = await asyncio.to_thread(_old_files, store.images_dir, grace_seconds)
@@ -81,18 +78,12 @@ async def sweep(
     report.unregistered = sorted(md5 for md5, ph in phash_of.items() if registry.get(md5) != ph)
     progress.advance()
     if repair:
-        folders = {IMAGES_DIR: store.images_dir, THUMBNAILS_DIR: store.thumbnails_dir}
-        for orphan in report.orphan_files:
-            kind, _, name = orphan.partition("/")
-            await asyncio.to_thread(folders[kind].joinpath(name).unlink, missing_ok=True)
-        if report.missing_files:
-            await search.delete_documents(report.missing_files)
-            for md5 in report.missing_files:
-                await asyncio.to_thread(store.thumbnail_path(md5).unlink, missing_ok=True)
-        gone = report.missing_files + report.orphan_registry
-        await IMAGES.remove(redis, gone)
-        await remove_from_groups(redis, gone, distance)
-        await IMAGES.add(redis, {md5: phash_of[md5] for md5 in report.unregistered})
+        # Files of no document and registry entries of no document: what a removal cut short leaves.
+        leftovers = {_md5(orphan.partition("/")[2]) for orphan in report.orphan_files} | set(report.orphan_registry)
+        await catalog.remove_traces(sorted(leftovers), reason="sweep: no document")
+        # Documents whose file is gone: nothing to serve, so the image is removed (not banned: it may come back).
+        await catalog.remove(report.missing_files, ban=False, reason="sweep: file missing")
+        await catalog.register({md5: phash_of[md5] for md5 in report.unregistered})
         catalogue = catalogue.without(report.missing_files)
     progress.advance()
     progress.finish()

@@ -29,8 +29,9 @@ import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
-from paktum_common.phash import is_degenerate, phash_int
+from paktum_common.phash import is_degenerate
 from paktum_hasher.jpeg_scans import dc_scans_only
+from paktum_hasher.phash import phash_int
 
 PhashMode = Literal["fast", "exact"]
 

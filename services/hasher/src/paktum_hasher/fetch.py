@@ -16,12 +16,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from paktum_common.contracts import LOCAL_SOURCE, VIDEO_EXTENSIONS, extension_of
 from paktum_common.errors import BadImageError, BadPostError, SourceReadError, TransientError
 from paktum_common.settings import Settings
 
-LOCAL_SOURCE = "local"
 MAX_REDIRECTS = 5
-VIDEO_EXTENSIONS = {"webm": "webm", "mp4": "mp4", "m4v": "mp4"}
 FFMPEG_SECONDS = 60
 USER_AGENT = "Paktum (self-hosted image server; paktum-hasher)"
 
@@ -41,7 +40,8 @@ class Media:
 
 async def fetch_media(post_source: str, file_url: str, settings: Settings) -> Media:
     url = urlsplit(file_url)
-    video_ext = VIDEO_EXTENSIONS.get(url.path.rpartition(".")[2].lower()) if "." in url.path else None
+    named = extension_of(url.path)
+    video_ext = named if named in VIDEO_EXTENSIONS else None
     if video_ext and shutil.which("ffmpeg") is None:
         # Known before downloading: spare the site the transfer.
         raise VideoSkippedError(f"video post skipped: ffmpeg is not installed on this hasher ({file_url})")

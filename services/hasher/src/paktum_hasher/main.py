@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import multiprocessing
@@ -9,11 +10,14 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+from redis.asyncio import Redis
+
+from paktum_common.catalog import Catalog
 from paktum_common.log import log_event, setup_logging
 from paktum_common.metrics import serve_metrics
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import connect
-from paktum_common.search import open_search
+from paktum_common.redis_client import connect
+from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings, load_settings
 from paktum_common.store import ImageStore
 from paktum_hasher.ingest import Ingestor
@@ -33,24 +37,28 @@ def new_decode_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-async def run(settings: Settings) -> None:
-    assert settings.redis_url
-    redis = connect(settings.redis_url)
-    search = open_search(settings)
-    store = ImageStore.from_settings(settings)
-    pool = new_decode_pool(settings.hasher_workers)
-    worker = HasherWorker(
+def new_worker(settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> HasherWorker:
+    """A hasher wired as the service runs it: its queue, its catalog, a pool of decode processes."""
+    catalog = Catalog.from_settings(settings, redis, search, store)
+    ingestor = Ingestor(settings, catalog, new_decode_pool(settings.hasher_workers))
+    return HasherWorker(
         IngestQueue(redis, settings),
-        search,
-        Ingestor(settings, store, pool, redis),
+        ingestor,
         settings.hasher_batch_size,
         lambda: new_decode_pool(settings.hasher_workers),
     )
+
+
+async def run(settings: Settings, until_idle: bool = False) -> None:
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    search = open_search(settings)
+    worker = new_worker(settings, redis, search, ImageStore.from_settings(settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
     try:
-        await worker.run()
+        await worker.run(until_idle=until_idle)
     finally:
         worker.ingestor.pool.shutdown(wait=True)
         await search.close()
@@ -59,12 +67,21 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="paktum-hasher", description="Hash, thumbnail and index posts from the stream."
+    )
+    parser.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="leave once the stream is drained (a backlog Job), not at SIGTERM only",
+    )
+    args = parser.parse_args()
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     if not settings.redis_url:
         sys.exit("paktum-hasher: PAKTUM_REDIS_URL is not set (`paktum up` starts Redis and sets it for you)")
     serve_metrics(settings.metrics_port)
-    asyncio.run(run(settings))
+    asyncio.run(run(settings, until_idle=args.until_idle))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,12 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 
 from paktum_common import metrics
+from paktum_common.catalog import Indexed
+from paktum_common.contracts import ImageDocument, Post
 from paktum_common.errors import PermanentError, TransientError
-from paktum_common.linking import after_index
 from paktum_common.log import log_event
-from paktum_common.models import ImageDocument, Post
 from paktum_common.queue import Delivery, IngestQueue
-from paktum_common.search import SearchBackend
-from paktum_hasher.ingest import Ingested, Ingestor, merge_documents
+from paktum_hasher.ingest import Ingested, Ingestor
 
 log = logging.getLogger("paktum.hasher")
 
@@ -26,19 +25,18 @@ INGEST_SECONDS = metrics.histogram("hasher", "ingest_seconds", "Read, decode, ha
 INDEX_RETRIES = metrics.counter("hasher", "index_retries_total", "Index writes retried while the index was down.")
 INDEX_RETRY_FIRST, INDEX_RETRY_MAX = 0.5, 30.0
 INDEX_SECONDS = metrics.histogram("hasher", "index_batch_seconds", "Write one batch of documents to the index.")
+LINKED = metrics.counter("hasher", "linked_images_total", "Indexed images that joined a variant group at once.")
 
 
 class HasherWorker:
     def __init__(
         self,
         queue: IngestQueue,
-        search: SearchBackend,
         ingestor: Ingestor,
         batch_size: int,
         new_pool: Callable[[], Executor],
     ) -> None:
         self.queue = queue
-        self.search = search
         self.ingestor = ingestor
         self.batch_size = batch_size
         self.new_pool = new_pool
@@ -50,13 +48,18 @@ class HasherWorker:
             log_event(log, logging.INFO, "stopping after the current batch")
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self, until_idle: bool = False) -> None:
+        """Handle batches until `stop`; with `until_idle`, also leave once every entry on the stream is
+        handled (indexed or dead-lettered), by this hasher or another: a backlog job that ends."""
         await self.queue.ensure_group()
         log_event(log, logging.INFO, "hasher ready", consumer=self.queue.consumer, stream=self.queue.stream)
         while not self._stopping.is_set():
             deliveries = await self.queue.read(self.batch_size)
             if deliveries:
                 await self.handle_batch(deliveries)
+            elif until_idle and await self.queue.depth() == (0, 0):
+                log_event(log, logging.INFO, "stream drained, leaving")
+                return
 
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
         keep_alive = asyncio.create_task(self.queue.keep_claimed([d.entry_id for d in deliveries]))
@@ -97,21 +100,17 @@ class HasherWorker:
 
     async def _index(self, done: list[tuple[Delivery, Ingested]]) -> None:
         """One index write for the batch, then acknowledge; a failed write leaves every entry pending."""
-        fresh: dict[str, ImageDocument] = {}
-        for _, ingested in done:
-            doc = ingested.document
-            fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
         try:
-            existing, merged = await self._write_index(fresh, len(done))
+            indexed = await self._write_index([ingested.document for _, ingested in done])
         except Exception as exc:
             for delivery, ingested in done:
                 self._leave_pending(delivery, None, f"index write failed: {exc}", md5=ingested.document.ID)
             return
-        await after_index(self.queue.redis, self.search, self.ingestor.store, self.ingestor.settings, merged)
+        await self._register(indexed)
         await self.queue.ack([delivery.entry_id for delivery, _ in done])
         for delivery, ingested in done:
             doc = ingested.document
-            outcome = "duplicate" if doc.ID in existing else "indexed"
+            outcome = "duplicate" if doc.ID in indexed.existing else "indexed"
             IMAGES.labels(outcome).inc()
             INGEST_SECONDS.observe(ingested.seconds)
             log_event(
@@ -119,10 +118,8 @@ class HasherWorker:
                 post=doc.SourceID, entry=delivery.entry_id, ms=round(ingested.seconds * 1000, 1),
             )  # fmt: skip
 
-    async def _write_index(
-        self, fresh: dict[str, ImageDocument], batch: int
-    ) -> tuple[dict[str, ImageDocument], list[ImageDocument]]:
-        """Merge with what is indexed and write; (documents already indexed, documents written).
+    async def _write_index(self, documents: list[ImageDocument]) -> Indexed:
+        """The catalog's index write, retried while the index is down.
 
         While the index is down the posts are not at fault: hold the batch (its claims renewed) and
         retry, rather than let an outage spend the entries' delivery budget. At shutdown, give up.
@@ -131,19 +128,24 @@ class HasherWorker:
         while True:
             try:
                 with INDEX_SECONDS.time():
-                    existing = await self.search.get_documents(list(fresh))
-                    merged = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
-                    await self.search.add_documents(merged)
-                return existing, merged
+                    return await self.ingestor.catalog.index(documents)
             except TransientError as exc:
                 if self._stopping.is_set():
                     raise
                 log_event(log, logging.WARNING, "index unavailable; holding the batch", reason=str(exc),
-                          retry_in_s=delay, batch=batch)  # fmt: skip
+                          retry_in_s=delay, batch=len(documents))  # fmt: skip
                 INDEX_RETRIES.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, INDEX_RETRY_MAX)
+
+    async def _register(self, indexed: Indexed) -> None:
+        """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
+        run does not repair (the sweep registers, the full regroup links). Never raises."""
+        try:
+            LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in indexed.written}))
+        except Exception as exc:
+            log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 
     async def _dead_letter(self, delivery: Delivery, post: Post | None, reason: str, kind: str) -> None:
         if not await self.queue.dead_letter(delivery, reason):

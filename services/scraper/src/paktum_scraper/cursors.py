@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-CURSOR_KEY = "paktum:scrape:cursor:{source}"
+from paktum_common import keys
+
+CURSOR_KEY = keys.SCRAPE_CURSORS
 
 # Compare and set in one step: two scrapers finishing the same query at once must not move it back.
 _ADVANCE = """

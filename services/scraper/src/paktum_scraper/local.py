@@ -10,17 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paktum_common.errors import BadPostError
+from paktum_common.contracts import LOCAL_SOURCE, MEDIA_TYPES, Post, Rating, extension_of, normalize_tags
+from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import log_event
-from paktum_common.models import Post, Rating, normalize_tags
 
 log = logging.getLogger("paktum.import")
 
-SOURCE = "local"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
-
-class SidecarError(Exception):
+class SidecarError(PaktumError):
     """A sidecar file exists but cannot be read or parsed."""
 
 
@@ -43,7 +40,7 @@ def image_files(root: Path) -> Iterator[Path]:
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        if extension_of(path.name) in MEDIA_TYPES and path.is_file():
             yield path
 
 
@@ -108,7 +105,7 @@ def local_posts(root: Path, tags: list[str], rating: Rating | None, report: Impo
             post_rating = post_rating or found.rating
             break
         yield Post(
-            source=SOURCE,
+            source=LOCAL_SOURCE,
             source_id=str(image.relative_to(root)),
             file_url=image.resolve().as_uri(),
             tags=post_tags,

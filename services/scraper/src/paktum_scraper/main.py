@@ -10,7 +10,7 @@ import sys
 from paktum_common.errors import PaktumError
 from paktum_common.log import setup_logging
 from paktum_common.metrics import serve_metrics
-from paktum_common.redis_server import connect
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings, load_settings
 from paktum_scraper.run import default_progress, exit_code, parse_queries, scrape, summary
 from paktum_scraper.scrape_requests import RequestServer

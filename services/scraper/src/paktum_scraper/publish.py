@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from paktum_common.models import Post
+from paktum_common.contracts import Post
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import connect
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings
 
 

@@ -7,7 +7,9 @@ import math
 
 from redis.asyncio import Redis
 
-RATE_KEY = "paktum:scrape:rate:{source}"
+from paktum_common import keys
+
+RATE_KEY = keys.SCRAPE_RATE
 
 # Each caller reserves the next free slot and waits until it comes. The slot lives in Redis and
 # Redis' own clock decides "now", so processes on different machines agree on one timeline.

@@ -6,17 +6,15 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TextIO
 
 import httpx
 
 from paktum_common.banned import banned_tags_now
-from paktum_common.errors import PaktumError
+from paktum_common.catalog import Admission
 from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_server import connect
-from paktum_common.search import SearchBackend, open_search
+from paktum_common.redis_client import connect
 from paktum_common.settings import Settings
 from paktum_scraper.client import SourceClient, user_agent
 from paktum_scraper.cursors import Cursors
@@ -88,7 +86,8 @@ async def scrape(
         )
     redis = connect(settings.redis_url)
     banned = await banned_tags_now(redis, settings)  # the configured list and an admin's run-time bans
-    search = _open_search(settings)
+    # Banned and already indexed files are told by Redis alone: a scraper needs no index or data volume.
+    admission = Admission(redis, settings.variant_distance)
     timeout = httpx.Timeout(settings.scrape_timeout_seconds)
     reports: list[QueryReport] = []
     try:
@@ -100,7 +99,7 @@ async def scrape(
                 client = SourceClient(source, settings, RateLimiter(redis, name, config.rate), http)
                 for tags in queries:
                     job = Scrape(
-                        client, queue, redis, search, Cursors(redis), banned, settings.publish_batch_size,
+                        client, queue, admission, Cursors(redis), banned, settings.publish_batch_size,
                         progress.page if progress else None,
                     )  # fmt: skip
                     report = await job.run(tags, full=full, max_posts=max_posts)
@@ -108,23 +107,8 @@ async def scrape(
                         progress.finish(report)
                     reports.append(report)
     finally:
-        if search is not None:
-            await search.close()
         await redis.aclose()
     return reports
-
-
-def _open_search(settings: Settings) -> SearchBackend | None:
-    url = settings.effective_search_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        # Opening would create an empty index here (a CronJob has no data volume): nothing to check against.
-        log_event(log, logging.INFO, "no index file, so indexed posts are not skipped here", search=url)
-        return None
-    try:
-        return open_search(settings)
-    except PaktumError as exc:
-        log_event(log, logging.WARNING, "no index to check for already indexed posts", reason=str(exc))
-        return None
 
 
 def summary(reports: Iterable[QueryReport]) -> list[str]:

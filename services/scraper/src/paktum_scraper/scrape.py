@@ -7,19 +7,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from paktum_common import metrics
 from paktum_common.banned import banned_in
+from paktum_common.catalog import Admission
+from paktum_common.contracts import Post
 from paktum_common.errors import PaktumError
-from paktum_common.keys import BANNED_MD5
 from paktum_common.log import log_event
-from paktum_common.models import Post
 from paktum_common.queue import IngestQueue
-from paktum_common.search import SearchBackend
 from paktum_scraper.client import SourceClient
 from paktum_scraper.cursors import Cursors
-from paktum_scraper.sources.base import Page, PageError, SourceError, SourceQueryError
+from paktum_scraper.sources.base import Page, PageError, SourceQueryError
 
 log = logging.getLogger("paktum.scraper")
 
@@ -48,8 +45,7 @@ class Scrape:
 
     client: SourceClient
     queue: IngestQueue
-    redis: Redis
-    search: SearchBackend | None
+    catalog: Admission
     cursors: Cursors
     banned_tags: frozenset[str]
     batch_size: int = 50
@@ -105,7 +101,7 @@ class Scrape:
                 if max_posts and report.published + len(batch) >= max_posts:
                     break
                 before = page.lowest_id
-        except (SourceError, PaktumError) as exc:
+        except PaktumError as exc:  # a source's failure or ours: this query fails, the others go on
             report.error = str(exc)
             log_event(log, logging.ERROR, "scrape failed", source=source, query=report.query, reason=str(exc))
         finally:
@@ -144,28 +140,18 @@ class Scrape:
                 candidates.append(post)
         if not candidates:
             return []
-        md5s = [post.md5 for post in candidates]
-        banned_flags = await self.redis.smismember(BANNED_MD5, md5s)
-        indexed = await self._indexed(md5s)
+        # One round trip for the page: banned files and files we have are not published again.
+        standing = await self.catalog.standing([post.md5 for post in candidates])
         fresh = []
-        for post, is_banned in zip(candidates, banned_flags, strict=True):
-            if is_banned:
-                self._skip(report, "banned_md5", post.source_id, "the file was purged for a banned tag", post.md5)
-            elif post.md5 in indexed:
+        for post in candidates:
+            known = standing[post.md5]
+            if known.banned:
+                self._skip(report, "banned_md5", post.source_id, "the file was removed for good", post.md5)
+            elif known.indexed:
                 self._skip(report, "already_indexed", post.source_id, "the file is already in the index", post.md5)
             else:
                 fresh.append(post)
         return fresh
-
-    async def _indexed(self, md5s: list[str]) -> set[str]:
-        if self.search is None:
-            return set()
-        try:
-            return set(await self.search.get_documents(md5s))
-        except PaktumError as exc:
-            # The hasher merges a file it has seen before, so publishing it again costs a download, not data.
-            log_event(log, logging.WARNING, "index not reachable, cannot skip indexed posts", reason=str(exc))
-            return set()
 
     def _skip(self, report: QueryReport, reason: str, post_id: str, detail: str, md5: str = "") -> None:
         report.skipped[reason] += 1

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from paktum_common import keys
+from paktum_common.contracts import ScrapeOutcome, ScrapeRequest, ScrapeStatus
 from paktum_common.errors import PaktumError
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
@@ -33,19 +34,20 @@ class ScrapeRequestError(PaktumError):
 
 
 @dataclass(frozen=True)
-class ScrapeRequest:
-    """One startScrape request as the api wrote it to the stream."""
+class ScrapeWork:
+    """A scrape request read off the stream, checked: parsed queries and the sources to ask."""
 
     entry_id: str
     queries: list[list[str]]
     sources: list[str]
 
     @classmethod
-    def from_delivery(cls, delivery: Delivery, default_source: str) -> ScrapeRequest:
-        queries = parse_queries(delivery.fields.get("queries", ""))
+    def from_delivery(cls, delivery: Delivery, default_source: str) -> ScrapeWork:
+        request = ScrapeRequest.from_stream(delivery.fields)
+        queries = parse_queries(request.queries)
         if not queries:
             raise ScrapeRequestError("the request has no tag queries")
-        sources = _names(delivery.fields.get("source", "")) or _names(default_source)
+        sources = request.sources(default_source)
         if not sources:
             raise ScrapeRequestError("the request names no source and PAKTUM_SCRAPE_SOURCE is empty")
         return cls(delivery.entry_id, queries, sources)
@@ -53,13 +55,9 @@ class ScrapeRequest:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "done": every query ran; "failed": some query failed; "rejected": the request itself is wrong
+    status: ScrapeStatus
     reason: str = ""
     reports: tuple[QueryReport, ...] = ()
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 class RequestServer:
@@ -110,7 +108,7 @@ class RequestServer:
             await self._finish(delivery, Outcome("failed", reason), started)
             return
         try:
-            request = ScrapeRequest.from_delivery(delivery, self.settings.scrape_source)
+            request = ScrapeWork.from_delivery(delivery, self.settings.scrape_source)
         except ScrapeRequestError as exc:
             await self._finish(delivery, Outcome("rejected", str(exc)), started)
             return
@@ -166,20 +164,20 @@ class RequestServer:
         found = sum(r.found for r in outcome.reports)
         published = sum(r.published for r in outcome.reports)
         errors = sum(bool(r.error) for r in outcome.reports)
-        record = {
-            "request": delivery.entry_id,
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "queries": delivery.fields.get("queries", ""),
-            "source": delivery.fields.get("source", ""),
-            "requested": delivery.fields.get("requested", ""),
-            "found": str(found),
-            "published": str(published),
-            "query_errors": str(errors),
-            "deliveries": str(delivery.deliveries),
-            "finished": str(int(time.time())),
-        }
-        recorded = await self.stream.ack_recording(delivery.entry_id, keys.SCRAPE_RESULTS, record)
+        asked = ScrapeRequest.from_stream(delivery.fields)
+        record = ScrapeOutcome(
+            request=delivery.entry_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            queries=asked.queries,
+            source=asked.source,
+            requested=asked.requested,
+            found=found,
+            published=published,
+            query_errors=errors,
+            deliveries=delivery.deliveries,
+        )
+        recorded = await self.stream.ack_recording(delivery.entry_id, keys.SCRAPE_RESULTS, record.to_stream())
         if recorded:
             await self.redis.xtrim(keys.SCRAPE_RESULTS, maxlen=RESULTS_KEEP, approximate=True)
             figures = [JobFigure("posts_found", found), JobFigure("posts_published", published)]

@@ -7,8 +7,8 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from paktum_common.contracts import ImageDocument
 from paktum_common.errors import PaktumError
-from paktum_common.models import ImageDocument
 from paktum_common.search.query import SearchQuery
 from paktum_common.settings import Settings
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paktum_common.models import ImageDocument
+from paktum_common.contracts import ImageDocument
 from paktum_common.search.base import SearchBackend, SearchPage
 from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import check_version, migrate

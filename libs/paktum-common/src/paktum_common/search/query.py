@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from paktum_common.contracts import Rating
 from paktum_common.errors import BadPostError, InvalidQueryError
-from paktum_common.models import Rating
 
 
 class Order(enum.StrEnum):

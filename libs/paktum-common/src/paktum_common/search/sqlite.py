@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from paktum_common.contracts import ImageDocument
 from paktum_common.errors import SearchUnavailableError
-from paktum_common.models import ImageDocument
 from paktum_common.search.base import SearchBackend, SearchPage
 from paktum_common.search.query import Order, SearchQuery
 

