@@ -86,14 +86,15 @@ async def _near_purged(catalog: Catalog, catalogue: Catalogue) -> set[int]:
         removed_at.update(await catalog.purged_at(purged_ids[start : start + LOOKUP_BATCH]))
     n = len(catalogue)
     combined = np.concatenate([catalogue.phashes, np.array([purged[m] for m in purged_ids], dtype=np.uint64)])
-    # A source of purging, and the time an image must have come in at or after to be purged for it.
+    # For each source of purging, the time an image must have come in after to be purged for it. Added is in whole
+    # seconds: an image added in the second of the removal is kept (losing a picture is the worse mistake).
     after = np.full(combined.size, NEVER, dtype=np.int64)
     after[n:] = np.array([removed_at[m] for m in purged_ids], dtype=np.int64)
-    after[np.array(catalogue.banned, dtype=np.int64)] = ALWAYS
+    after[np.array(catalogue.banned, dtype=np.int64)] = ALWAYS  # purged now: every variant goes with it
     added = np.concatenate([catalogue.added, np.zeros(len(purged_ids), dtype=np.int64)])
     pairs = await asyncio.to_thread(variant_pairs, combined, catalog.distance)
     found: set[int] = set()
     for image, source in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
-        hit = (image < n) & (after[image] == NEVER) & (added[image] >= after[source])
+        hit = (image < n) & (after[image] == NEVER) & (added[image] > after[source])
         found.update(int(i) for i in image[hit])
     return found
