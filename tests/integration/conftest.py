@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from paktum_common.queue import IngestQueue
 from paktum_common.redis_server import EmbeddedRedis
 from paktum_common.search import SearchBackend, open_search
-from paktum_common.settings import Settings
+from paktum_common.settings import Settings, SourceOverride
 from paktum_common.store import ImageStore
 from paktum_hasher.ingest import Ingestor
 from paktum_hasher.main import new_decode_pool
 from paktum_hasher.worker import HasherWorker
+
+
+def with_sources(settings: Settings, sources: dict[str, dict[str, Any]]) -> Settings:
+    """`settings` with these PAKTUM_SCRAPE_SOURCES entries, validated (model_copy alone does not validate)."""
+    overrides = {name: SourceOverride.model_validate(entry) for name, entry in sources.items()}
+    return settings.model_copy(update={"scrape_sources": overrides})
+
+
+def sources_env(settings: Settings) -> str:
+    """PAKTUM_SCRAPE_SOURCES for a child process: the entries as JSON, credentials in clear."""
+    entries = {name: entry.model_dump(exclude_none=True) for name, entry in settings.scrape_sources.items()}
+    return json.dumps(
+        entries, default=lambda value: value.get_secret_value() if isinstance(value, SecretStr) else value
+    )
 
 
 @dataclass

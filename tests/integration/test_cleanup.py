@@ -108,7 +108,7 @@ async def test_purge_removes_banned_images_everywhere_and_refuses_their_reupload
     kept = planted_variants(tmp_path / "kept", 22)
     await ingest(pipeline, tmp_path / "banned", ["cat", "gore"])
     await ingest(pipeline, tmp_path / "kept", ["cat"])
-    settings = pipeline.settings.model_copy(update={"banned_tags": "gore, other"})
+    settings = pipeline.settings.model_copy(update={"banned_tags": ["gore", "other"]})
     store = pipeline.store
 
     summary = await run_cleanup(settings)
@@ -144,7 +144,7 @@ async def test_purge_also_removes_untagged_copies_of_a_banned_picture(
     original.rename(tmp_path / "tagged" / original.name)
     await ingest(pipeline, tmp_path / "tagged", ["gore"])
     await ingest(pipeline, tmp_path / "in", ["cat"])
-    summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": "gore"}))
+    summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": ["gore"]}))
     assert summary.purge is not None and (summary.purge.banned_tag, summary.purge.near_purged) == (1, 3)
     assert await pipeline.search.count() == 0
 

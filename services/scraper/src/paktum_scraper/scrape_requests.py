@@ -41,11 +41,11 @@ class ScrapeRequest:
     sources: list[str]
 
     @classmethod
-    def from_delivery(cls, delivery: Delivery, default_source: str) -> ScrapeRequest:
+    def from_delivery(cls, delivery: Delivery, default_sources: list[str]) -> ScrapeRequest:
         queries = parse_queries(delivery.fields.get("queries", ""))
         if not queries:
             raise ScrapeRequestError("the request has no tag queries")
-        sources = _names(delivery.fields.get("source", "")) or _names(default_source)
+        sources = _names(delivery.fields.get("source", "")) or default_sources
         if not sources:
             raise ScrapeRequestError("the request names no source and PAKTUM_SCRAPE_SOURCE is empty")
         return cls(delivery.entry_id, queries, sources)
