@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import re
 from typing import Any
 
 import httpx
@@ -231,15 +233,39 @@ def test_summary_counts_skips_by_reason_and_errors() -> None:
     assert lines[-1] == "total: found 5, published 3, skipped 2 (already_indexed 1, banned_tag 1), errors 1"
 
 
-def test_progress_on_a_terminal_redraws_one_line_with_a_bar_when_the_total_is_known() -> None:
+def _screen(output: str) -> str:
+    """What a terminal shows of `output`: colours and cursor controls dropped, each redraw overwriting the last."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in plain.split("\n"))
+
+
+def test_progress_on_a_terminal_draws_a_bar_per_query_and_keeps_its_last_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
     out = io.StringIO()
     progress = Progress(out, live=True)
-    report = QueryReport("gelbooru", "hug", found=50, published=40, pending=5, pages=1, total=100)
-    progress.page(report)
-    progress.finish(report)
-    assert out.getvalue() == (
-        "\rgelbooru 'hug': [##########          ] 50/100 page 1, found 50, new 45, skipped 0\x1b[K\n"
-    )
+    progress.page(QueryReport("gelbooru", "hug", found=20, published=20, pages=1, total=100))
+    progress.page(QueryReport("gelbooru", "hug", found=50, published=40, pending=5, pages=2, total=100))
+    progress.finish()
+    progress.page(QueryReport("danbooru", "cat", found=7, published=7, pages=1))  # no total: a bar with no end
+    progress.finish()
+    hug, cat, end = _screen(out.getvalue()).split("\n")
+    assert hug.startswith("gelbooru 'hug' ") and " 50/100 page 2, found 50, new 45, skipped 0 " in hug
+    assert cat.startswith("danbooru 'cat' ") and " 7/? page 1, found 7, new 7, skipped 0 " in cat
+    assert end == ""
+
+
+def test_progress_off_a_terminal_logs_a_line_per_page(caplog: pytest.LogCaptureFixture) -> None:
+    out = io.StringIO()
+    progress = Progress(out, live=False)
+    with caplog.at_level(logging.INFO, logger="paktum.scraper"):
+        progress.page(QueryReport("gelbooru", "hug", found=50, published=40, pending=5, pages=1, total=100))
+        progress.finish()
+    assert out.getvalue() == ""
+    [record] = caplog.records
+    assert record.getMessage() == "page read"
+    assert (record.source, record.page, record.found, record.new) == ("gelbooru", 1, 50, 45)  # type: ignore[attr-defined]
 
 
 def test_e621_nested_file_and_tags_by_category() -> None:
