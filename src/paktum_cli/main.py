@@ -152,7 +152,7 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
     if max_posts is not None and max_posts < 0:
         print("paktum scrape: --max-posts must be 0 (no bound) or more", file=sys.stderr)
         return 2
-    sources = [name.strip() for name in (source or settings.scrape_source).split(",") if name.strip()]
+    sources = [name.strip() for name in source.split(",") if name.strip()] if source else settings.scrape_source
     settings = _with_redis(settings)
     bound = settings.scrape_max_posts if max_posts is None else max_posts
     try:

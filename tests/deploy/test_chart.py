@@ -232,7 +232,7 @@ def test_scraper_sources_are_ones_the_scraper_accepts(render: Render, values: st
     for obj in scrapers:
         settings = scraper_settings(env_of(containers(obj)[0]))
         configs = source_configs(settings)
-        names = [name.strip() for name in settings.scrape_source.split(",")]
+        names = settings.scrape_source
         assert names and set(names) <= set(configs), (obj["metadata"]["name"], names)
     if values == "full":
         configs = source_configs(scraper_settings(env_of(containers(scrapers[1])[0])))
@@ -245,7 +245,7 @@ def test_scraper_sources_are_ones_the_scraper_accepts(render: Render, values: st
 
 def test_the_scraper_refuses_sources_in_the_old_list_form() -> None:
     # Guards the test above: the chart once rendered a list here, which the scraper rejects at start.
-    with pytest.raises(Exception, match="must be a JSON object"):
+    with pytest.raises(Exception, match="scrape_sources\n  Input should be a valid dictionary"):
         source_configs(Settings(scrape_sources=json.dumps([{"name": "safebooru"}])))
 
 

@@ -115,7 +115,7 @@ def test_rest_order_by_added(api: httpx.Client) -> None:
 def test_cors_is_off_by_default_and_follows_the_setting(indexed: Settings, api: httpx.Client) -> None:
     origin = {"Origin": "https://gallery.example"}
     assert "access-control-allow-origin" not in api.get("/api/search", headers=origin).headers
-    settings = indexed.model_copy(update={"cors_origins": "https://gallery.example, https://b.example"})
+    settings = indexed.model_copy(update={"cors_origins": ["https://gallery.example", "https://b.example"]})
     with serve(settings) as cors_api:
         allowed = cors_api.get("/api/search", headers=origin)
         assert allowed.headers["access-control-allow-origin"] == "https://gallery.example"

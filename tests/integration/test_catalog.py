@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,27 @@ async def test_the_sweep_repairs_a_removal_cut_short_after_the_index(
     assert (await related_many(redis_client, [md5_of(copy)]))[md5_of(copy)] == []
     again = await run_cleanup(settings)
     assert again.sweep is not None and again.sweep.problems == 0, again.lines()
+
+
+async def test_the_purge_removes_a_reupload_that_slipped_in_after_a_removal_and_keeps_older_copies(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    original = write(tmp_path / "in", "a.jpg", 37)
+    older = write(tmp_path / "in", "b.jpg", 37, size=(320, 240))
+    await ingest(pipeline, tmp_path / "in", ["cat"])
+    await pipeline.catalog.remove([md5_of(original)], ban=True, reason="test")
+    # A re-upload indexed by a hasher that checked just before the ban was written (a race): written as the
+    # hasher would, minus the admission check, and added after the removal.
+    late = write(tmp_path / "late", "c.jpg", 37, quality=50)
+    doc = (await pipeline.search.get_document(md5_of(older))).model_copy(  # type: ignore[union-attr]
+        update={"ID": md5_of(late), "Filename": f"{md5_of(late)}.jpg", "Added": str(int(time.time()) + 5)}
+    )
+    await pipeline.catalog.store_files(doc.ID, doc.Filename, late.read_bytes(), late.read_bytes())
+    await pipeline.catalog.index([doc])
+
+    summary = await run_cleanup(pipeline.settings)
+    assert summary.ok and summary.purge is not None, summary.lines()
+    assert (summary.purge.near_purged, summary.purge.total) == (1, 1)
+    assert set(await pipeline.search.get_documents([md5_of(older), md5_of(late)])) == {md5_of(older)}
+    assert files_in(pipeline) == {f"{md5_of(older)}.jpg"}
+    assert await redis_client.sismember(keys.BANNED_MD5, md5_of(late))

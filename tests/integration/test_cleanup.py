@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import random
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 from redis.asyncio import Redis
 
 from paktum_cleanup.catalogue import load_catalogue
 from paktum_cleanup.grouping import regroup_all
 from paktum_cleanup.progress import Progress
-from paktum_cleanup.run import run_cleanup
+from paktum_cleanup.run import CleanupBusyError, cleanup_lock, run_cleanup
 from paktum_common import keys
+from paktum_common.errors import PaktumError
 from paktum_common.groups import group_stats, related_many
 from paktum_common.registry import IMAGES, PURGED
 from paktum_common.settings import Settings
@@ -108,7 +111,7 @@ async def test_purge_removes_banned_images_everywhere_and_refuses_their_reupload
     kept = planted_variants(tmp_path / "kept", 22)
     await ingest(pipeline, tmp_path / "banned", ["cat", "gore"])
     await ingest(pipeline, tmp_path / "kept", ["cat"])
-    settings = pipeline.settings.model_copy(update={"banned_tags": "gore, other"})
+    settings = pipeline.settings.model_copy(update={"banned_tags": ["gore", "other"]})
     store = pipeline.store
 
     summary = await run_cleanup(settings)
@@ -144,7 +147,7 @@ async def test_purge_also_removes_untagged_copies_of_a_banned_picture(
     original.rename(tmp_path / "tagged" / original.name)
     await ingest(pipeline, tmp_path / "tagged", ["gore"])
     await ingest(pipeline, tmp_path / "in", ["cat"])
-    summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": "gore"}))
+    summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": ["gore"]}))
     assert summary.purge is not None and (summary.purge.banned_tag, summary.purge.near_purged) == (1, 3)
     assert await pipeline.search.count() == 0
 
@@ -206,6 +209,36 @@ async def test_a_second_run_does_not_overlap_the_first(pipeline: Pipeline, redis
     summary = await run_cleanup(pipeline.settings)
     assert not summary.ok and summary.failed_step == "lock" and "in progress" in summary.error
     assert await redis_client.get(keys.CLEANUP_LOCK) == "another-run"
+
+
+async def test_a_run_is_refused_while_another_holds_the_lock(pipeline: Pipeline, redis_client: Redis) -> None:
+    async with cleanup_lock(redis_client):
+        summary = await run_cleanup(pipeline.settings)
+        assert summary.failed_step == "lock"
+        assert summary.error == "CleanupBusyError: another cleanup run is in progress"
+        with pytest.raises(PaktumError, match="another cleanup run is in progress"):
+            async with cleanup_lock(redis_client):
+                pass
+    assert not await redis_client.exists(keys.CLEANUP_LOCK)  # released at the end
+    assert (await run_cleanup(pipeline.settings)).ok
+
+
+async def test_the_lock_outlives_its_timeout_while_the_run_lives(redis_client: Redis) -> None:
+    async with cleanup_lock(redis_client, seconds=1, renew_every=0.2):
+        await asyncio.sleep(2.5)  # a long step: two and a half timeouts
+        assert 0 < await redis_client.pttl(keys.CLEANUP_LOCK) <= 1000
+        with pytest.raises(CleanupBusyError):
+            async with cleanup_lock(redis_client):
+                pass
+    assert not await redis_client.exists(keys.CLEANUP_LOCK)
+
+
+async def test_a_lapsed_lock_taken_by_another_run_is_left_to_it(redis_client: Redis) -> None:
+    # A run stalled past the timeout (not renewed in time) must not release the next run's lock.
+    async with cleanup_lock(redis_client, seconds=0.3, renew_every=60):
+        await asyncio.sleep(0.5)
+        assert await redis_client.set(keys.CLEANUP_LOCK, "next-run", nx=True, ex=60)
+    assert await redis_client.get(keys.CLEANUP_LOCK) == "next-run"
 
 
 async def test_images_indexed_during_a_run_keep_their_links(

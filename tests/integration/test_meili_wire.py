@@ -23,7 +23,7 @@ from tests.fakemeili import FakeMeili, fixture
 from tests.meili_filter_grammar import read_quoted, read_quoted_list
 
 FIELDS = [
-    "ID", "URL", "ThumbnailURL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
+    "ID", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
     "Filename", "Source", "SourceID", "SourceURL",
 ]  # fmt: skip
 
@@ -190,7 +190,7 @@ async def test_add_sends_hex_hashes_numeric_added_and_tag_prefixes_in_batches(fa
     batches = fake.bodies("POST", "/indexes/images/documents")
     assert [len(b) for b in batches] == [2, 1]
     assert batches[0][0] == {
-        "ID": f"{1:032x}", "URL": f"/images/{1:032x}.jpg", "ThumbnailURL": f"/thumbnails/{1:032x}.jpg",
+        "ID": f"{1:032x}",
         "Tags": ["ab", "c"], "Tagstring": "ab c", "Rating": "safe", "Added": "1700000001",
         "PHash": "fffffffffffffffe", "Size": 101, "Width": 640, "Height": 480, "Filename": f"{1:032x}.jpg",
         "Source": "", "SourceID": "", "SourceURL": "", "AddedTs": 1700000001, "TagPrefixes": ["a", "ab", "c"],

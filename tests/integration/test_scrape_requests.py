@@ -4,7 +4,6 @@ malformed requests acknowledged with their reason, and a request a dead or stopp
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ from paktum_scraper.scrape_requests import RequestServer
 from tests.fixtures.booru.server import Fault, FixtureBooru, fixture_posts
 from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline
+from tests.integration.scrape_settings import sources_env, with_sources
 
 BIN = Path(sys.executable).parent
 TOKEN = "scrape-admin-token"
@@ -41,13 +41,8 @@ def booru() -> Iterator[FixtureBooru]:
 @pytest.fixture
 def settings(settings: Settings, booru: FixtureBooru) -> Settings:
     """The fixture booru as the default source; the hasher may download from loopback."""
-    return settings.model_copy(
-        update={
-            "download_allow_private": True,
-            "scrape_sources": json.dumps({"gelbooru": {"url": booru.url, "rate": 50}}),
-            "admin_token": SecretStr(TOKEN),
-        }
-    )
+    settings = settings.model_copy(update={"download_allow_private": True, "admin_token": SecretStr(TOKEN)})
+    return with_sources(settings, {"gelbooru": {"url": booru.url, "rate": 50}})
 
 
 def start_scrape(api: httpx.Client, queries: list[str], source: str | None = None) -> str:
@@ -148,7 +143,7 @@ class Consumer:
         env.update(
             PAKTUM_REDIS_URL=str(settings.redis_url),
             PAKTUM_DATA_DIR=str(settings.data_dir),
-            PAKTUM_SCRAPE_SOURCES=settings.scrape_sources,
+            PAKTUM_SCRAPE_SOURCES=sources_env(settings),
             PAKTUM_CONSUMER_NAME=name,
             PAKTUM_RECLAIM_IDLE_MS="1000",
             PAKTUM_READ_BLOCK_MS="100",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from paktum_scraper.ratelimit import RateLimiter
 from paktum_scraper.run import exit_code, scrape
 from tests.fixtures.booru.server import HTML_ERROR, PASS, Fault, FixtureBooru, fixture_posts
 from tests.integration.pipeline import Pipeline
+from tests.integration.scrape_settings import sources_env, with_sources
 
 BIN = Path(sys.executable).parent
 
@@ -56,7 +56,7 @@ def booru() -> Iterator[Callable[..., FixtureBooru]]:
 def using(settings: Settings, server: FixtureBooru, name: str = "gelbooru", **entry: object) -> Settings:
     api = "gelbooru" if server.api == "safebooru" else server.api
     sources = {name: {"api": api, "url": server.url, **entry}}
-    return settings.model_copy(update={"scrape_sources": json.dumps(sources)})
+    return with_sources(settings, sources)
 
 
 async def test_a_gelbooru_query_is_scraped_to_the_end_then_hashed_indexed_and_searchable(
@@ -69,7 +69,7 @@ async def test_a_gelbooru_query_is_scraped_to_the_end_then_hashed_indexed_and_se
     mismatch[0].stated_md5 = "0" * 32
     other = fixture_posts(4000, 2, ["cat"], "explicit")
     server.add(*hugs, *banned, *mismatch, *other)
-    settings = using(settings.model_copy(update={"banned_tags": "forbidden_tag"}), server)
+    settings = using(settings.model_copy(update={"banned_tags": ["forbidden_tag"]}), server)
 
     pages_before = _metric("paktum_scraper_pages_total", source="gelbooru")
     banned_before = _metric("paktum_scraper_skipped_total", source="gelbooru", reason="banned_tag")
@@ -264,7 +264,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         PAKTUM_REDIS_URL=str(settings.redis_url),
         PAKTUM_DATA_DIR=str(settings.data_dir),
-        PAKTUM_SCRAPE_SOURCES=settings.scrape_sources,
+        PAKTUM_SCRAPE_SOURCES=sources_env(settings),
         PAKTUM_SCRAPE_RATE=str(settings.scrape_rate),
         PAKTUM_LOG_LEVEL="WARNING",
         **extra,

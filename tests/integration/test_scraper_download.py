@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import ssl
 import subprocess
@@ -21,6 +20,7 @@ from paktum_scraper.run import scrape
 from tests.fixtures.booru.server import Fault, FixtureBooru, FixturePost, fixture_posts
 from tests.imagefiles import encode, picture
 from tests.integration.pipeline import Pipeline
+from tests.integration.scrape_settings import with_sources
 
 FFMPEG = shutil.which("ffmpeg")
 
@@ -43,7 +43,7 @@ def _url(server: FixtureBooru, post: FixturePost) -> str:
 
 def _scrape_settings(settings: Settings, server: FixtureBooru) -> Settings:
     sources = {"danbooru": {"api": "danbooru", "url": server.url}}
-    return settings.model_copy(update={"scrape_sources": json.dumps(sources)})
+    return with_sources(settings, sources)
 
 
 async def test_a_truncated_download_is_retried_and_then_indexed(

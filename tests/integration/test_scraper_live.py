@@ -34,9 +34,7 @@ def _live_sources() -> list[str]:
 
 @pytest.mark.parametrize("name", _live_sources())
 async def test_a_live_source_answers_in_the_format_we_read(name: str, settings: Settings, redis_client: Redis) -> None:
-    live = settings.model_copy(
-        update={"scrape_sources": os.environ.get("PAKTUM_SCRAPE_SOURCES", ""), "scrape_retries": 2}
-    )
+    live = settings.model_copy(update={"scrape_retries": 2})  # PAKTUM_SCRAPE_SOURCES: read by the fixture
     config = source_configs(live)[name]
     source = make_source(config)
     async with httpx.AsyncClient(headers={"User-Agent": user_agent()}, timeout=30) as http:

@@ -14,7 +14,7 @@ from paktum_common.settings import Settings
 
 def load_banned_tags(settings: Settings) -> frozenset[str]:
     """PAKTUM_BANNED_TAGS plus the lines of PAKTUM_BANNED_TAGS_FILE (`#` starts a comment). No built-in list."""
-    raw = settings.banned_tags.replace(",", " ").split()
+    raw = list(settings.banned_tags)
     if settings.banned_tags_file is not None:
         try:
             text = settings.banned_tags_file.read_text(encoding="utf-8")

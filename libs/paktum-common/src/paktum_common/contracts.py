@@ -224,8 +224,9 @@ class ScrapeRequest(BaseModel):
             requested=int(requested) if requested.isdecimal() else 0,
         )
 
-    def sources(self, default: str) -> list[str]:
-        return _names(self.source) or _names(default)
+    def sources(self, default: list[str]) -> list[str]:
+        """The sources the request names, else `default` (PAKTUM_SCRAPE_SOURCE)."""
+        return _names(self.source) or list(default)
 
 
 def _names(text: str) -> list[str]:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paktum_common import keys
+
+
+class SourceOverride(BaseModel):
+    """One PAKTUM_SCRAPE_SOURCES entry: what it changes of a built-in site, or all of a new one."""
+
+    # A misspelt field would otherwise be dropped in silence (a key that is never sent);
+    # numbers are taken as text because a user id is often written as one.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+    api: str | None = None  # the scraper checks it names an API it has
+    url: str | None = Field(None, pattern=r"^https?://")
+    user: str | None = None
+    api_key: SecretStr | None = None
+    rate: float | None = Field(None, gt=0)  # requests per second; unset: PAKTUM_SCRAPE_RATE
 
 
 class Settings(BaseSettings):
@@ -46,7 +61,7 @@ class Settings(BaseSettings):
     variant_distance: int = Field(10, ge=0, le=64)
 
     # Banned tags (scraper skips, cleanup purges): a list here and/or a file, one tag per line.
-    banned_tags: str = ""  # separated by spaces, commas or newlines
+    banned_tags: Annotated[list[str], NoDecode] = []  # separated by spaces, commas or newlines, or a JSON list
     banned_tags_file: Path | None = None
 
     # Services.
@@ -66,11 +81,11 @@ class Settings(BaseSettings):
     meili_task_timeout_seconds: float = Field(300.0, gt=0)  # one write task, from enqueued to done
 
     # Scraper.
-    scrape_source: str = "gelbooru"  # the source `paktum scrape` uses without --source
+    scrape_source: Annotated[list[str], NoDecode] = ["gelbooru"]  # what `paktum scrape` uses without --source
     scrape_queries: str = ""  # paktum-scraper's queries: one per line, tags separated by spaces
     # JSON object, per source name: api, url, user, api_key, rate (requests/s); merged over the built-in sites.
     # Holds credentials when given, so no default beyond the public sites' addresses.
-    scrape_sources: str = ""
+    scrape_sources: Annotated[dict[str, SourceOverride], NoDecode] = {}
     scrape_rate: float = Field(1.0, gt=0)  # requests per second per source, shared by every scraper process
     scrape_max_posts: int = Field(0, ge=0)  # per query; 0: to the end of the query
     scrape_timeout_seconds: float = Field(30.0, gt=0)
@@ -81,7 +96,7 @@ class Settings(BaseSettings):
     download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
 
     # Api.
-    cors_origins: str = ""  # origins allowed to call the api from a browser, separated by commas; none by default
+    cors_origins: Annotated[list[str], NoDecode] = []  # origins allowed to call the api from a browser; none by default
     imgproxy_url: str | None = None  # with key and salt: ThumbnailURL is a signed imgproxy URL
     imgproxy_key: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_KEY
     imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
@@ -103,6 +118,22 @@ class Settings(BaseSettings):
                 bytes.fromhex(value.get_secret_value())
             except ValueError:
                 raise ValueError("must be hex-encoded, as imgproxy expects it") from None
+        return value
+
+    @field_validator("banned_tags", "scrape_source", "cors_origins", mode="before")
+    @classmethod
+    def _words(cls, value: object) -> object:
+        # The environment's form: a JSON list, or words separated by commas, spaces or newlines.
+        if isinstance(value, str):
+            return json.loads(value) if value.lstrip().startswith("[") else value.replace(",", " ").split()
+        return value
+
+    @field_validator("scrape_sources", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        # Decoded here rather than by pydantic-settings so that an empty variable stays "no overrides".
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator(

@@ -59,11 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
     )
     app.middleware("http")(ops.observe)
-    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
-    if origins:
+    if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=origins,
+            allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )

@@ -3,45 +3,41 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
-WIDTH = 30
-REDRAW_SECONDS = 0.2
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
 
 class Progress:
+    """One bar per step: `start` it with the step's size, `advance` it, `finish` it (the bar's last state stays)."""
+
     def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
         # In a CronJob's log a redrawn bar is noise: draw only on a terminal.
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.label = ""
-        self.total = 0
-        self.done = 0
-        self._drawn = 0.0
+        self.console = Console(file=stream or sys.stderr, force_terminal=enabled)
+        self.enabled = self.console.is_terminal
+        self._bar: Bar | None = None
+        self._task = TaskID(0)
 
     def start(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, total, 0
-        self._draw(force=True)
+        self.finish()
+        if not self.enabled:
+            return
+        self._bar = Bar(
+            TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console,
+        )  # fmt: skip
+        self._task = self._bar.add_task(label, total=total)
+        self._bar.start()
 
     def advance(self, count: int = 1) -> None:
-        self.done += count
-        self._draw()
+        if self._bar is not None:
+            self._bar.advance(self._task, count)
 
     def finish(self) -> None:
-        if self.enabled and self.label:
-            self.done = max(self.done, self.total)
-            self._draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-        self.label = ""
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._drawn < REDRAW_SECONDS):
-            return
-        self._drawn = now
-        share = min(1.0, self.done / self.total) if self.total else 1.0
-        bar = "#" * int(share * WIDTH)
-        self.stream.write(f"\r{self.label:<14} [{bar:<{WIDTH}}] {self.done}/{self.total}")
-        self.stream.flush()
+        if self._bar is not None:
+            task = self._bar.tasks[0]
+            self._bar.update(self._task, completed=max(task.completed, task.total or 0))
+            self._bar.stop()
+            self._bar = None

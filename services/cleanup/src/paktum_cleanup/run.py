@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 
 from paktum_cleanup.catalogue import Catalogue, load_catalogue
 from paktum_cleanup.grouping import GroupReport, regroup_all
@@ -21,6 +21,7 @@ from paktum_cleanup.variants import Method
 from paktum_common import keys, metrics
 from paktum_common.banned import banned_tags_now
 from paktum_common.catalog import Catalog
+from paktum_common.errors import PaktumError
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
 from paktum_common.redis_client import connect
@@ -42,7 +43,7 @@ RUN_SECONDS = metrics.gauge("cleanup", "run_seconds", "Duration of the last run.
 PROBLEMS = metrics.gauge("cleanup", "sweep_problems", "Inconsistencies the last sweep found, by kind.", ("kind",))
 
 
-class CleanupBusyError(Exception):
+class CleanupBusyError(PaktumError):
     """Another cleanup run holds the lock."""
 
 
@@ -110,26 +111,33 @@ def job_figures(summary: RunSummary) -> list[JobFigure]:
 
 
 @contextlib.asynccontextmanager
-async def cleanup_lock(redis: Redis) -> AsyncIterator[None]:
-    """Hold the run lock, renewing it while the run lives; a killed run's lock lapses within LOCK_SECONDS."""
-    token = uuid.uuid4().hex
-    if not await redis.set(keys.CLEANUP_LOCK, token, nx=True, ex=LOCK_SECONDS):
+async def cleanup_lock(
+    redis: Redis, seconds: float = LOCK_SECONDS, renew_every: float = LOCK_RENEW_SECONDS
+) -> AsyncIterator[None]:
+    """Hold the run lock, renewing it while the run lives; a killed run's lock lapses within `seconds`."""
+    lock = redis.lock(keys.CLEANUP_LOCK, timeout=seconds, blocking=False)
+    if not await lock.acquire():
         raise CleanupBusyError("another cleanup run is in progress")
 
     async def renew() -> None:
         while True:
-            await asyncio.sleep(LOCK_RENEW_SECONDS)
-            await redis.expire(keys.CLEANUP_LOCK, LOCK_SECONDS)
+            await asyncio.sleep(renew_every)
+            await lock.reacquire()  # back to the full timeout; raises once the lock is no longer ours
 
     renewer = asyncio.create_task(renew())
     try:
         yield
     finally:
         renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await renewer
-        release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-        await redis.eval(release, 1, keys.CLEANUP_LOCK, token)
+        except asyncio.CancelledError:
+            pass
+        except LockError as exc:
+            # Lapsed (the process stalled past the timeout) and maybe taken: this run overlapped another.
+            log_event(log, logging.WARNING, "the cleanup lock was lost during the run", reason=str(exc))
+        with contextlib.suppress(LockError):  # lost: someone else's now, not ours to release
+            await lock.release()
 
 
 async def run_cleanup(

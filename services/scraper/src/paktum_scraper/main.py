@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     queries = parse_queries(settings.scrape_queries)
     if not queries:
         sys.exit("paktum-scraper: PAKTUM_SCRAPE_QUERIES is empty (one query per line, tags separated by spaces)")
-    sources = [name.strip() for name in settings.scrape_source.split(",") if name.strip()]
+    sources = settings.scrape_source
     serve_metrics(settings.metrics_port)
     try:
         reports = asyncio.run(

@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from typing import TextIO
 
 import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
 from paktum_common.banned import banned_tags_now
 from paktum_common.catalog import Admission
@@ -23,7 +26,6 @@ from paktum_scraper.scrape import QueryReport, Scrape
 from paktum_scraper.sources import SourceConfigError, make_source, source_configs
 
 log = logging.getLogger("paktum.scraper")
-BAR_WIDTH = 20
 
 
 def parse_queries(text: str) -> list[list[str]]:
@@ -37,33 +39,43 @@ def parse_queries(text: str) -> list[list[str]]:
 
 
 class Progress:
-    """A live line per query on a terminal; a log line per page otherwise (CronJob logs)."""
+    """A live bar per query on a terminal; a log line per page otherwise (CronJob and service logs)."""
 
     def __init__(self, stream: TextIO, live: bool) -> None:
-        self.stream = stream
         self.live = live
+        self._console = Console(file=stream, force_terminal=live)
+        self._bar: Bar | None = None
+        self._task = TaskID(0)
 
     def page(self, report: QueryReport) -> None:
-        if self.live:
-            bar = ""
-            if report.total:  # Gelbooru says how many posts match; the others do not
-                done = min(report.found / report.total, 1.0)
-                bar = f"[{'#' * round(done * BAR_WIDTH):<{BAR_WIDTH}}] {report.found}/{report.total} "
-            self.stream.write(
-                f"\r{report.source} {report.query!r}: {bar}page {report.pages}, found {report.found}, "
-                f"new {report.published + report.pending}, skipped {sum(report.skipped.values())}\x1b[K"
-            )
-            self.stream.flush()
-        else:
+        if not self.live:
             log_event(
                 log, logging.INFO, "page read", source=report.source, query=report.query, page=report.pages,
                 found=report.found, new=report.published + report.pending, skipped=sum(report.skipped.values()),
             )  # fmt: skip
+            return
+        first = self._bar is None
+        if self._bar is None:
+            self._bar = Bar(
+                TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                TextColumn("page {task.fields[page]}, found {task.fields[found]}, new {task.fields[new]}, "
+                           "skipped {task.fields[skipped]}"),
+                TimeElapsedColumn(), console=self._console,
+            )  # fmt: skip
+            self._task = self._bar.add_task(f"{report.source} {report.query!r}", total=None)
+        # Gelbooru says how many posts match; for the others the bar has no end (rich animates it).
+        self._bar.update(
+            self._task, total=report.total or None, completed=report.found, page=report.pages, found=report.found,
+            new=report.published + report.pending, skipped=sum(report.skipped.values()),
+        )  # fmt: skip
+        if first:  # drawn from the first page's figures on, never with empty ones
+            self._bar.start()
 
-    def finish(self, report: QueryReport) -> None:
-        if self.live and report.pages:
-            self.stream.write("\n")
-            self.stream.flush()
+    def finish(self) -> None:
+        """The query is done: its line stays as it last was, the next query gets a line of its own."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 async def scrape(
@@ -102,9 +114,11 @@ async def scrape(
                         client, queue, admission, Cursors(redis), banned, settings.publish_batch_size,
                         progress.page if progress else None,
                     )  # fmt: skip
-                    report = await job.run(tags, full=full, max_posts=max_posts)
-                    if progress:
-                        progress.finish(report)
+                    try:
+                        report = await job.run(tags, full=full, max_posts=max_posts)
+                    finally:
+                        if progress:
+                            progress.finish()
                     reports.append(report)
     finally:
         await redis.aclose()

@@ -42,12 +42,12 @@ class ScrapeWork:
     sources: list[str]
 
     @classmethod
-    def from_delivery(cls, delivery: Delivery, default_source: str) -> ScrapeWork:
+    def from_delivery(cls, delivery: Delivery, default_sources: list[str]) -> ScrapeWork:
         request = ScrapeRequest.from_stream(delivery.fields)
         queries = parse_queries(request.queries)
         if not queries:
             raise ScrapeRequestError("the request has no tag queries")
-        sources = request.sources(default_source)
+        sources = request.sources(default_sources)
         if not sources:
             raise ScrapeRequestError("the request names no source and PAKTUM_SCRAPE_SOURCE is empty")
         return cls(delivery.entry_id, queries, sources)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from paktum_common.errors import PaktumError
@@ -33,50 +32,33 @@ BUILTIN: dict[str, dict[str, str]] = {
     "konachan": {"api": "moebooru", "url": "https://konachan.com"},
     "e621": {"api": "e621", "url": "https://e621.net"},
 }
-FIELDS = {"api", "url", "user", "api_key", "rate"}
 
 
 class SourceConfigError(PaktumError):
-    """PAKTUM_SCRAPE_SOURCES or a source name is wrong; the message says how."""
+    """A source name, or a source PAKTUM_SCRAPE_SOURCES leaves incomplete, is wrong; the message says how."""
 
 
 def source_configs(settings: Settings) -> dict[str, SourceConfig]:
-    raw: dict[str, dict[str, Any]] = {name: dict(entry) for name, entry in BUILTIN.items()}
-    if settings.scrape_sources.strip():
-        try:
-            extra = json.loads(settings.scrape_sources)
-        except json.JSONDecodeError as exc:
-            raise SourceConfigError(f"PAKTUM_SCRAPE_SOURCES is not valid JSON: {exc}") from exc
-        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
-            raise SourceConfigError('PAKTUM_SCRAPE_SOURCES must be a JSON object: {"name": {"url": ...}, ...}')
-        for name, entry in extra.items():
-            unknown = set(entry) - FIELDS
-            if unknown:
-                raise SourceConfigError(
-                    f"PAKTUM_SCRAPE_SOURCES[{name!r}]: unknown field(s) {', '.join(sorted(unknown))} "
-                    f"(known: {', '.join(sorted(FIELDS))})"
-                )
-            raw.setdefault(name, {}).update(entry)
+    """The built-in sites with PAKTUM_SCRAPE_SOURCES merged over them (its fields are checked by Settings)."""
+    overrides = settings.scrape_sources
     configs = {}
-    for name, entry in raw.items():
+    for name in {**BUILTIN, **overrides}:
+        entry: dict[str, Any] = dict(BUILTIN.get(name, {}))
+        if name in overrides:
+            entry.update(overrides[name].model_dump(exclude_none=True))
         api, url = entry.get("api"), entry.get("url")
         if api not in APIS:
             raise SourceConfigError(f"source {name!r}: api must be one of {', '.join(APIS)}, not {api!r}")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        if url is None:
             raise SourceConfigError(f"source {name!r}: url must be an http(s) URL, not {url!r}")
-        try:
-            rate = float(entry.get("rate", settings.scrape_rate))
-        except (TypeError, ValueError) as exc:
-            raise SourceConfigError(f"source {name!r}: rate must be a number of requests per second") from exc
-        if rate <= 0:
-            raise SourceConfigError(f"source {name!r}: rate must be above 0")
+        api_key = entry.get("api_key")
         configs[name] = SourceConfig(
             name=name,
             api=api,
             url=url,
-            user=str(entry.get("user") or ""),
-            api_key=str(entry.get("api_key") or ""),
-            rate=rate,
+            user=entry.get("user", ""),
+            api_key=api_key.get_secret_value() if api_key else "",
+            rate=entry.get("rate", settings.scrape_rate),
         )
     return configs
 
