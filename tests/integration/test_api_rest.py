@@ -13,34 +13,21 @@ import uvicorn
 
 from paktum_api.app import create_app
 from paktum_cli.embedded_redis import free_port
-from paktum_common.contracts import Rating
 from paktum_common.settings import Settings
-from paktum_scraper.local import ImportReport, local_posts
-from tests.imagefiles import good_images
+from paktum_common.store import ImageStore
 from tests.integration.apiserver import serve
-from tests.integration.pipeline import Pipeline
 
 ORIGINAL_FIELDS = {"ID", "URL", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height", "Filename"}
 
 
-@pytest.fixture
-def api(settings: Settings) -> Iterator[httpx.Client]:
-    with serve(settings) as client:
+@pytest.fixture(scope="module")
+def api(indexed: Settings) -> Iterator[httpx.Client]:
+    """The api over the module's one filled index (6 cats, 3 dogs): these tests only read."""
+    with serve(indexed) as client:
         yield client
 
 
-@pytest.fixture
-async def filled(tmp_path: Path, pipeline: Pipeline) -> Pipeline:
-    folder = tmp_path / "in"
-    good_images(folder / "cats", 6)
-    good_images(folder / "dogs", 3, size=(300, 200))
-    await pipeline.queue.publish_posts(local_posts(folder / "cats", ["cat", "animal"], Rating.safe, ImportReport()))
-    await pipeline.queue.publish_posts(local_posts(folder / "dogs", ["dog", "animal"], None, ImportReport()))
-    await pipeline.drain()
-    return pipeline
-
-
-def test_search_shape_and_fields(filled: Pipeline, api: httpx.Client) -> None:
+def test_search_shape_and_fields(indexed: Settings, api: httpx.Client) -> None:
     response = api.get("/api/search", params={"query": "cat,animal", "limit": 4})
     assert response.status_code == 200
     body = response.json()
@@ -51,12 +38,13 @@ def test_search_shape_and_fields(filled: Pipeline, api: httpx.Client) -> None:
         assert isinstance(image["PHash"], int) and 0 <= image["PHash"] < 2**64
         assert image["Rating"] == "safe" and image["Added"].isdigit()
         assert image["URL"] == f"{api.base_url}/images/{image['Filename']}"
-        assert api.get(image["URL"]).content == filled.store.image_path(image["Filename"]).read_bytes()
+        stored = ImageStore.from_settings(indexed).image_path(image["Filename"])
+        assert api.get(image["URL"]).content == stored.read_bytes()
         thumb = api.get(image["ThumbnailURL"])
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
 
 
-def test_search_accepts_q_defaults_to_ten_and_shuffles(filled: Pipeline, api: httpx.Client) -> None:
+def test_search_accepts_q_defaults_to_ten_and_shuffles(api: httpx.Client) -> None:
     assert api.get("/api/search", params={"q": "dog"}).json()["total_hits"] == 3
     everything = api.get("/api/search", params={"query": "animal"}).json()
     assert everything["total_hits"] == 9 and len(everything["results"]) == 9
@@ -68,18 +56,18 @@ def test_search_accepts_q_defaults_to_ten_and_shuffles(filled: Pipeline, api: ht
     ("limit", "reason"),
     [("0", "between 1 and 50"), ("51", "between 1 and 50"), ("-3", "between 1 and 50"), ("ten", "whole number")],
 )
-def test_search_rejects_bad_limits(filled: Pipeline, api: httpx.Client, limit: str, reason: str) -> None:
+def test_search_rejects_bad_limits(api: httpx.Client, limit: str, reason: str) -> None:
     response = api.get("/api/search", params={"query": "cat", "limit": limit})
     assert response.status_code == 400
     assert reason in response.json()["error"] and response.json()["results"] == []
 
 
-def test_search_rejects_a_malformed_query(filled: Pipeline, api: httpx.Client) -> None:
+def test_search_rejects_a_malformed_query(api: httpx.Client) -> None:
     response = api.get("/api/search", params={"query": "cat,rating:nsfw"})
     assert response.status_code == 400 and "unknown rating 'nsfw'" in response.json()["error"]
 
 
-def test_image_and_related(filled: Pipeline, api: httpx.Client) -> None:
+def test_image_and_related(api: httpx.Client) -> None:
     some = api.get("/api/search?query=dog&limit=1").json()["results"][0]
     body = api.get(f"/api/image/{some['ID']}").json()
     assert body == {"image": some, "error": ""}
@@ -87,7 +75,7 @@ def test_image_and_related(filled: Pipeline, api: httpx.Client) -> None:
     assert api.get(f"/api/image/{some['ID']}/related").json() == {"results": [], "distances": [], "error": ""}
 
 
-def test_unknown_image_is_404_with_an_error(filled: Pipeline, api: httpx.Client) -> None:
+def test_unknown_image_is_404_with_an_error(api: httpx.Client) -> None:
     for path in ("/api/image/" + "0" * 32, "/api/image/nope/related"):
         response = api.get(path)
         assert response.status_code == 404 and "no image with ID" in response.json()["error"]
@@ -97,11 +85,11 @@ def test_unknown_image_is_404_with_an_error(filled: Pipeline, api: httpx.Client)
     "path",
     ["/images/..%2Fsearch.sqlite3", "/images/" + "0" * 32 + ".jpg", "/thumbnails/../redis.url", "/images/.hidden"],
 )
-def test_files_outside_the_store_are_not_served(filled: Pipeline, api: httpx.Client, path: str) -> None:
+def test_files_outside_the_store_are_not_served(api: httpx.Client, path: str) -> None:
     assert api.get(path).status_code == 404
 
 
-def test_health_readiness_and_metrics(filled: Pipeline, api: httpx.Client) -> None:
+def test_health_readiness_and_metrics(api: httpx.Client) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").json() == {"status": "ready"}
     api.get("/api/search?query=cat")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 from redis.asyncio import Redis
 
@@ -21,20 +19,10 @@ from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings, load_settings
 from paktum_common.store import ImageStore
 from paktum_hasher.ingest import Ingestor
+from paktum_hasher.pool import new_decode_pool
 from paktum_hasher.worker import HasherWorker
 
 log = logging.getLogger("paktum.hasher")
-
-
-def _ignore_interrupts() -> None:
-    # Ctrl-C is the parent's to handle: a decode in flight finishes and its result is indexed.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def new_decode_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_ignore_interrupts
-    )
 
 
 def new_worker(settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> HasherWorker:

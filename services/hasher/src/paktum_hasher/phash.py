@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import imagehash
 import numpy as np
+
+# imagehash imports its DCT on the first hash: a second or two, paid by every new decode process unless the
+# fork server (which imports this module) already holds it.
+import scipy.fftpack  # noqa: F401
 from PIL import Image
 
 

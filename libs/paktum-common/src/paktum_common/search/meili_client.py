@@ -2,6 +2,14 @@
 
 Every write in Meilisearch is an asynchronous task; `wait_task` polls it to the end and raises when
 it failed, so no caller can mistake an enqueued write for a done one.
+
+Why not the async `meilisearch-python-sdk` (PyPI): Paktum uses seven endpoints (documents add/fetch/delete,
+search, multi-search, settings, tasks), and what it needs around them is its own either way: every error
+as a SearchUnavailableError with Meilisearch's code, a task awaited to the end, one timeout per request from
+the settings. With the SDK that is the same wrapper over a larger client whose models change with each
+Meilisearch release; here no Meilisearch runs, so tests/integration/test_meili_wire.py pins the exact
+requests this file sends against recorded answers, which a client library's internals would hide. Revisit
+if Paktum needs much more of the API (e.g. tenant tokens, snapshots).
 """
 
 from __future__ import annotations
