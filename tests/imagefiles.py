@@ -3,6 +3,7 @@ plus the broken and hostile files the hasher must reject."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 from pathlib import Path
@@ -37,26 +38,37 @@ def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
 
 
 def good_images(folder: Path, count: int = 8, size: tuple[int, int] = (640, 480)) -> list[Path]:
-    """`count` distinct pictures, cycling through JPEG, PNG, GIF and WebP."""
+    """`count` distinct pictures, cycling through JPEG, PNG, GIF and WebP (the same files on every call)."""
     folder.mkdir(parents=True, exist_ok=True)
-    formats = [("jpg", "JPEG", {"quality": 90}), ("png", "PNG", {}), ("gif", "GIF", {}), ("webp", "WEBP", {})]
     paths = []
     for index in range(count):
-        ext, fmt, options = formats[index % len(formats)]
-        image = picture(index, size)
-        if fmt == "GIF":
-            image = image.convert("P", palette=Image.Palette.ADAPTIVE)
+        ext = GOOD_FORMATS[index % len(GOOD_FORMATS)][0]
         path = folder / f"picture-{index:03d}.{ext}"
-        path.write_bytes(encode(image, fmt, **options))
+        path.write_bytes(_good_image(index, size))
         paths.append(path)
     return paths
+
+
+GOOD_FORMATS = [("jpg", "JPEG", {"quality": 90}), ("png", "PNG", {"compress_level": 1}), ("gif", "GIF", {}),
+                ("webp", "WEBP", {})]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=128)
+def _good_image(index: int, size: tuple[int, int]) -> bytes:
+    # Drawing and encoding a large picture takes up to a second; every test asks for the same few.
+    _, fmt, options = GOOD_FORMATS[index % len(GOOD_FORMATS)]
+    # A large picture is drawn at a quarter of its area and scaled up: as distinct, four times quicker.
+    drawn = (max(size[0] // 2, 1), max(size[1] // 2, 1)) if size[0] * size[1] > 640 * 480 else size
+    image = picture(index, drawn).resize(size, Image.Resampling.BICUBIC) if drawn != size else picture(index, size)
+    if fmt == "GIF":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE)
+    return encode(image, fmt, **options)
 
 
 def bad_images(folder: Path) -> dict[str, Path]:
     """Files with image names that are not whole, sane images, by what is wrong with them."""
     folder.mkdir(parents=True, exist_ok=True)
-    whole = encode(picture(999), "JPEG", quality=90)
-    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")  # 400 MP of nothing: a few KB compressed
+    whole, bomb = _bad_image_sources()
     files = {
         "not_an_image": (folder / "notes.jpg", b"this is a text file with an image's name\n"),
         "truncated": (folder / "truncated.jpg", whole[: len(whole) // 3]),
@@ -66,3 +78,10 @@ def bad_images(folder: Path) -> dict[str, Path]:
     for path, data in files.values():
         path.write_bytes(data)
     return {kind: path for kind, (path, _) in files.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _bad_image_sources() -> tuple[bytes, bytes]:
+    whole = encode(picture(999), "JPEG", quality=90)
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")  # 400 MP of nothing: a few KB compressed
+    return whole, bomb

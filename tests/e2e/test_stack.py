@@ -102,11 +102,11 @@ def test_a_hasher_killed_mid_import_loses_no_image(tmp_path: Path, processes: li
         data = tmp_path / "data"
         env = paktum_env(
             PAKTUM_REDIS_URL=server.url, PAKTUM_DATA_DIR=str(data), PAKTUM_HASHER_BATCH_SIZE="2",
-            PAKTUM_CONSUMER_NAME="hasher-a",
+            PAKTUM_CONSUMER_NAME="hasher-a", PAKTUM_RECLAIM_IDLE_MS="3000",
         )  # fmt: skip
         settings = Settings(data_dir=data, redis_url=server.url)
         folder = tmp_path / "in"
-        good = good_images(folder, 40, size=(1600, 1200))
+        good = good_images(folder, 24, size=(1600, 1200))
         bad = bad_images(folder / "broken")
         assert _publish(settings, folder) == len(good) + len(bad)
 
@@ -119,7 +119,8 @@ def test_a_hasher_killed_mid_import_loses_no_image(tmp_path: Path, processes: li
         client = redis.Redis.from_url(server.url, decode_responses=True)
         assert int(client.xpending(settings.stream, settings.consumer_group)["pending"]) > 0
 
-        # A replacement with another name (a new pod): it takes over the dead hasher's entries once idle.
+        # A replacement with another name (a new pod): it takes over the dead hasher's entries once idle (3 s here,
+        # PAKTUM_RECLAIM_IDLE_MS; a live hasher renews its claims well within that).
         second = Process(
             [command("paktum-hasher")], dict(env, PAKTUM_CONSUMER_NAME="hasher-b"), tmp_path / "hasher-2.log"
         )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import EmbeddedRedis
 from paktum_common.settings import Settings
+from tests.fakemeili import FakeMeili
+from tests.fixtures.booru.server import FixtureBooru
 from tests.integration.gallery_data import fill_once
 from tests.integration.pipeline import Pipeline, open_pipeline
 
@@ -26,3 +28,19 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedi
     settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
     fill_once(settings, base / "in")
     return settings
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMeili]:
+    """A Meilisearch stand-in on loopback that speaks its wire format (tests/fakemeili.py)."""
+    server = FakeMeili().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def booru() -> Iterator[FixtureBooru]:
+    """A Gelbooru-format fixture site on loopback, ten posts a page."""
+    server = FixtureBooru("gelbooru", max_limit=10).start()
+    yield server
+    server.stop()

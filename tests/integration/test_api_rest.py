@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from paktum_api.app import create_app
 from paktum_cli.embedded_redis import free_port
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -100,17 +96,7 @@ def test_health_readiness_and_metrics(api: httpx.Client) -> None:
 
 
 def test_readiness_fails_when_redis_is_gone(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+    with serve(Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")) as api:
+        response = api.get("/readyz")
         assert response.status_code == 503 and "redis" in response.json()["problems"]
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        assert api.get("/healthz").status_code == 200

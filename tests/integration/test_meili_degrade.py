@@ -4,17 +4,12 @@ real Redis, and a fake Meilisearch on loopback that goes down and comes back on 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 
-from paktum_api.app import create_app
 from paktum_cli.embedded_redis import free_port
 from paktum_common.contracts import Rating
 from paktum_common.search import parse_query
@@ -22,6 +17,7 @@ from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.fakemeili import FakeMeili
 from tests.imagefiles import good_images
+from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline, open_pipeline
 
 
@@ -37,15 +33,9 @@ def meili_settings(settings: Settings, meili_port: int) -> Settings:
 
 
 def test_the_api_answers_503_while_meilisearch_is_down_and_recovers(meili_settings: Settings, meili_port: int) -> None:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(meili_settings), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
     fake = FakeMeili()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+        with serve(meili_settings) as api:
             down = api.get("/api/search", params={"query": "cat"})
             assert down.status_code == 503
             body = down.json()
@@ -68,8 +58,6 @@ def test_the_api_answers_503_while_meilisearch_is_down_and_recovers(meili_settin
             fake.start(meili_port)
             assert api.get("/api/search", params={"query": "cat"}).status_code == 200
     finally:
-        server.should_exit = True
-        thread.join(10)
         fake.stop()
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from paktum_cli.embedded_redis import free_port
-from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.errors import InvalidQueryError, PaktumError, SearchUnavailableError
 from paktum_common.search import SearchQuery, open_search
 from paktum_common.search.meili import MeiliSearch
@@ -19,6 +18,7 @@ from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import MAX_TOTAL_HITS, MIGRATIONS, migrate
 from paktum_common.search.query import NumericFilter, Order
 from paktum_common.settings import Settings
+from tests.documents import synthetic
 from tests.fakemeili import FakeMeili, fixture
 from tests.meili_filter_grammar import read_quoted, read_quoted_list
 
@@ -26,22 +26,6 @@ FIELDS = [
     "ID", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
     "Filename", "Source", "SourceID", "SourceURL",
 ]  # fmt: skip
-
-
-def doc(n: int, tags: str = "t", added: int = 1_700_000_000) -> ImageDocument:
-    md5 = f"{n:032x}"
-    return ImageDocument(
-        ID=md5, Tags=tags.split(),
-        Tagstring=tags, Rating=Rating.safe, Added=str(added + n), PHash=(1 << 64) - 1 - n, Size=100 + n,
-        Width=640, Height=480, Filename=f"{md5}.jpg",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMeili]:
-    server = FakeMeili().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -128,7 +112,7 @@ async def test_a_key_that_may_not_read_the_version_is_no_obstacle(meili: MeiliSe
 
 
 async def test_an_index_deleted_by_hand_is_set_up_again_on_the_next_call(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(1)])
+    await meili.add_documents([synthetic(1)])
     del fake.indexes["images"]
     with pytest.raises(MeiliError, match="index_not_found"):
         await meili.search(SearchQuery(), 5)
@@ -186,7 +170,7 @@ async def test_a_failed_migration_task_is_an_error_and_is_retried_on_the_next_ca
 async def test_add_sends_hex_hashes_numeric_added_and_tag_prefixes_in_batches(fake: FakeMeili) -> None:
     meili = MeiliSearch(fake.url, batch=2)
     await ready(meili, fake)
-    await meili.add_documents([doc(1, "ab c"), doc(2), doc(3)])
+    await meili.add_documents([synthetic(1, "ab c"), synthetic(2), synthetic(3)])
     batches = fake.bodies("POST", "/indexes/images/documents")
     assert [len(b) for b in batches] == [2, 1]
     assert batches[0][0] == {
@@ -208,37 +192,37 @@ async def test_a_failed_addition_task_raises_with_meilisearchs_reason(meili: Mei
     await ready(meili, fake)
     fake.fail_next_task("documentAdditionOrUpdate", fixture("task_failed")["error"])
     with pytest.raises(MeiliError, match=r"task \d+ \(add documents to images\) failed: .*No space left") as caught:
-        await meili.add_documents([doc(1)])
+        await meili.add_documents([synthetic(1)])
     assert isinstance(caught.value, SearchUnavailableError) and caught.value.code == "no_space_left_on_device"
 
 
 async def test_get_documents_fetches_by_a_quoted_id_filter_and_reads_the_64_bit_hash(
     meili: MeiliSearch, fake: FakeMeili
 ) -> None:
-    await meili.add_documents([doc(1), doc(2)])
+    await meili.add_documents([synthetic(1), synthetic(2)])
     fake.clear()
     found = await meili.get_documents([f"{1:032x}", f"{1:032x}", "f" * 32])
     assert fake.bodies("POST", "/indexes/images/documents/fetch") == [
         {"filter": [f'ID IN ["{1:032x}", "{"f" * 32}"]'], "fields": FIELDS, "limit": 2}
     ]
-    assert found == {f"{1:032x}": doc(1)}
+    assert found == {f"{1:032x}": synthetic(1)}
     assert found[f"{1:032x}"].PHash == (1 << 64) - 2
     assert await meili.get_document("0" * 32) is None
 
 
 async def test_delete_sends_the_ids_and_awaits_the_task(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(1), doc(2)])
+    await meili.add_documents([synthetic(1), synthetic(2)])
     await meili.delete_documents([f"{2:032x}", f"{2:032x}", "not-there"])
     assert fake.bodies("POST", "/indexes/images/documents/delete-batch") == [[f"{2:032x}", "not-there"]]
     assert await meili.count() == 1
 
 
 async def test_export_pages_through_every_document_without_derived_fields(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(n) for n in range(7)])
+    await meili.add_documents([synthetic(n) for n in range(7)])
     fake.clear()
     pages = [page async for page in meili.export(batch=3)]
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert [d for p in pages for d in p] == [doc(n) for n in range(7)]
+    assert [d for p in pages for d in p] == [synthetic(n) for n in range(7)]
     assert [r.params for r in fake.requests] == [
         {"offset": str(o), "limit": "3", "fields": ",".join(FIELDS)} for o in (0, 3, 6)
     ]
@@ -248,7 +232,7 @@ async def test_export_pages_through_every_document_without_derived_fields(meili:
 
 
 async def test_an_ordered_search_is_one_page_request_with_the_exact_total(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(n) for n in range(12)])
+    await meili.add_documents([synthetic(n) for n in range(12)])
     fake.clear()
     query = SearchQuery(all_tags=('say_"cheese"',), numeric=(NumericFilter("added", ">", 5),), order=Order.added_desc)
     page = await meili.search(query, 5, offset=7)
@@ -285,7 +269,7 @@ async def test_an_offset_answer_without_an_exact_total_is_refused(meili: MeiliSe
 async def test_random_order_counts_then_reads_sampled_positions_in_one_multi_search(
     meili: MeiliSearch, fake: FakeMeili
 ) -> None:
-    await meili.add_documents([doc(n) for n in range(30)])
+    await meili.add_documents([synthetic(n) for n in range(30)])
     fake.clear()
     page = await meili.search(SearchQuery(all_tags=("t",)), 5)
     assert page.total == 30 and len({h.ID for h in page.hits}) == 5
@@ -305,7 +289,7 @@ async def test_random_order_counts_then_reads_sampled_positions_in_one_multi_sea
 
 
 async def test_random_order_is_uniform_over_all_hits(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(n) for n in range(40)])
+    await meili.add_documents([synthetic(n) for n in range(40)])
     seen: collections.Counter[int] = collections.Counter()
     orders = set()
     for _ in range(200):
@@ -320,7 +304,7 @@ async def test_random_order_is_uniform_over_all_hits(meili: MeiliSearch, fake: F
 
 
 async def test_random_order_with_few_hits_is_one_request(meili: MeiliSearch, fake: FakeMeili) -> None:
-    await meili.add_documents([doc(n) for n in range(3)])
+    await meili.add_documents([synthetic(n) for n in range(3)])
     fake.clear()
     page = await meili.search(SearchQuery(), 10)
     assert sorted(int(h.ID, 16) for h in page.hits) == [0, 1, 2] and page.total == 3
@@ -413,10 +397,10 @@ async def test_a_server_that_is_down_is_unavailable_then_recovers_on_the_same_ad
     with pytest.raises(SearchUnavailableError, match=f"meilisearch at http://127.0.0.1:{port} is unreachable"):
         await meili.search(SearchQuery(), 5)
     with pytest.raises(SearchUnavailableError, match="unreachable"):
-        await meili.add_documents([doc(1)])
+        await meili.add_documents([synthetic(1)])
     fake = FakeMeili().start(port)
     try:
-        await meili.add_documents([doc(1)])
+        await meili.add_documents([synthetic(1)])
         assert (await meili.search(SearchQuery(), 5)).total == 1
         fake.stop()
         with pytest.raises(SearchUnavailableError, match="unreachable"):

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from paktum_cli.embedded_redis import free_port
 from paktum_cli.main import main
-from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import SearchQuery
 from paktum_common.search.sqlite import SqliteSearch
+from tests.documents import synthetic
 from tests.fakemeili import FakeMeili
-
-
-def doc(n: int) -> ImageDocument:
-    md5 = f"{n:032x}"
-    return ImageDocument(
-        ID=md5, Tags=["t", f"n{n}"],
-        Tagstring=f"t n{n}", Rating=Rating.safe, Added=str(1_700_000_000 + n), PHash=(1 << 64) - 1 - n,
-        Size=100 + n, Width=640, Height=480, Filename=f"{md5}.jpg",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMeili]:
-    server = FakeMeili().start()
-    yield server
-    server.stop()
 
 
 def run(argv: list[str]) -> int:
@@ -42,7 +25,7 @@ def test_sqlite_to_meilisearch_and_back(
     tmp_path: Path, fake: FakeMeili, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PAKTUM_SEARCH_URL", raising=False)
-    docs = [doc(n) for n in range(7)]
+    docs = [synthetic(n, ["t", f"n{n}"]) for n in range(7)]
 
     async def fill() -> None:
         source = SqliteSearch(tmp_path / "laptop.sqlite3")

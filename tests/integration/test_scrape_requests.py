@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,6 @@ from tests.integration.scrape_settings import sources_env, with_sources
 
 BIN = Path(sys.executable).parent
 TOKEN = "scrape-admin-token"
-
-
-@pytest.fixture
-def booru() -> Iterator[FixtureBooru]:
-    server = FixtureBooru("gelbooru", max_limit=10).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

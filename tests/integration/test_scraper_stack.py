@@ -22,13 +22,6 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
-def booru() -> Iterator[FixtureBooru]:
-    server = FixtureBooru("gelbooru", max_limit=10).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """`paktum up` in its own session; yields the api's address and the environment for `paktum scrape`."""
     port = free_port()

@@ -18,18 +18,13 @@ from paktum_common.search.meili import MeiliSearch
 from paktum_common.search.meili_client import MeiliError
 from paktum_common.search.meili_migrations import lock_index, migrations_index
 from paktum_common.search.sqlite import SqliteSearch
+from tests.documents import synthetic
 
 LIVE_MEILI = os.environ.get("PAKTUM_TEST_MEILI_URL", "")
 
 
 def doc(n: int, tags: str | list[str], rating: Rating = Rating.safe, added: int = 1_700_000_000) -> ImageDocument:
-    md5 = f"{n:032x}"
-    tag_list = tags.split() if isinstance(tags, str) else tags
-    return ImageDocument(
-        ID=md5, Tags=tag_list,
-        Tagstring=" ".join(tag_list), Rating=rating, Added=str(added + n), PHash=(1 << 64) - 1 - n, Size=100 + n,
-        Width=640 + n % 2, Height=480, Filename=f"{md5}.jpg",
-    )  # fmt: skip
+    return synthetic(n, tags, rating=rating, added=added, width=640 + n % 2)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("meili", marks=pytest.mark.live)])
