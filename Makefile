@@ -11,8 +11,10 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (it is on these machines), Python would
+# otherwise compile every module of every process from source, 3-6 s for each service started.
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
 sync: $(VENV)/.synced
@@ -20,8 +22,11 @@ sync: $(VENV)/.synced
 run: sync
 	$(VENV)/bin/paktum up
 
+# Tests run in PYTEST_WORKERS processes (pytest-xdist); each has its own Redis server and temporary files.
+PYTEST_WORKERS ?= 3
 test: sync
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m compileall -q libs/paktum-common/src services/*/src src tests bench >/dev/null
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: sync
 	$(VENV)/bin/ruff check .

@@ -73,7 +73,7 @@ async def test_a_run_killed_while_writing_leaves_the_old_groups(settings: Settin
     client.hset(keys.GROUP_MEMBERS, old.anchor, old.to_json())
     client.hset(keys.GROUP_OF, mapping={"e" * 32: old.anchor, "f" * 32: old.anchor})
     before = (client.hgetall(keys.GROUP_MEMBERS), client.hgetall(keys.GROUP_OF))
-    await fill_pairs(settings, 25_000)
+    await fill_pairs(settings, 8_000)  # 8 batches of groups to write: time to be killed between two
     process = subprocess.Popen(
         [sys.executable, "-m", "paktum_cleanup.main"], env=env_for(settings), stdout=subprocess.PIPE, text=True
     )
