@@ -62,6 +62,20 @@ def test_each_format_has_its_content_type(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("extension", "content_type"),
+    [("webm", "video/webm"), ("mp4", "video/mp4"), ("avif", "image/avif"), ("tiff", "image/tiff")],
+)
+def test_every_stored_media_type_is_served_as_itself(settings: Settings, extension: str, content_type: str) -> None:
+    # The hasher stores a video post as the video (it indexes its first frame): it must not come back as bytes.
+    name = f"{'ab' * 16}.{extension}"
+    settings.images_dir.mkdir(parents=True)
+    settings.images_dir.joinpath(name).write_bytes(b"\x00" * 64)
+    with serve(settings) as api:
+        response = api.get(f"/images/{name}")
+    assert response.status_code == 200 and response.headers["content-type"] == content_type
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/images/..%2F..%2Fetc%2Fpasswd",
