@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +95,23 @@ async def test_a_file_we_have_is_a_duplicate_even_near_a_purged_picture(
     assert doc is not None and doc.Tags == ["cat", "more"]
 
 
+async def test_an_indexed_file_whose_registration_failed_is_still_a_duplicate(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    kept = write(tmp_path / "kept", "a.jpg", 38)
+    deleted = write(tmp_path / "deleted", "b.jpg", 38, quality=60)
+    await ingest(pipeline, kept.parent, ["cat"])
+    await ingest(pipeline, deleted.parent, ["cat"])
+    await pipeline.catalog.remove([md5_of(deleted)], ban=True, reason="test")
+    await IMAGES.remove(redis_client, [md5_of(kept)])  # its registration failed (the index write did not)
+    await ingest(pipeline, kept.parent, ["cat", "again"])
+    assert await dead_letters(pipeline, redis_client) == []
+    assert not (await pipeline.catalog.standing([md5_of(kept)]))[md5_of(kept)].banned
+    summary = await run_cleanup(pipeline.settings)
+    assert summary.ok and summary.purge is not None and summary.purge.total == 0, summary.lines()
+    assert await pipeline.search.get_document(md5_of(kept)) is not None
+
+
 async def test_admin_delete_removes_everywhere_and_bans_unless_told_not_to(
     tmp_path: Path, pipeline: Pipeline, redis_client: Redis
 ) -> None:
@@ -176,11 +192,12 @@ async def test_the_purge_removes_a_reupload_that_slipped_in_after_a_removal_and_
     older = write(tmp_path / "in", "b.jpg", 37, size=(320, 240))
     await ingest(pipeline, tmp_path / "in", ["cat"])
     await pipeline.catalog.remove([md5_of(original)], ban=True, reason="test")
-    # A re-upload indexed by a hasher that checked just before the ban was written (a race): written as the
-    # hasher would, minus the admission check, and added after the removal.
+    # A re-upload admitted by a hasher that checked just before the ban was written (a race), indexed after
+    # it: written as the hasher writes, from the admission check on. Its Added is the time of its index write.
+    await asyncio.sleep(1.1)  # Added is in whole seconds: the write lands in a later second than the removal
     late = write(tmp_path / "late", "c.jpg", 37, quality=50)
     doc = (await pipeline.search.get_document(md5_of(older))).model_copy(  # type: ignore[union-attr]
-        update={"ID": md5_of(late), "Filename": f"{md5_of(late)}.jpg", "Added": str(int(time.time()) + 5)}
+        update={"ID": md5_of(late), "Filename": f"{md5_of(late)}.jpg", "Added": "0"}
     )
     await pipeline.catalog.store_files(doc.ID, doc.Filename, late.read_bytes(), late.read_bytes())
     await pipeline.catalog.index([doc])

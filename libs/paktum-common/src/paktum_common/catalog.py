@@ -37,6 +37,9 @@ from paktum_common.store import ImageStore
 
 log = logging.getLogger("paktum.catalog")
 
+# Images per round of a large removal or registration: bounded work per Redis transaction and index call.
+BATCH = 500
+
 
 @dataclass(frozen=True)
 class Standing:
@@ -94,21 +97,6 @@ class Admission:
         if await self.redis.sismember(keys.BANNED_MD5, md5):
             raise BannedImageError(f"md5 {md5} was removed for good and is banned")
 
-    async def admit_picture(self, md5: str, phash: int) -> None:
-        """May we have this picture? Asked right after decoding, before any file is stored.
-
-        A file we already have is a duplicate (its tags are merged), never refused; a new one within the
-        variant distance of a purged picture is a re-upload of it: refused, and its md5 banned too, so
-        the scraper skips the file next time.
-        """
-        if await self.redis.hexists(keys.PHASHES, md5):
-            return
-        near = (await PURGED.near(self.redis, [phash], self.distance))[0]
-        if near:
-            purged, bits = near[0]
-            await self.redis.sadd(keys.BANNED_MD5, md5)
-            raise BannedImageError(f"a re-upload of the purged image {purged} ({bits} bits apart)")
-
 
 class Catalog(Admission):
     """The whole catalog: admission, and every write to the index, the files, the registry and groups."""
@@ -121,6 +109,23 @@ class Catalog(Admission):
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> Catalog:
         return cls(redis, search, store, settings.variant_distance)
+
+    async def admit_picture(self, md5: str, phash: int) -> None:
+        """May we have this picture? Asked right after decoding, before any file is stored.
+
+        A file we already have is a duplicate (its tags are merged), never refused: the registry says so,
+        or the index (a document whose registration failed is still ours). A new one within the variant
+        distance of a purged picture is a re-upload of it: refused, and its md5 banned too, so the scraper
+        skips the file next time.
+        """
+        if await self.redis.hexists(keys.PHASHES, md5):
+            return
+        near = (await PURGED.near(self.redis, [phash], self.distance))[0]
+        if not near or await self.search.get_document(md5) is not None:
+            return
+        purged, bits = near[0]
+        await self.redis.sadd(keys.BANNED_MD5, md5)
+        raise BannedImageError(f"a re-upload of the purged image {purged} ({bits} bits apart)")
 
     # ---- Adding ----------------------------------------------------------------------------------
 
@@ -138,9 +143,30 @@ class Catalog(Admission):
         for doc in documents:
             fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
         existing = await self.search.get_documents(list(fresh))
-        written = [merge_documents(existing[i], d) if i in existing else d for i, d in fresh.items()]
+        # A new image is added when it is indexed, not when it was decoded: a write held back by an index
+        # outage must not date an image from before a removal it raced (the purge compares the two).
+        now = str(int(time.time()))
+        written = [
+            merge_documents(existing[i], d) if i in existing else d.model_copy(update={"Added": now})
+            for i, d in fresh.items()
+        ]
+        # Files younger than the grace period are never a sweep's leftovers: after a long retry, make them young.
+        await asyncio.to_thread(self.store.touch, [(d.ID, d.Filename) for d in written if d.ID not in existing])
         await self.search.add_documents(written)
         return Indexed(existing, written)
+
+    async def register_only(self, phashes: Mapping[str, int]) -> list[str]:
+        """Registry entries for indexed images that lack one (the sweep's repair), without linking: the full
+        regroup that follows links everything. Asks the index first, in batches: an image removed meanwhile
+        is not brought back. Returns the md5s registered."""
+        done: list[str] = []
+        ids = list(phashes)
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start : start + BATCH]
+            indexed = await self.search.get_documents(batch)
+            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in batch if md5 in indexed})
+            done += [md5 for md5 in batch if md5 in indexed]
+        return done
 
     async def register(self, phashes: Mapping[str, int]) -> int:
         """Register indexed images' pHashes (md5 -> pHash) and link each into its variant group at once
@@ -160,14 +186,12 @@ class Catalog(Admission):
         registered = await IMAGES.get(self.redis, ids)
         phashes = {**registered, **{md5: doc.PHash for md5, doc in documents.items()}}
         if ban:
-            # Remembered first: a removal cut short after this still refuses the picture everywhere.
+            # Remembered first: a removal cut short after this still refuses the picture everywhere. When
+            # before what: a purged pHash without its time is read as one from before times were kept.
+            if phashes:
+                await self.redis.hset(keys.PURGED_AT, mapping=dict.fromkeys(phashes, str(int(time.time()))))
             await PURGED.add(self.redis, phashes)
-            now = str(int(time.time()))
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(keys.BANNED_MD5, *ids)
-                if phashes:
-                    pipe.hset(keys.PURGED_AT, mapping=dict.fromkeys(phashes, now))
-                await pipe.execute()
+            await self.redis.sadd(keys.BANNED_MD5, *ids)
         # Index first: once no answer links to the files, removing them breaks no page.
         await self.search.delete_documents(ids)
         await self._erase(ids, documents)

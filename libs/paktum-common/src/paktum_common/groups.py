@@ -20,6 +20,7 @@ from redis.exceptions import WatchError
 
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
+from paktum_common.errors import TransientError
 from paktum_common.phash import hamming, is_degenerate
 from paktum_common.registry import IMAGES
 
@@ -28,6 +29,10 @@ DEFAULT_DISTANCE = 10
 BUILD_TTL_SECONDS = 6 * 3600
 # Concurrent writers (hashers, cleanup, admins) retry an optimistic transaction this often.
 MAX_ATTEMPTS = 50
+
+
+class GroupsBusyError(TransientError):
+    """Concurrent writers kept changing the variant groups under an optimistic transaction: try again later."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,7 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
                 return new
             except WatchError:
                 continue
-    raise RuntimeError("variant groups kept changing under a regroup; giving up")
+    raise GroupsBusyError("variant groups kept changing under a regroup; giving up")
 
 
 async def _separated_among(redis: Redis, md5s: Sequence[str]) -> list[tuple[str, str]]:
@@ -345,7 +350,7 @@ async def _join(redis: Redis, md5: str, phash: int, near: Mapping[str, int]) -> 
                 return True
             except WatchError:
                 continue
-    raise RuntimeError("variant groups kept changing while linking an image; giving up")
+    raise GroupsBusyError("variant groups kept changing while linking an image; giving up")
 
 
 class GroupsBuild:

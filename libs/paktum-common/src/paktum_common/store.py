@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -47,6 +48,13 @@ class ImageStore:
 
     def write_thumbnail(self, md5: str, data: bytes) -> Path:
         return _write_atomically(self.thumbnail_path(md5), data)
+
+    def touch(self, images: list[tuple[str, str]]) -> None:
+        """Mark these images' files (md5, filename) as just written; a file already gone is left gone."""
+        for md5, filename in images:
+            for path in (self.image_path(filename), self.thumbnail_path(md5)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(path)
 
     def has_image(self, filename: str) -> bool:
         return self.image_path(filename).is_file()

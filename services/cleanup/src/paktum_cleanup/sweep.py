@@ -11,7 +11,7 @@ from pathlib import Path
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
-from paktum_common.catalog import Catalog
+from paktum_common.catalog import BATCH, Catalog
 from paktum_common.registry import IMAGES
 from paktum_common.store import ImageStore
 
@@ -31,6 +31,10 @@ class SweepReport:
 
 IMAGES_DIR = "images"
 THUMBNAILS_DIR = "thumbnails"
+
+
+def _batches(items: list[str]) -> list[list[str]]:
+    return [items[start : start + BATCH] for start in range(0, len(items), BATCH)]
 
 
 def _md5(filename: str) -> str:
@@ -79,11 +83,15 @@ async def sweep(
     progress.advance()
     if repair:
         # Files of no document and registry entries of no document: what a removal cut short leaves.
-        leftovers = {_md5(orphan.partition("/")[2]) for orphan in report.orphan_files} | set(report.orphan_registry)
-        await catalog.remove_traces(sorted(leftovers), reason="sweep: no document")
+        leftovers = sorted(
+            {_md5(orphan.partition("/")[2]) for orphan in report.orphan_files} | set(report.orphan_registry)
+        )
+        for batch in _batches(leftovers):
+            await catalog.remove_traces(batch, reason="sweep: no document")
         # Documents whose file is gone: nothing to serve, so the image is removed (not banned: it may come back).
-        await catalog.remove(report.missing_files, ban=False, reason="sweep: file missing")
-        await catalog.register({md5: phash_of[md5] for md5 in report.unregistered})
+        for batch in _batches(report.missing_files):
+            await catalog.remove(batch, ban=False, reason="sweep: file missing")
+        await catalog.register_only({md5: phash_of[md5] for md5 in report.unregistered})
         catalogue = catalogue.without(report.missing_files)
     progress.advance()
     progress.finish()
