@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from paktum_common import keys
 from paktum_common.contracts import normalize_tags
 from paktum_common.errors import PaktumError
+from paktum_common.redis_client import as_text
 from paktum_common.settings import Settings
 
 
@@ -33,8 +34,4 @@ def banned_in(tags: Iterable[str], banned: frozenset[str]) -> list[str]:
 async def banned_tags_now(redis: Redis, settings: Settings) -> frozenset[str]:
     """The configured list plus the tags an admin banned at run time (kept in Redis, so they last)."""
     runtime = await redis.smembers(keys.BANNED_TAGS)
-    return load_banned_tags(settings) | frozenset(normalize_tags([_text(tag) for tag in runtime]))
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return load_banned_tags(settings) | frozenset(normalize_tags([as_text(tag) for tag in runtime]))

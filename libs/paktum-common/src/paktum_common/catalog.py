@@ -8,11 +8,11 @@ here, so each place is written in one order, chosen so that a crash between any 
 the cleanup run repairs:
 
 - adding: files (thumbnail first) -> index -> registry and groups. A crash leaves files without a document
-  (the sweep removes them after its grace period) or a document without a registry entry (the sweep
-  registers it).
-- removing: bans (when asked) -> index -> files -> groups -> registry. A crash leaves a banned md5 still
-  indexed (the purge finishes its removal), files without a document, or a registry entry without a
-  document (the sweep removes both, through `remove` again).
+  (the sweep reports them after its grace period, `--repair` removes them) or a document without a
+  registry entry (`--repair` registers it; the full regroup groups it either way).
+- removing: bans (when asked: time, pHash, md5) -> index -> files -> groups -> registry. A crash leaves a
+  banned md5 still indexed (every purge finishes its removal), files without a document, or a registry
+  entry without a document (the sweep reports both, `--repair` removes them through `remove_traces`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 
 from paktum_common.contracts import DeadLetter, Post
 from paktum_common.log import log_event
+from paktum_common.redis_client import as_text
 from paktum_common.settings import Settings
 
 log = logging.getLogger("paktum.queue")
@@ -86,7 +87,7 @@ class StreamConsumer:
         for _stream, items in reply or []:
             for entry_id, fields in items:
                 # An entry deleted from the stream while pending comes back with no fields.
-                entries.append((_text(entry_id), {_text(k): _text(v) for k, v in (fields or {}).items()}))
+                entries.append((as_text(entry_id), {as_text(k): as_text(v) for k, v in (fields or {}).items()}))
         return entries
 
     async def _autoclaim(self, count: int) -> list[tuple[str, dict[str, str]]]:
@@ -98,9 +99,9 @@ class StreamConsumer:
             start_id=self._reclaim_cursor,
             count=count,
         )
-        next_cursor, items = _text(reply[0]), reply[1]
+        next_cursor, items = as_text(reply[0]), reply[1]
         self._reclaim_cursor = next_cursor
-        return [(_text(eid), {_text(k): _text(v) for k, v in (fields or {}).items()}) for eid, fields in items]
+        return [(as_text(eid), {as_text(k): as_text(v) for k, v in (fields or {}).items()}) for eid, fields in items]
 
     async def _with_counts(self, entries: list[tuple[str, dict[str, str]]]) -> list[Delivery]:
         """Attach the delivery count Redis keeps for each redelivered entry."""
@@ -115,7 +116,7 @@ class StreamConsumer:
             consumername=self.consumer,
         )
         for item in pending:
-            counts[_text(item["message_id"])] = int(item["times_delivered"])
+            counts[as_text(item["message_id"])] = int(item["times_delivered"])
         return [Delivery(eid, fields, counts.get(eid, 1)) for eid, fields in entries]
 
     def exhausted(self, delivery: Delivery) -> bool:
@@ -229,7 +230,3 @@ return 1
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -7,3 +7,8 @@ from redis.asyncio import Redis
 
 def connect(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def as_text(value: str | bytes) -> str:
+    """A reply as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else value
