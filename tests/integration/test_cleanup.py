@@ -252,7 +252,7 @@ async def test_images_indexed_during_a_run_keep_their_links(
     # The run scans the index, then the hasher indexes (and links) one more variant before the swap.
     catalogue = await load_catalogue(pipeline.search, frozenset(), Progress(enabled=False))
     await ingest(pipeline, late, ["cat"])
-    report = await regroup_all(redis_client, pipeline.search, catalogue, 10, Progress(enabled=False))
+    report = await regroup_all(pipeline.catalog, catalogue, Progress(enabled=False))
     assert report.groups == 1 and report.late_linked == 1
     members = {md5_of(p) for p in (original, half, low, late / crop.name)}
     assert await groups_now(redis_client, list(members)) == {frozenset(members)}

@@ -8,14 +8,13 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
-from redis.asyncio import Redis
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
 from paktum_cleanup.variants import Method, available_method, group_variants
-from paktum_common.groups import GroupsBuild, VariantGroup, link_images, mark_not_variants, not_variant_pairs
+from paktum_common.catalog import Catalog
+from paktum_common.groups import GroupsBuild, VariantGroup, mark_not_variants, not_variant_pairs
 from paktum_common.registry import IMAGES
-from paktum_common.search import SearchBackend
 
 WRITE_BATCH = 1000
 
@@ -38,13 +37,9 @@ def _excluded(catalogue: Catalogue, decisions: list[tuple[str, str]]) -> np.ndar
 
 
 async def regroup_all(
-    redis: Redis,
-    search: SearchBackend,
-    catalogue: Catalogue,
-    distance: int,
-    progress: Progress,
-    method: Method = "auto",
+    catalog: Catalog, catalogue: Catalogue, progress: Progress, method: Method = "auto"
 ) -> GroupReport:
+    redis, distance = catalog.redis, catalog.distance
     decisions = await not_variant_pairs(redis)
     progress.start("group", 1)
     started = time.perf_counter()
@@ -73,7 +68,7 @@ async def regroup_all(
     except BaseException:
         await asyncio.shield(build.discard())
         raise
-    late = await _link_late_images(redis, search, catalogue, distance)
+    late = await _link_late_images(catalog, catalogue)
     # Decisions taken while this run computed are not in its groups: apply them now.
     for a, b in set(await not_variant_pairs(redis)) - set(decisions):
         await mark_not_variants(redis, a, b, distance)
@@ -85,10 +80,10 @@ def _variant_group(catalogue: Catalogue, members: np.ndarray) -> VariantGroup:
     return VariantGroup.around(anchor, {catalogue.ids[int(i)]: int(catalogue.phashes[int(i)]) for i in members})
 
 
-async def _link_late_images(redis: Redis, search: SearchBackend, catalogue: Catalogue, distance: int) -> int:
+async def _link_late_images(catalog: Catalog, catalogue: Catalogue) -> int:
     """Images the hasher linked while this run computed were dropped by the swap: link them again."""
     scanned = set(catalogue.ids)
-    registry = await IMAGES.scan(redis)
+    registry = await IMAGES.scan(catalog.redis)
     late = [md5 for md5 in registry if md5 not in scanned]
-    present = await search.get_documents(late)
-    return await link_images(redis, {md5: doc.PHash for md5, doc in present.items()}, distance)
+    present = await catalog.search.get_documents(late)
+    return await catalog.register({md5: doc.PHash for md5, doc in present.items()})

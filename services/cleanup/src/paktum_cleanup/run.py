@@ -151,7 +151,6 @@ async def run_cleanup(
     redis = connect(settings.redis_url)
     search = open_search(settings)
     catalog = Catalog.from_settings(settings, redis, search, ImageStore.from_settings(settings))
-    distance = settings.variant_distance
     step = "lock"
     try:
         async with cleanup_lock(redis):
@@ -167,7 +166,7 @@ async def run_cleanup(
             for kind in ("orphan_files", "missing_files", "orphan_registry", "unregistered"):
                 PROBLEMS.labels(kind).set(len(getattr(summary.sweep, kind)))
             step = "groups"
-            summary.groups = await regroup_all(redis, search, catalogue, distance, progress, method)
+            summary.groups = await regroup_all(catalog, catalogue, progress, method)
             GROUPS.set(summary.groups.groups)
             LARGEST.set(summary.groups.largest)
             GROUP_SECONDS.set(summary.groups.seconds)
