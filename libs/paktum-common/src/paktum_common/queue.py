@@ -161,6 +161,16 @@ class StreamConsumer:
                 log_event(log, logging.WARNING, "could not renew claim", stream=self.stream, reason=str(exc))
 
 
+def consumer_limits(settings: Settings) -> dict[str, int]:
+    """How every consumer group in Paktum redelivers, reclaims and waits: from PAKTUM_MAX_DELIVERIES,
+    PAKTUM_RECLAIM_IDLE_MS and PAKTUM_READ_BLOCK_MS."""
+    return {
+        "max_deliveries": settings.max_deliveries,
+        "reclaim_idle_ms": settings.reclaim_idle_ms,
+        "block_ms": settings.read_block_ms,
+    }
+
+
 class IngestQueue(StreamConsumer):
     """The Redis stream between publishers (scraper, import) and hashers.
 
@@ -169,15 +179,8 @@ class IngestQueue(StreamConsumer):
     """
 
     def __init__(self, redis: Redis, settings: Settings, consumer: str | None = None) -> None:
-        super().__init__(
-            redis,
-            settings.stream,
-            settings.consumer_group,
-            consumer or settings.effective_consumer_name,
-            max_deliveries=settings.max_deliveries,
-            reclaim_idle_ms=settings.reclaim_idle_ms,
-            block_ms=settings.read_block_ms,
-        )
+        super().__init__(redis, settings.stream, settings.consumer_group, consumer or settings.effective_consumer_name,
+                         **consumer_limits(settings))  # fmt: skip
         self.dead_stream = settings.dead_letter_stream
         self.batch_size = settings.publish_batch_size
 

@@ -17,7 +17,7 @@ from paktum_common.contracts import ScrapeOutcome, ScrapeRequest, ScrapeStatus
 from paktum_common.errors import PaktumError
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
-from paktum_common.queue import Delivery, StreamConsumer
+from paktum_common.queue import Delivery, StreamConsumer, consumer_limits
 from paktum_common.settings import Settings
 from paktum_scraper.run import Progress, parse_queries, scrape
 from paktum_scraper.scrape import QueryReport
@@ -74,14 +74,9 @@ class RequestServer:
         self.settings = settings
         self.redis = redis
         self.stream = StreamConsumer(
-            redis,
-            keys.SCRAPE_REQUESTS,
-            keys.SCRAPE_REQUESTS_GROUP,
-            consumer or settings.effective_consumer_name,
-            max_deliveries=settings.max_deliveries,
-            reclaim_idle_ms=settings.reclaim_idle_ms,
-            block_ms=settings.read_block_ms,
-        )
+            redis, keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, consumer or settings.effective_consumer_name,
+            **consumer_limits(settings),
+        )  # fmt: skip
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:

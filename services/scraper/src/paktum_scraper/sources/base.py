@@ -101,6 +101,16 @@ class Source(abc.ABC):
             f"for it in PAKTUM_SCRAPE_SOURCES"
         )
 
+    def page_from_json_list(self, body: Any, *error_fields: str) -> Page:
+        """A page that is a JSON list of posts, or an error object `{"success": false, <error_fields>...}`
+        (Danbooru and Moebooru answer both ways)."""
+        if isinstance(body, dict) and body.get("success") is False:
+            reason = next((body[f] for f in error_fields if body.get(f)), None)
+            raise PageError(f"the site answered an error: {reason}")
+        if not isinstance(body, list):
+            raise PageError(f"expected a JSON list of posts, got {type(body).__name__}")
+        return self.page_from_items(body)
+
     def page_from_items(self, items: Iterable[Any], total: int | None = None) -> Page:
         page = Page(total=total)
         for item in items:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paktum_common.contracts import Post
-from paktum_scraper.sources.base import Page, PageError, Skipped, Source
+from paktum_scraper.sources.base import Page, Skipped, Source
 
 
 class DanbooruSource(Source):
@@ -22,11 +22,7 @@ class DanbooruSource(Source):
         return "posts.json", params
 
     def parse_page(self, body: Any) -> Page:
-        if isinstance(body, dict) and body.get("success") is False:
-            raise PageError(f"the site answered an error: {body.get('message') or body.get('error')}")
-        if not isinstance(body, list):
-            raise PageError(f"expected a JSON list of posts, got {type(body).__name__}")
-        return self.page_from_items(body)
+        return self.page_from_json_list(body, "message", "error")
 
     def parse_post(self, item: dict[str, Any]) -> Post | Skipped:
         post_id = int(str(item["id"]))
