@@ -57,14 +57,6 @@ class Indexed:
     written: list[ImageDocument]
 
 
-@dataclass(frozen=True)
-class Removed:
-    """One removal: the images that were there (indexed or registered), and whether they are banned now."""
-
-    md5s: list[str]
-    banned: bool
-
-
 def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
     """The same file seen again: keep when it was first added and where from, add any new tags."""
     tags = list(dict.fromkeys([*old.Tags, *new.Tags]))
@@ -162,10 +154,9 @@ class Catalog(Admission):
         done: list[str] = []
         ids = list(phashes)
         for start in range(0, len(ids), BATCH):
-            batch = ids[start : start + BATCH]
-            indexed = await self.search.get_documents(batch)
-            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in batch if md5 in indexed})
-            done += [md5 for md5 in batch if md5 in indexed]
+            indexed = list(await self.search.get_documents(ids[start : start + BATCH]))
+            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed})
+            done += indexed
         return done
 
     async def register(self, phashes: Mapping[str, int]) -> int:
@@ -175,13 +166,13 @@ class Catalog(Admission):
 
     # ---- Removing --------------------------------------------------------------------------------
 
-    async def remove(self, md5s: Iterable[str], *, ban: bool, reason: str) -> Removed:
+    async def remove(self, md5s: Iterable[str], *, ban: bool, reason: str) -> list[str]:
         """Remove these images everywhere; with `ban`, remember their md5s and pHashes first, so neither
         the file nor a re-upload of the picture ever comes back. Idempotent: a removal cut short is
-        finished by calling it again (the sweep does)."""
+        finished by calling it again (the sweep does). Returns the md5s that were there (indexed or registered)."""
         ids = list(dict.fromkeys(md5.strip().lower() for md5 in md5s))
         if not ids:
-            return Removed([], ban)
+            return []
         documents = await self.search.get_documents(ids)
         registered = await IMAGES.get(self.redis, ids)
         phashes = {**registered, **{md5: doc.PHash for md5, doc in documents.items()}}
@@ -202,7 +193,7 @@ class Catalog(Admission):
                 log, logging.INFO, "image removed", md5=md5, reason=reason, banned=ban,
                 source=doc.Source if doc else "", post=doc.SourceID if doc else "",
             )  # fmt: skip
-        return Removed(gone, ban)
+        return gone
 
     async def remove_traces(self, md5s: Iterable[str], reason: str) -> list[str]:
         """Remove what is left of images the index does not have: files, registry entries, group membership.

@@ -46,7 +46,6 @@ MEDIA_TYPES: dict[str, MediaType] = {
     "mp4": MediaType("video/mp4", video=True),
     "m4v": MediaType("video/mp4", video=True),
 }
-PICTURE_EXTENSIONS = frozenset(ext for ext, media in MEDIA_TYPES.items() if not media.video)
 VIDEO_EXTENSIONS = frozenset(ext for ext, media in MEDIA_TYPES.items() if media.video)
 
 

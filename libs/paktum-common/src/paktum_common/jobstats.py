@@ -27,10 +27,6 @@ from redis.typing import EncodableT, FieldT
 
 from paktum_common import keys
 
-# Key names: a set of job names, and one hash per job.
-JOBS_KEY = keys.JOBS
-JOB_KEY_PREFIX = keys.JOB_PREFIX
-
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -83,23 +79,23 @@ async def record_job_run(
     }
     if succeeded:
         fields["last_success_at"] = repr(finished)
-    key = JOB_KEY_PREFIX + job
+    key = keys.JOB_PREFIX + job
     async with redis.pipeline(transaction=True) as pipe:
         # Figures of the previous run must not linger beside this run's: replace all but last_success_at.
         pipe.hdel(key, "finished_at", "duration_seconds", "succeeded", "figures")
         pipe.hset(key, mapping=fields)
-        pipe.sadd(JOBS_KEY, job)
+        pipe.sadd(keys.JOBS, job)
         await pipe.execute()
 
 
 async def read_job_runs(redis: Redis) -> list[JobRun]:
     """Every job's last run, sorted by job name."""
     runs: list[JobRun] = []
-    for raw_job in sorted(await redis.smembers(JOBS_KEY)):
+    for raw_job in sorted(await redis.smembers(keys.JOBS)):
         job = raw_job.decode() if isinstance(raw_job, bytes) else str(raw_job)
         data = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in (await redis.hgetall(JOB_KEY_PREFIX + job)).items()
+            for k, v in (await redis.hgetall(keys.JOB_PREFIX + job)).items()
         }
         if "finished_at" not in data:
             continue

@@ -141,7 +141,7 @@ class HasherWorker:
 
     async def _register(self, indexed: Indexed) -> None:
         """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
-        run does not repair (the sweep registers, the full regroup links). Never raises."""
+        run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
         try:
             LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in indexed.written}))
         except Exception as exc:

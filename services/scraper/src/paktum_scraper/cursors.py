@@ -6,8 +6,6 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 
-CURSOR_KEY = keys.SCRAPE_CURSORS
-
 # Compare and set in one step: two scrapers finishing the same query at once must not move it back.
 _ADVANCE = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -30,10 +28,10 @@ class Cursors:
         self._advance = redis.register_script(_ADVANCE)
 
     async def newest(self, source: str, tags: list[str]) -> int | None:
-        value = await self.redis.hget(CURSOR_KEY.format(source=source), query_key(tags))
+        value = await self.redis.hget(keys.SCRAPE_CURSORS.format(source=source), query_key(tags))
         return int(value) if value else None
 
     async def advance(self, source: str, tags: list[str], newest: int) -> bool:
         """Move the cursor forward only (a late, shorter run must not make the next one re-scrape)."""
-        moved = await self._advance(keys=[CURSOR_KEY.format(source=source)], args=[query_key(tags), newest])
+        moved = await self._advance(keys=[keys.SCRAPE_CURSORS.format(source=source)], args=[query_key(tags), newest])
         return bool(moved)

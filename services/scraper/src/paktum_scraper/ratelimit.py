@@ -9,8 +9,6 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 
-RATE_KEY = keys.SCRAPE_RATE
-
 # Each caller reserves the next free slot and waits until it comes. The slot lives in Redis and
 # Redis' own clock decides "now", so processes on different machines agree on one timeline.
 _RESERVE = """
@@ -31,7 +29,7 @@ class RateLimiter:
 
     def __init__(self, redis: Redis, source: str, rate: float) -> None:
         self.redis = redis
-        self.key = RATE_KEY.format(source=source)
+        self.key = keys.SCRAPE_RATE.format(source=source)
         self.interval_us = max(1, math.ceil(1_000_000 / rate))
         self._script = redis.register_script(_RESERVE)
 
