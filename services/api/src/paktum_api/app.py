@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from paktum_api import admin, files, gallery, ops, related, rest
+from paktum_api import admin, edits, files, gallery, ops, related, rest
 from paktum_api.graphql.schema import graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.state import AppState
@@ -63,12 +63,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)
     app.include_router(admin.router)
+    app.include_router(edits.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     app.include_router(graphql_router(settings.graphql_max_depth, settings.graphql_max_cost), include_in_schema=False)

@@ -15,7 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
 
-from paktum_api import admin
+from paktum_api import admin, edits
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
 from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStats, TagCount
@@ -180,11 +180,47 @@ class Mutation:
         admin.check_admin(info.context.state, info.context.authorization)
         return (await admin.not_variants(info.context.state, ID, OtherID)).newly_marked
 
+    @strawberry.mutation(
+        description="Edit an image's tags and rating; returns it as it is now. The edit is remembered: a later "
+        "scrape or import of the same file adds its tags but never undoes the edit. Tags are normalised like "
+        "scraped ones (lower case, spaces to _); at most 100 added and removed together."
+    )
+    async def updateImage(
+        self,
+        info: Info[Context, None],
+        ID: str,
+        addTags: list[str] | None = None,
+        removeTags: list[str] | None = None,
+        rating: RatingValue | None = None,
+    ) -> Image:
+        admin.check_admin(info.context.state, info.context.authorization)
+        edit = edits.tag_edit(addTags, removeTags, rating.value if rating else None)
+        token = edits.bearer(info.context.authorization)
+        return info.context.image(await edits.update_image(info.context.state, ID, edit, token))
+
+    @strawberry.mutation(
+        description="The same edit for every image a search finds (the search language, as in imageSearch); "
+        "returns how many images changed."
+    )
+    async def updateImages(
+        self,
+        info: Info[Context, None],
+        query: str,
+        addTags: list[str] | None = None,
+        removeTags: list[str] | None = None,
+        rating: RatingValue | None = None,
+    ) -> int:
+        admin.check_admin(info.context.state, info.context.authorization)
+        edit = edits.tag_edit(addTags, removeTags, rating.value if rating else None)
+        token = edits.bearer(info.context.authorization)
+        return await edits.update_images(info.context.state, query, edit, token)
+
 
 def _unexpected(error: GraphQLError) -> bool:
-    # Our own errors carry a message meant for the user; anything else may leak internals.
+    # Our own errors carry a message meant for the user, and so does graphql's about a variable it cannot
+    # coerce (an unknown enum value); anything else may leak internals.
     original = error.original_error
-    return original is not None and not isinstance(original, PaktumError)
+    return original is not None and not isinstance(original, PaktumError | GraphQLError)
 
 
 class PaktumSchema(strawberry.Schema):

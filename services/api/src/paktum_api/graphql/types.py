@@ -48,6 +48,7 @@ class _ImageFields:
     Height: int
     Filename: str
     Source: str = strawberry.field(description="The site it was scraped from (or `local`).")
+    SourceID: str = strawberry.field(description="The post's ID on the source site (a local file: its path).")
     SourceUrl: str = strawberry.field(description="The post's page on the source site, if known.")
 
     @classmethod
@@ -66,6 +67,7 @@ class _ImageFields:
             "Height": doc.Height,
             "Filename": doc.Filename,
             "Source": doc.Source,
+            "SourceID": doc.SourceID,
             "SourceUrl": doc.SourceURL,
         }
 
