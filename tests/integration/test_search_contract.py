@@ -213,3 +213,13 @@ async def test_ping_and_count_on_an_empty_index(backend: SearchBackend) -> None:
     await backend.ping()
     assert await backend.count() == 0
     assert (await backend.search(SearchQuery(), 10)).total == 0
+
+
+async def test_matching_ids_returns_every_hit_once_across_seconds_shared_by_pages(backend: SearchBackend) -> None:
+    # Seconds shared by more hits than a page, and by the end of one page and the start of the next.
+    docs = [doc(n, "m" if n % 4 else "not_m", added=1_700_000_000 - n + n // 7 * 7) for n in range(60)]
+    await backend.add_documents(docs)
+    pages = [page async for page in backend.matching_ids(parse_query("m"), batch=4)]
+    found = [i for page in pages for i in page]
+    assert len(found) == len(set(found)) == 45 and {int(i, 16) for i in found} == {n for n in range(60) if n % 4}
+    assert all(len(page) == 4 for page in pages[:-1])
