@@ -125,8 +125,10 @@ class Catalog(Admission):
 
     # ---- Adding ----------------------------------------------------------------------------------
 
-    async def store_files(self, md5: str, filename: str, data: bytes, thumbnail: bytes) -> None:
-        # Thumbnail first: an image file present means its thumbnail is too.
+    async def store_files(self, md5: str, filename: str, data: bytes, thumbnail: bytes, small: bytes = b"") -> None:
+        # Thumbnails first: an image file present means its thumbnails are too.
+        if small:
+            await asyncio.to_thread(self.store.write_small_thumbnail, md5, small)
         await asyncio.to_thread(self.store.write_thumbnail, md5, thumbnail)
         await asyncio.to_thread(self.store.write_image, filename, data)
 

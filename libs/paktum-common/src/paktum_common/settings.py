@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     # Images.
     max_image_pixels: int = Field(120_000_000, ge=1)
     max_file_bytes: int = Field(200 * 1024 * 1024, ge=1)
-    thumbnail_size: int = Field(300, ge=16, le=2048)
+    thumbnail_size: int = Field(480, ge=16, le=2048)  # the original Paktum's, and its frontend's tile width
+    # A second, smaller thumbnail from the same decode, for the gallery's srcset; 0 (or >= thumbnail_size): none.
+    thumbnail_small_size: int = Field(240, ge=0, le=2048)
     phash_mode: Literal["fast", "exact"] = "fast"
     hasher_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     hasher_batch_size: int = Field(16, ge=1)
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
     imgproxy_key: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_KEY
     imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
     imgproxy_source: str = "local:///"  # what imgproxy reads: this + Filename (local:/// = a shared images volume)
-    imgproxy_options: str = "rs:fit:300:300"  # imgproxy processing options for ThumbnailURL
+    imgproxy_options: str = "rs:fit:480:480"  # imgproxy processing options for ThumbnailURL
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
 

@@ -13,7 +13,7 @@ from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
 from paktum_common.settings import Settings
-from paktum_common.store import ImageStore
+from paktum_common.store import SMALL, ImageStore
 
 
 @dataclass
@@ -40,3 +40,18 @@ class AppState:
         else:
             thumbnail = f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"
         return f"{base}/images/{doc.Filename}", thumbnail
+
+    def srcset(self, doc: ImageDocument, base_url: str) -> str:
+        """The thumbnails as an `<img srcset>`: the smaller one and the default one, each with its width.
+
+        An image stored before the smaller size existed has none: its URL serves the default thumbnail.
+        With imgproxy, its one thumbnail URL.
+        """
+        thumbnail = self.links(doc, base_url)[1]
+        if self.imgproxy is not None:
+            return thumbnail
+        size, small = self.settings.thumbnail_size, self.settings.thumbnail_small_size
+        if not 0 < small < size:
+            return f"{thumbnail} {size}w"
+        base = (self.settings.public_url or base_url).rstrip("/")
+        return f"{base}/thumbnails/{SMALL}/{ImageStore.thumbnail_name(doc.ID)} {small}w, {thumbnail} {size}w"

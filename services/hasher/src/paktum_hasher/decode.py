@@ -83,9 +83,12 @@ class DecodedImage:
     ext: str
     phash: int
     thumbnail: bytes
+    small_thumbnail: bytes = b""  # made from the thumbnail, when a smaller size is asked for and smaller
 
 
-def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
+def decode_image(
+    data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast", small_size: int = 0
+) -> DecodedImage:
     """Raise BadImageError (with the reason) for anything that is not a whole, sane image."""
     try:
         with warnings.catch_warnings():
@@ -93,7 +96,7 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
             # given as bytes): the image either decodes or raises, and stray lines on a worker's
             # stderr help no one.
             warnings.simplefilter("ignore", UserWarning)
-            return _decode(data, max_pixels, thumbnail_size, phash_mode)
+            return _decode(data, max_pixels, thumbnail_size, phash_mode, small_size)
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -102,7 +105,7 @@ def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
-def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode) -> DecodedImage:
+def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode, small_size: int) -> DecodedImage:
     image: Image.Image = Image.open(io.BytesIO(data))
     fmt = image.format or ""
     if fmt not in FORMAT_EXTENSIONS:
@@ -124,12 +127,17 @@ def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: Phash
     phash, picture = _phash_and_picture(image)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
+    thumbnail = _resized(picture, thumbnail_size)
+    # The smaller one from the larger: the same decode, then a box filter over whole factors (480 to 240 is
+    # one 2x2 average), a third of what a bicubic filter costs there.
+    small = _jpeg(_resized(thumbnail, small_size, reducing_gap=1.0)) if 0 < small_size < thumbnail_size else b""
     return DecodedImage(
         width=width,
         height=height,
         ext=FORMAT_EXTENSIONS[fmt],
         phash=phash,
-        thumbnail=_thumbnail(picture, thumbnail_size),
+        thumbnail=_jpeg(thumbnail),
+        small_thumbnail=small,
     )
 
 
@@ -205,10 +213,14 @@ def _fit(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _thumbnail(image: Image.Image, size: int) -> bytes:
+def _resized(image: Image.Image, size: int, reducing_gap: float = 2.0) -> Image.Image:
     box = _fit(image.width, image.height, size)
-    # reducing_gap: a box-filter reduction by whole factors first, Lanczos only over the last 2x.
-    thumb = image if box == image.size else image.resize(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # reducing_gap: a box-filter reduction by whole factors first, bicubic only over the last `reducing_gap`x
+    # (over at most 2x, bicubic looks like Lanczos at two thirds of its cost: what keeps 480 px as quick as 300 was).
+    return image if box == image.size else image.resize(box, Image.Resampling.BICUBIC, reducing_gap=reducing_gap)
+
+
+def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
+    image.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
     return out.getvalue()

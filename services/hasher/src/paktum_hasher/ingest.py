@@ -46,10 +46,11 @@ class Ingestor:
             self.settings.max_image_pixels,
             self.settings.thumbnail_size,
             self.settings.phash_mode,
+            self.settings.thumbnail_small_size,
         )
         await self.catalog.admit_picture(md5, decoded.phash)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
-        await self.catalog.store_files(md5, filename, data, decoded.thumbnail)
+        await self.catalog.store_files(md5, filename, data, decoded.thumbnail, decoded.small_thumbnail)
         document = ImageDocument(
             ID=md5,
             Tags=post.tags,

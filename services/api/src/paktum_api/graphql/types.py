@@ -36,6 +36,9 @@ class _ImageFields:
     ID: str = strawberry.field(description="The MD5 of the file, in hex.")
     Url: str = strawberry.field(description="The direct link to our copy of the file.")
     ThumbnailUrl: str = strawberry.field(description="A thumbnail: ours, or a signed imgproxy URL when configured.")
+    ThumbnailSrcset: str = strawberry.field(
+        description="The thumbnails for an <img srcset>: the smaller and the default size, with their widths."
+    )
     Tags: list[str]
     Tagstring: str = strawberry.field(description="The tags separated by spaces.")
     Rating: RatingValue
@@ -52,11 +55,12 @@ class _ImageFields:
     SourceUrl: str = strawberry.field(description="The post's page on the source site, if known.")
 
     @classmethod
-    def fields_from(cls, doc: ImageDocument, links: tuple[str, str]) -> dict[str, Any]:
+    def fields_from(cls, doc: ImageDocument, links: tuple[str, str], srcset: str) -> dict[str, Any]:
         return {
             "ID": doc.ID,
             "Url": links[0],
             "ThumbnailUrl": links[1],
+            "ThumbnailSrcset": srcset,
             "Tags": list(doc.Tags),
             "Tagstring": doc.Tagstring,
             "Rating": RatingValue(doc.Rating.value),
