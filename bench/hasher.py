@@ -247,7 +247,10 @@ def report(samples: list[Sample], size: int, small: int) -> None:
     parts["  JPEG progressive"] = [s for s in jpeg if s.progressive]
     parts["all"] = samples
     smaller = f" (ours also a {small} px one from it)" if 0 < small < size else ""
-    print(f"\nSpeed: images/s per core (CPU seconds of this one process), pHash + {size} px thumbnail{smaller} + dimensions.")
+    print(
+        f"\nSpeed: images/s per core (CPU seconds of this one process), pHash + {size} px thumbnail{smaller}"
+        " + dimensions."
+    )
     print("issue: imagehash.phash(file) and a full-decode Pillow thumbnail (two decodes, as issue 4 words it)")
     print("shared: the same with one full decode shared by both; ratios are ours / baseline")
     header = ["part", "images", "Mpx avg", "issue", "shared", "fast", "/issue", "/shared", "exact", "/issue", "/shared"]

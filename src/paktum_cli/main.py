@@ -16,7 +16,6 @@ from paktum_common.queue import IngestQueue
 from paktum_common.redis_client import connect
 from paktum_common.settings import Settings, load_settings
 
-
 DATA_DIR_HELP = "data directory (PAKTUM_DATA_DIR, default ./paktum-data)"
 
 

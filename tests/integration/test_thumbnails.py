@@ -23,7 +23,8 @@ def size_of(response: httpx.Response) -> tuple[int, int]:
 
 
 def srcset_of(api: httpx.Client, image_id: str) -> str:
-    body = api.post("/query", json={"query": '{ image(ID: "%s") { ThumbnailUrl ThumbnailSrcset } }' % image_id})
+    query = "query($id: String!) { image(ID: $id) { ThumbnailUrl ThumbnailSrcset } }"
+    body = api.post("/query", json={"query": query, "variables": {"id": image_id}})
     image = body.json()["data"]["image"]
     assert image["ThumbnailSrcset"].endswith(f"{image['ThumbnailUrl']} 480w")
     return str(image["ThumbnailSrcset"])
@@ -73,5 +74,6 @@ def test_with_imgproxy_the_srcset_is_its_one_url(indexed: Settings) -> None:
     with serve(keyed) as api:
         cat = api.get("/api/search", params={"query": "cat", "limit": 1}).json()["results"][0]
         assert cat["ThumbnailURL"].startswith("http://imgproxy.test/") and "rs:fit:480:480" in cat["ThumbnailURL"]
-        body = api.post("/query", json={"query": '{ image(ID: "%s") { ThumbnailSrcset } }' % cat["ID"]}).json()
+        query = "query($id: String!) { image(ID: $id) { ThumbnailSrcset } }"
+        body = api.post("/query", json={"query": query, "variables": {"id": cat["ID"]}}).json()
         assert body["data"]["image"]["ThumbnailSrcset"] == cat["ThumbnailURL"]

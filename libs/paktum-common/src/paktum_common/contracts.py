@@ -111,7 +111,7 @@ def edited_tag(raw: str) -> str:
         raise InvalidEditError(f"a tag is at most {MAX_TAG_LENGTH} characters, got {len(tag)}")
     if tag[0] in "-~" or any(c in tag for c in '*,"') or (colon and key in _FILTER_KEYS):
         raise InvalidEditError(
-            f"not a tag: {raw!r} (a tag cannot start with - or ~, contain * , or \", or start with {key}:)"
+            f'not a tag: {raw!r} (a tag cannot start with - or ~, contain * , or ", or start with {key}:)'
         )
     return tag
 

@@ -44,7 +44,8 @@ def tag_edit(add: list[str] | None, remove: list[str] | None, rating: str | None
     """The edit asked for, checked: tags as scraped tags are normalised, at most MAX_EDIT_TAGS, a known rating."""
     add, remove = list(add or []), list(remove or [])
     if len(add) + len(remove) > MAX_EDIT_TAGS:
-        raise InvalidEditError(f"at most {MAX_EDIT_TAGS} tags can be added and removed at once, got {len(add) + len(remove)}")
+        given = len(add) + len(remove)
+        raise InvalidEditError(f"at most {MAX_EDIT_TAGS} tags can be added and removed at once, got {given}")
     added = list(dict.fromkeys(edited_tag(tag) for tag in add))
     removed = list(dict.fromkeys(edited_tag(tag) for tag in remove))
     both = [tag for tag in added if tag in removed]
@@ -135,4 +136,3 @@ async def patch_image(image_id: str, request: Request) -> JSONResponse:
     except PaktumError as exc:
         return _error(str(exc), 400)
     return JSONResponse({"image": rest_image(state, request, doc), "error": ""})
-

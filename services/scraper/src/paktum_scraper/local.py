@@ -129,7 +129,9 @@ async def rejected_since(redis: Redis, dead_stream: str, after: str, root: Path)
     prefix = root.resolve().as_uri().rstrip("/") + "/"
     rejected = 0
     while True:
-        page = await redis.xrange(dead_stream, min=f"({after}", count=DEAD_LETTER_PAGE)
+        page: list[tuple[str, dict[str, str]]] = await redis.xrange(  # type: ignore[assignment]
+            dead_stream, min=f"({after}", count=DEAD_LETTER_PAGE
+        )
         for entry_id, fields in page:
             after = as_text(entry_id)
             try:
@@ -143,5 +145,5 @@ async def rejected_since(redis: Redis, dead_stream: str, after: str, root: Path)
 
 async def last_entry(redis: Redis, stream: str) -> str:
     """The ID of a stream's newest entry ("0-0" when it has none), to count what comes after it."""
-    newest = await redis.xrevrange(stream, count=1)
+    newest: list[tuple[str, dict[str, str]]] = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
     return as_text(newest[0][0]) if newest else "0-0"
