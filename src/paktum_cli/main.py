@@ -202,7 +202,7 @@ async def _wait_for_hashers(settings: Settings, directory: Path, since: str) -> 
         dead = await rejected_since(redis, settings.dead_letter_stream, since, directory)
         print(
             f"paktum import: the hashers are done after {time.monotonic() - started:.1f}s; "
-            f"{dead} posts of this import rejected (the reasons are in the stream {settings.dead_letter_stream})"
+            f"{dead} posts rejected of this import (the reasons are in the stream {settings.dead_letter_stream})"
         )
     finally:
         await redis.aclose()

@@ -41,4 +41,4 @@ async def test_import_counts_hidden_files_and_its_own_rejections(
     assert code == 0
     assert "found 3 image files, published 3" in out
     assert "skipped 3 hidden image files (a name starting with '.'" in out
-    assert "1 posts of this import rejected" in out, out
+    assert "1 posts rejected of this import" in out, out

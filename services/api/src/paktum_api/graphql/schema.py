@@ -22,6 +22,7 @@ from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStat
 from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
+from paktum_common.contracts import TagEdit
 from paktum_common.errors import InvalidQueryError, PaktumError
 from paktum_common.groups import group_stats
 from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
@@ -72,6 +73,14 @@ async def _server_stats(info: Info[Context, None]) -> ServerStats:
         GroupCount=(await group_stats(state.redis)).groups,
         Uptime=_uptime(time.time() - state.started),
     )
+
+
+def _admin_edit(
+    info: Info[Context, None], add: list[str] | None, remove: list[str] | None, rating: RatingValue | None
+) -> tuple[TagEdit, str | None]:
+    """The edit asked for, checked, and the admin token that asks (for the log's fingerprint)."""
+    admin.check_admin(info.context.state, info.context.authorization)
+    return edits.tag_edit(add, remove, rating.value if rating else None), edits.bearer(info.context.authorization)
 
 
 @strawberry.type
@@ -193,9 +202,7 @@ class Mutation:
         removeTags: list[str] | None = None,
         rating: RatingValue | None = None,
     ) -> Image:
-        admin.check_admin(info.context.state, info.context.authorization)
-        edit = edits.tag_edit(addTags, removeTags, rating.value if rating else None)
-        token = edits.bearer(info.context.authorization)
+        edit, token = _admin_edit(info, addTags, removeTags, rating)
         return info.context.image(await edits.update_image(info.context.state, ID, edit, token))
 
     @strawberry.mutation(
@@ -210,9 +217,7 @@ class Mutation:
         removeTags: list[str] | None = None,
         rating: RatingValue | None = None,
     ) -> int:
-        admin.check_admin(info.context.state, info.context.authorization)
-        edit = edits.tag_edit(addTags, removeTags, rating.value if rating else None)
-        token = edits.bearer(info.context.authorization)
+        edit, token = _admin_edit(info, addTags, removeTags, rating)
         return await edits.update_images(info.context.state, query, edit, token)
 
 
