@@ -10,6 +10,9 @@ the cleanup run repairs:
 - adding: files (thumbnail first) -> index -> registry and groups. A crash leaves files without a document
   (the sweep reports them after its grace period, `--repair` removes them) or a document without a
   registry entry (`--repair` registers it; the full regroup groups it either way).
+- editing (an owner's tags and rating): the edit in Redis -> index. Every index write applies the edits
+  remembered, so a later scrape of the file never undoes one, and a crash between the two leaves an edit
+  that the next write of the image applies.
 - removing: bans (when asked: time, pHash, md5) -> index -> files -> groups -> registry. A crash leaves a
   banned md5 still indexed (every purge finishes its removal), files without a document, or a registry
   entry without a document (the sweep reports both, `--repair` removes them through `remove_traces`).
@@ -154,6 +157,13 @@ class Catalog(Admission):
         # Files younger than the grace period are never a sweep's leftovers: after a long retry, make them young.
         await asyncio.to_thread(self.store.touch, [(d.ID, d.Filename) for d in written if d.ID not in existing])
         await self.search.add_documents(written)
+        # An edit made while this batch was being written (update_tags remembers it before reading the index)
+        # may have been overwritten by it: asked again, and written again over it.
+        later = await self.tag_edits(list(fresh))
+        redone = {d.ID: later[d.ID].apply(d) for d in merged if d.ID in later and later[d.ID] != edits.get(d.ID)}
+        if redone:
+            await self.search.add_documents(list(redone.values()))
+            written = [redone.get(d.ID, d) for d in written]
         return Indexed(existing, written)
 
     async def register_only(self, phashes: Mapping[str, int]) -> list[str]:
