@@ -88,9 +88,7 @@ def test_keda_reads_the_stream_with_the_password(render: Render) -> None:
     assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", **RELEASE_SECRET_REF}]
 
 
-def test_an_upgrade_keeps_the_redis_password_and_one_from_before_it_existed_gets_one(
-    helm: str, tmp_path: Path
-) -> None:
+def test_an_upgrade_keeps_the_redis_password_and_one_from_before_it_existed_gets_one(helm: str, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     old = {"admin-token": "t", "imgproxy-key": "k", "imgproxy-salt": "s", "meilisearch-master-key": "m"}
@@ -170,7 +168,9 @@ def test_the_chart_redis_refuses_clients_without_the_password(chart_redis: dict[
     assert wire(port, f"AUTH {password}", "PING") == b"+OK\r\n+PONG\r\n"
 
 
-@pytest.mark.parametrize("command", ["CONFIG GET dir", "DEBUG SLEEP 0", "MODULE LIST", "REPLICAOF NO ONE", "SLAVEOF NO ONE"])
+@pytest.mark.parametrize(
+    "command", ["CONFIG GET dir", "DEBUG SLEEP 0", "MODULE LIST", "REPLICAOF NO ONE", "SLAVEOF NO ONE"]
+)
 def test_the_chart_redis_has_no_commands_that_reach_the_host(chart_redis: dict[str, Any], command: str) -> None:
     answer = wire(chart_redis["port"], f"AUTH {chart_redis['env']['REDIS_PASSWORD']}", command)
     assert answer.startswith(b"+OK\r\n-ERR unknown command"), answer
@@ -205,4 +205,3 @@ def test_network_policies_are_on_and_admit_only_this_releases_paktum_pods(render
 def test_network_policies_can_be_switched_off(render: Render) -> None:
     assert kinds(render(), "NetworkPolicy"), "on unless switched off"
     assert not kinds(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
-

@@ -104,7 +104,9 @@ def test_a_client_without_the_password_is_refused(locked: EmbeddedRedis) -> None
     client.close()
 
 
-@pytest.mark.parametrize("command", ["CONFIG GET dir", "DEBUG SLEEP 0", "MODULE LIST", "REPLICAOF NO ONE", "SLAVEOF NO ONE"])
+@pytest.mark.parametrize(
+    "command", ["CONFIG GET dir", "DEBUG SLEEP 0", "MODULE LIST", "REPLICAOF NO ONE", "SLAVEOF NO ONE"]
+)
 def test_commands_that_reach_the_host_do_not_exist(locked: EmbeddedRedis, command: str) -> None:
     answer = wire(locked.port, f"AUTH {locked.password}".encode(), command.encode())
     assert answer.startswith(b"+OK\r\n-ERR unknown command"), answer

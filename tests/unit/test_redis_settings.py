@@ -71,7 +71,8 @@ def test_contradictions_and_missing_files_are_refused_without_printing_the_passw
 
 
 @pytest.mark.parametrize(
-    ("content", "reason"), [(b"", "is empty"), (b"\n", "is empty"), (b"x" * 5000, "over 4096 bytes"), (b"\xff", "UTF-8")]
+    ("content", "reason"),
+    [(b"", "is empty"), (b"\n", "is empty"), (b"x" * 5000, "over 4096 bytes"), (b"\xff", "UTF-8")],
 )
 def test_an_unusable_password_file_is_refused(tmp_path: Path, content: bytes, reason: str) -> None:
     secret = tmp_path / "pw"
