@@ -18,6 +18,7 @@ import pytest
 from paktum_cli.embedded_redis import free_port, redis_server_binary
 from tests.deploy.conftest import Manifest, find, kinds, pod_labels, pod_spec, values_args, workloads
 from tests.deploy.test_secret_lookup import live_secret, upgrade_render
+from tests.rediswire import wire
 
 Render = Callable[..., list[Manifest]]
 PAKTUM_COMPONENTS = {"api", "hasher", "cleanup", "scraper", "scraper-requests"}
@@ -148,18 +149,6 @@ def chart_redis(render: Render, tmp_path_factory: pytest.TempPathFactory) -> Ite
         timeout=30,
     )
     server.wait(30)
-
-
-def wire(port: int, *lines: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
-        answer = b""
-        while answer.count(b"\r\n") < len(lines):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return answer
 
 
 def test_the_chart_redis_refuses_clients_without_the_password(chart_redis: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -14,12 +13,7 @@ import redis
 from paktum_cli.embedded_redis import free_port
 from tests.e2e.conftest import Process, api_ready, command, paktum_env, wait_until
 from tests.imagefiles import good_images
-
-
-def unauthenticated_ping(port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(4096)
+from tests.rediswire import wire
 
 
 def test_up_locks_its_redis_and_import_still_gets_in(tmp_path: Path, processes: list[Process]) -> None:
@@ -39,7 +33,7 @@ def test_up_locks_its_redis_and_import_still_gets_in(tmp_path: Path, processes: 
     assert stat.S_IMODE((data / "redis" / "password").stat().st_mode) == 0o600
     connection = redis.connection.parse_url(url)
     assert connection["password"] == password
-    assert unauthenticated_ping(int(connection["port"])).startswith(b"-NOAUTH")
+    assert wire(int(connection["port"]), "PING").startswith(b"-NOAUTH")
 
     imported = subprocess.run(
         [command("paktum"), "--data-dir", str(data), "import", str(folder), "--tags", "locked", "--wait"],

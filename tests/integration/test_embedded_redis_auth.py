@@ -4,7 +4,6 @@ commands that write files or load code, and loopback only. Probed on the wire, a
 from __future__ import annotations
 
 import os
-import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,23 +20,11 @@ from paktum_cli.embedded_redis import (
     write_private,
 )
 from paktum_common.errors import PaktumError
+from tests.rediswire import wire
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def wire(port: int, *lines: bytes) -> bytes:
-    """Raw RESP inline commands on a fresh connection, and what the server answers to them."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"".join(line + b"\r\n" for line in lines))
-        answer = b""
-        while answer.count(b"\r\n") < len(lines):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return answer
 
 
 @pytest.fixture
@@ -95,10 +82,10 @@ def test_the_remembered_url_is_owner_only(tmp_path: Path, world_umask: None) -> 
 
 
 def test_a_client_without_the_password_is_refused(locked: EmbeddedRedis) -> None:
-    assert wire(locked.port, b"PING").startswith(b"-NOAUTH Authentication required")
-    assert wire(locked.port, b"SET paktum:ingest x").startswith(b"-NOAUTH")
-    assert wire(locked.port, b"AUTH wrong-password").startswith(b"-WRONGPASS")
-    assert wire(locked.port, f"AUTH {locked.password}".encode(), b"PING") == b"+OK\r\n+PONG\r\n"
+    assert wire(locked.port, "PING").startswith(b"-NOAUTH Authentication required")
+    assert wire(locked.port, "SET paktum:ingest x").startswith(b"-NOAUTH")
+    assert wire(locked.port, "AUTH wrong-password").startswith(b"-WRONGPASS")
+    assert wire(locked.port, f"AUTH {locked.password}", "PING") == b"+OK\r\n+PONG\r\n"
     client = redis.Redis.from_url(locked.url)
     assert client.ping()
     client.close()
@@ -108,7 +95,7 @@ def test_a_client_without_the_password_is_refused(locked: EmbeddedRedis) -> None
     "command", ["CONFIG GET dir", "DEBUG SLEEP 0", "MODULE LIST", "REPLICAOF NO ONE", "SLAVEOF NO ONE"]
 )
 def test_commands_that_reach_the_host_do_not_exist(locked: EmbeddedRedis, command: str) -> None:
-    answer = wire(locked.port, f"AUTH {locked.password}".encode(), command.encode())
+    answer = wire(locked.port, f"AUTH {locked.password}", command)
     assert answer.startswith(b"+OK\r\n-ERR unknown command"), answer
     assert command.split()[0] in DISABLED_COMMANDS
 
