@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from paktum_cli.embedded_redis import free_port, redis_server_binary
-from tests.deploy.conftest import Manifest, find, kinds, pod_labels, pod_spec, values_args, workloads
+from tests.deploy.conftest import CHART, Manifest, find, kinds, pod_labels, pod_spec, run, values_args, workloads
 from tests.deploy.test_secret_lookup import live_secret, upgrade_render
 from tests.rediswire import wire
 
@@ -194,3 +194,20 @@ def test_network_policies_are_on_and_admit_only_this_releases_paktum_pods(render
 def test_network_policies_can_be_switched_off(render: Render) -> None:
     assert kinds(render(), "NetworkPolicy"), "on unless switched off"
     assert not kinds(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
+
+
+def test_notes_say_how_to_read_the_redis_password(helm: str) -> None:
+    out = run(helm, "install", "paktum", str(CHART), "--namespace", "media", "--dry-run=client")
+    assert "get secret paktum-secrets -o jsonpath='{.data.redis-password}' | base64 -d" in out
+    off = run(
+        helm,
+        "install",
+        "paktum",
+        str(CHART),
+        "--namespace",
+        "media",
+        "--dry-run=client",
+        "--set",
+        "networkPolicy.enabled=false",
+    )
+    assert "any pod in the cluster can connect to Redis" in off
