@@ -77,6 +77,7 @@ def redis_password(data_dir: Path) -> str:
     """The embedded Redis's password: generated on the first start, then read back, so that clients started
     against an earlier run (a `paktum import` in another terminal) keep working."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)  # one made by an older Paktum is 0755; the append-only file in it is everything
     path = data_dir / PASSWORD_FILE
     if not path.exists():
         write_private(path, secrets.token_urlsafe(32) + "\n", keep_existing=True)

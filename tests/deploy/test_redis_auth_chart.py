@@ -17,6 +17,7 @@ import pytest
 
 from paktum_cli.embedded_redis import free_port, redis_server_binary
 from tests.deploy.conftest import CHART, Manifest, find, kinds, pod_labels, pod_spec, run, values_args, workloads
+from tests.deploy.fake_apiserver import fake_apiserver
 from tests.deploy.test_secret_lookup import live_secret, upgrade_render
 from tests.rediswire import wire
 
@@ -211,3 +212,28 @@ def test_notes_say_how_to_read_the_redis_password(helm: str) -> None:
         "networkPolicy.enabled=false",
     )
     assert "any pod in the cluster can connect to Redis" in off
+
+
+def test_an_existing_secret_without_the_redis_password_is_refused_before_any_pod_starts(
+    helm: str, tmp_path: Path
+) -> None:
+    def install_over(data: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        secret = live_secret(data)
+        secret["metadata"]["name"] = "paktum-keys"
+        workdir = tmp_path / str(len(data))
+        workdir.mkdir()
+        with fake_apiserver([secret], workdir) as kubeconfig:
+            return subprocess.run(
+                [
+                    helm, "template", "paktum", str(CHART), "--namespace", "media", "--dry-run=server",
+                    "--disable-openapi-validation", "--kubeconfig", str(kubeconfig),
+                    "--set", "auth.existingSecret=paktum-keys", "--show-only", "templates/redis-statefulset.yaml",
+                ],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+
+    old = {"admin-token": "t", "imgproxy-key": "k", "imgproxy-salt": "s", "meilisearch-master-key": "m"}
+    refused = install_over(old)
+    assert refused.returncode != 0
+    assert "auth.existingSecret paktum-keys in namespace media has no key redis-password" in refused.stderr
+    assert install_over({**old, "redis-password": "abc123"}).returncode == 0

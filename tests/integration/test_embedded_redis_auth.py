@@ -50,6 +50,10 @@ def test_the_password_is_owner_only_from_the_start_and_reused(tmp_path: Path, wo
     assert mode(directory) == 0o700
     assert redis_password(directory) == password, "a second start must keep the first start's password"
     assert redis_password(tmp_path / "other") != password
+    older = tmp_path / "older"
+    older.mkdir(mode=0o755)  # a data directory from before Redis had a password
+    redis_password(older)
+    assert mode(older) == 0o700
 
 
 def test_a_widened_password_file_is_narrowed_and_a_foreign_one_refused(tmp_path: Path) -> None:
