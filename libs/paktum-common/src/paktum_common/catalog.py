@@ -44,7 +44,7 @@ log = logging.getLogger("paktum.catalog")
 
 # Images per round of a large removal or registration: bounded work per Redis transaction and index call.
 BATCH = 500
-# A bulk edit's list of hits outlives an api that died mid-way by this long, no longer.
+# A bulk edit's list of hits outlives an api that died mid-way by this long (renewed as it goes), no longer.
 HITS_TTL_SECONDS = 3600
 
 
@@ -229,8 +229,11 @@ class Catalog(Admission):
                     await pipe.execute()
                 matched += len(ids)
             for start in range(0, matched, BATCH):
-                ids = [as_text(md5) for md5 in await self.redis.lrange(hits, start, start + BATCH - 1)]
-                changed += len(await self.update_tags(ids, edit))
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.lrange(hits, start, start + BATCH - 1)
+                    pipe.expire(hits, HITS_TTL_SECONDS)  # however long the whole edit takes
+                    page, _ = await pipe.execute()
+                changed += len(await self.update_tags([as_text(md5) for md5 in page], edit))
         finally:
             await self.redis.delete(hits)
         return matched, changed
