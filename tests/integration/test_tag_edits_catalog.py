@@ -97,3 +97,17 @@ async def test_an_edit_on_the_meilisearch_wire(fake: FakeMeili, redis_client: Re
         assert search["sort"] == ["AddedTs:asc"] and 'Tags = "dog"' in str(search["filter"])
     finally:
         await meili.close()
+
+
+async def test_an_edit_cut_short_before_its_index_write_is_done_by_the_next(
+    sqlite: SqliteSearch, redis_client: Redis, tmp_path: Path
+) -> None:
+    cat = catalog(redis_client, sqlite, tmp_path)
+    await sqlite.add_documents([synthetic(1, "a b")])
+    # What a crash between the two steps leaves: the edit remembered, the index not yet written.
+    await redis_client.hset(keys.TAG_EDITS, f"{1:032x}", TagEdit(remove=("a",)).to_redis())
+    [written] = await cat.update_tags([f"{1:032x}"], TagEdit(add=("c",)))
+    assert written.Tags == ["b", "c"]
+    assert TagEdit.from_redis(await redis_client.hget(keys.TAG_EDITS, f"{1:032x}")) == TagEdit(  # type: ignore[arg-type]
+        add=("c",), remove=("a",)
+    )

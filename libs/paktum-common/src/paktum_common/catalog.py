@@ -208,7 +208,8 @@ class Catalog(Admission):
         earlier = await self.tag_edits(list(documents))
         remembered = {md5: earlier[md5].then(edit) if md5 in earlier else edit for md5 in documents}
         await self.redis.hset(keys.TAG_EDITS, mapping={md5: e.to_redis() for md5, e in remembered.items()})
-        changed = [new for new in (edit.apply(doc) for doc in documents.values()) if new != documents[new.ID]]
+        # All of the image's edits, not only this one: one cut short by a crash before its index write is done now.
+        changed = [new for md5, doc in documents.items() if (new := remembered[md5].apply(doc)) != doc]
         await self.search.add_documents(changed)
         return changed
 
