@@ -46,6 +46,7 @@ class Ingestor:
             self.settings.max_image_pixels,
             self.settings.thumbnail_size,
             self.settings.phash_mode,
+            self.settings.decode_memory_mib,
         )
         await self.catalog.admit_picture(md5, decoded.phash)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
