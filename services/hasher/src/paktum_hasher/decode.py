@@ -144,12 +144,13 @@ def _decode(
         )
     if fmt in ("JPEG", "MPO") and (scans := scan_count(data, MAX_JPEG_SCANS)) > MAX_JPEG_SCANS:
         raise BadImageError(f"JPEG has more than {MAX_JPEG_SCANS} scans ({scans} counted so far): refused unread")
-    orientation = _orientation(image)
     image.seek(0)  # animations: the first frame stands for the whole
     if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
         image = _draft(image, data, _fit(width, height, thumbnail_size))
+    # Before anything that may decode: Pillow reads a PNG's EXIF by loading the whole image.
     if decode_bytes(image, fmt, (width, height)) > memory_mib * 1024 * 1024:
         raise BadImageError(memory_refusal(memory_mib))
+    orientation = _orientation(image)
     image.load()
     transpose = ORIENTATION_TRANSPOSE.get(orientation)
     phash, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
