@@ -91,7 +91,7 @@ def read_local_file(file_url: str, settings: Settings) -> bytes:
     except (OSError, ValueError, _Refusal) as exc:
         log_event(log, logging.WARNING, "local file refused", url=file_url, reason=_why(exc))
         raise refused from None
-    with os.fdopen(descriptor, "rb") as handle:
+    try:
         info = os.fstat(descriptor)
         opened = _opened_path(descriptor)
         # A zero size is what /proc and sysfs report for their generated files: not an image either way.
@@ -101,7 +101,13 @@ def read_local_file(file_url: str, settings: Settings) -> bytes:
             raise refused
         if info.st_size > settings.max_file_bytes:
             raise SourceReadError(f"{file_url} is larger than {settings.max_file_bytes} bytes (PAKTUM_MAX_FILE_BYTES)")
-        data = handle.read(info.st_size + 1)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(info.st_size + 1)
+    except OSError as exc:
+        log_event(log, logging.WARNING, "local file refused", url=file_url, reason=_why(exc))
+        raise refused from None
+    finally:
+        os.close(descriptor)
     if len(data) > settings.max_file_bytes:
         raise SourceReadError(f"{file_url} is larger than {settings.max_file_bytes} bytes (PAKTUM_MAX_FILE_BYTES)")
     return data

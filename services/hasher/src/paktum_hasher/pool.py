@@ -147,7 +147,7 @@ class _Worker:
                 ok, value = self.conn.recv()
             except (EOFError, OSError):
                 self.process.join()
-                raise _death(self.process.exitcode, pool) from None
+                raise death_reason(self.process.exitcode, pool.cpu_seconds, pool.memory_mib) from None
         finally:
             self.busy = False
         if ok:
@@ -163,16 +163,16 @@ class _Worker:
             self.process.join()
 
 
-def _death(exitcode: int | None, pool: DecodePool) -> DecodeAbortedError:
+def death_reason(exitcode: int | None, cpu_seconds: float, memory_mib: int) -> DecodeAbortedError:
     """Why a worker died, as the dead letter says it."""
     if exitcode == -signal.SIGXCPU:
         return DecodeAbortedError(
-            f"decode took more than {pool.cpu_seconds:g} s of CPU (PAKTUM_DECODE_CPU_SECONDS); stopped"
+            f"decode took more than {cpu_seconds:g} s of CPU (PAKTUM_DECODE_CPU_SECONDS); stopped"
         )
     if exitcode == -signal.SIGKILL:
         return DecodeAbortedError(
             "the decode worker was killed by SIGKILL while decoding this file (the out-of-memory killer?); "
-            f"each decode may use {pool.memory_mib} MiB (PAKTUM_DECODE_MEMORY_MIB)"
+            f"each decode may use {memory_mib} MiB (PAKTUM_DECODE_MEMORY_MIB)"
         )
     if exitcode is not None and exitcode < 0:
         return DecodeAbortedError(f"the decode worker died of {signal.Signals(-exitcode).name} while decoding this file")
@@ -220,7 +220,8 @@ def _set_budgets(cpu_seconds: float, memory_mib: int) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = usage.ru_utime + usage.ru_stime
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    cpu_soft = math.ceil(used + cpu_seconds)
+    # Whole seconds only: never past the budget, but always at least some of a second beyond what is used.
+    cpu_soft = max(math.floor(used + cpu_seconds), math.ceil(used) + 1)
     if cpu_hard == resource.RLIM_INFINITY or cpu_soft <= cpu_hard:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
     mapped = _address_space_bytes()
