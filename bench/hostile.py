@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/hostile.py, tests/imagefiles.py
 
-from paktum_common.settings import Settings  # noqa: E402
-from paktum_hasher.decode import decode_image  # noqa: E402
-from paktum_hasher.pool import death_reason, serve  # noqa: E402
-from tests.hostile import KINDS, hostile, jpeg_scan_bomb  # noqa: E402
-from tests.imagefiles import encode, picture  # noqa: E402
+from paktum_common.settings import Settings
+from paktum_hasher.decode import decode_image
+from paktum_hasher.pool import death_reason, serve
+from tests.hostile import KINDS, hostile, jpeg_scan_bomb
+from tests.imagefiles import encode, picture
 
 
 @dataclass
@@ -122,7 +122,9 @@ def main() -> None:
     worst_cpu = max(rows, key=lambda r: r.cpu)
     worst_rss = max(rows, key=lambda r: r.rss_mib)
     print(f"most CPU: {worst_cpu.name} {worst_cpu.cpu:.2f} s (budget {settings.decode_cpu_seconds:g} s)")
-    print(f"most memory: {worst_rss.name} {worst_rss.rss_mib:.0f} MiB peak RSS (budget {settings.decode_memory_mib} MiB)")
+    print(
+        f"most memory: {worst_rss.name} {worst_rss.rss_mib:.0f} MiB peak RSS (budget {settings.decode_memory_mib} MiB)"
+    )
 
 
 if __name__ == "__main__":

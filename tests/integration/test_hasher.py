@@ -87,9 +87,7 @@ async def test_a_scraped_post_may_not_read_local_files(pipeline: Pipeline, redis
     assert "file URL from source 'gelbooru' refused" in fields["reason"]
 
 
-async def test_a_missing_file_is_rejected_with_its_url(
-    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
-) -> None:
+async def test_a_missing_file_is_rejected_with_its_url(tmp_path: Path, pipeline: Pipeline, redis_client: Redis) -> None:
     missing = tmp_path / "gone.jpg"
     await pipeline.queue.publish_posts([Post(source="local", file_url=missing.as_uri())])
     await pipeline.drain()

@@ -121,7 +121,9 @@ async def test_paktum_import_allows_the_folder_it_imports_and_nothing_else(
     assert REFUSED in fields["reason"]
 
 
-async def test_a_roots_file_others_may_write_is_ignored(tmp_path: Path, settings: Settings, redis_client: Redis) -> None:
+async def test_a_roots_file_others_may_write_is_ignored(
+    tmp_path: Path, settings: Settings, redis_client: Redis
+) -> None:
     [image] = good_images(tmp_path / "in", 1)
     settings.data_dir.mkdir(parents=True)
     settings.local_roots_file.write_text(f"{image.parent}\n")

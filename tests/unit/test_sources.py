@@ -109,9 +109,17 @@ def test_moebooru_post_with_escaped_file_url_and_letter_rating() -> None:
         ("moebooru", {"file_url": "ftp://files.example/a.png"}, "unsafe_file_url"),
     ],
     ids=[
-        "no-md5", "no-file-url", "unknown-rating", "bad-md5", "tags-not-text", "ugoira-zip", "no-rating", "deleted",
-        "file-url", "ftp-url",
-    ],  # fmt: skip
+        "no-md5",
+        "no-file-url",
+        "unknown-rating",
+        "bad-md5",
+        "tags-not-text",
+        "ugoira-zip",
+        "no-rating",
+        "deleted",
+        "file-url",
+        "ftp-url",
+    ],
 )
 def test_unusable_posts_are_skipped_with_a_reason(api: str, change: dict[str, Any], reason: str) -> None:
     item = dict(template(api), **change)

@@ -23,8 +23,8 @@ import io
 import math
 import struct
 import warnings
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -128,9 +128,7 @@ def decode_image(
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
-def _decode(
-    data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode, memory_mib: int
-) -> DecodedImage:
+def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode, memory_mib: int) -> DecodedImage:
     image: Image.Image = Image.open(io.BytesIO(data))
     fmt = image.format or ""
     if fmt not in FORMAT_EXTENSIONS:

@@ -175,7 +175,9 @@ def death_reason(exitcode: int | None, cpu_seconds: float, memory_mib: int) -> D
             f"each decode may use {memory_mib} MiB (PAKTUM_DECODE_MEMORY_MIB)"
         )
     if exitcode is not None and exitcode < 0:
-        return DecodeAbortedError(f"the decode worker died of {signal.Signals(-exitcode).name} while decoding this file")
+        return DecodeAbortedError(
+            f"the decode worker died of {signal.Signals(-exitcode).name} while decoding this file"
+        )
     return DecodeAbortedError(f"the decode worker exited (code {exitcode}) while decoding this file")
 
 
