@@ -72,6 +72,17 @@ def test_a_worker_killed_mid_decode_is_reported_as_killed(slow_jpeg: bytes) -> N
         pool.shutdown()
 
 
+def test_a_decode_that_stalls_without_spending_cpu_is_stopped_by_the_watchdog() -> None:
+    pool = DecodePool(1, cpu_seconds=60, memory_mib=256, wall_seconds=1)
+    try:
+        # time.sleep stands for a decoder blocked on something: no CPU spent, so RLIMIT_CPU never fires.
+        with pytest.raises(DecodeAbortedError, match="decode stopped after 1 s without finishing"):
+            pool.submit(time.sleep, 600).result()
+        assert pool.submit(decode_image, good_jpeg(), MAX_PIXELS, 300).result().width == 320
+    finally:
+        pool.shutdown()
+
+
 def test_an_allocation_past_the_memory_budget_fails_in_the_worker_not_the_machine(pool: DecodePool) -> None:
     # bytearray stands for a decoder the estimate missed: RLIMIT_AS turns its allocation into the refusal.
     with pytest.raises(BadImageError, match=r"too large to decode in 256 MiB"):

@@ -261,6 +261,12 @@ def _render(
     """
     width, height = image.size
     factor = (max(1, int(width / box[0] / 2)), max(1, int(height / box[1] / 2)))
+    if bands is _as_stored and image.mode == "RGB":
+        # Already the picture: no conversion to hold twice, so no bands either.
+        grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
+        if transpose is not None:
+            grey, small = grey.transpose(transpose), small.transpose(transpose)
+        return phash_int(grey), small
     grey = Image.new("L", image.size)
     small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])

@@ -62,10 +62,10 @@ def memory_refusal(memory_mib: int) -> str:
 class DecodePool(Executor):
     """`workers` decode processes; `submit` runs a call in one of them under the budgets."""
 
-    def __init__(self, workers: int, cpu_seconds: float, memory_mib: int) -> None:
+    def __init__(self, workers: int, cpu_seconds: float, memory_mib: int, wall_seconds: float | None = None) -> None:
         self.cpu_seconds = cpu_seconds
         self.memory_mib = memory_mib
-        self.wall_seconds = max(WALL_MIN_SECONDS, cpu_seconds * WALL_FACTOR)
+        self.wall_seconds = wall_seconds or max(WALL_MIN_SECONDS, cpu_seconds * WALL_FACTOR)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)  # read when the fork server starts
         # One thread per slot; each thread keeps its own worker process (thread-local), so a slot never waits
