@@ -121,13 +121,13 @@ def _hasher_env(settings: Settings, folder: Path) -> dict[str, str]:
 
 
 async def test_a_sigkilled_hasher_leaves_no_decode_process_behind(
-    tmp_path: Path, settings: Settings, redis_client: Redis
+    tmp_path: Path, settings: Settings, redis_client: Redis, slow_jpeg: bytes
 ) -> None:
     folder = tmp_path / "in"
     good_images(folder, 4)
-    hasher = subprocess.Popen(
-        [sys.executable, "-m", "paktum_hasher.main"], env=_hasher_env(settings, folder), stdout=subprocess.DEVNULL
-    )
+    env = dict(_hasher_env(settings, folder), PAKTUM_PHASH_MODE="exact")
+    hasher = subprocess.Popen([sys.executable, "-m", "paktum_hasher.main"], env=env, stdout=subprocess.DEVNULL)
+    descendants: list[psutil.Process] = []
     try:
         queue = IngestQueue(redis_client, settings)
         await queue.publish_posts(local_posts(folder, [], None, ImportReport()))
@@ -136,13 +136,30 @@ async def test_a_sigkilled_hasher_leaves_no_decode_process_behind(
             async with asyncio.timeout(120):
                 while await search.count() < 4:  # decoded: the fork server and both workers exist
                     await asyncio.sleep(0.1)
+            # One worker busy in a long decode when the hasher dies (it reads no pipe then: only the kernel's
+            # death signal can stop it); the other idle.
+            slow = folder / "later" / "slow.jpg"
+            slow.parent.mkdir()
+            slow.write_bytes(slow_jpeg)
+            await queue.publish_posts([Post(source="local", source_id="slow", file_url=slow.as_uri())])
+            async with asyncio.timeout(120):
+                while not any(_busy(p, hasher.pid) for p in psutil.Process(hasher.pid).children(recursive=True)):
+                    await asyncio.sleep(0.1)
         finally:
             await search.close()
         descendants = psutil.Process(hasher.pid).children(recursive=True)
         names = sorted(" ".join(p.cmdline())[:60] for p in descendants)
-        assert len(descendants) >= 3, names  # fork server, resource tracker, decode workers
+        assert len(descendants) >= 4, names  # fork server, resource tracker, two decode workers
     finally:
         hasher.send_signal(signal.SIGKILL)
         hasher.wait()
     _, alive = psutil.wait_procs(descendants, timeout=30)
     assert not alive, [" ".join(p.cmdline()) for p in alive]
+
+
+def _busy(process: psutil.Process, hasher: int) -> bool:
+    """A decode worker (a child of the fork server, not of the hasher) well into a decode."""
+    try:
+        return process.ppid() != hasher and process.cpu_times().user > 1.0
+    except psutil.NoSuchProcess:
+        return False
