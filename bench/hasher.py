@@ -184,14 +184,16 @@ def measure(corpus: Path, samples: list[Sample], size: int, small: int, repeat: 
     # Warm up imports and lazy initialisation (scipy's FFT, Pillow's plugins) outside the timings.
     warm = (corpus / samples[0].path).read_bytes()
     issue_baseline(warm, size)
-    decode_image(warm, MAX_PIXELS, size, "fast", small)
+    decode_image(warm, MAX_PIXELS, size, "fast", small_size=small)
     measured = []
     for index, sample in enumerate(samples, 1):
         data = (corpus / sample.path).read_bytes()
         # Interleaved per image, so a burst of load elsewhere hits every pipeline alike.
         try:
-            fast, fast_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "fast", small), repeat)
-            exact, exact_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "exact", small), repeat)
+            fast, fast_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "fast", small_size=small), repeat)
+            exact, exact_seconds = timed(
+                partial(decode_image, data, MAX_PIXELS, size, "exact", small_size=small), repeat
+            )
         except BadImageError as exc:
             print(f"skipped {sample.path}: {exc}", file=sys.stderr)
             continue

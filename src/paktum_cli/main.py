@@ -124,6 +124,7 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
         since = await last_entry(redis, settings.dead_letter_stream)
     finally:
         await redis.aclose()
+    _allow_import_folder(settings, directory)
     report = ImportReport()
     published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
     problems = ", ".join(f"{n} {kind}" for kind, n in sorted(report.problems.items())) or "none"
@@ -136,6 +137,21 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
     if wait:
         await _wait_for_hashers(settings, directory, since)
     return 0
+
+
+def _allow_import_folder(settings: Settings, directory: Path) -> None:
+    """Let the hashers of this data directory read `directory`: the stream cannot grant that, the disk can."""
+    from paktum_common.local_roots import allow_root
+
+    if not settings.data_dir.is_dir():
+        print(
+            f"paktum import: no data directory {settings.data_dir}: hashers run elsewhere read these files only "
+            f"if PAKTUM_LOCAL_ROOTS lists {directory.resolve()}",
+            file=sys.stderr,
+        )
+        return
+    folder = allow_root(settings, directory)
+    print(f"paktum import: hashers of {settings.data_dir} may read files under {folder} ({settings.local_roots_file})")
 
 
 async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:

@@ -318,7 +318,7 @@ def test_damaged_real_files_decode_or_raise_bad_image_never_anything_else(mode: 
 @pytest.mark.parametrize("mode", ["fast", "exact"])
 def test_a_smaller_thumbnail_comes_from_the_same_decode(mode: str) -> None:
     data = (REAL / "jpeg" / "mate-FreshFlower.jpg").read_bytes()  # 1600x1203
-    decoded = decode_image(data, MAX_PIXELS, 480, mode, 240)  # type: ignore[arg-type]
+    decoded = decode_image(data, MAX_PIXELS, 480, mode, small_size=240)  # type: ignore[arg-type]
     large = Image.open(io.BytesIO(decoded.thumbnail))
     small = Image.open(io.BytesIO(decoded.small_thumbnail))
     assert large.size == (480, 361) and small.size == (240, 180) and small.format == "JPEG"
@@ -329,4 +329,7 @@ def test_a_smaller_thumbnail_comes_from_the_same_decode(mode: str) -> None:
 
 @pytest.mark.parametrize("small", [0, 480, 600], ids=["none", "same", "larger"])
 def test_no_smaller_thumbnail_unless_it_is_smaller(small: int) -> None:
-    assert decode_image(encode(picture(1, (500, 300)), "PNG"), MAX_PIXELS, 480, "fast", small).small_thumbnail == b""
+    assert (
+        decode_image(encode(picture(1, (500, 300)), "PNG"), MAX_PIXELS, 480, "fast", small_size=small).small_thumbnail
+        == b""
+    )

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     phash_mode: Literal["fast", "exact"] = "fast"
     hasher_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     hasher_batch_size: int = Field(16, ge=1)
+    # Budgets of one decode, whatever the file claims: CPU seconds (the worker is stopped past it) and memory
+    # (a decode that would need more is refused before it starts; the worker's address space is capped too).
+    decode_cpu_seconds: float = Field(20.0, gt=0)
+    decode_memory_mib: int = Field(768, ge=16)
+    # Folders whose files a post may name with a file:// URL, besides those `paktum import` records in
+    # <data_dir>/local-roots. Nothing else on the disk is read, whatever a post on the stream says.
+    local_roots: Annotated[list[Path], NoDecode] = []
 
     # Variants.
     variant_distance: int = Field(10, ge=0, le=64)
@@ -138,6 +145,16 @@ class Settings(BaseSettings):
             return json.loads(value) if value.lstrip().startswith("[") else value.replace(",", " ").split()
         return value
 
+    @field_validator("local_roots", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        # Folder names may hold spaces and commas: a JSON list, or one folder per line or per os.pathsep.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for line in value.splitlines() for part in line.split(os.pathsep) if part.strip()]
+        return value
+
     @field_validator("scrape_sources", mode="before")
     @classmethod
     def _json_object(cls, value: object) -> object:
@@ -173,6 +190,11 @@ class Settings(BaseSettings):
     @cached_property
     def thumbnails_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @cached_property
+    def local_roots_file(self) -> Path:
+        """Where `paktum import` records the folders it imports, for the hashers of this data directory."""
+        return self.data_dir / "local-roots"
 
     @cached_property
     def effective_search_url(self) -> str:
