@@ -91,6 +91,8 @@ def values_args(name: str) -> tuple[str, ...]:
 
 
 VALUES_FILES = ("default", "full", "external", "single-node")
+# A cluster serving the Prometheus Operator's and KEDA's APIs; without these the chart leaves their objects out.
+WITH_CRDS = ("--api-versions", "monitoring.coreos.com/v1", "--api-versions", "keda.sh/v1alpha1")
 
 
 def find(objects: list[Manifest], kind: str, name: str) -> Manifest:

@@ -54,8 +54,11 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
     }
 
 
-def _routes() -> dict[str, dict[str, Any]]:
-    groups = sorted({(g, v) for g, v, _, _ in RESOURCES if g})
+OPTIONAL_GROUPS = ("monitoring.coreos.com", "keda.sh")  # served only where their CRDs are installed
+
+
+def _routes(without: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    groups = sorted({(g, v) for g, v, _, _ in RESOURCES if g and g not in without})
     routes: dict[str, dict[str, Any]] = {
         "/version": {"major": "1", "minor": "35", "gitVersion": "v1.35.0"},
         "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
@@ -131,9 +134,9 @@ def _stored(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(objects: list[dict[str, Any]], workdir: Path) -> Iterator[FakeApiServer]:
-    """Serve discovery, and GET and POST (create) of namespaced objects of every kind in RESOURCES."""
-    routes = _routes()
+def serving(objects: list[dict[str, Any]], workdir: Path, without: tuple[str, ...] = ()) -> Iterator[FakeApiServer]:
+    """Serve discovery (less the API groups in `without`), and GET, list and create of namespaced objects."""
+    routes = _routes(without)
     store = {object_path(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): _stored(o) for o in objects}
     lock = threading.Lock()
     state: FakeApiServer
@@ -177,7 +180,11 @@ def serving(objects: list[dict[str, Any]], workdir: Path) -> Iterator[FakeApiSer
                 self._answer(403, _status(403, "Forbidden", f"{call.resource} is forbidden: cannot {call.verb}"))
                 return
             with lock:
-                body = store.get(path)
+                if call.verb == "list":
+                    items = [o for p, o in store.items() if p.rsplit("/", 1)[0] == path]
+                    body = {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
+                else:
+                    body = store.get(path)
             if body is None:
                 self._answer(404, _status(404, "NotFound", f'{call.resource} "{call.name}" not found'))
                 return

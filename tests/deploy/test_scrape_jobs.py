@@ -203,7 +203,7 @@ async def test_a_bad_request_id_is_refused_before_any_call(
     apiserver: FakeApiServer, settings: Settings, bad: str
 ) -> None:
     with serve(job_settings(settings, apiserver)) as api:
-        body = graphql(api, "mutation($id: String) { startScrape(queries: [\"hug\"], requestId: $id) }", id=bad or "A")
+        body = graphql(api, 'mutation($id: String) { startScrape(queries: ["hug"], requestId: $id) }', id=bad or "A")
     assert "not a request ID" in body["errors"][0]["message"]
     assert not [c for c in apiserver.calls if c.resource == "jobs"]
 
@@ -224,7 +224,7 @@ async def test_scrape_status_follows_the_job_and_the_outcome(
     apiserver: FakeApiServer, settings: Settings, redis_client: Redis
 ) -> None:
     with serve(job_settings(settings, apiserver)) as api:
-        started = graphql(api, "mutation { startScrape(queries: [\"hug\", \"cat  ears\"], requestId: \"s1\") }")
+        started = graphql(api, 'mutation { startScrape(queries: ["hug", "cat  ears"], requestId: "s1") }')
         assert started == {"data": {"startScrape": "s1"}}
         job = apiserver.stored("Job", "media", "paktum-scraper-s1")
         assert job is not None
@@ -242,11 +242,11 @@ async def test_scrape_status_follows_the_job_and_the_outcome(
         assert rest.status_code == 200
         assert rest.json()["status"] == "done" and rest.json()["published"] == 5
 
-        graphql(api, "mutation { startScrape(queries: [\"hug\"], requestId: \"s2\") }")
+        graphql(api, 'mutation { startScrape(queries: ["hug"], requestId: "s2") }')
         failed = apiserver.stored("Job", "media", "paktum-scraper-s2")
         assert failed is not None
-        failed["status"] = {"failed": 2, "conditions": [
-            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}  # fmt: skip
+        deadline = {"reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}
+        failed["status"] = {"failed": 2, "conditions": [{"type": "Failed", "status": "True", **deadline}]}
         status = graphql(api, STATUS, id="s2")["data"]["scrapeStatus"]
         assert status["Status"] == "failed" and status["Reason"].startswith("DeadlineExceeded: Job was active")
 
