@@ -16,7 +16,6 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from paktum_api.kube import ScrapeJobs
 from paktum_common import keys
 from paktum_common.contracts import Post
 from paktum_common.settings import Settings
