@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from paktum_api.kube import KubeError, KubeForbiddenError, KubeUnavailableError, check_request_id
 from paktum_api.state import AppState
@@ -28,6 +29,9 @@ router = APIRouter()
 log = logging.getLogger("paktum.api")
 
 SCRAPE_REQUESTS_KEEP = 10_000  # the stream is a work queue, not an archive: trim the oldest
+# One request is one stream entry or one Job's environment (a Kubernetes object): a budget, not a whole booru's tags.
+SCRAPE_QUERIES_MAX = 200
+SCRAPE_REQUEST_CHARS = 16_384
 
 
 def admin_token_valid(settings: Settings, presented: str | None) -> bool:
@@ -54,6 +58,10 @@ async def request_scrape(state: AppState, queries: list[str], source: str | None
     ID: the same `request_id` again starts nothing new. Otherwise it is an entry on the Redis stream that
     `paktum-scraper --serve-requests` consumes, and its ID is the entry's.
     """
+    if len(queries) > SCRAPE_QUERIES_MAX or sum(len(q) for q in queries) + len(source or "") > SCRAPE_REQUEST_CHARS:
+        raise PaktumError(
+            f"a scrape request takes at most {SCRAPE_QUERIES_MAX} queries and {SCRAPE_REQUEST_CHARS} characters"
+        )
     lines = [" ".join(normalize_tags(query)) for query in queries]
     lines = [line for line in lines if line]
     if not lines:
@@ -135,9 +143,12 @@ async def scrape_status(state: AppState, request_id: str) -> ScrapeProgress:
         return _from_outcome(outcome)
     if not STREAM_ID.fullmatch(request_id):
         raise UnknownScrapeError(f"no scrape request with ID {request_id!r}")
-    delivered: Any = await state.redis.xpending_range(
-        keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, min=request_id, max=request_id, count=1
-    )
+    try:
+        delivered: Any = await state.redis.xpending_range(
+            keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, min=request_id, max=request_id, count=1
+        )
+    except ResponseError:  # no consumer group yet: no scraper has ever read a request
+        delivered = []
     if delivered:
         return ScrapeProgress(request_id, "running")
     if await state.redis.xrange(keys.SCRAPE_REQUESTS, min=request_id, max=request_id, count=1):

@@ -121,6 +121,7 @@ class ScrapeJobs:
 
     def __init__(self, settings: Settings) -> None:
         from kubernetes import client, config  # the api image alone carries the client
+        from urllib3.exceptions import HTTPError
 
         configuration = client.Configuration()
         try:
@@ -133,6 +134,7 @@ class ScrapeJobs:
             raise KubeError(f"PAKTUM_SCRAPE_JOB_CRONJOB is set but {where} gives no Kubernetes API: {exc}") from exc
         configuration.retries = 0  # one try per call: a slow server costs one timeout, not four
         self._exception = client.ApiException
+        self._unreachable = (HTTPError, OSError)  # timeouts, refused connections, broken answers
         self._batch = client.BatchV1Api(client.ApiClient(configuration))
         self.cronjob = settings.scrape_job_cronjob
         self.namespace = settings.scrape_job_namespace or _own_namespace()
@@ -189,7 +191,7 @@ class ScrapeJobs:
             if status in (401, 403):
                 raise KubeForbiddenError(f"{what}: refused by the Kubernetes API ({status}: {detail})") from None
             raise KubeError(f"{what}: the Kubernetes API answered {status}: {detail}") from None
-        except Exception as exc:  # urllib3's timeouts and connection errors, whatever their class
+        except self._unreachable as exc:
             raise KubeUnavailableError(f"{what}: no answer from the Kubernetes API: {type(exc).__name__}") from exc
         try:
             answer: dict[str, Any] = json.loads(response.data)
