@@ -40,6 +40,15 @@ def cronjob(render: Render) -> Manifest:
     return find(render(), "CronJob", CRONJOB)
 
 
+def annotated_without_labels(cronjob: Manifest) -> Manifest:
+    """A CronJob whose job template has annotations (one of them kubectl's own key) and no labels."""
+    changed = json.loads(json.dumps(cronjob))
+    changed["spec"]["jobTemplate"]["metadata"] = {
+        "annotations": {"cronjob.kubernetes.io/instantiate": "by-template", "team": "media"}
+    }
+    return changed
+
+
 @pytest.fixture
 def apiserver(cronjob: Manifest, tmp_path: Path) -> Iterator[FakeApiServer]:
     with serving([cronjob], tmp_path) as server:
@@ -66,9 +75,17 @@ def env_values(job: Manifest) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
+@pytest.mark.parametrize("variant", ["as-rendered", "annotated-without-labels"])
 async def test_the_job_is_the_one_kubectl_create_job_from_makes_with_the_request_in_its_env(
-    kubectl: str, apiserver: FakeApiServer, settings: Settings
+    kubectl: str, cronjob: Manifest, settings: Settings, tmp_path: Path, variant: str
 ) -> None:
+    if variant != "as-rendered":
+        cronjob = annotated_without_labels(cronjob)
+    with serving([cronjob], tmp_path) as apiserver:
+        await compare_with_kubectl(kubectl, apiserver, settings)
+
+
+async def compare_with_kubectl(kubectl: str, apiserver: FakeApiServer, settings: Settings) -> None:
     name = job_name(CRONJOB, "req-1")
     done = subprocess.run(
         [kubectl, "--kubeconfig", str(apiserver.kubeconfig), "--namespace", "media", "create", "job", name,
@@ -97,7 +114,12 @@ async def test_the_job_is_the_one_kubectl_create_job_from_makes_with_the_request
     container["env"] = kept + [{"name": key, "value": env[key]} for key in asked]
     assert created == expected
     assert created["spec"]["ttlSecondsAfterFinished"] > 0, "finished scrape Jobs are cleaned up"
-    assert created["metadata"]["labels"]["app.kubernetes.io/component"] == "scraper"  # kubectl get jobs -l ...
+    template = apiserver.stored("CronJob", "media", CRONJOB)
+    assert template is not None
+    if "labels" in template["spec"]["jobTemplate"]["metadata"]:
+        assert created["metadata"]["labels"]["app.kubernetes.io/component"] == "scraper"  # kubectl get jobs -l ...
+    else:
+        assert created["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "by-template"
 
 
 def rule_allows(rule: Manifest, call: ApiCall) -> bool:
