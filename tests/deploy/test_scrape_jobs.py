@@ -278,3 +278,18 @@ async def test_scrape_status_follows_the_job_and_the_outcome(
         refused = api.get("/api/admin/scrapes/s1", headers={"Authorization": f"Bearer {TOKEN}"})
         assert refused.status_code == 502 and "403" in refused.json()["error"]
     assert object_path("Job", "media", "x") == "/apis/batch/v1/namespaces/media/jobs/x"
+
+
+async def test_start_scrape_says_why_the_kubernetes_api_refused(apiserver: FakeApiServer, settings: Settings) -> None:
+    apiserver.forbidden.add(("get", "cronjobs"))
+    with serve(job_settings(settings, apiserver)) as api:
+        body = graphql(api, 'mutation { startScrape(queries: ["hug"], requestId: "r9") }')
+    message = body["errors"][0]["message"]
+    assert message.startswith("read CronJob paktum-scraper: refused by the Kubernetes API (403")
+
+
+def test_job_mode_outside_a_cluster_without_a_kubeconfig_is_a_clear_error(settings: Settings) -> None:
+    assert ScrapeJobs.from_settings(settings) is None, "no CronJob named: the Redis stream, no client"
+    in_cluster = settings.model_copy(update={"scrape_job_cronjob": CRONJOB})
+    with pytest.raises(KubeError, match="the in-cluster service account gives no Kubernetes API"):
+        ScrapeJobs.from_settings(in_cluster)

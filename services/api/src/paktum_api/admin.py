@@ -125,9 +125,10 @@ async def scrape_status(state: AppState, request_id: str) -> ScrapeProgress:
     """The outcome recorded in paktum:scrape:results when there is one; otherwise the Job's status (Kubernetes) or
     the request's place on the stream (pending, or delivered to a consumer and running)."""
     request_id = request_id.strip()
-    outcome = await latest_outcome(state.redis, request_id)
     if state.scrape_jobs is not None:
         check_request_id(request_id)
+    outcome = await latest_outcome(state.redis, request_id)
+    if state.scrape_jobs is not None:
         job = await state.scrape_jobs.state(request_id)
         if job is not None and job.phase in ("pending", "running"):
             # An outcome already there is an earlier pod's (the Job retries): this one is not finished.
