@@ -39,6 +39,7 @@ RESOURCES = [
     ("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor"),
     ("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor"),
     ("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject"),
+    ("keda.sh", "v1alpha1", "triggerauthentications", "TriggerAuthentication"),
 ]
 
 

@@ -51,7 +51,7 @@ def test_without_the_crds_nothing_of_their_apis_renders_and_notes_say_why(
     if values in ASKS_FOR_THEM:
         for kind, api in (("ServiceMonitor", "monitoring.coreos.com/v1"), ("PodMonitor", "monitoring.coreos.com/v1"),
                           ("ScaledObject", "keda.sh/v1alpha1")):  # fmt: skip
-            assert f"- {kind} (" in text and f"does not serve {api}" in text, kind
+            assert f"- {kind} " in text and f"does not serve {api}" in text, kind
         assert "--api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1" in text
         # The hasher still scales: on CPU, as without KEDA.
         assert [h["metadata"]["name"] for h in kinds(objects, "HorizontalPodAutoscaler")] == ["paktum-hasher"]
@@ -76,4 +76,4 @@ def test_one_api_without_the_other(render: Render) -> None:
     only_monitoring = render(*values_args("full"), "--api-versions", "monitoring.coreos.com/v1")
     assert {o["kind"] for o in optional(only_monitoring)} == {"ServiceMonitor", "PodMonitor"}
     only_keda = render(*values_args("full"), "--api-versions", "keda.sh/v1alpha1")
-    assert {o["kind"] for o in optional(only_keda)} == {"ScaledObject"}
+    assert {o["kind"] for o in optional(only_keda)} == {"ScaledObject", "TriggerAuthentication"}

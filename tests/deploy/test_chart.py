@@ -20,6 +20,7 @@ from tests.deploy.conftest import (
     KUBERNETES_VERSION,
     ROOT,
     SERVICES,
+    STREAM_MODE,
     VALUES_FILES,
     WITH_CRDS,
     Manifest,
@@ -248,10 +249,6 @@ def test_the_scraper_refuses_sources_in_the_old_list_form() -> None:
     # Guards the test above: the chart once rendered a list here, which the scraper rejects at start.
     with pytest.raises(Exception, match="scrape_sources\n  Input should be a valid dictionary"):
         source_configs(Settings(scrape_sources=json.dumps([{"name": "safebooru"}])))
-
-
-# startScrape through the Redis-stream consumer instead of Jobs (full-values.yaml says so itself).
-STREAM_MODE = ("--set=scraper.jobs.enabled=false", "--set=scraper.serveRequests.enabled=true")
 
 
 @pytest.mark.parametrize("values", VALUES_FILES)

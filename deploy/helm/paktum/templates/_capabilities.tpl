@@ -25,6 +25,6 @@ Each returns "true" or nothing.
 - PodMonitor (metrics.podMonitor.enabled): the cluster does not serve monitoring.coreos.com/v1 (the Prometheus Operator's CRDs are not installed)
 {{- end }}
 {{- if and .Values.hasher.keda.enabled (not (include "paktum.kedaOn" .)) }}
-- ScaledObject (hasher.keda.enabled): the cluster does not serve keda.sh/v1alpha1 (KEDA is not installed){{ if .Values.hasher.autoscaling.enabled }}; the hasher scales on CPU with a HorizontalPodAutoscaler instead{{ end }}
+- ScaledObject and its TriggerAuthentication (hasher.keda.enabled): the cluster does not serve keda.sh/v1alpha1 (KEDA is not installed){{ if .Values.hasher.autoscaling.enabled }}; the hasher scales on CPU with a HorizontalPodAutoscaler instead{{ end }}
 {{- end }}
 {{- end -}}

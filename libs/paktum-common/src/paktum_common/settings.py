@@ -7,11 +7,15 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paktum_common import keys
+from paktum_common.errors import PaktumError
+
+MAX_PASSWORD_FILE_BYTES = 4096
 
 
 class SourceOverride(BaseModel):
@@ -35,7 +39,11 @@ class Settings(BaseSettings):
 
     # Where things live.
     data_dir: Path = Path("paktum-data")
-    redis_url: str | None = None  # None: `paktum up` starts an embedded redis-server
+    redis_url: str | None = None  # None: `paktum up` starts an embedded redis-server (with its own password)
+    # An external Redis's password, when the URL carries none (redis://:pw@host also works); the file form is
+    # for a Kubernetes Secret mounted as a file. Either is folded into redis_url once, here.
+    redis_password: SecretStr | None = None
+    redis_password_file: Path | None = None
     search_url: str | None = None  # None: sqlite:///<data_dir>/search.sqlite3
     public_url: str | None = None  # None: the api derives links from the request
 
@@ -146,11 +154,23 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", "meili_key",
-        "imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before",
+        "imgproxy_url", "imgproxy_key", "imgproxy_salt", "redis_password", "redis_password_file", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _redis_password_in_url(self) -> Settings:
+        # Errors here are PaktumErrors, not ValueErrors: pydantic would print the input, password and all.
+        if self.redis_password and self.redis_password_file:
+            raise PaktumError("set PAKTUM_REDIS_PASSWORD or PAKTUM_REDIS_PASSWORD_FILE, not both")
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        if self.redis_password_file:
+            password = _read_password_file(self.redis_password_file)
+        if password and self.redis_url:
+            self.redis_url = with_redis_password(self.redis_url, password)
+        return self
 
     @cached_property
     def images_dir(self) -> Path:
@@ -171,6 +191,41 @@ class Settings(BaseSettings):
         if self.consumer_name:
             return self.consumer_name
         return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _read_password_file(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PASSWORD_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_PASSWORD_FILE_BYTES:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is over {MAX_PASSWORD_FILE_BYTES} bytes")
+    try:
+        password = raw.decode().rstrip("\r\n")  # `echo pw > file` leaves a newline; Secrets mount none
+    except UnicodeDecodeError:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is not UTF-8 text") from None
+    if not password:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is empty")
+    return password
+
+
+def with_redis_password(url: str, password: str) -> str:
+    """`url` with `password` in it, as redis-py reads it (percent-encoded userinfo; a query for unix sockets)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        given = query.get("password")
+        query["password"] = password
+        new = f"unix://{parts.path}?{urlencode(query)}"
+    else:
+        user, _, host = parts.netloc.rpartition("@")
+        name, _, given_quoted = user.partition(":")
+        given = unquote(given_quoted) if given_quoted else None
+        new = urlunsplit(parts._replace(netloc=f"{name}:{quote(password, safe='')}@{host}"))
+    if given is not None and given != password:
+        raise PaktumError("PAKTUM_REDIS_URL carries a password and PAKTUM_REDIS_PASSWORD(_FILE) another one")
+    return new
 
 
 def load_settings(**overrides: object) -> Settings:
