@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from paktum_cli.embedded_redis import free_port, redis_server_binary
+from tests.deploy import conftest
 from tests.deploy.conftest import CHART, Manifest, find, kinds, pod_labels, pod_spec, run, values_args, workloads
 from tests.deploy.fake_apiserver import fake_apiserver
 from tests.deploy.test_secret_lookup import live_secret, upgrade_render
@@ -64,7 +65,8 @@ def selects(selector: Manifest, labels: dict[str, str]) -> bool:
 
 @pytest.mark.parametrize("values", ["default", "full", "single-node"])
 def test_every_paktum_pod_gets_the_redis_password_from_the_release_secret(render: Render, values: str) -> None:
-    objects = render(*values_args(values))
+    # With the stream consumer too, so that every kind of Paktum pod is there (a scrape Job copies the CronJob).
+    objects = render(*values_args(values), *conftest.STREAM_MODE)
     secret = find(objects, "Secret", "paktum-secrets")
     assert len(base64.b64decode(secret["data"]["redis-password"])) >= 32
     for name, container in paktum_containers(objects):
@@ -75,16 +77,16 @@ def test_every_paktum_pod_gets_the_redis_password_from_the_release_secret(render
 
 def test_an_external_redis_takes_its_password_from_a_secret_reference(render: Render) -> None:
     ref = ("--set", "redis.external.passwordSecret.name=redis-auth", "--set", "redis.external.passwordSecret.key=pw")
-    objects = render(*values_args("external"), *ref)
+    objects = render(*values_args("external"), *ref, *conftest.STREAM_MODE)
     for name, container in paktum_containers(objects):
         assert env_refs(container)["PAKTUM_REDIS_PASSWORD"] == {"name": "redis-auth", "key": "pw"}, name
-    without = render(*values_args("external"))
+    without = render(*values_args("external"), *conftest.STREAM_MODE)
     for name, container in paktum_containers(without):
         assert "PAKTUM_REDIS_PASSWORD" not in env_refs(container), f"{name}: an unset Secret must not be referenced"
 
 
 def test_keda_reads_the_stream_with_the_password(render: Render) -> None:
-    objects = render(*values_args("full"))
+    objects = render(*values_args("full"), *conftest.WITH_CRDS)
     scaled = find(objects, "ScaledObject", "paktum-hasher")
     auth = find(objects, "TriggerAuthentication", scaled["spec"]["triggers"][0]["authenticationRef"]["name"])
     assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", **RELEASE_SECRET_REF}]

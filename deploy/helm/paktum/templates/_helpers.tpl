@@ -186,6 +186,8 @@ override. Call with the root context.
 {{- define "paktum.scraperEnv" -}}
 - name: PAKTUM_SCRAPE_SOURCE
   value: {{ .Values.scraper.source | quote }}
+- name: PAKTUM_SCRAPE_MAX_POSTS
+  value: {{ .Values.scraper.maxPosts | quote }}
 {{- with .Values.scraper.sources }}
 - name: PAKTUM_SCRAPE_SOURCES
   value: {{ toJson . | quote }}

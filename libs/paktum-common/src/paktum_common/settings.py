@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     scrape_retries: int = Field(5, ge=0)  # per page, on timeouts, 5xx and 429
     scrape_backoff_seconds: float = Field(1.0, ge=0)  # first retry's wait; doubles each time
     scrape_max_wait_seconds: float = Field(300.0, ge=0)  # cap on one backoff or Retry-After wait
+    # The request a scraper run answers for (set on a Job the api made for startScrape): its outcome is recorded.
+    scrape_request_id: str = ""
     download_timeout_seconds: float = Field(60.0, gt=0)  # the hasher's download of a post's file
     download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
 
@@ -119,6 +121,12 @@ class Settings(BaseSettings):
     imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
     imgproxy_source: str = "local:///"  # what imgproxy reads: this + Filename (local:/// = a shared images volume)
     imgproxy_options: str = "rs:fit:480:480"  # imgproxy processing options for ThumbnailURL
+    # startScrape as a Kubernetes Job: the scraper CronJob whose template each Job copies; empty: the Redis stream.
+    scrape_job_cronjob: str = ""
+    scrape_job_namespace: str = ""  # empty: the api pod's own namespace (in-cluster)
+    scrape_job_ttl_seconds: int = Field(86_400, ge=0)  # a finished Job (and its pod) is deleted after this
+    kube_config: str = ""  # a kubeconfig file for the Kubernetes API; empty: the in-cluster service account
+    kube_timeout_seconds: float = Field(10.0, gt=0)  # one Kubernetes API call
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from paktum_api import admin, edits, files, gallery, ops, related, rest
 from paktum_api.graphql.schema import graphql_router
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
             search=open_search(settings),
             store=ImageStore.from_settings(settings),
             imgproxy=Imgproxy.from_settings(settings),
+            scrape_jobs=ScrapeJobs.from_settings(settings),
         )
         app.state.paktum = state
         if settings.admin_token is None:

@@ -9,6 +9,7 @@ from functools import cached_property
 from redis.asyncio import Redis
 
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
@@ -23,6 +24,7 @@ class AppState:
     search: SearchBackend
     store: ImageStore
     imgproxy: Imgproxy | None = None
+    scrape_jobs: ScrapeJobs | None = None  # startScrape as a Kubernetes Job; None: the Redis stream
     started: float = field(default_factory=time.time)
 
     @cached_property

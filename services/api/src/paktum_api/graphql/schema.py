@@ -18,7 +18,7 @@ from strawberry.types.base import get_object_definition
 from paktum_api import admin, edits
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
-from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ServerStats, TagCount
+from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ScrapeStatus, ServerStats, TagCount
 from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
@@ -152,16 +152,28 @@ class Query:
     async def server_stats_lower(self, info: Info[Context, None]) -> ServerStats:
         return await _server_stats(info)
 
+    @strawberry.field(description="How a scrape request (startScrape's ID) is doing; needs the admin token.")
+    async def scrapeStatus(self, info: Info[Context, None], ID: str) -> ScrapeStatus:
+        admin.check_admin(info.context.state, info.context.authorization)
+        p = await admin.scrape_status(info.context.state, ID)
+        return ScrapeStatus(
+            ID=p.request, Status=p.status, Reason=p.reason, Found=p.found, Published=p.published,
+            QueryErrors=p.query_errors, Job=p.job,
+        )  # fmt: skip
+
 
 @strawberry.type(description="Admin actions; each needs the admin token (Authorization: Bearer <token>).")
 class Mutation:
     @strawberry.mutation(
         description="Ask the scraper to scrape these tag queries (tags separated by spaces), from `source` or all "
-        "configured sources. Returns the request's ID."
+        "configured sources. Returns the request's ID (see scrapeStatus). On Kubernetes it starts a Job; a "
+        "`requestId` of your own (lowercase letters, digits, '-') makes a repeated call start nothing new."
     )
-    async def startScrape(self, info: Info[Context, None], queries: list[str], source: str | None = None) -> str:
+    async def startScrape(
+        self, info: Info[Context, None], queries: list[str], source: str | None = None, requestId: str | None = None
+    ) -> str:
         admin.check_admin(info.context.state, info.context.authorization)
-        return await admin.request_scrape(info.context.state, queries, source)
+        return await admin.request_scrape(info.context.state, queries, source, requestId)
 
     @strawberry.mutation(
         description="Delete an image everywhere (index, files, variant groups); false if there was no such image. "

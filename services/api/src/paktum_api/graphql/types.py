@@ -114,3 +114,14 @@ class ServerStats:
     ImageCount: int
     GroupCount: int
     Uptime: str = strawberry.field(description="How long this api has been running, like 26h3m12s.")
+
+
+@strawberry.type(description="How a scrape request is doing, whether a Kubernetes Job or the stream consumer runs it.")
+class ScrapeStatus:
+    ID: str
+    Status: str = strawberry.field(description="pending, running, done or failed.")
+    Reason: str = strawberry.field(description="Why it failed (the queries that failed, or the Job's condition).")
+    Found: int = strawberry.field(description="Posts the source listed (known once it is done or failed).")
+    Published: int = strawberry.field(description="New posts handed to the hasher.")
+    QueryErrors: int
+    Job: str = strawberry.field(description="The Kubernetes Job carrying it out; empty for the stream consumer.")
