@@ -6,6 +6,7 @@ import hmac
 import logging
 
 from fastapi import APIRouter, Request
+from starlette.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -99,7 +100,7 @@ async def not_variants(state: AppState, a: str, b: str) -> Separation:
     return result
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(request: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer <token>`, or from `X-Admin-Token`."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
