@@ -50,7 +50,9 @@ def test_an_upgrade_keeps_the_read_token_and_turning_it_on_later_adds_one(helm: 
     old["redis-password"] = "liveredis"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    kept = upgrade_render(helm, [live_secret({**old, "read-token": "the-token-readers-have"})], tmp_path / "a", *PRIVATE)
+    kept = upgrade_render(
+        helm, [live_secret({**old, "read-token": "the-token-readers-have"})], tmp_path / "a", *PRIVATE
+    )
     assert kept == {**old, "read-token": "the-token-readers-have"}
     added = upgrade_render(helm, [live_secret(old)], tmp_path / "b", *PRIVATE)
     assert {k: v for k, v in added.items() if k != "read-token"} == old

@@ -36,7 +36,8 @@ def upgrade_render(helm: str, live: list[dict[str, Any]], tmp_path: Path, *args:
             [
                 helm, "template", "paktum", str(CHART), "--namespace", "media", "--dry-run=server",
                 # The stand-in serves no OpenAPI document; the objects are validated strictly elsewhere.
-                "--disable-openapi-validation", "--kubeconfig", str(kubeconfig), "--show-only", "templates/secret.yaml", *args,
+                "--disable-openapi-validation", "--kubeconfig", str(kubeconfig), "--show-only", "templates/secret.yaml",
+                *args,
             ],
             capture_output=True,
             text=True,

@@ -105,7 +105,10 @@ class ReadAccess:
         if not raw_exp.isdigit() or len(raw_exp) > 12:
             return False
         expected = sign_path(self.key, SESSION_LABEL, raw_exp)
-        return hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace")) and int(raw_exp) >= time.time()
+        return (
+            hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace"))
+            and int(raw_exp) >= time.time()
+        )
 
 
 def is_https(settings: Settings, connection: HTTPConnection) -> bool:
@@ -177,9 +180,7 @@ def _challenge() -> list[tuple[bytes, bytes]]:
     return [(b"www-authenticate", b'Bearer realm="paktum"')]
 
 
-async def _send(
-    send: Send, status: int, body: object, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
+async def _send(send: Send, status: int, body: object, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     payload = json.dumps(body).encode("utf-8") if body is not None else b""
     all_headers = [
         (b"content-type", b"application/json"),

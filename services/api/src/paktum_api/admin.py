@@ -6,9 +6,9 @@ import hmac
 import logging
 
 from fastapi import APIRouter, Request
-from starlette.requests import HTTPConnection
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.requests import HTTPConnection
 
 from paktum_api.state import AppState
 from paktum_common import keys
