@@ -234,6 +234,15 @@ def test_the_browser_signs_in_sees_the_gallery_and_signs_out(api: httpx.Client, 
             "[...document.querySelectorAll('#grid img')].every(img => img.complete && img.naturalWidth > 0)"
         )
         assert browser.evaluate("document.cookie") == ""  # HttpOnly: the page's scripts cannot read the session
+        # The session ends while the page is open: its next request takes the reader to sign in, and back.
+        browser.call("Network.clearBrowserCookies")
+        browser.evaluate("location.hash = '#/search/dog'")
+        browser.wait_for("location.pathname === '/signin' && !!document.getElementById('token')")
+        browser.evaluate(
+            f"document.getElementById('token').value = '{READ_TOKEN}'; document.getElementById('sign-in').submit()"
+        )
+        browser.wait_for("location.pathname === '/' && document.querySelectorAll('#grid a').length === 3")
+        assert browser.evaluate("location.hash") == "#/search/dog"
         browser.evaluate("document.getElementById('sign-out-reader').click()")
         browser.wait_for("location.pathname === '/signin'")
         browser.open(f"{api.base_url}/")
