@@ -160,7 +160,7 @@ class ReadGuard:
         await self._refuse(connection, method, path, problem if "sig" in query else None, send)
 
     async def _refuse(self, connection: HTTPConnection, method: str, path: str, link: str | None, send: Send) -> None:
-        log_event(log, logging.INFO, "read refused", path=path, reason=link or "no valid token or session")
+        log_event(log, logging.DEBUG, "read refused", path=path, reason=link or "no valid token or session")
         if link is not None:
             await _send(send, 403, {"error": link})
         elif method in READ_METHODS and (path == "/" or "text/html" in connection.headers.get("accept", "")):
