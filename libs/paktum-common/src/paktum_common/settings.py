@@ -90,6 +90,11 @@ class Settings(BaseSettings):
 
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
+    # Private mode: set, every read (REST, GraphQL, files, thumbnails, the gallery) needs one of these tokens
+    # (or the admin token) as a Bearer token, a gallery session or a signed link. Separated by spaces or commas.
+    read_token: Annotated[list[SecretStr], NoDecode] = []
+    read_link_seconds: int = Field(3600, ge=60)  # how long a signed file/thumbnail link in an answer stays valid
+    read_session_seconds: int = Field(7 * 86400, ge=60)  # how long a gallery sign-in lasts
 
     # Meilisearch.
     meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
@@ -145,7 +150,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be hex-encoded, as imgproxy expects it") from None
         return value
 
-    @field_validator("banned_tags", "scrape_source", "cors_origins", mode="before")
+    @field_validator("banned_tags", "scrape_source", "cors_origins", "read_token", mode="before")
     @classmethod
     def _words(cls, value: object) -> object:
         # The environment's form: a JSON list, or words separated by commas, spaces or newlines.

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from starlette.requests import HTTPConnection
 
 from paktum_api.kube import KubeError, KubeForbiddenError, KubeUnavailableError, check_request_id
 from paktum_api.state import AppState
@@ -227,7 +228,7 @@ async def not_variants(state: AppState, a: str, b: str) -> Separation:
     return result
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(request: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer <token>`, or from `X-Admin-Token`."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
