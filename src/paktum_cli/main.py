@@ -12,9 +12,12 @@ from paktum_cli.embedded_redis import discover_url
 from paktum_common.contracts import Rating
 from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import setup_logging
-from paktum_common.queue import IngestQueue
-from paktum_common.redis_client import connect
+from paktum_common.queue import IngestQueue, PublishInterruptedError
+from paktum_common.redis_client import connect, is_outage
 from paktum_common.settings import Settings, load_settings
+
+
+HASHER_SILENCE = 30.0  # `import --wait`: seconds without any hasher reading the stream before giving up
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
     imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+    imp.add_argument(
+        "--hasher-timeout", type=float, default=HASHER_SILENCE,
+        help=f"with --wait: give up when no hasher has read the stream for this many seconds (default {HASHER_SILENCE:.0f})",
+    )  # fmt: skip
+
+    dead = commands.add_parser(
+        "dead-letters", help="list the posts the hashers gave up on, by reason; replay them once the cause is fixed"
+    )
+    dead.add_argument("--replay", action="store_true", help="publish them for indexing again (all, or --reason)")
+    dead.add_argument("--reason", help="only dead letters whose reason contains TEXT (case-insensitive)")
 
     move = commands.add_parser("reindex", help="copy every document from one search backend to another")
     move.add_argument(
@@ -74,7 +87,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("paktum up: --hashers must be at least 1")
         sys.exit(run_up(settings, args.hashers))
     if args.command == "import":
-        sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+        wait = args.hasher_timeout if args.wait else None
+        sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, wait)))
+    if args.command == "dead-letters":
+        sys.exit(asyncio.run(_dead_letters(_with_redis(settings), args.replay, args.reason)))
     if args.command == "reindex":
         sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
     if args.command == "scrape":
@@ -97,7 +113,7 @@ def _with_redis(settings: Settings) -> Settings:
     return settings.model_copy(update={"redis_url": url})
 
 
-async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: bool) -> int:
+async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: float | None) -> int:
     from paktum_scraper.local import ImportReport, local_posts
     from paktum_scraper.publish import publish
 
@@ -111,12 +127,49 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
         return 2
     settings = _with_redis(settings)
     report = ImportReport()
-    published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
+    try:
+        published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
+    except PublishInterruptedError as exc:
+        print(
+            f"paktum import: Redis went away after {exc.published} posts were published "
+            f"({exc.in_flight} more in flight may or may not have been): {exc}. "
+            "Run the import again once Redis is back: a post published twice is indexed once.",
+            file=sys.stderr,
+        )
+        return 1
     problems = ", ".join(f"{n} {kind}" for kind, n in sorted(report.problems.items())) or "none"
     print(f"paktum import: found {report.found} image files, published {published}; problems: {problems}")
-    if wait:
-        await _wait_for_hashers(settings)
+    if wait is not None:
+        return await _wait_for_hashers(settings, wait)
     return 0
+
+
+async def _dead_letters(settings: Settings, replay: bool, reason: str | None) -> int:
+    from paktum_cli import dead_letters
+
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    queue = IngestQueue(redis, settings)
+    try:
+        if replay:
+            replayed, left = await dead_letters.replay(queue, reason)
+            print(f"paktum dead-letters: {replayed} posts published for indexing again; {left} dead letters left")
+            return 0
+        groups = await dead_letters.grouped(queue)
+        total = sum(group.count for group in groups)
+        print(f"paktum dead-letters: {total} dead letters, {len(groups)} kinds of reason")
+        for group in groups:
+            print(f"{group.count:>8}  {group.kind}")
+            for example in group.examples:
+                print(f"          e.g. {example}")
+        return 0
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        print(f"paktum dead-letters: Redis is unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
 
 
 async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:
@@ -167,22 +220,42 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
     return exit_code(reports)
 
 
-async def _wait_for_hashers(settings: Settings) -> None:
+async def _wait_for_hashers(settings: Settings, silence: float) -> int:
+    """Wait until every post is handled; give up (non-zero) when no hasher has read the stream for
+    `silence` seconds, or when Redis goes away."""
     assert settings.redis_url
     redis = connect(settings.redis_url)
     queue = IngestQueue(redis, settings)
     try:
-        started = time.monotonic()
+        started = last_seen = time.monotonic()
         while True:
             waiting, pending = await queue.depth()
             if waiting == 0 and pending == 0:
                 break
+            # A hasher in a blocking read touches the group every PAKTUM_READ_BLOCK_MS: its idle time stays low.
+            idle_ms = [int(c.get("idle", 0)) for c in await queue.consumers()]
+            if idle_ms and min(idle_ms) / 1000 < silence:
+                last_seen = time.monotonic()
+            elif time.monotonic() - last_seen >= silence:
+                print(
+                    f"paktum import: no hasher has read the stream {settings.stream} for {silence:.0f}s "
+                    f"({waiting} posts waiting, {pending} in progress); start one (`paktum up`) and they "
+                    "are indexed then",
+                    file=sys.stderr,
+                )
+                return 3
             await asyncio.sleep(0.25)
         dead = await redis.xlen(settings.dead_letter_stream)
         print(
             f"paktum import: the hashers are done after {time.monotonic() - started:.1f}s; "
-            f"{dead} posts rejected in all (see the stream {settings.dead_letter_stream})"
+            f"{dead} posts rejected in all (`paktum dead-letters` lists them)"
         )
+        return 0
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        print(f"paktum import: Redis went away while waiting for the hashers: {exc}", file=sys.stderr)
+        return 1
     finally:
         await redis.aclose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 
 from paktum_common import keys
 from paktum_common.contracts import DeadLetter, Post
+from paktum_common.errors import TransientError
 from paktum_common.log import log_event
 from paktum_common.redis_client import RedisHealth, as_text, is_outage
 from paktum_common.settings import Settings
@@ -268,16 +269,23 @@ class IngestQueue(StreamConsumer):
         self.batch_size = settings.publish_batch_size
 
     async def publish_posts(self, posts: Iterable[Post]) -> int:
-        """XADD posts in batches (one round trip per batch); returns how many were published."""
+        """XADD posts in batches (one round trip per batch); returns how many were published.
+
+        Redis going away midway raises PublishInterruptedError with the count published until then."""
         published = 0
         batch: list[Post] = []
-        for post in posts:
-            batch.append(post)
-            if len(batch) >= self.batch_size:
+        try:
+            for post in posts:
+                batch.append(post)
+                if len(batch) >= self.batch_size:
+                    published += await self._publish_batch(batch)
+                    batch = []
+            if batch:
                 published += await self._publish_batch(batch)
-                batch = []
-        if batch:
-            published += await self._publish_batch(batch)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise PublishInterruptedError(published, len(batch), exc) from exc
         return published
 
     async def _publish_batch(self, batch: list[Post]) -> int:
@@ -295,6 +303,26 @@ class IngestQueue(StreamConsumer):
             errors=errors or [],
         )  # fmt: skip
         return await self.ack_recording(delivery.entry_id, self.dead_stream, record.to_stream())
+
+    async def dead_letters(self, page: int = 500) -> AsyncIterator[tuple[str, DeadLetter]]:
+        """Every dead letter, oldest first, read a page at a time: (its ID in the dead-letter stream, it)."""
+        start = "-"
+        while True:
+            reply: Any = await self.redis.xrange(self.dead_stream, min=start, count=page)
+            for entry_id, fields in reply:
+                yield as_text(entry_id), DeadLetter.from_stream({as_text(k): as_text(v) for k, v in fields.items()})
+            if len(reply) < page:
+                return
+            ms, seq = _id_key(as_text(reply[-1][0]))
+            start = f"{ms}-{seq + 1}"
+
+    async def replay(self, dead_id: str, letter: DeadLetter) -> bool:
+        """Publish a dead letter's post to the ingest stream again and remove the dead letter, in one
+        script: a crash leaves either the dead letter or the new entry, never neither or both."""
+        flat = [item for pair in letter.fields.items() for item in pair]
+        if not flat:
+            return False  # nothing of the entry was kept: nothing to publish
+        return bool(await self.redis.eval(_REPLAY_SCRIPT, 2, self.dead_stream, self.stream, dead_id, *flat))
 
     async def consumers(self) -> list[dict[str, Any]]:
         """The group's consumers as Redis knows them: name, pending, idle (ms since its last read)."""
@@ -325,6 +353,22 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
+
+
+_REPLAY_SCRIPT = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+return 1
+"""
+
+
+class PublishInterruptedError(TransientError):
+    """Redis went away while posts were being published: how many made it, how many were in flight."""
+
+    def __init__(self, published: int, in_flight: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.published = published
+        self.in_flight = in_flight
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

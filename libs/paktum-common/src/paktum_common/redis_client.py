@@ -20,7 +20,10 @@ log = logging.getLogger("paktum.redis")
 T = TypeVar("T")
 
 # Capped backoff while Redis is away: quick for a restart of half a second, at most one try every few seconds.
-RETRY_FIRST, RETRY_MAX = 0.1, 5.0
+RETRY_FIRST, RETRY_MAX = 0.1, 2.0
+# Errors this soon after Redis came back are the same outage (connections opened before it, failing one by
+# one as they are used): not logged or counted again.
+SETTLING_SECONDS = 10.0
 
 REDIS_UP = metrics.gauge("redis", "up", "1 while this process reaches Redis, 0 during an outage.", ("service",))
 OUTAGES = metrics.counter("redis", "outages_total", "Redis outages this process rode out.", ("service",))
@@ -39,12 +42,10 @@ def as_text(value: str | bytes) -> str:
 def is_outage(exc: BaseException) -> bool:
     """Redis is away (refused, reset, timed out, still loading its data): not the fault of the work in hand.
 
-    A lost consumer group (NOGROUP: a Redis restarted without its data) is an outage too: the caller
-    recreates the group when Redis is back.
-    """
-    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError | ConnectionError | TimeoutError):
+    Only Redis's own errors count: a timeout of a download or a decode is the post's business."""
+    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return True
-    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(("NOGROUP", "LOADING"))
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("LOADING")
 
 
 class RedisHealth:
@@ -61,6 +62,8 @@ class RedisHealth:
         self.down_since: float | None = None
         self.reason = ""
         self.outages = 0
+        self._back_at: float | None = None
+        self._quiet = False  # this outage is the tail of the last one: not logged
         REDIS_UP.labels(service).set(1)
 
     @property
@@ -73,6 +76,10 @@ class RedisHealth:
         if self.down_since is not None:
             return
         self.down_since = time.monotonic()
+        REDIS_UP.labels(self.service).set(0)
+        self._quiet = self._back_at is not None and self.down_since - self._back_at < SETTLING_SECONDS
+        if self._quiet:
+            return
         self.outages += 1
         OUTAGES.labels(self.service).inc()
         REDIS_UP.labels(self.service).set(0)
@@ -81,11 +88,13 @@ class RedisHealth:
     def came_back(self) -> None:
         if self.down_since is None:
             return
-        seconds = time.monotonic() - self.down_since
+        self._back_at = time.monotonic()
+        seconds = self._back_at - self.down_since
         self.down_since = None
         OUTAGE_SECONDS.labels(self.service).inc(seconds)
         REDIS_UP.labels(self.service).set(1)
-        log_event(log, logging.INFO, "redis is back", service=self.service, down_s=round(seconds, 1))
+        if not self._quiet:
+            log_event(log, logging.INFO, "redis is back", service=self.service, down_s=round(seconds, 1))
 
     async def wait_until_back(self) -> bool:
         """Ping with capped backoff until Redis answers (True) or the service stops (False)."""
@@ -94,6 +103,8 @@ class RedisHealth:
         while True:
             try:
                 await self.redis.ping()
+                # Idle connections opened before the outage are dead: drop them now, not one error at a time.
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
                 self.came_back()
                 return True
             except Exception as exc:
@@ -135,5 +146,5 @@ class RedisHealth:
             return result
 
 
-class RedisAwayError(ConnectionError):
+class RedisAwayError(redis_errors.ConnectionError):
     """Redis was away when the service was asked to stop: the work in hand stays pending."""

@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from paktum_common import metrics
 from paktum_common.catalog import Indexed
 from paktum_common.contracts import ImageDocument, Post
-from paktum_common.errors import PermanentError, StorageUnavailableError, TransientError
+from paktum_common.errors import PermanentError, SearchUnavailableError, StorageUnavailableError, TransientError
 from paktum_common.log import log_event
 from paktum_common.queue import Delivery, IngestQueue
 from paktum_common.redis_client import RedisAwayError, is_outage
@@ -109,8 +109,8 @@ class HasherWorker:
         self, work: list[tuple[Delivery, Post]], done: list[tuple[Delivery, Ingested]]
     ) -> list[tuple[tuple[Delivery, Post], BaseException]]:
         """Ingest posts at once; the finished go to `done`, the refused to the dead letters. Returns the posts
-        held by an outage (Redis, the image store, the index): not their fault, so they are retried in hand,
-        without spending a delivery."""
+        held by an outage of our own parts (Redis, the image store, the index): not their fault, so they are
+        retried in hand, without spending a delivery. A download's trouble is the post's: left pending."""
         results = await asyncio.gather(*(self.ingestor.ingest(post) for _, post in work), return_exceptions=True)
         held: list[tuple[tuple[Delivery, Post], BaseException]] = []
         pool_broken = False
@@ -119,7 +119,7 @@ class HasherWorker:
                 done.append((delivery, result))
             elif isinstance(result, PermanentError):
                 await self._dead_letter(delivery, post, str(result), type(result).__name__)
-            elif isinstance(result, TransientError) or is_outage(result):
+            elif isinstance(result, StorageUnavailableError | SearchUnavailableError) or is_outage(result):
                 held.append(((delivery, post), result))
             elif isinstance(result, BrokenProcessPool):
                 pool_broken = True
@@ -200,8 +200,12 @@ class HasherWorker:
     async def _register(self, indexed: Indexed) -> None:
         """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
         run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
+        phashes = {d.ID: d.PHash for d in indexed.written}
         try:
-            LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in indexed.written}))
+            if self.queue.health is not None:  # ride out a Redis outage here too, rather than leave repairs
+                LINKED.inc(await self.queue.health.call(lambda: self.ingestor.catalog.register(phashes)))
+            else:
+                LINKED.inc(await self.ingestor.catalog.register(phashes))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 

@@ -1,0 +1,188 @@
+"""Redis killed or shut down and started again under running services: none exits, no image is lost or doubled.
+
+The services run as they are deployed (their own processes, their entry points); Redis is a redis-server of
+the test's own, killed with SIGKILL or stopped with SHUTDOWN and started again on the same port."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paktum_common import keys
+from paktum_common.settings import Settings
+from tests.e2e.conftest import Process, wait_until
+from tests.e2e.faults import ImageServer, RestartableRedis, corpus, lines_with, publish, service_env, tally
+
+OUTAGE_LOGGED = "redis unavailable; waiting for it"
+BACK_LOGGED = "redis is back"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def image_server(tmp_path: Path) -> Iterator[ImageServer]:
+    server = ImageServer(tmp_path / "files")
+    yield server
+    server.stop()
+
+
+def _settings(tmp_path: Path, redis_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", redis_url=redis_url)
+
+
+def _hasher(tmp_path: Path, settings: Settings, processes: list[Process], name: str = "hasher-a") -> Process:
+    hasher = Process(
+        [sys.executable, "-m", "paktum_hasher.main"], service_env(settings, name), tmp_path / f"{name}.log"
+    )
+    processes.append(hasher)
+    wait_until(lambda: "hasher ready" in hasher.output(), 60, "the hasher to start")
+    return hasher
+
+
+@pytest.mark.parametrize(
+    ("how", "downtime"),
+    [("kill", 0.5), ("shutdown", 0.5), ("kill", 4.0), ("shutdown", 4.0)],
+    ids=["sigkill-half-second", "shutdown-half-second", "sigkill-4s", "shutdown-4s"],
+)
+def test_a_hasher_rides_out_a_redis_restart_and_indexes_every_image_once(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, image_server: ImageServer,
+    how: str, downtime: float,
+) -> None:  # fmt: skip
+    settings = _settings(tmp_path, own_redis.url)
+    images = corpus(tmp_path / "files", image_server.url, 16)
+    hasher = _hasher(tmp_path, settings, processes)
+    client = own_redis.client()
+    publish(client, settings, images.posts[:10])
+    wait_until(lambda: tally(settings, images.md5s).indexed >= 2, 60, "the first images to be indexed")
+
+    own_redis.kill() if how == "kill" else own_redis.shutdown()
+    time.sleep(downtime)
+    own_redis.start()
+    client = own_redis.client()
+    publish(client, settings, images.posts[10:])
+
+    wait_until(lambda: tally(settings, images.md5s).indexed == 16, 120, "every image to be indexed")
+    wait_until(lambda: client.xlen(settings.stream) == 0, 30, "the stream to be drained")
+    seen = tally(settings, images.md5s, client)
+    assert hasher.popen.poll() is None, hasher.output()
+    assert (seen.indexed, seen.files, seen.strays, seen.dead) == (16, 16, 0, 0)
+    log = hasher.output()
+    assert "Traceback" not in log
+    # Once per outage, never per retry (a half-second restart may pass unseen inside redis-py's own retries).
+    assert lines_with(log, OUTAGE_LOGGED) <= 1
+    assert lines_with(log, OUTAGE_LOGGED) == lines_with(log, BACK_LOGGED)
+    if downtime > 1:
+        assert lines_with(log, OUTAGE_LOGGED) == 1
+
+
+def test_a_hasher_carries_on_after_redis_comes_back_without_its_data(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, image_server: ImageServer
+) -> None:
+    """A Redis without persistence forgets the stream and the consumer group: the hasher makes the group again
+    and indexes what is published next (what was published before the restart went with Redis)."""
+    settings = _settings(tmp_path, own_redis.url)
+    images = corpus(tmp_path / "files", image_server.url, 8)
+    hasher = _hasher(tmp_path, settings, processes)
+    publish(own_redis.client(), settings, images.posts[:4])
+    wait_until(lambda: tally(settings, images.md5s).indexed == 4, 60, "the first images to be indexed")
+
+    own_redis.kill()
+    own_redis.wipe()
+    time.sleep(2)
+    own_redis.start()
+    client = own_redis.client()
+    publish(client, settings, images.posts[4:])
+
+    wait_until(lambda: tally(settings, images.md5s).indexed == 8, 120, "the images published after the restart")
+    assert hasher.popen.poll() is None, hasher.output()
+    assert tally(settings, images.md5s, client).dead == 0
+    assert "Traceback" not in hasher.output()
+
+
+def test_the_scrape_request_server_rides_out_a_redis_restart(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis
+) -> None:
+    settings = _settings(tmp_path, own_redis.url)
+    server = Process(
+        [sys.executable, "-m", "paktum_scraper.main", "--serve-requests"],
+        service_env(settings, "scraper-a"),
+        tmp_path / "scraper.log",
+    )
+    processes.append(server)
+    wait_until(lambda: "serving scrape requests" in server.output(), 60, "the scraper to serve requests")
+
+    own_redis.kill()
+    time.sleep(3)
+    own_redis.start()
+    client = own_redis.client()
+    # A request that can never succeed is still answered: the server reads and records it after the outage.
+    client.xadd(keys.SCRAPE_REQUESTS, {"queries": "", "source": "", "requested": "0"})
+
+    wait_until(lambda: client.xlen(keys.SCRAPE_RESULTS) == 1, 60, "the request's outcome")
+    [(_, outcome)] = client.xrange(keys.SCRAPE_RESULTS)
+    assert outcome["status"] == "rejected"
+    assert server.popen.poll() is None, server.output()
+    log = server.output()
+    assert lines_with(log, OUTAGE_LOGGED) == 1 and lines_with(log, BACK_LOGGED) == 1
+    assert "Traceback" not in log
+
+
+def test_import_into_a_redis_that_is_gone_says_so_and_exits_non_zero(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, image_server: ImageServer
+) -> None:
+    settings = _settings(tmp_path, own_redis.url)
+    corpus(tmp_path / "files", image_server.url, 3)
+    own_redis.kill()
+    imp = Process(
+        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files")],
+        service_env(settings, "import"),
+        tmp_path / "import.log",
+    )
+    processes.append(imp)
+    assert imp.wait(120) == 1
+    out = imp.output()
+    assert "Redis went away after 0 posts were published" in out
+    assert "Traceback" not in out
+
+
+def test_import_wait_without_a_hasher_says_so_instead_of_waiting_forever(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, image_server: ImageServer
+) -> None:
+    settings = _settings(tmp_path, own_redis.url)
+    corpus(tmp_path / "files", image_server.url, 3)
+    imp = Process(
+        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files"), "--wait", "--hasher-timeout", "1"],
+        service_env(settings, "import"),
+        tmp_path / "import.log",
+    )
+    processes.append(imp)
+    assert imp.wait(60) == 3
+    out = imp.output()
+    assert "published 3" in out and "no hasher has read the stream" in out
+    assert own_redis.client().xlen(settings.stream) == 3  # nothing was lost meanwhile
+
+
+def test_import_wait_with_a_hasher_at_work_waits_for_it(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, image_server: ImageServer
+) -> None:
+    settings = _settings(tmp_path, own_redis.url)
+    images = corpus(tmp_path / "files", image_server.url, 3)
+    _hasher(tmp_path, settings, processes)
+    imp = Process(
+        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files"), "--wait", "--hasher-timeout", "5"],
+        service_env(settings, "import"),
+        tmp_path / "import.log",
+    )
+    processes.append(imp)
+    assert imp.wait(120) == 0, imp.output()
+    assert "the hashers are done" in imp.output()
+    assert tally(settings, images.md5s).indexed == 3
