@@ -10,13 +10,12 @@ from paktum_common.errors import PermanentError
 from paktum_common.queue import IngestQueue
 
 EXAMPLES = 3  # dead letters shown per reason
-_MD5 = re.compile(r"\b[0-9a-f]{32}\b")
-_NUMBER = re.compile(r"\d+")
+_VARYING = re.compile(r"\b(?P<md5>[0-9a-f]{32})\b|\d+")
 
 
 def reason_kind(reason: str) -> str:
     """A reason with what differs from post to post (md5s, counts, sizes) blanked, so alike reasons group."""
-    return _NUMBER.sub("N", _MD5.sub("<md5>", reason)) or "(no reason recorded)"
+    return _VARYING.sub(lambda m: "<md5>" if m.group("md5") else "N", reason) or "(no reason recorded)"
 
 
 def describe(letter: DeadLetter) -> str:

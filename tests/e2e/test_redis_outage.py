@@ -10,11 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from paktum_cli.embedded_redis import free_port
 from paktum_common import keys
 from paktum_common.settings import Settings
-from tests.e2e.conftest import Process, wait_until
+from tests.e2e.conftest import Process, api_ready, wait_until
 from tests.e2e.faults import ImageServer, RestartableRedis, corpus, lines_with, publish, service_env, tally
 
 OUTAGE_LOGGED = "redis unavailable; waiting for it"
@@ -186,3 +188,49 @@ def test_import_wait_with_a_hasher_at_work_waits_for_it(
     assert imp.wait(120) == 0, imp.output()
     assert "the hashers are done" in imp.output()
     assert tally(settings, images.md5s).indexed == 3
+
+
+def _metric(port: int, sample: str) -> float | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_an_outage_shows_in_readyz_and_in_every_services_metrics(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis
+) -> None:
+    settings = _settings(tmp_path, own_redis.url)
+    metrics_port, api_port = free_port(), free_port()
+    hasher = Process(
+        [sys.executable, "-m", "paktum_hasher.main"],
+        service_env(settings, "hasher-m", PAKTUM_METRICS_PORT=str(metrics_port)),
+        tmp_path / "hasher.log",
+    )
+    api = Process(
+        [sys.executable, "-m", "paktum_api.main"],
+        service_env(settings, "api", PAKTUM_API_PORT=str(api_port)),
+        tmp_path / "api.log",
+    )
+    processes += [hasher, api]
+    base = f"http://127.0.0.1:{api_port}"
+    wait_until(lambda: api_ready(base) and "hasher ready" in hasher.output(), 60, "the api and the hasher")
+    up = 'paktum_redis_up{service="hasher"}'
+    assert _metric(metrics_port, up) == 1
+
+    own_redis.kill()
+    wait_until(lambda: _metric(metrics_port, up) == 0, 30, "the hasher to show the outage")
+    ready = httpx.get(f"{base}/readyz", timeout=10)
+    assert ready.status_code == 503 and ready.json()["problems"]["redis"].startswith("unavailable for")
+    assert _metric(api_port, 'paktum_redis_up{service="api"}') == 0
+    assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # alive, only not ready
+
+    own_redis.start()
+    wait_until(lambda: _metric(metrics_port, up) == 1, 30, "the hasher to see Redis back")
+    wait_until(lambda: api_ready(base), 30, "the api to be ready again")
+    assert _metric(metrics_port, 'paktum_redis_outages_total{service="hasher"}') == 1
+    assert hasher.popen.poll() is None and api.popen.poll() is None
