@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -50,6 +50,13 @@ bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
 
 bench-variants: bench-groups  # the name the cleanup issue uses
+
+# Chaos while importing (bench/faults.py): Redis SIGKILLed and shut down, hashers SIGKILLed, at random
+# moments; prints indexed/lost/doubled/dead-lettered images and service exits, fails unless all are 0 but
+# the first. The fast versions are in tests/e2e/test_redis_outage.py. STRESS_ARGS="--images 500 --rounds 30".
+STRESS_ARGS ?= --images 200 --rounds 12
+stress: sync
+	$(VENV)/bin/python bench/faults.py $(STRESS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

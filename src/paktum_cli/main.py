@@ -16,7 +16,6 @@ from paktum_common.queue import IngestQueue, PublishInterruptedError
 from paktum_common.redis_client import connect, is_outage
 from paktum_common.settings import Settings, load_settings
 
-
 HASHER_SILENCE = 30.0  # `import --wait`: seconds without any hasher reading the stream before giving up
 
 
@@ -37,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
     imp.add_argument(
         "--hasher-timeout", type=float, default=HASHER_SILENCE,
-        help=f"with --wait: give up when no hasher has read the stream for this many seconds (default {HASHER_SILENCE:.0f})",
+        help=f"with --wait: give up when no hasher has read the stream for N seconds (default {HASHER_SILENCE:.0f})",
     )  # fmt: skip
 
     dead = commands.add_parser(

@@ -82,7 +82,9 @@ class Child:
             stderr=subprocess.STDOUT,
             preexec_fn=supervised_child,
         )
-        threading.Thread(target=_pump, args=(self.name, self.process.stdout, sys.stdout, self.lock), daemon=True).start()
+        threading.Thread(
+            target=_pump, args=(self.name, self.process.stdout, sys.stdout, self.lock), daemon=True
+        ).start()
         self.restarts.started()
         return self
 

@@ -32,7 +32,12 @@ def test_a_child_that_ran_a_while_starts_its_backoff_over(capsys: pytest.Capture
 
 @pytest.mark.parametrize(
     ("code", "said"),
-    [(1, "exited with code 1"), (0, "exited with code 0"), (-9, "was killed by SIGKILL"), (-200, "was killed by signal 200")],
+    [
+        (1, "exited with code 1"),
+        (0, "exited with code 0"),
+        (-9, "was killed by SIGKILL"),
+        (-200, "was killed by signal 200"),
+    ],
     ids=["error", "clean", "sigkill", "unknown-signal"],
 )
 def test_how_a_child_ended_is_said_plainly(code: int, said: str) -> None:

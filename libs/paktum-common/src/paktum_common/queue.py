@@ -216,7 +216,7 @@ class StreamConsumer:
                 raise
             # Redis came back without its data: the entry is gone from the stream, so nobody else holds
             # it; record it all the same, or the only trace of the post would be lost.
-            await self.redis.xadd(keys_[1], dict(zip(flat[::2], flat[1::2], strict=True)))  # type: ignore[arg-type]
+            await self.redis.xadd(keys_[1], dict(zip(flat[::2], flat[1::2], strict=True)))
             return 1
 
     async def touch(self, entry_ids: list[str]) -> None:

@@ -154,7 +154,9 @@ class HasherWorker:
         tries = delivery.deliveries - 1
         if errors:
             return f"failed {tries} deliveries; last error: {errors[-1]}"
-        return f"failed {tries} deliveries; no error recorded (the hasher handling it died, e.g. killed or out of memory)"
+        return (
+            f"failed {tries} deliveries; no error recorded (the hasher handling it died, e.g. killed or out of memory)"
+        )
 
     async def _index(self, done: list[tuple[Delivery, Ingested]]) -> None:
         """One index write for the batch, then acknowledge; a failed write leaves every entry pending."""
