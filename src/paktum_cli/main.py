@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import discover_url
 from paktum_common.contracts import Rating
@@ -146,10 +149,8 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
 async def _dead_letters(settings: Settings, replay: bool, reason: str | None) -> int:
     from paktum_cli import dead_letters
 
-    assert settings.redis_url
-    redis = connect(settings.redis_url)
-    queue = IngestQueue(redis, settings)
-    try:
+    async def run(redis: Redis) -> int:
+        queue = IngestQueue(redis, settings)
         if replay:
             replayed, left = await dead_letters.replay(queue, reason)
             print(f"paktum dead-letters: {replayed} posts published for indexing again; {left} dead letters left")
@@ -162,10 +163,20 @@ async def _dead_letters(settings: Settings, replay: bool, reason: str | None) ->
             for example in group.examples:
                 print(f"          e.g. {example}")
         return 0
+
+    return await _redis_session(settings, "dead-letters", run)
+
+
+async def _redis_session(settings: Settings, command: str, run: Callable[[Redis], Awaitable[int]]) -> int:
+    """`run` with a Redis client; Redis away ends the command with exit 1 and one line, not a traceback."""
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        return await run(redis)
     except Exception as exc:
         if not is_outage(exc):
             raise
-        print(f"paktum dead-letters: Redis is unavailable: {exc}", file=sys.stderr)
+        print(f"paktum {command}: Redis is unavailable: {exc}", file=sys.stderr)
         return 1
     finally:
         await redis.aclose()
@@ -222,10 +233,9 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
 async def _wait_for_hashers(settings: Settings, silence: float) -> int:
     """Wait until every post is handled; give up (non-zero) when no hasher has read the stream for
     `silence` seconds, or when Redis goes away."""
-    assert settings.redis_url
-    redis = connect(settings.redis_url)
-    queue = IngestQueue(redis, settings)
-    try:
+
+    async def wait(redis: Redis) -> int:
+        queue = IngestQueue(redis, settings)
         started = last_seen = time.monotonic()
         while True:
             waiting, pending = await queue.depth()
@@ -250,13 +260,8 @@ async def _wait_for_hashers(settings: Settings, silence: float) -> int:
             f"{dead} posts rejected in all (`paktum dead-letters` lists them)"
         )
         return 0
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        print(f"paktum import: Redis went away while waiting for the hashers: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await redis.aclose()
+
+    return await _redis_session(settings, "import", wait)
 
 
 if __name__ == "__main__":

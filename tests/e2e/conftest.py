@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.faults import ImageServer, RestartableRedis
+
 BIN = Path(sys.executable).parent
 
 
@@ -84,3 +86,19 @@ def api_ready(base_url: str) -> bool:
         return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A redis-server of the test's own, to kill and start again (tests/e2e/faults.py)."""
+    server = RestartableRedis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def image_server(tmp_path: Path) -> Iterator[ImageServer]:
+    """The files under tmp_path/files over HTTP on loopback."""
+    server = ImageServer(tmp_path / "files")
+    yield server
+    server.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,20 +30,6 @@ def _namespaces_work() -> bool:
 pytestmark = pytest.mark.skipif(
     not _namespaces_work(), reason="needs unprivileged user namespaces (unshare -rm) to mount a small tmpfs"
 )
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def image_server(tmp_path: Path) -> Iterator[ImageServer]:
-    server = ImageServer(tmp_path / "files")
-    yield server
-    server.stop()
 
 
 def test_a_full_images_disk_holds_the_batch_until_space_is_freed(

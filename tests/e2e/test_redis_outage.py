@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,20 +20,6 @@ from tests.e2e.faults import ImageServer, RestartableRedis, corpus, lines_with, 
 
 OUTAGE_LOGGED = "redis unavailable; waiting for it"
 BACK_LOGGED = "redis is back"
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def image_server(tmp_path: Path) -> Iterator[ImageServer]:
-    server = ImageServer(tmp_path / "files")
-    yield server
-    server.stop()
 
 
 def _settings(tmp_path: Path, redis_url: str) -> Settings:
@@ -144,16 +129,21 @@ def test_import_into_a_redis_that_is_gone_says_so_and_exits_non_zero(
     settings = _settings(tmp_path, own_redis.url)
     corpus(tmp_path / "files", image_server.url, 3)
     own_redis.kill()
-    imp = Process(
-        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files")],
-        service_env(settings, "import"),
-        tmp_path / "import.log",
-    )
-    processes.append(imp)
+    imp = _import(tmp_path, settings, processes)
     assert imp.wait(120) == 1
     out = imp.output()
     assert "Redis went away after 0 posts were published" in out
     assert "Traceback" not in out
+
+
+def _import(tmp_path: Path, settings: Settings, processes: list[Process], *options: str) -> Process:
+    imp = Process(
+        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files"), *options],
+        service_env(settings, "import"),
+        tmp_path / "import.log",
+    )
+    processes.append(imp)
+    return imp
 
 
 def test_import_wait_without_a_hasher_says_so_instead_of_waiting_forever(
@@ -161,12 +151,7 @@ def test_import_wait_without_a_hasher_says_so_instead_of_waiting_forever(
 ) -> None:
     settings = _settings(tmp_path, own_redis.url)
     corpus(tmp_path / "files", image_server.url, 3)
-    imp = Process(
-        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files"), "--wait", "--hasher-timeout", "1"],
-        service_env(settings, "import"),
-        tmp_path / "import.log",
-    )
-    processes.append(imp)
+    imp = _import(tmp_path, settings, processes, "--wait", "--hasher-timeout", "1")
     assert imp.wait(60) == 3
     out = imp.output()
     assert "published 3" in out and "no hasher has read the stream" in out
@@ -179,12 +164,7 @@ def test_import_wait_with_a_hasher_at_work_waits_for_it(
     settings = _settings(tmp_path, own_redis.url)
     images = corpus(tmp_path / "files", image_server.url, 3)
     _hasher(tmp_path, settings, processes)
-    imp = Process(
-        [sys.executable, "-m", "paktum_cli.main", "import", str(tmp_path / "files"), "--wait", "--hasher-timeout", "5"],
-        service_env(settings, "import"),
-        tmp_path / "import.log",
-    )
-    processes.append(imp)
+    imp = _import(tmp_path, settings, processes, "--wait", "--hasher-timeout", "5")
     assert imp.wait(120) == 0, imp.output()
     assert "the hashers are done" in imp.output()
     assert tally(settings, images.md5s).indexed == 3
