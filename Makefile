@@ -51,12 +51,14 @@ bench-groups: sync
 
 bench-variants: bench-groups  # the name the cleanup issue uses
 
-# Chaos while importing (bench/faults.py): Redis SIGKILLed and shut down, hashers SIGKILLed, at random
-# moments; prints indexed/lost/doubled/dead-lettered images and service exits, fails unless all are 0 but
-# the first. The fast versions are in tests/e2e/test_redis_outage.py. STRESS_ARGS="--images 500 --rounds 30".
+# Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
+# shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service
+# exits; fails unless every image is indexed once and nothing exits on its own. The fast versions are in
+# tests/e2e (test_redis_outage.py, test_up_supervise.py, test_full_disk.py). STRESS_ARGS="--images 500 --rounds 30".
 STRESS_ARGS ?= --images 200 --rounds 12
 stress: sync
 	$(VENV)/bin/python bench/faults.py $(STRESS_ARGS)
+	$(VENV)/bin/python bench/faults.py --up $(STRESS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
