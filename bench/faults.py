@@ -30,7 +30,7 @@ import redis
 
 from paktum_cli.embedded_redis import free_port
 from paktum_common.settings import Settings
-from tests.e2e.faults import ImageServer, RestartableRedis, corpus, publish, service_env, tally
+from tests.faults import ImageServer, RestartableRedis, corpus, publish, service_env, tally
 
 
 class Hasher:

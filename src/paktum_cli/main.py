@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
     imp.add_argument(
         "--hasher-timeout", type=float, default=HASHER_SILENCE,
-        help=f"with --wait: give up when no hasher has read the stream for N seconds (default {HASHER_SILENCE:.0f})",
+        help=f"with --wait: give up when no hasher has read the stream for N seconds (default {HASHER_SILENCE:.0f}; "
+        "at least half of PAKTUM_RECLAIM_IDLE_MS)",
     )  # fmt: skip
 
     dead = commands.add_parser(
@@ -233,6 +234,8 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
 async def _wait_for_hashers(settings: Settings, silence: float) -> int:
     """Wait until every post is handled; give up (non-zero) when no hasher has read the stream for
     `silence` seconds, or when Redis goes away."""
+    # A hasher busy with a long batch still renews its claims every third of PAKTUM_RECLAIM_IDLE_MS.
+    silence = max(silence, settings.reclaim_idle_ms / 2000)
 
     async def wait(redis: Redis) -> int:
         queue = IngestQueue(redis, settings)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.faults import ImageServer, RestartableRedis
+from tests.faults import ImageServer
 
 BIN = Path(sys.executable).parent
 
@@ -86,14 +86,6 @@ def api_ready(base_url: str) -> bool:
         return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    """A redis-server of the test's own, to kill and start again (tests/e2e/faults.py)."""
-    server = RestartableRedis(tmp_path / "redis")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

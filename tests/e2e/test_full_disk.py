@@ -15,7 +15,7 @@ import pytest
 
 from paktum_common.settings import Settings
 from tests.e2e.conftest import Process, wait_until
-from tests.e2e.faults import ImageServer, RestartableRedis, corpus, publish, service_env, tally
+from tests.faults import ImageServer, RestartableRedis, corpus, publish, service_env, tally
 
 HELD_LOGGED = "store unavailable; holding the batch"
 

@@ -16,7 +16,7 @@ from paktum_cli.embedded_redis import free_port
 from paktum_common import keys
 from paktum_common.settings import Settings
 from tests.e2e.conftest import Process, api_ready, wait_until
-from tests.e2e.faults import ImageServer, RestartableRedis, corpus, lines_with, publish, service_env, tally
+from tests.faults import ImageServer, RestartableRedis, corpus, lines_with, publish, service_env, tally
 
 OUTAGE_LOGGED = "redis unavailable; waiting for it"
 BACK_LOGGED = "redis is back"

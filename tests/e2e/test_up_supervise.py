@@ -13,7 +13,7 @@ import redis
 from paktum_cli.embedded_redis import free_port
 from paktum_common.settings import Settings
 from tests.e2e.conftest import Process, api_ready, command, paktum_env, wait_until
-from tests.e2e.faults import ImageServer, corpus, publish
+from tests.faults import ImageServer, corpus, publish
 
 
 def _children(parent: int) -> dict[int, str]:
