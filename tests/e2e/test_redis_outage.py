@@ -5,6 +5,7 @@ the test's own, killed with SIGKILL or stopped with SHUTDOWN and started again o
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -214,3 +215,21 @@ def test_an_outage_shows_in_readyz_and_in_every_services_metrics(
     wait_until(lambda: api_ready(base), 30, "the api to be ready again")
     assert _metric(metrics_port, 'paktum_redis_outages_total{service="hasher"}') == 1
     assert hasher.popen.poll() is None and api.popen.poll() is None
+
+
+@pytest.mark.parametrize("service", ["hasher", "scraper"])
+def test_sigterm_during_an_outage_stops_a_service_cleanly(
+    tmp_path: Path, processes: list[Process], own_redis: RestartableRedis, service: str
+) -> None:
+    """Waiting for Redis never outlives a stop: `paktum up` stops its children while its Redis is gone."""
+    settings = _settings(tmp_path, own_redis.url)
+    args = {"hasher": ["paktum_hasher.main"], "scraper": ["paktum_scraper.main", "--serve-requests"]}[service]
+    child = Process([sys.executable, "-m", *args], service_env(settings, f"{service}-t"), tmp_path / "child.log")
+    processes.append(child)
+    wait_until(lambda: "ready" in child.output() or "serving" in child.output(), 60, "the service to start")
+    own_redis.kill()
+    wait_until(lambda: OUTAGE_LOGGED in child.output(), 30, "the outage to be noticed")
+    child.signal(signal.SIGTERM)
+    assert child.wait(30) == 0
+    assert "stopped while redis was unavailable" in child.output()
+    assert "Traceback" not in child.output()

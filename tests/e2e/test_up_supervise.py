@@ -81,5 +81,8 @@ def test_a_killed_hasher_and_a_killed_redis_are_restarted_while_the_api_serves(
         assert out.count("was killed by") == 2 and "exited with code" not in out
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         assert client.xlen(settings.dead_letter_stream) == 0
+        up.ctrl_c()  # and it still stops in order: the services, then the Redis it started again
+        assert up.wait(90) == 0
+        assert "redis-server stopped" in up.output() and "killing it" not in up.output()
     finally:
         files.stop()
