@@ -88,22 +88,22 @@ class HasherWorker:
                 work.append((delivery, Post.from_stream(delivery.fields)))
             except PermanentError as exc:
                 await self._dead_letter(delivery, None, str(exc), "malformed_post")
-        done: list[tuple[Delivery, Ingested]] = []
         delay = INDEX_RETRY_FIRST
         while work:
+            done: list[tuple[Delivery, Ingested]] = []
             held = await self._ingest(work, done)
+            if done:  # what got through is indexed and acknowledged now, not after the outage
+                await self._index(done)
             if not held:
                 break
             (_, post), cause = held[0]
             if self._stopping.is_set():
-                for delivery, held_post in [item for item, _ in held]:
-                    await self._leave_pending(delivery, held_post, f"stopped while held: {cause}")
+                for delivery, held_post in [item for item, _ in held]:  # not the post's failure: nothing noted
+                    await self._leave_pending(delivery, held_post, f"stopped while held: {cause}", noted=False)
                 break
             await self._wait_out(cause, delay, len(held), post)
             delay = min(delay * 2, INDEX_RETRY_MAX)
             work = [item for item, _ in held]
-        if done:
-            await self._index(done)
 
     async def _ingest(
         self, work: list[tuple[Delivery, Post]], done: list[tuple[Delivery, Ingested]]
@@ -223,9 +223,12 @@ class HasherWorker:
             url=post.file_url if post else "",
         )  # fmt: skip
 
-    async def _leave_pending(self, delivery: Delivery, post: Post | None, reason: str, md5: str = "") -> None:
+    async def _leave_pending(
+        self, delivery: Delivery, post: Post | None, reason: str, md5: str = "", noted: bool = True
+    ) -> None:
         FAILURES.labels("retry").inc()
-        await self.queue.note_error(delivery.entry_id, reason)
+        if noted:  # for the dead letter, should the entry run out of deliveries
+            await self.queue.note_error(delivery.entry_id, reason)
         log_event(
             log, logging.WARNING, "post left pending for retry", reason=reason, entry=delivery.entry_id,
             deliveries=delivery.deliveries, md5=md5, url=post.file_url if post else "",
