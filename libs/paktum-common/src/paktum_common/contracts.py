@@ -327,6 +327,7 @@ class DeadLetter(BaseModel):
     reason: str
     failed_at: int = Field(default_factory=lambda: int(time.time()))
     fields: dict[str, str] = Field(default_factory=dict)  # the entry as published (a post: {"post": JSON})
+    errors: list[str] = Field(default_factory=list)  # why each failed delivery failed, oldest first
 
     def to_stream(self) -> dict[str, str]:
         record = dict(self.fields)
@@ -336,17 +337,23 @@ class DeadLetter(BaseModel):
                 "deliveries": str(self.deliveries),
                 "reason": self.reason,
                 "failed_at": str(self.failed_at),
+                "errors": json.dumps(self.errors),
             }
         )
         return record
 
     @classmethod
     def from_stream(cls, record: dict[str, str]) -> DeadLetter:
-        own = {"entry_id", "deliveries", "reason", "failed_at"}
+        own = {"entry_id", "deliveries", "reason", "failed_at", "errors"}
+        try:
+            errors = [str(e) for e in json.loads(record.get("errors") or "[]")]
+        except (ValueError, TypeError):
+            errors = []
         return cls(
             entry_id=record.get("entry_id", ""),
             deliveries=int(record.get("deliveries", "0") or 0),
             reason=record.get("reason", ""),
             failed_at=int(record.get("failed_at", "0") or 0),
             fields={k: v for k, v in record.items() if k not in own},
+            errors=errors,
         )

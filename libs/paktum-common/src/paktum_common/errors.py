@@ -40,6 +40,10 @@ class SearchUnavailableError(TransientError):
     """The search backend cannot be reached or answered with an error."""
 
 
+class StorageUnavailableError(TransientError):
+    """The image store cannot take a write (disk full, quota, I/O error, read-only): an outage, not the post's fault."""
+
+
 class NotAuthorizedError(PaktumError):
     """The request lacks the token it needs (or the feature that needs one is off)."""
 

@@ -5,6 +5,9 @@ what lives in Redis."""
 # PAKTUM_DEAD_LETTER_STREAM (settable so two installations can share one Redis).
 INGEST_STREAM = "paktum:ingest"
 DEAD_LETTERS = "paktum:ingest:dead"
+# Per consumer-group stream: the error of each failed delivery of an entry still pending (hash: entry ID ->
+# JSON list), so the dead letter of an entry that ran out of deliveries says why each one failed.
+ENTRY_ERRORS = "{stream}:errors"
 
 # MD5s of images removed for good (purged for a banned tag, deleted by an admin, or refused as a re-upload
 # of a purged picture): the scraper skips them, the hasher refuses them.

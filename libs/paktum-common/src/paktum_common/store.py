@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
 from pathlib import Path
 
 from paktum_common.contracts import MEDIA_TYPES
+from paktum_common.errors import StorageUnavailableError
 from paktum_common.settings import Settings
 
 _SAFE_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{1,5}$")
 THUMBNAIL_EXT = "jpg"
 SMALL = "small"  # the folder of the smaller thumbnails, inside the thumbnails folder
+# Write errors that say the disk, not the file, is at fault: they pass once an operator frees space or
+# fixes the volume, so the writer holds its work and retries instead of rejecting it.
+OUTAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
 
 
 class ImageStore:
@@ -82,7 +87,19 @@ class ImageStore:
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file.
+
+    A full disk (or an I/O error, a quota, a read-only volume) raises StorageUnavailableError, leaving
+    no partial file behind."""
+    try:
+        return _write_file(path, data)
+    except OSError as exc:
+        if exc.errno in OUTAGE_ERRNOS:
+            raise StorageUnavailableError(f"cannot store {path.name} in {path.parent}: {exc.strerror}") from exc
+        raise
+
+
+def _write_file(path: Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
