@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from paktum_api import admin, files, gallery, ops, related, rest
-from paktum_api.graphql.schema import graphql_router
+from paktum_api.body_limit import BodyLimit, RequestTooLargeError
+from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.limits import DocumentLimits
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -58,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
     )
+    # Inside `observe`, so a refused body is counted and logged like any other answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(
@@ -71,7 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(files.router)
     app.include_router(ops.router)
-    app.include_router(graphql_router(settings.graphql_max_depth, settings.graphql_max_cost), include_in_schema=False)
+    limits = DocumentLimits(
+        max_tokens=settings.graphql_max_tokens, max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost
+    )
+    app.include_router(graphql_router(limits), include_in_schema=False)
     app.include_router(gallery.router)
 
     @app.exception_handler(InvalidQueryError)
@@ -81,5 +89,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(SearchUnavailableError)
     async def unavailable(_: Request, exc: SearchUnavailableError) -> JSONResponse:
         return JSONResponse({"error": f"search unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log_event(log, logging.WARNING, "request failed: redis unavailable", error=type(exc).__name__)
+        return JSONResponse({"error": REDIS_DOWN}, status_code=503)
+
+    @app.exception_handler(RequestTooLargeError)
+    async def too_large(_: Request, exc: RequestTooLargeError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=413, headers={"Connection": "close"})
 
     return app

@@ -12,12 +12,14 @@ from paktum_common.store import ImageStore
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"  # names are content hashes: a name never changes content
+# A browser must take a file for the type we name, never sniff an "image" into HTML or script.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str) -> Response:
     if not path_ok:
-        return JSONResponse({"error": "not found"}, status_code=404)
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+        return JSONResponse({"error": "not found"}, status_code=404, headers=NOSNIFF)
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag, **NOSNIFF}
     if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
     media = MEDIA_TYPES.get(extension)

@@ -23,6 +23,8 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Forwarded headers are read by the app, from PAKTUM_TRUSTED_PROXIES only (paktum_api.links).
+        proxy_headers=False,
     )
 
 

@@ -24,20 +24,22 @@ def _state(request: Request) -> AppState:
 
 
 def rest_image(state: AppState, request: Request, doc: ImageDocument) -> dict[str, Any]:
-    url, thumbnail_url = state.links(doc, str(request.base_url))
+    url, thumbnail_url = state.links(doc, state.base_url(request))
     return doc.to_rest(url=url, thumbnail_url=thumbnail_url)
+
+
+def whole_number(raw: str, name: str, low: int, high: int) -> int:
+    """A query parameter as a number from `low` to `high`, in ASCII digits (`int()` also takes `٣` and `1_0`)."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 20 and low <= int(text) <= high):
+        raise InvalidQueryError(f"{name} must be a whole number from {low} to {high}, got {raw[:40]!r}")
+    return int(text)
 
 
 def parse_limit(raw: str | None, default: int, maximum: int) -> int:
     if raw is None or raw == "":
         return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidQueryError(f"limit must be a whole number, got {raw!r}") from None
-    if not 1 <= limit <= maximum:
-        raise InvalidQueryError(f"limit must be between 1 and {maximum}, got {limit}")
-    return limit
+    return whole_number(raw, "limit", 1, maximum)
 
 
 @router.get("/api/search")

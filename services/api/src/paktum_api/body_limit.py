@@ -1,0 +1,58 @@
+"""A ceiling on request bodies: a larger one is a 413 as soon as it is announced or streamed past the limit."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paktum_common.errors import PaktumError
+
+
+class RequestTooLargeError(PaktumError):
+    """The request body is larger than PAKTUM_API_MAX_BODY_BYTES."""
+
+
+def too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes (PAKTUM_API_MAX_BODY_BYTES)"
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a Content-Length over the limit is answered at once without reading a byte;
+    a chunked body raises RequestTooLargeError (413 by the app's handler) the moment it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            await _refuse(send, 400, "Content-Length is not a number")
+            return
+        if declared is not None and int(declared) > self.max_bytes:
+            await _refuse(send, 413, too_large(self.max_bytes))
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLargeError(too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    # The unread body may still be on its way: close the connection rather than read it.
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
