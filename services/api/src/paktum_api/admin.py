@@ -7,8 +7,9 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from paktum_api.openapi import ErrorAnswer, NotVariantsAnswer, answers
 from paktum_api.state import AppState
 from paktum_common import keys
 from paktum_common.contracts import ScrapeRequest, normalize_tags
@@ -107,12 +108,25 @@ def presented_token(request: Request) -> str | None:
     return request.headers.get("x-admin-token")
 
 
+IMAGE_ID = r"^\s*[0-9A-Fa-f]{32}\s*$"  # an MD5 in hex
+
+
 class NotVariantsRequest(BaseModel):
-    a: str
-    b: str
+    a: str = Field(pattern=IMAGE_ID)
+    b: str = Field(pattern=IMAGE_ID)
 
 
-@router.post("/api/admin/not-variants")
+@router.post(
+    "/api/admin/not-variants",
+    response_model=None,
+    responses={200: {"model": NotVariantsAnswer}, **answers(ErrorAnswer, 400, 401, 403, 404, 409, 413, 503)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": NotVariantsRequest.model_json_schema()}},
+        }
+    },
+)
 async def not_variants_route(request: Request) -> JSONResponse:
     """Mark two images as not variants of each other: `{"a": ID, "b": ID}`."""
     state: AppState = request.app.state.paktum
@@ -124,6 +138,8 @@ async def not_variants_route(request: Request) -> JSONResponse:
         body = NotVariantsRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         return JSONResponse({"error": f'expected a JSON body {{"a": ID, "b": ID}}: {exc.errors()[0]["msg"]}'}, 400)
+    if body.a.strip().lower() == body.b.strip().lower():  # well-formed, but it contradicts what a variant is
+        return JSONResponse({"error": "an image cannot be marked as not a variant of itself"}, status_code=409)
     try:
         result = await not_variants(state, body.a, body.b)
     except SearchUnavailableError as exc:

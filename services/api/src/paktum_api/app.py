@@ -16,6 +16,7 @@ from paktum_api.body_limit import BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.limits import DocumentLimits
+from paktum_api.openapi import configured
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -81,6 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(graphql_router(limits), include_in_schema=False)
     app.include_router(gallery.router)
+    generated = app.openapi
+    app.openapi = lambda: configured(generated(), settings.variant_distance)  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:

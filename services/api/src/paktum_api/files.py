@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from paktum_api.openapi import IMAGE_FILE, THUMBNAIL_FILE
 from paktum_api.state import AppState
 from paktum_common.contracts import MEDIA_TYPES
 from paktum_common.store import ImageStore
@@ -27,8 +28,14 @@ def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str)
     return FileResponse(path, headers=headers, media_type=media_type)
 
 
-@router.get("/images/{filename}", summary="A stored original (supports Range and If-None-Match)")
+# HEAD on top: the GET route is registered first, so a wrong method's 405 names GET in `Allow`, as documented.
 @router.head("/images/{filename}", include_in_schema=False)
+@router.get(
+    "/images/{filename}",
+    summary="A stored original (supports Range and If-None-Match)",
+    response_class=Response,
+    responses=IMAGE_FILE,
+)
 async def image_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     path = state.store.image_path(filename)
@@ -37,8 +44,13 @@ async def image_file(filename: str, request: Request) -> Response:
     return _file(request, ok, str(path), f'"{md5}"', extension)
 
 
-@router.get("/thumbnails/{filename}", summary="The thumbnail the hasher made (JPEG)")
 @router.head("/thumbnails/{filename}", include_in_schema=False)
+@router.get(
+    "/thumbnails/{filename}",
+    summary="The thumbnail the hasher made (JPEG)",
+    response_class=Response,
+    responses=THUMBNAIL_FILE,
+)
 async def thumbnail_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     md5 = filename.partition(".")[0]

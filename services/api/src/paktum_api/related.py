@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from paktum_api.graphql.schema import REDIS_DOWN
+from paktum_api.openapi import RelatedAnswer, answers, query_parameter
 from paktum_api.rest import whole_number
 from paktum_api.state import AppState
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -19,7 +20,19 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"results": [], "distances": [], "error": message}, status_code=status)
 
 
-@router.get("/api/image/{image_id}/related")
+@router.get(
+    "/api/image/{image_id}/related",
+    response_model=None,
+    responses={200: {"model": RelatedAnswer}, **answers(RelatedAnswer, 400, 404, 503)},
+    openapi_extra={
+        "parameters": [
+            # The maximum is PAKTUM_VARIANT_DISTANCE; the app writes the configured value in (openapi.configured).
+            query_parameter(
+                "distance", "Keep those within this many bits", {"type": "integer", "minimum": 0, "maximum": 64}
+            )
+        ]
+    },
+)
 async def related_images(image_id: str, request: Request) -> JSONResponse:
     """The other members of the image's variant group; `?distance=N` keeps those within N bits of it."""
     state: AppState = request.app.state.paktum

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from paktum_api.openapi import ImageAnswer, SearchAnswer, answers, query_parameter
 from paktum_api.state import AppState
 from paktum_common.contracts import ImageDocument
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -42,19 +43,30 @@ def parse_limit(raw: str | None, default: int, maximum: int) -> int:
     return whole_number(raw, "limit", 1, maximum)
 
 
-@router.get("/api/search")
-async def search_images(
-    request: Request,
-    query: Annotated[str | None, Query(description="The search language, e.g. `cat,-dog,rating:s,width:>1000`")] = None,
-    q: Annotated[str | None, Query(description="Another name for `query`")] = None,
-    limit: Annotated[str | None, Query(description="1..50, default 10")] = None,
-) -> JSONResponse:
+@router.get(
+    "/api/search",
+    response_model=None,
+    responses={200: {"model": SearchAnswer}, **answers(SearchAnswer, 400, 503)},
+    openapi_extra={
+        "parameters": [
+            query_parameter("query", "The search language, e.g. `cat,-dog,rating:s,width:>1000`", {"type": "string"}),
+            query_parameter("q", "Another name for `query`", {"type": "string"}),
+            query_parameter(
+                "limit",
+                f"How many images, 1 to {SEARCH_LIMIT_MAX}",
+                {"type": "integer", "minimum": 1, "maximum": SEARCH_LIMIT_MAX, "default": SEARCH_LIMIT_DEFAULT},
+            ),
+        ]
+    },
+)
+async def search_images(request: Request) -> JSONResponse:
     """`query` (or `q`): the search language, terms separated by commas or spaces; results shuffled."""
     state = _state(request)
     # Parameters arrive as text and are checked here, so a bad one gets the original's error shape, not a 422.
-    text = query if query is not None else (q or "")
+    params = request.query_params
+    text = params.get("query", params.get("q", ""))
     try:
-        limit_value = parse_limit(limit, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
+        limit_value = parse_limit(params.get("limit"), SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
         parsed = parse_query(text)
     except InvalidQueryError as exc:
         return JSONResponse({"results": [], "error": str(exc), "total_hits": 0}, status_code=400)
@@ -66,7 +78,11 @@ async def search_images(
     return JSONResponse({"results": results, "error": "", "total_hits": page.total})
 
 
-@router.get("/api/image/{image_id}")
+@router.get(
+    "/api/image/{image_id}",
+    response_model=None,
+    responses={200: {"model": ImageAnswer}, **answers(ImageAnswer, 404, 503)},
+)
 async def get_image(image_id: str, request: Request) -> JSONResponse:
     state = _state(request)
     try:
