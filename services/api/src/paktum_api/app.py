@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
     )
     # Inside `observe`, so a refused body is counted and logged like any other answer.
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, graphql_paths=("/query",))
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(

@@ -21,20 +21,22 @@ class BodyLimit:
     """Pure ASGI middleware: a Content-Length over the limit is answered at once without reading a byte;
     a chunked body raises RequestTooLargeError (413 by the app's handler) the moment it passes the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, graphql_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.graphql_paths = graphql_paths  # answered as GraphQL errors there, `{"error": ...}` elsewhere
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        graphql = scope["path"] in self.graphql_paths
         if declared is not None and not declared.isdigit():
-            await _refuse(send, 400, "Content-Length is not a number")
+            await _refuse(send, 400, "Content-Length is not a number", graphql)
             return
         if declared is not None and int(declared) > self.max_bytes:
-            await _refuse(send, 413, too_large(self.max_bytes))
+            await _refuse(send, 413, too_large(self.max_bytes), graphql)
             return
         received = 0
 
@@ -50,8 +52,9 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _refuse(send: Send, status: int, message: str, graphql: bool) -> None:
+    answer = {"data": None, "errors": [{"message": message}]} if graphql else {"error": message}
+    body = json.dumps(answer).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     # The unread body may still be on its way: close the connection rather than read it.
     await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
