@@ -51,6 +51,11 @@ bench-groups: sync
 
 bench-variants: bench-groups  # the name the cleanup issue uses
 
+.PHONY: bench-api
+# Bombs against a live api: time to refuse each, and /healthz latency meanwhile (bench/api_hostile.py).
+bench-api: sync
+	$(VENV)/bin/python bench/api_hostile.py
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
 

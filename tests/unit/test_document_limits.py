@@ -8,6 +8,7 @@ from graphql import GraphQLError, get_introspection_query
 from paktum_api.limits import (
     MAX_ALIASES,
     MAX_DIRECTIVES,
+    MAX_DOCUMENT_CHARS,
     MAX_FRAGMENTS,
     MAX_OPERATIONS,
     MAX_REPEATS,
@@ -98,8 +99,15 @@ def test_ordinary_documents_pass(text: str) -> None:
     ],
     ids=["copies", "aliases", "operations", "directives"],
 )
-def test_the_parser_stops_at_its_token_budget(text: str) -> None:
-    with pytest.raises(Exception, match=f"more than {LIMITS.max_tokens} tokens"):
+def test_a_flood_is_refused_before_the_parser_starts(text: str) -> None:
+    with pytest.raises(GraphQLError, match=f"characters long, at most {MAX_DOCUMENT_CHARS}"):
+        parse_document(text, LIMITS.max_tokens)
+
+
+def test_the_parser_stops_at_its_token_budget() -> None:
+    text = "{" + " a" * (LIMITS.max_tokens + 1) + " }"
+    assert len(text) < MAX_DOCUMENT_CHARS
+    with pytest.raises(GraphQLError, match=f"more than {LIMITS.max_tokens} tokens"):
         parse_document(text, LIMITS.max_tokens)
 
 

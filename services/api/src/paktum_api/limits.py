@@ -41,6 +41,7 @@ LIMIT_MAX = 100
 RELATED_WEIGHT = 20  # variant groups are small; a larger one still costs one batched lookup
 
 # Per document. GraphiQL's introspection query has 183 tokens, 3 fragments, 1 operation, no directive.
+MAX_DOCUMENT_CHARS = 32_768  # checked before the parser starts: the cheapest refusal of a flood of tokens
 MAX_OPERATIONS = 20
 MAX_FRAGMENTS = 64  # also bounds how deep fragments spread into each other (validation recurses on it)
 MAX_ALIASES = 20
@@ -61,7 +62,9 @@ class DocumentRefused(GraphQLError):
 
 
 def parse_document(text: str, max_tokens: int) -> DocumentNode:
-    """Parse with a token budget; a document nested too deeply for the parser is refused, not a crash."""
+    """Parse with a size and token budget; a document nested too deeply for the parser is refused, not a crash."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise DocumentRefused(f"the document is {len(text)} characters long, at most {MAX_DOCUMENT_CHARS}")
     try:
         return parse(text, max_tokens=max_tokens)
     except RecursionError:
