@@ -3,14 +3,18 @@ range, Redis away, forged Host headers. Never a 500, never the masked "internal 
 
 from __future__ import annotations
 
+import itertools
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 from pydantic import SecretStr
 
 from paktum_cli.embedded_redis import EmbeddedRedis
@@ -235,3 +239,52 @@ def test_files_are_served_with_nosniff(api: httpx.Client) -> None:
         response = api.get(url)
         assert response.status_code == 200 and response.headers["x-content-type-options"] == "nosniff"
     assert api.get("/images/nothing.jpg").headers["x-content-type-options"] == "nosniff"
+
+
+NASTY_STRINGS = ["", "\x00", "é", "a" * 5000, "width:>99999999999999999999", "size:9223372036854775808", "-", "*",
+                 '"', "rating:", "order:nope", "0" * 32, "../../etc/passwd", "\U0010ffff"]  # fmt: skip
+NASTY_INTS = [1, 0, -2147483648, 2147483647]
+
+
+def type_text(t: dict[str, Any]) -> str:
+    if t["kind"] == "NON_NULL":
+        return type_text(t["ofType"]) + "!"
+    if t["kind"] == "LIST":
+        return "[" + type_text(t["ofType"]) + "]"
+    return str(t["name"])
+
+
+def named(t: dict[str, Any]) -> dict[str, Any]:
+    return named(t["ofType"]) if t.get("ofType") else t
+
+
+def test_every_graphql_field_with_nasty_arguments_answers_with_a_reason(indexed: Settings) -> None:
+    """Each root field of the schema (read by introspection), with odd strings and extreme integers, as admin:
+    an answer or a GraphQL error with its reason, never a 500 and never the masked error."""
+    with serve(indexed.model_copy(update={"admin_token": SecretStr("t")})) as api:
+        schema = api.post("/query", json={"query": get_introspection_query()}).json()["data"]["__schema"]
+        types = {t["name"]: t for t in schema["types"]}
+        asked = 0
+        for root, keyword in (("Query", "query"), ("Mutation", "mutation")):
+            for field in types[root]["fields"]:
+                if field["name"] == "deleteImage":  # it would empty the module's shared index
+                    continue
+                args = field["args"]
+                declared = ", ".join(f"${a['name']}: {type_text(a['type'])}" for a in args)
+                passed = ", ".join(f"{a['name']}: ${a['name']}" for a in args)
+                selection = " { __typename }" if named(field["type"])["kind"] == "OBJECT" else ""
+                text = f"{keyword}{f'({declared})' if args else ''} {{ {field['name']}"
+                text += f"{f'({passed})' if args else ''}{selection} }}"
+                for value, number in itertools.product(NASTY_STRINGS, NASTY_INTS):
+                    variables: dict[str, Any] = {}
+                    for arg in args:
+                        kind = named(arg["type"])["name"]
+                        given = {"Int": number, "Boolean": True, "Rating": "safe"}.get(kind, value)
+                        listed = "LIST" in json.dumps(arg["type"])
+                        variables[arg["name"]] = [given] if listed else given
+                    answer = api.post("/query", json={"query": text, "variables": variables},
+                                      headers={"Authorization": "Bearer t"})  # fmt: skip
+                    asked += 1
+                    assert answer.status_code in (200, 400), (text, variables, answer.text[:300])
+                    assert MASKED not in answer.text, (text, variables, answer.text[:300])
+        assert asked > 300

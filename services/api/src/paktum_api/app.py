@@ -16,7 +16,7 @@ from paktum_api.body_limit import BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.limits import DocumentLimits
-from paktum_api.openapi import configured
+from paktum_api.openapi import REASONS, ErrorAnswer, configured
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -61,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
+        # Any route, whatever it reads: the body limit answers before the route runs.
+        responses={413: {"model": ErrorAnswer, "description": REASONS[413]}},
     )
     # Inside `observe`, so a refused body is counted and logged like any other answer.
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, graphql_paths=("/query",))
