@@ -185,7 +185,7 @@ def redis_away(indexed: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
     """The api on the filled index with a Redis of its own, stopped once the api has started."""
     own = EmbeddedRedis(tmp_path / "redis").start()
     try:
-        with serve(indexed.model_copy(update={"redis_url": own.url})) as api:
+        with serve(indexed.model_copy(update={"redis_url": own.url, "admin_token": SecretStr("t")})) as api:
             own.stop()
             yield api
     finally:
@@ -200,6 +200,11 @@ def test_redis_away_is_a_503_on_rest_and_a_clear_error_on_graphql(redis_away: ht
     assert related.json() == {"results": [], "distances": [], "error": "redis unavailable: try again in a moment"}
     answer = api.post("/query", json={"query": f'{{ image(ID: "{some}") {{ ID Related {{ ID }} }} }}'})
     assert "redis unavailable" in graphql_errors(answer)
+    stats = api.post("/query", json={"query": "{ ServerStats { GroupCount } }"}, headers={"Authorization": "Bearer t"})
+    assert "redis unavailable" in graphql_errors(stats)
+    other = api.get("/api/search", params={"limit": 2}).json()["results"][1]["ID"]
+    marked = api.post("/api/admin/not-variants", json={"a": some, "b": other}, headers={"Authorization": "Bearer t"})
+    assert marked.status_code == 503 and marked.json() == {"error": "redis unavailable: try again in a moment"}
 
 
 def links(api: httpx.Client, headers: dict[str, str]) -> tuple[str, str]:
