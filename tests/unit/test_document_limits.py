@@ -67,8 +67,10 @@ def test_a_fragment_bomb_under_the_cost_limit_is_measured_once_for_depth() -> No
         ("{ __typename" + " @skip(if: false)" * (MAX_DIRECTIVES + 1) + " }", "directives in one document"),
         ("{ randomImage" + " { Related" * 9 + " { ID" + " }" * 11, "exceeds maximum operation depth of 8"),
         ('{ searchImages(query: "a", limit: 100) { Related { Related { ID Url Tags } } } }', "query cost"),
+        # A literal too long for int() is priced at the maximum (validation then refuses it as no Int).
+        ('{ a: searchImages(query: "a", limit: ' + "9" * 5000 + ") { Related { Related { ID Url } } } }", "query cost"),
     ],
-    ids=["operations", "fragments", "aliases", "repeats", "repeated-alias", "directives", "depth", "cost"],
+    ids=["operations", "fragments", "aliases", "repeats", "repeated-alias", "directives", "depth", "cost", "long-int"],
 )
 def test_each_limit_refuses_with_its_reason(text: str, reason: str) -> None:
     assert reason in refusal(text)

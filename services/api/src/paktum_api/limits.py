@@ -206,8 +206,8 @@ def _multiplier(field: FieldNode, variables: Mapping[str, Any]) -> int:
         if argument.name.value != "limit":
             continue
         value: Any = LIMIT_MAX
-        if isinstance(argument.value, IntValueNode):
-            value = int(argument.value.value)
+        if isinstance(argument.value, IntValueNode) and len(argument.value.value) <= 20:
+            value = int(argument.value.value)  # a longer literal is out of Int's range (and too long for int())
         elif isinstance(argument.value, VariableNode):
             value = variables.get(argument.value.name.value, LIMIT_MAX)
         # Out-of-range limits are refused by the resolver; price them at the bound meanwhile.
@@ -227,9 +227,12 @@ def analyse(
     if refused is not None:
         return [refused]
     try:
-        return validate_document(schema, document, rules)
+        errors = validate_document(schema, document, rules)
     except RecursionError:
         return [DocumentRefused("the document is nested too deeply to validate")]
+    # A rule may carry the exception it caught (int() on a 5,000-digit literal): still the document's fault,
+    # so shown as it is rather than masked as an internal error.
+    return [e if e.original_error is None else GraphQLError(e.message, e.nodes, e.source, e.positions) for e in errors]
 
 
 class DocumentGuard(SchemaExtension):
