@@ -64,13 +64,34 @@ def test_a_fragment_bomb_under_the_cost_limit_is_measured_once_for_depth() -> No
         ("{ " + " ".join(f"a{n}: __typename" for n in range(MAX_ALIASES + 1)) + " }", "aliases found"),
         ("{ randomImage {" + " ID" * (MAX_REPEATS + 1) + " } }", "'ID' is asked for 11 times"),
         ("{ a: __typename" + " a: __typename" * MAX_REPEATS + " }", "is asked for"),
+        # Spread into one selection: 64 fragments of 10 IDs cost little, but graphql-core compares 640^2 pairs.
+        (
+            "{ randomImage { "
+            + " ".join(f"...F{n}" for n in range(64))
+            + " } } "
+            + " ".join(f"fragment F{n} on Image {{ {'ID ' * 10}}}" for n in range(64)),
+            "'ID' is asked for 640 times in one selection (fragments included)",
+        ),
+        ("{ randomImage { ID ... on Image { ID ... on Image { " + "ID " * 9 + "} } } }", "asked for 11 times"),
         ("{ __typename" + " @skip(if: false)" * (MAX_DIRECTIVES + 1) + " }", "directives in one document"),
         ("{ randomImage" + " { Related" * 9 + " { ID" + " }" * 11, "exceeds maximum operation depth of 8"),
         ('{ searchImages(query: "a", limit: 100) { Related { Related { ID Url Tags } } } }', "query cost"),
         # A literal too long for int() is priced at the maximum (validation then refuses it as no Int).
         ('{ a: searchImages(query: "a", limit: ' + "9" * 5000 + ") { Related { Related { ID Url } } } }", "query cost"),
     ],
-    ids=["operations", "fragments", "aliases", "repeats", "repeated-alias", "directives", "depth", "cost", "long-int"],
+    ids=[
+        "operations",
+        "fragments",
+        "aliases",
+        "repeats",
+        "repeated-alias",
+        "repeats-by-fragments",
+        "repeats-by-inline-fragments",
+        "directives",
+        "depth",
+        "cost",
+        "long-int",
+    ],
 )
 def test_each_limit_refuses_with_its_reason(text: str, reason: str) -> None:
     assert reason in refusal(text)

@@ -46,7 +46,7 @@ MAX_OPERATIONS = 20
 MAX_FRAGMENTS = 64  # also bounds how deep fragments spread into each other (validation recurses on it)
 MAX_ALIASES = 20
 MAX_DIRECTIVES = 50
-MAX_REPEATS = 10  # one response key in one selection set: graphql-core compares those pairwise
+MAX_REPEATS = 10  # one response key in one selection set, fragments merged in: graphql-core compares them pairwise
 ANALYSIS_THREADS = 2  # documents parsed and validated at once; more wait their turn
 
 
@@ -87,7 +87,8 @@ def check_document(
         return DocumentRefused(f"{len(operations)} operations in one document, at most {MAX_OPERATIONS}")
     if fragment_count > MAX_FRAGMENTS:
         return DocumentRefused(f"{fragment_count} fragments in one document, at most {MAX_FRAGMENTS}")
-    refused = _count_nodes(document)
+    selection_sets: list[SelectionSetNode] = []
+    refused = _count_nodes(document, selection_sets)
     if refused is not None:
         return refused
     analysis = _Analysis(document, variables or {})
@@ -107,11 +108,21 @@ def check_document(
                 "ask for fewer images (a smaller limit), fewer aliases, fewer nested fields or fragment spreads",
                 operation,
             )
+    for selection_set in selection_sets:
+        # Counted with what fragments and inline fragments merge into it: graphql-core compares those pairwise.
+        merged = analysis.keys(selection_set).most_common(1)
+        if merged and merged[0][1] > MAX_REPEATS:
+            key, times = merged[0]
+            shown = times if times < 10**15 else f"about 10^{len(str(times)) - 1}"
+            return DocumentRefused(
+                f"'{key}' is asked for {shown} times in one selection (fragments included), at most {MAX_REPEATS}",
+                selection_set,
+            )
     return None
 
 
-def _count_nodes(document: DocumentNode) -> DocumentRefused | None:
-    """Aliases, directives and repeated fields over the whole document, each node visited once."""
+def _count_nodes(document: DocumentNode, selection_sets: list[SelectionSetNode]) -> DocumentRefused | None:
+    """Aliases and directives over the whole document, each node visited once; collects every selection set."""
     aliases = directives = 0
     stack: list[Node] = list(document.definitions)
     while stack:
@@ -121,12 +132,7 @@ def _count_nodes(document: DocumentNode) -> DocumentRefused | None:
             aliases += 1
         selection_set: SelectionSetNode | None = getattr(node, "selection_set", None)
         if selection_set is not None:
-            keys = Counter(
-                (s.alias or s.name).value for s in selection_set.selections if isinstance(s, FieldNode)
-            ).most_common(1)
-            if keys and keys[0][1] > MAX_REPEATS:
-                key, times = keys[0]
-                return DocumentRefused(f"'{key}' is asked for {times} times in one selection, at most {MAX_REPEATS}")
+            selection_sets.append(selection_set)
             stack.extend(selection_set.selections)
         # Variable definitions carry directives too.
         stack.extend(getattr(node, "variable_definitions", None) or ())
@@ -146,6 +152,7 @@ class _Analysis:
     fragments: dict[str, FragmentDefinitionNode] = field(init=False)
     _depths: dict[str, int] = field(default_factory=dict)
     _costs: dict[str, int] = field(default_factory=dict)
+    _keys: dict[str, Counter[str]] = field(default_factory=dict)
     _open: set[str] = field(default_factory=set)  # fragments being measured: a spread of one is a cycle
 
     def __post_init__(self) -> None:
@@ -155,18 +162,30 @@ class _Analysis:
         operations = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
         return max((self.cost(op.selection_set) for op in operations), default=0)
 
-    def _fragment(self, name: str, memo: dict[str, int], measure: Any) -> int:
+    def _fragment(self, name: str, memo: dict[str, Any], measure: Any, empty: Any = 0) -> Any:
         if name in memo:
             return memo[name]
         fragment = self.fragments.get(name)
         if fragment is None or name in self._open:  # unknown or cyclic: other validation rules report it
-            return 0
+            return empty
         self._open.add(name)
         try:
             memo[name] = measure(fragment.selection_set)
         finally:
             self._open.discard(name)
         return memo[name]
+
+    def keys(self, selection_set: SelectionSetNode | None) -> Counter[str]:
+        """How often each response key lands in this selection set once its fragments are merged in."""
+        counts: Counter[str] = Counter()
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                counts[(selection.alias or selection.name).value] += 1
+            elif isinstance(selection, InlineFragmentNode):
+                counts.update(self.keys(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                counts.update(self._fragment(selection.name.value, self._keys, self.keys, Counter()))
+        return counts
 
     def depth(self, selection_set: SelectionSetNode | None) -> int:
         """As strawberry's QueryDepthLimiter counts it: a field with a sub-selection is one level more;
