@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -50,6 +50,11 @@ bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
 
 bench-variants: bench-groups  # the name the cleanup issue uses
+
+# Hostile files (scan bombs, decompression bombs, many-frame animations) against a decode worker under the
+# default budgets: CPU seconds and peak memory per file (bench/hostile.py --help).
+stress: sync
+	$(VENV)/bin/python bench/hostile.py $(BENCH_ARGS)
 
 .PHONY: bench-api
 # Bombs against a live api: time to refuse each, and /healthz latency meanwhile (bench/api_hostile.py).

@@ -48,4 +48,5 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         read_block_ms=100,
         hasher_workers=1,
         max_image_pixels=50_000_000,
+        local_roots=[tmp_path],  # tests publish local posts of files they write under tmp_path
     )

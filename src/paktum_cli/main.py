@@ -16,10 +16,12 @@ from paktum_common.queue import IngestQueue
 from paktum_common.redis_client import connect
 from paktum_common.settings import Settings, load_settings
 
+DATA_DIR_HELP = "data directory (PAKTUM_DATA_DIR, default ./paktum-data)"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paktum", description="Paktum, a self-hosted image server.")
-    parser.add_argument("--data-dir", type=Path, help="data directory (PAKTUM_DATA_DIR, default ./paktum-data)")
+    parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run Redis, the api and the hashers on this machine")
@@ -53,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 
     clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
     clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
+
+    # Global options are accepted after every command too (`paktum up --data-dir D`, as the README writes it);
+    # SUPPRESS keeps a value given before the command when none is given after it.
+    for command in commands.choices.values():
+        command.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
     return parser
 
 
@@ -98,7 +105,7 @@ def _with_redis(settings: Settings) -> Settings:
 
 
 async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: bool) -> int:
-    from paktum_scraper.local import ImportReport, local_posts
+    from paktum_scraper.local import ImportReport, last_entry, local_posts
     from paktum_scraper.publish import publish
 
     if not directory.is_dir():
@@ -110,13 +117,41 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
         print(f"paktum import: {exc} (use general, safe, questionable or explicit)", file=sys.stderr)
         return 2
     settings = _with_redis(settings)
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        # Rejections of this import are the dead letters after this one (see _wait_for_hashers).
+        since = await last_entry(redis, settings.dead_letter_stream)
+    finally:
+        await redis.aclose()
+    _allow_import_folder(settings, directory)
     report = ImportReport()
     published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
     problems = ", ".join(f"{n} {kind}" for kind, n in sorted(report.problems.items())) or "none"
     print(f"paktum import: found {report.found} image files, published {published}; problems: {problems}")
+    if report.hidden:
+        print(
+            f"paktum import: skipped {report.hidden} hidden image files (a name starting with '.', the file's "
+            "or a folder's: tools' caches and metadata, like .thumbnails/ or macOS's ._ files)"
+        )
     if wait:
-        await _wait_for_hashers(settings)
+        await _wait_for_hashers(settings, directory, since)
     return 0
+
+
+def _allow_import_folder(settings: Settings, directory: Path) -> None:
+    """Let the hashers of this data directory read `directory`: the stream cannot grant that, the disk can."""
+    from paktum_common.local_roots import allow_root
+
+    if not settings.data_dir.is_dir():
+        print(
+            f"paktum import: no data directory {settings.data_dir}: hashers run elsewhere read these files only "
+            f"if PAKTUM_LOCAL_ROOTS lists {directory.resolve()}",
+            file=sys.stderr,
+        )
+        return
+    folder = allow_root(settings, directory)
+    print(f"paktum import: hashers of {settings.data_dir} may read files under {folder} ({settings.local_roots_file})")
 
 
 async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:
@@ -167,7 +202,9 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
     return exit_code(reports)
 
 
-async def _wait_for_hashers(settings: Settings) -> None:
+async def _wait_for_hashers(settings: Settings, directory: Path, since: str) -> None:
+    from paktum_scraper.local import rejected_since
+
     assert settings.redis_url
     redis = connect(settings.redis_url)
     queue = IngestQueue(redis, settings)
@@ -178,10 +215,10 @@ async def _wait_for_hashers(settings: Settings) -> None:
             if waiting == 0 and pending == 0:
                 break
             await asyncio.sleep(0.25)
-        dead = await redis.xlen(settings.dead_letter_stream)
+        dead = await rejected_since(redis, settings.dead_letter_stream, since, directory)
         print(
             f"paktum import: the hashers are done after {time.monotonic() - started:.1f}s; "
-            f"{dead} posts rejected in all (see the stream {settings.dead_letter_stream})"
+            f"{dead} posts rejected of this import (the reasons are in the stream {settings.dead_letter_stream})"
         )
     finally:
         await redis.aclose()

@@ -15,8 +15,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from paktum_cli.embedded_redis import EmbeddedRedis, forget_url, remember_url
+from paktum_cli.embedded_redis import EmbeddedRedis, forget_url, redis_password, remember_url
 from paktum_cli.supervise import supervised_child
+from paktum_common.redis_client import redacted
 from paktum_common.settings import Settings
 
 STOP_TIMEOUT = 30.0
@@ -58,11 +59,15 @@ def run_up(settings: Settings, hashers: int) -> int:
     env["PAKTUM_API_HOST"] = settings.api_host
     env["PAKTUM_API_PORT"] = str(settings.api_port)
     if settings.redis_url:
-        redis_url = settings.redis_url
+        redis_url = settings.redis_url  # with PAKTUM_REDIS_PASSWORD(_FILE) already in it
     else:
-        redis = EmbeddedRedis(settings.data_dir / "redis").start()
+        redis_dir = settings.data_dir / "redis"
+        redis = EmbeddedRedis(redis_dir, password=redis_password(redis_dir)).start()
         redis_url = redis.url
-        print(f"paktum   | redis-server started on {redis_url} (data in {redis.data_dir})", flush=True)
+        print(f"paktum   | redis-server started on {redacted(redis_url)} (data in {redis.data_dir})", flush=True)
+    # The URL carries the password: a separate one in the environment could only contradict it.
+    env.pop("PAKTUM_REDIS_PASSWORD", None)
+    env.pop("PAKTUM_REDIS_PASSWORD_FILE", None)
     env["PAKTUM_REDIS_URL"] = redis_url
     remember_url(settings.data_dir, redis_url)  # so `paktum import` in another terminal finds it
 

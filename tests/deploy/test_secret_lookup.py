@@ -11,7 +11,7 @@ from typing import Any
 from tests.deploy.conftest import CHART, find, parse
 from tests.deploy.fake_apiserver import fake_apiserver
 
-KEYS = ("admin-token", "imgproxy-key", "imgproxy-salt", "meilisearch-master-key")
+KEYS = ("admin-token", "imgproxy-key", "imgproxy-salt", "meilisearch-master-key", "redis-password")
 
 
 def live_secret(data: dict[str, str]) -> dict[str, Any]:

@@ -46,3 +46,7 @@ class NotAuthorizedError(PaktumError):
 
 class UnknownImageError(PaktumError):
     """An action names an image that is not in the catalog."""
+
+
+class InvalidEditError(PaktumError):
+    """An edit of tags or rating is malformed: not a tag, too many tags, an unknown rating; the message says which."""

@@ -40,6 +40,13 @@ GROUPS_BUILD = "paktum:groups:build"  # prefix of a run's unfinished keys (they 
 NOT_VARIANTS = "paktum:notvariants"
 NOT_VARIANTS_OF = "paktum:notvariants:of"  # + ":<md5>": set of md5s
 
+# Owners' edits of tags and rating (the api's updateImage/updateImages): hash md5 -> TagEdit JSON, applied by the
+# catalog on every index write, so a later scrape or import of the same file merges with them and they win.
+TAG_EDITS = "paktum:edits:tags"
+# What was edited, by whom (a token's fingerprint, never the token): a capped stream of the latest changes.
+TAG_EDIT_LOG = "paktum:edits:log"
+TAG_EDIT_HITS = "paktum:edits:hits:"  # + a random ID: a bulk edit's list of the md5s its query found (expires)
+
 # Held while a cleanup run works, so two runs never interleave their swaps.
 CLEANUP_LOCK = "paktum:cleanup:lock"
 

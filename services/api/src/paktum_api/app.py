@@ -11,10 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from paktum_api import admin, files, gallery, ops, related, rest
+from paktum_api import admin, edits, files, gallery, ops, related, rest
 from paktum_api.body_limit import BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_api.limits import DocumentLimits
 from paktum_api.openapi import REASONS, ErrorAnswer, configured
 from paktum_api.state import AppState
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             search=open_search(settings),
             store=ImageStore.from_settings(settings),
             imgproxy=Imgproxy.from_settings(settings),
+            scrape_jobs=ScrapeJobs.from_settings(settings),
         )
         app.state.paktum = state
         if settings.admin_token is None:
@@ -71,12 +73,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)
     app.include_router(admin.router)
+    app.include_router(edits.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     limits = DocumentLimits(

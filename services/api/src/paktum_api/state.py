@@ -10,12 +10,13 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_api.links import Network, networks, request_base
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
 from paktum_common.settings import Settings
-from paktum_common.store import ImageStore
+from paktum_common.store import SMALL, ImageStore
 
 
 @dataclass
@@ -25,6 +26,7 @@ class AppState:
     search: SearchBackend
     store: ImageStore
     imgproxy: Imgproxy | None = None
+    scrape_jobs: ScrapeJobs | None = None  # startScrape as a Kubernetes Job; None: the Redis stream
     started: float = field(default_factory=time.time)
 
     @cached_property
@@ -50,3 +52,18 @@ class AppState:
         else:
             thumbnail = f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"
         return f"{base}/images/{doc.Filename}", thumbnail
+
+    def srcset(self, doc: ImageDocument, base_url: str) -> str:
+        """The thumbnails as an `<img srcset>`: the smaller one and the default one, each with its width.
+
+        An image stored before the smaller size existed has none: its URL serves the default thumbnail.
+        With imgproxy, its one thumbnail URL.
+        """
+        thumbnail = self.links(doc, base_url)[1]
+        if self.imgproxy is not None:
+            return thumbnail
+        size, small = self.settings.thumbnail_size, self.settings.thumbnail_small_size
+        if not 0 < small < size:
+            return f"{thumbnail} {size}w"
+        base = (self.settings.public_url or base_url).rstrip("/")
+        return f"{base}/thumbnails/{SMALL}/{ImageStore.thumbnail_name(doc.ID)} {small}w, {thumbnail} {size}w"

@@ -28,12 +28,12 @@ log = logging.getLogger("paktum.hasher")
 def new_worker(settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> HasherWorker:
     """A hasher wired as the service runs it: its queue, its catalog, a pool of decode processes."""
     catalog = Catalog.from_settings(settings, redis, search, store)
-    ingestor = Ingestor(settings, catalog, new_decode_pool(settings.hasher_workers))
+    ingestor = Ingestor(settings, catalog, new_decode_pool(settings))
     return HasherWorker(
         IngestQueue(redis, settings),
         ingestor,
         settings.hasher_batch_size,
-        lambda: new_decode_pool(settings.hasher_workers),
+        lambda: new_decode_pool(settings),
     )
 
 

@@ -59,6 +59,19 @@ class Outcome:
     reason: str = ""
     reports: tuple[QueryReport, ...] = ()
 
+    @classmethod
+    def of(cls, reports: list[QueryReport]) -> Outcome:
+        errors = [f"{r.source} {r.query!r}: {r.error}" for r in reports if r.error]
+        return cls("failed" if errors else "done", "; ".join(errors), tuple(reports))
+
+    def record(self, request_id: str, asked: ScrapeRequest, deliveries: int) -> ScrapeOutcome:
+        return ScrapeOutcome(
+            request=request_id, status=self.status, reason=self.reason, queries=asked.queries, source=asked.source,
+            requested=asked.requested, found=sum(r.found for r in self.reports),
+            published=sum(r.published for r in self.reports), query_errors=sum(bool(r.error) for r in self.reports),
+            deliveries=deliveries,
+        )  # fmt: skip
+
 
 class RequestServer:
     """The loop of `paktum-scraper --serve-requests`: one request at a time, each acknowledged once it is done.
@@ -133,9 +146,7 @@ class RequestServer:
         if reports is None:
             log_event(log, logging.WARNING, "scrape request left pending for the next start", entry=delivery.entry_id)
             return
-        errors = [f"{r.source} {r.query!r}: {r.error}" for r in reports if r.error]
-        outcome = Outcome("failed" if errors else "done", "; ".join(errors), tuple(reports))
-        await self._finish(delivery, outcome, started)
+        await self._finish(delivery, Outcome.of(reports), started)
 
     async def _unless_stopped(self, job: Coroutine[Any, Any, list[QueryReport]]) -> list[QueryReport] | None:
         """The scrape's reports, or None when a stop came first: the scrape is then cancelled, not waited for
@@ -156,30 +167,37 @@ class RequestServer:
 
     async def _finish(self, delivery: Delivery, outcome: Outcome, started: float) -> None:
         """Record the outcome, acknowledge, and log it: one line an operator can find by the request's entry ID."""
-        found = sum(r.found for r in outcome.reports)
-        published = sum(r.published for r in outcome.reports)
-        errors = sum(bool(r.error) for r in outcome.reports)
-        asked = ScrapeRequest.from_stream(delivery.fields)
-        record = ScrapeOutcome(
-            request=delivery.entry_id,
-            status=outcome.status,
-            reason=outcome.reason,
-            queries=asked.queries,
-            source=asked.source,
-            requested=asked.requested,
-            found=found,
-            published=published,
-            query_errors=errors,
-            deliveries=delivery.deliveries,
-        )
+        record = outcome.record(delivery.entry_id, ScrapeRequest.from_stream(delivery.fields), delivery.deliveries)
         recorded = await self.stream.ack_recording(delivery.entry_id, keys.SCRAPE_RESULTS, record.to_stream())
         if recorded:
             await self.redis.xtrim(keys.SCRAPE_RESULTS, maxlen=RESULTS_KEEP, approximate=True)
-            figures = [JobFigure("posts_found", found), JobFigure("posts_published", published)]
-            figures.append(JobFigure("query_errors", errors))
-            await record_job_run(self.redis, JOB, figures, succeeded=outcome.status == "done", started_at=started)
-        level = logging.INFO if outcome.status == "done" else logging.ERROR
-        log_event(
-            log, level, f"scrape request {outcome.status}", entry=delivery.entry_id, reason=outcome.reason,
-            found=found, published=published, query_errors=errors, recorded=recorded,
-        )  # fmt: skip
+            await record_job_run(
+                self.redis, JOB, record_figures(record), succeeded=record.status == "done", started_at=started
+            )
+        log_outcome(record, recorded=recorded)
+
+
+def record_figures(record: ScrapeOutcome) -> list[JobFigure]:
+    return [
+        JobFigure("posts_found", record.found), JobFigure("posts_published", record.published),
+        JobFigure("query_errors", record.query_errors),
+    ]  # fmt: skip
+
+
+def log_outcome(record: ScrapeOutcome, **fields: Any) -> None:
+    """One line an operator can find by the request's ID."""
+    level = logging.INFO if record.status == "done" else logging.ERROR
+    log_event(
+        log, level, f"scrape request {record.status}", entry=record.request, reason=record.reason, found=record.found,
+        published=record.published, query_errors=record.query_errors, **fields,
+    )  # fmt: skip
+
+
+async def record_job_outcome(
+    redis: Redis, request_id: str, asked: ScrapeRequest, outcome: Outcome, started: float
+) -> None:
+    """A scrape Job's answer to the request it was made for (PAKTUM_SCRAPE_REQUEST_ID), where scrapeStatus reads it."""
+    record = outcome.record(request_id, asked, deliveries=1)
+    await redis.xadd(keys.SCRAPE_RESULTS, record.to_stream(), maxlen=RESULTS_KEEP, approximate=True)  # type: ignore[arg-type]
+    await record_job_run(redis, JOB, record_figures(record), succeeded=record.status == "done", started_at=started)
+    log_outcome(record, job=True)
