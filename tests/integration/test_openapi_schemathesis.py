@@ -44,11 +44,14 @@ def test_every_route_conforms_to_its_schema(tmp_path: Path, api: httpx.Client) -
     some = api.get("/api/search", params={"query": "animal", "limit": 1}).json()["results"][0]
     # Real IDs and names as well as made-up ones, so the checks reach past the 404s.
     config = tmp_path / "schemathesis.toml"
-    config.write_text(
-        f'[parameters]\nimage_id = "{some["ID"]}"\nfilename = "{some["Filename"]}"\n',
-        encoding="utf-8",
-    )
-    result = schemathesis(tmp_path, str(api.base_url), "--header", f"Authorization: Bearer {TOKEN}")
+    config.write_text(f'[parameters]\nimage_id = "{some["ID"]}"\nfilename = "{some["Filename"]}"\n', encoding="utf-8")
+    auth = ("--header", f"Authorization: Bearer {TOKEN}")
+    # A tag edit (PATCH) has rules no JSON schema can say (a tag not both added and removed, something to
+    # change), so a schema-valid edit may rightly be a 400: that one check is left out for it, and only for it.
+    edits = schemathesis(tmp_path, str(api.base_url), *auth, "--include-method", "PATCH",
+                         "--exclude-checks", "positive_data_acceptance")  # fmt: skip
+    assert edits.returncode == 0, edits.stdout[-6000:]
+    result = schemathesis(tmp_path, str(api.base_url), *auth, "--exclude-method", "PATCH")
     summary = result.stdout[-6000:]
     assert result.returncode == 0, summary
     assert "No failures" in summary or "0 failures" in summary or "passed" in summary, summary

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from paktum_api.kube import KubeError, KubeForbiddenError, KubeUnavailableError, check_request_id
-from paktum_api.openapi import ErrorAnswer, NotVariantsAnswer, answers
+from paktum_api.openapi import ErrorAnswer, NotVariantsAnswer, ScrapeAnswer, answers
 from paktum_api.state import AppState
 from paktum_common import keys
 from paktum_common.contracts import ScrapeOutcome, ScrapeRequest, normalize_tags
@@ -289,7 +289,11 @@ def _admin_refusal(state: AppState, request: Request) -> JSONResponse | None:
     return None
 
 
-@router.get("/api/admin/scrapes/{request_id}")
+@router.get(
+    "/api/admin/scrapes/{request_id}",
+    response_model=None,
+    responses={200: {"model": ScrapeAnswer}, **answers(ErrorAnswer, 400, 401, 403, 404, 502, 504)},
+)
 async def scrape_status_route(request: Request, request_id: str) -> JSONResponse:
     """How a scrape request (startScrape's ID) is doing: pending, running, done or failed, with its figures."""
     state: AppState = request.app.state.paktum

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paktum_api import admin, edits, files, gallery, ops, related, rest
 from paktum_api.body_limit import BodyLimit, RequestTooLargeError
@@ -98,6 +101,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def unavailable(_: Request, exc: SearchUnavailableError) -> JSONResponse:
         return JSONResponse({"error": f"search unavailable: {exc}"}, status_code=503)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # one path can have a route per method: Allow names all the documented ones
+            allowed = allowed_methods(app, request.url.path)
+            if allowed:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RedisError)
     async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
         log_event(log, logging.WARNING, "request failed: redis unavailable", error=type(exc).__name__)
@@ -108,3 +119,12 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": str(exc)}, status_code=413, headers={"Connection": "close"})
 
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI schema documents for `path` (whichever route templates match it)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)

@@ -59,8 +59,13 @@ async def thumbnail_file(filename: str, request: Request) -> Response:
     return _file(request, ok, str(path), f'"{md5}-thumbnail"', "jpg")
 
 
-@router.get(f"/thumbnails/{SMALL}/{{filename}}", summary="The smaller thumbnail (JPEG), for srcset")
 @router.head(f"/thumbnails/{SMALL}/{{filename}}", include_in_schema=False)
+@router.get(
+    f"/thumbnails/{SMALL}/{{filename}}",
+    summary="The smaller thumbnail (JPEG), for srcset",
+    response_class=Response,
+    responses=THUMBNAIL_FILE,
+)
 async def small_thumbnail_file(filename: str, request: Request) -> Response:
     """An image stored before the smaller thumbnail existed (or with PAKTUM_THUMBNAIL_SMALL_SIZE=0) has none:
     its default thumbnail is served instead, until a new import or scrape of the file writes both."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from paktum_common.contracts import MEDIA_TYPES, ImageDocument
 
@@ -45,6 +45,13 @@ class NotVariantsAnswer(BaseModel):
     error: str
 
 
+class ScrapeAnswer(BaseModel):
+    """scrapeStatus's figures (`request`, `status`, `reason`, `found`, `published`, ...) and `error`."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+
+
 class ReadyAnswer(BaseModel):
     status: str
     problems: dict[str, Any] = {}
@@ -57,7 +64,9 @@ REASONS = {
     404: "No such image",
     409: "The two IDs are the same image",
     413: "The request body is larger than PAKTUM_API_MAX_BODY_BYTES",
+    502: "The Kubernetes API refused the request",
     503: "The search index or Redis is unavailable; try again",
+    504: "The Kubernetes API did not answer",
 }
 
 
