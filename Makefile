@@ -63,6 +63,11 @@ stress: sync
 	$(VENV)/bin/python bench/faults.py --up $(STRESS_ARGS)
 	$(VENV)/bin/python bench/hostile.py
 
+.PHONY: bench-api
+# Bombs against a live api: time to refuse each, and /healthz latency meanwhile (bench/api_hostile.py).
+bench-api: sync
+	$(VENV)/bin/python bench/api_hostile.py
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
 

@@ -50,7 +50,7 @@ def test_search_accepts_q_defaults_to_ten_and_shuffles(api: httpx.Client) -> Non
 
 @pytest.mark.parametrize(
     ("limit", "reason"),
-    [("0", "between 1 and 50"), ("51", "between 1 and 50"), ("-3", "between 1 and 50"), ("ten", "whole number")],
+    [("0", "from 1 to 50"), ("51", "from 1 to 50"), ("-3", "from 1 to 50"), ("ten", "whole number")],
 )
 def test_search_rejects_bad_limits(api: httpx.Client, limit: str, reason: str) -> None:
     response = api.get("/api/search", params={"query": "cat", "limit": limit})

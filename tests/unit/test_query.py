@@ -85,6 +85,12 @@ ERRORS = [
     ("size:>-5", "'size:>-5' at character 1: size: needs a whole number"),
     ("width:>>5", "width: needs a whole number"),
     ("height:1.5", "height: needs a whole number"),
+    ("width:>99999999999999999999", "width: 99999999999999999999 is out of range (at most 9223372036854775807)"),
+    (
+        "size:9223372036854775808",
+        "'size:9223372036854775808' at character 1: size: 9223372036854775808 is out of range",
+    ),
+    ("added:<=" + "9" * 190, "added: " + "9" * 190 + " is out of range"),
     ("-rating:e", "'-rating:e' at character 1: '-' cannot be used with rating:"),
     ("~width:5", "'~' cannot be used with width:"),
     ('cat "blue sky', "unclosed quote at character 5"),

@@ -86,3 +86,11 @@ def test_a_bad_scrape_sources_entry_is_refused_at_start_naming_the_field(
     [error] = refused.value.errors()
     assert ".".join(str(part) for part in error["loc"]) == where
     assert why in error["msg"]
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAKTUM_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 fd00::/8")
+    assert Settings().trusted_proxies == ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
+    monkeypatch.setenv("PAKTUM_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example")
+    with pytest.raises(ValidationError, match=r"'proxy\.example' is not an IP address or CIDR network"):
+        Settings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from functools import cached_property
@@ -134,6 +135,10 @@ class Settings(BaseSettings):
     kube_timeout_seconds: float = Field(10.0, gt=0)  # one Kubernetes API call
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
+    graphql_max_tokens: int = Field(2_000, ge=100)  # the parser stops past this many tokens
+    api_max_body_bytes: int = Field(256 * 1024, ge=1024)  # any request body; larger is a 413
+    # Proxies (IPs or CIDRs) whose Forwarded / X-Forwarded-Proto / X-Forwarded-Host headers set the links' base.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
 
     # Cleanup.
     cleanup_interval: int = Field(3600, ge=0)  # seconds between runs under `paktum up`; 0: not scheduled
@@ -150,7 +155,17 @@ class Settings(BaseSettings):
                 raise ValueError("must be hex-encoded, as imgproxy expects it") from None
         return value
 
-    @field_validator("banned_tags", "scrape_source", "cors_origins", "read_token", mode="before")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @field_validator("banned_tags", "scrape_source", "cors_origins", "read_token", "trusted_proxies", mode="before")
     @classmethod
     def _words(cls, value: object) -> object:
         # The environment's form: a JSON list, or words separated by commas, spaces or newlines.

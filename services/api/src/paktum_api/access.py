@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paktum_api.admin import admin_token_valid, presented_token
 from paktum_api.imgproxy import sign_path
+from paktum_api.links import networks, request_base
 from paktum_common.log import log_event
 from paktum_common.settings import Settings
 
@@ -112,8 +113,9 @@ class ReadAccess:
 
 
 def is_https(settings: Settings, connection: HTTPConnection) -> bool:
-    """Whether the client reached us over https, decided as links are built: PAKTUM_PUBLIC_URL, else the request."""
-    base = settings.public_url or str(connection.base_url)
+    """Whether the client reached us over https, decided as links are built (paktum_api.links): PAKTUM_PUBLIC_URL,
+    else what a trusted proxy forwarded, else the connection itself."""
+    base = request_base(connection, settings.public_url, networks(settings.trusted_proxies))
     return base.lower().startswith("https:")
 
 

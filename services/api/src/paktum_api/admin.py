@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from starlette.requests import HTTPConnection
 
 from paktum_api.kube import KubeError, KubeForbiddenError, KubeUnavailableError, check_request_id
+from paktum_api.openapi import ErrorAnswer, NotVariantsAnswer, ScrapeAnswer, answers
 from paktum_api.state import AppState
 from paktum_common import keys
 from paktum_common.contracts import ScrapeOutcome, ScrapeRequest, normalize_tags
@@ -236,12 +237,25 @@ def presented_token(request: HTTPConnection) -> str | None:
     return request.headers.get("x-admin-token")
 
 
+IMAGE_ID = r"^\s*[0-9A-Fa-f]{32}\s*$"  # an MD5 in hex
+
+
 class NotVariantsRequest(BaseModel):
-    a: str
-    b: str
+    a: str = Field(pattern=IMAGE_ID)
+    b: str = Field(pattern=IMAGE_ID)
 
 
-@router.post("/api/admin/not-variants")
+@router.post(
+    "/api/admin/not-variants",
+    response_model=None,
+    responses={200: {"model": NotVariantsAnswer}, **answers(ErrorAnswer, 400, 401, 403, 404, 409, 413, 503)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": NotVariantsRequest.model_json_schema()}},
+        }
+    },
+)
 async def not_variants_route(request: Request) -> JSONResponse:
     """Mark two images as not variants of each other: `{"a": ID, "b": ID}`."""
     state: AppState = request.app.state.paktum
@@ -252,6 +266,8 @@ async def not_variants_route(request: Request) -> JSONResponse:
         body = NotVariantsRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         return JSONResponse({"error": f'expected a JSON body {{"a": ID, "b": ID}}: {exc.errors()[0]["msg"]}'}, 400)
+    if body.a.strip().lower() == body.b.strip().lower():  # well-formed, but it contradicts what a variant is
+        return JSONResponse({"error": "an image cannot be marked as not a variant of itself"}, status_code=409)
     try:
         result = await not_variants(state, body.a, body.b)
     except SearchUnavailableError as exc:
@@ -274,7 +290,11 @@ def _admin_refusal(state: AppState, request: Request) -> JSONResponse | None:
     return None
 
 
-@router.get("/api/admin/scrapes/{request_id}")
+@router.get(
+    "/api/admin/scrapes/{request_id}",
+    response_model=None,
+    responses={200: {"model": ScrapeAnswer}, **answers(ErrorAnswer, 400, 401, 403, 404, 502, 504)},
+)
 async def scrape_status_route(request: Request, request_id: str) -> JSONResponse:
     """How a scrape request (startScrape's ID) is doing: pending, running, done or failed, with its figures."""
     state: AppState = request.app.state.paktum

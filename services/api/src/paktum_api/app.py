@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paktum_api import admin, edits, files, gallery, ops, related, rest, signin
 from paktum_api.access import ReadAccess, ReadGuard
-from paktum_api.graphql.schema import graphql_router
+from paktum_api.body_limit import BodyLimit, RequestTooLargeError
+from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.kube import ScrapeJobs
+from paktum_api.limits import DocumentLimits
+from paktum_api.openapi import REASONS, ErrorAnswer, configured
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -63,9 +70,13 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
+        # Any route, whatever it reads: the body limit answers before the route runs.
+        responses={413: {"model": ErrorAnswer, "description": REASONS[413]}},
     )
     if access is not None:  # innermost: refused reads are still counted and logged by observe
         app.add_middleware(ReadGuard, settings=settings, access=access)
+    # Inside `observe`, so a refused body is counted and logged like any other answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, graphql_paths=("/query",))
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(
@@ -80,9 +91,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(edits.router)
     app.include_router(files.router)
     app.include_router(ops.router)
-    app.include_router(graphql_router(settings.graphql_max_depth, settings.graphql_max_cost), include_in_schema=False)
+    limits = DocumentLimits(
+        max_tokens=settings.graphql_max_tokens, max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost
+    )
+    app.include_router(graphql_router(limits), include_in_schema=False)
     app.include_router(gallery.router)
     app.include_router(signin.router)
+    generated = app.openapi
+    app.openapi = lambda: configured(generated(), settings.variant_distance)  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:
@@ -92,4 +108,30 @@ def create_app(settings: Settings) -> FastAPI:
     async def unavailable(_: Request, exc: SearchUnavailableError) -> JSONResponse:
         return JSONResponse({"error": f"search unavailable: {exc}"}, status_code=503)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # one path can have a route per method: Allow names all the documented ones
+            allowed = allowed_methods(app, request.url.path)
+            if allowed:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log_event(log, logging.WARNING, "request failed: redis unavailable", error=type(exc).__name__)
+        return JSONResponse({"error": REDIS_DOWN}, status_code=503)
+
+    @app.exception_handler(RequestTooLargeError)
+    async def too_large(_: Request, exc: RequestTooLargeError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=413, headers={"Connection": "close"})
+
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI schema documents for `path` (whichever route templates match it)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from paktum_api.admin import admin_token_valid, presented_token
+from paktum_api.openapi import ImageAnswer, answers
 from paktum_api.rest import rest_image
 from paktum_api.state import AppState
 from paktum_common import keys
@@ -111,7 +112,14 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"image": None, "error": message}, status_code=status)
 
 
-@router.patch("/api/image/{image_id}")
+@router.patch(
+    "/api/image/{image_id}",
+    response_model=None,
+    responses={200: {"model": ImageAnswer}, **answers(ImageAnswer, 400, 401, 403, 404, 413, 503)},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ImagePatch.model_json_schema()}}}
+    },
+)
 async def patch_image(image_id: str, request: Request) -> JSONResponse:
     """Edit an image's tags and rating (admin): `{"addTags": [...], "removeTags": [...], "rating": "safe"}`."""
     state: AppState = request.app.state.paktum

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from paktum_api.openapi import IMAGE_FILE, THUMBNAIL_FILE
 from paktum_api.state import AppState
 from paktum_common.contracts import MEDIA_TYPES
 from paktum_common.store import SMALL, ImageStore
@@ -12,12 +13,14 @@ from paktum_common.store import SMALL, ImageStore
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"  # names are content hashes: a name never changes content
+# A browser must take a file for the type we name, never sniff an "image" into HTML or script.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str) -> Response:
     if not path_ok:
-        return JSONResponse({"error": "not found"}, status_code=404)
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+        return JSONResponse({"error": "not found"}, status_code=404, headers=NOSNIFF)
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag, **NOSNIFF}
     if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
     media = MEDIA_TYPES.get(extension)
@@ -25,8 +28,14 @@ def _file(request: Request, path_ok: bool, path: str, etag: str, extension: str)
     return FileResponse(path, headers=headers, media_type=media_type)
 
 
-@router.get("/images/{filename}", summary="A stored original (supports Range and If-None-Match)")
+# HEAD on top: the GET route is registered first, so a wrong method's 405 names GET in `Allow`, as documented.
 @router.head("/images/{filename}", include_in_schema=False)
+@router.get(
+    "/images/{filename}",
+    summary="A stored original (supports Range and If-None-Match)",
+    response_class=Response,
+    responses=IMAGE_FILE,
+)
 async def image_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     path = state.store.image_path(filename)
@@ -35,8 +44,13 @@ async def image_file(filename: str, request: Request) -> Response:
     return _file(request, ok, str(path), f'"{md5}"', extension)
 
 
-@router.get("/thumbnails/{filename}", summary="The thumbnail the hasher made (JPEG)")
 @router.head("/thumbnails/{filename}", include_in_schema=False)
+@router.get(
+    "/thumbnails/{filename}",
+    summary="The thumbnail the hasher made (JPEG)",
+    response_class=Response,
+    responses=THUMBNAIL_FILE,
+)
 async def thumbnail_file(filename: str, request: Request) -> Response:
     state: AppState = request.app.state.paktum
     md5 = filename.partition(".")[0]
@@ -45,8 +59,13 @@ async def thumbnail_file(filename: str, request: Request) -> Response:
     return _file(request, ok, str(path), f'"{md5}-thumbnail"', "jpg")
 
 
-@router.get(f"/thumbnails/{SMALL}/{{filename}}", summary="The smaller thumbnail (JPEG), for srcset")
 @router.head(f"/thumbnails/{SMALL}/{{filename}}", include_in_schema=False)
+@router.get(
+    f"/thumbnails/{SMALL}/{{filename}}",
+    summary="The smaller thumbnail (JPEG), for srcset",
+    response_class=Response,
+    responses=THUMBNAIL_FILE,
+)
 async def small_thumbnail_file(filename: str, request: Request) -> Response:
     """An image stored before the smaller thumbnail existed (or with PAKTUM_THUMBNAIL_SMALL_SIZE=0) has none:
     its default thumbnail is served instead, until a new import or scrape of the file writes both."""

@@ -1,62 +1,221 @@
-"""GraphQL query cost: a price for a query before it runs, so one request cannot ask for millions of rows.
+"""GraphQL document limits: what one document may ask for, checked in time linear in its size, before it runs.
 
 A field costs 1 plus its sub-selection times how many objects it can return: its `limit` argument
 (a variable's value, or the maximum when the value is unknown), RELATED_WEIGHT for `Related`, else 1.
+A fragment is priced (and measured for depth) once per document and that figure reused at every spread,
+so a fragment that spreads another twice, which spreads another twice, ... costs linear time to refuse.
+
+Parsing and validation run on a small thread pool, so even a document at the limits never holds the
+event loop (and with it `/healthz` and every other request) for more than a thread switch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
     parse,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 LIMIT_MAX = 100
 RELATED_WEIGHT = 20  # variant groups are small; a larger one still costs one batched lookup
 
+# Per document. GraphiQL's introspection query has 183 tokens, 3 fragments, 1 operation, no directive.
+MAX_DOCUMENT_CHARS = 32_768  # checked before the parser starts: the cheapest refusal of a flood of tokens
+MAX_OPERATIONS = 20
+MAX_FRAGMENTS = 64  # also bounds how deep fragments spread into each other (validation recurses on it)
+MAX_ALIASES = 20
+MAX_DIRECTIVES = 50
+MAX_REPEATS = 10  # one response key in one selection set, fragments merged in: graphql-core compares them pairwise
+ANALYSIS_THREADS = 2  # documents parsed and validated at once; more wait their turn
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    max_tokens: int = 2_000
+    max_depth: int = 8
+    max_cost: int = 50_000
+
+
+class DocumentRefused(GraphQLError):
+    """A document over one of the limits; the message says which and by how much."""
+
+
+def parse_document(text: str, max_tokens: int) -> DocumentNode:
+    """Parse with a size and token budget; a document nested too deeply for the parser is refused, not a crash."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise DocumentRefused(f"the document is {len(text)} characters long, at most {MAX_DOCUMENT_CHARS}")
+    try:
+        return parse(text, max_tokens=max_tokens)
+    except RecursionError:
+        raise DocumentRefused("the document is nested too deeply to parse") from None
+
 
 def query_cost(text: str, variables: Mapping[str, Any] | None = None) -> int:
     """The cost of the most expensive operation in a GraphQL document."""
-    document = parse(text)
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    return max((selection_cost(op.selection_set, fragments, variables or {}) for op in operations), default=0)
+    return _Analysis(parse(text), variables or {}).max_cost()
 
 
-def selection_cost(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    variables: Mapping[str, Any],
-    seen_fragments: frozenset[str] = frozenset(),
-) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            children = selection_cost(selection.selection_set, fragments, variables, seen_fragments)
-            total += 1 + _multiplier(selection, variables) * children
-        elif isinstance(selection, InlineFragmentNode):
-            total += selection_cost(selection.selection_set, fragments, variables, seen_fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen_fragments:  # a cycle is another rule's error
-                total += selection_cost(fragment.selection_set, fragments, variables, seen_fragments | {name})
-    return total
+def check_document(
+    document: DocumentNode, variables: Mapping[str, Any] | None, limits: DocumentLimits
+) -> DocumentRefused | None:
+    """The first limit the document is over, or None; linear in the size of the document."""
+    definitions = document.definitions
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    fragment_count = sum(isinstance(d, FragmentDefinitionNode) for d in definitions)
+    if len(operations) > MAX_OPERATIONS:
+        return DocumentRefused(f"{len(operations)} operations in one document, at most {MAX_OPERATIONS}")
+    if fragment_count > MAX_FRAGMENTS:
+        return DocumentRefused(f"{fragment_count} fragments in one document, at most {MAX_FRAGMENTS}")
+    selection_sets: list[SelectionSetNode] = []
+    refused = _count_nodes(document, selection_sets)
+    if refused is not None:
+        return refused
+    analysis = _Analysis(document, variables or {})
+    for operation in operations:
+        depth = analysis.depth(operation.selection_set)
+        if depth > limits.max_depth:
+            name = operation.name.value if operation.name else "anonymous"
+            return DocumentRefused(
+                f"'{name}' has depth {depth}, which exceeds maximum operation depth of {limits.max_depth}",
+                operation,
+            )
+        cost = analysis.cost(operation.selection_set)
+        if cost > limits.max_cost:
+            shown = cost if cost < 10**15 else f"about 10^{len(str(cost)) - 1}"
+            return DocumentRefused(
+                f"query cost {shown} is above the limit of {limits.max_cost}: "
+                "ask for fewer images (a smaller limit), fewer aliases, fewer nested fields or fragment spreads",
+                operation,
+            )
+    for selection_set in selection_sets:
+        # Counted with what fragments and inline fragments merge into it: graphql-core compares those pairwise.
+        merged = analysis.keys(selection_set).most_common(1)
+        if merged and merged[0][1] > MAX_REPEATS:
+            key, times = merged[0]
+            shown = times if times < 10**15 else f"about 10^{len(str(times)) - 1}"
+            return DocumentRefused(
+                f"'{key}' is asked for {shown} times in one selection (fragments included), at most {MAX_REPEATS}",
+                selection_set,
+            )
+    return None
+
+
+def _count_nodes(document: DocumentNode, selection_sets: list[SelectionSetNode]) -> DocumentRefused | None:
+    """Aliases and directives over the whole document, each node visited once; collects every selection set."""
+    aliases = directives = 0
+    stack: list[Node] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        directives += len(getattr(node, "directives", None) or ())
+        if isinstance(node, FieldNode) and node.alias is not None:
+            aliases += 1
+        selection_set: SelectionSetNode | None = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            selection_sets.append(selection_set)
+            stack.extend(selection_set.selections)
+        # Variable definitions carry directives too.
+        stack.extend(getattr(node, "variable_definitions", None) or ())
+    if aliases > MAX_ALIASES:
+        return DocumentRefused(f"{aliases} aliases found. Allowed: {MAX_ALIASES}")
+    if directives > MAX_DIRECTIVES:
+        return DocumentRefused(f"{directives} directives in one document, at most {MAX_DIRECTIVES}")
+    return None
+
+
+@dataclass
+class _Analysis:
+    """Depth and cost of selection sets, with each fragment's figures computed once and remembered."""
+
+    document: DocumentNode
+    variables: Mapping[str, Any]
+    fragments: dict[str, FragmentDefinitionNode] = field(init=False)
+    _depths: dict[str, int] = field(default_factory=dict)
+    _costs: dict[str, int] = field(default_factory=dict)
+    _keys: dict[str, Counter[str]] = field(default_factory=dict)
+    _open: set[str] = field(default_factory=set)  # fragments being measured: a spread of one is a cycle
+
+    def __post_init__(self) -> None:
+        self.fragments = {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def max_cost(self) -> int:
+        operations = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        return max((self.cost(op.selection_set) for op in operations), default=0)
+
+    def _fragment(self, name: str, memo: dict[str, Any], measure: Any, empty: Any = 0) -> Any:
+        if name in memo:
+            return memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._open:  # unknown or cyclic: other validation rules report it
+            return empty
+        self._open.add(name)
+        try:
+            memo[name] = measure(fragment.selection_set)
+        finally:
+            self._open.discard(name)
+        return memo[name]
+
+    def keys(self, selection_set: SelectionSetNode | None) -> Counter[str]:
+        """How often each response key lands in this selection set once its fragments are merged in."""
+        counts: Counter[str] = Counter()
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                counts[(selection.alias or selection.name).value] += 1
+            elif isinstance(selection, InlineFragmentNode):
+                counts.update(self.keys(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                counts.update(self._fragment(selection.name.value, self._keys, self.keys, Counter()))
+        return counts
+
+    def depth(self, selection_set: SelectionSetNode | None) -> int:
+        """As strawberry's QueryDepthLimiter counts it: a field with a sub-selection is one level more;
+        introspection fields (`__schema`, `__type`) do not count."""
+        if selection_set is None:
+            return 0
+        deepest = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is None or selection.name.value.startswith("__"):
+                    continue
+                deepest = max(deepest, 1 + self.depth(selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, self.depth(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                deepest = max(deepest, self._fragment(selection.name.value, self._depths, self.depth))
+        return deepest
+
+    def cost(self, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += 1 + _multiplier(selection, self.variables) * self.cost(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += self.cost(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value, self._costs, self.cost)
+        return total
 
 
 def _multiplier(field: FieldNode, variables: Mapping[str, Any]) -> int:
@@ -66,8 +225,8 @@ def _multiplier(field: FieldNode, variables: Mapping[str, Any]) -> int:
         if argument.name.value != "limit":
             continue
         value: Any = LIMIT_MAX
-        if isinstance(argument.value, IntValueNode):
-            value = int(argument.value.value)
+        if isinstance(argument.value, IntValueNode) and len(argument.value.value) <= 20:
+            value = int(argument.value.value)  # a longer literal is out of Int's range (and too long for int())
         elif isinstance(argument.value, VariableNode):
             value = variables.get(argument.value.name.value, LIMIT_MAX)
         # Out-of-range limits are refused by the resolver; price them at the bound meanwhile.
@@ -75,31 +234,58 @@ def _multiplier(field: FieldNode, variables: Mapping[str, Any]) -> int:
     return 1
 
 
-class QueryCostLimiter(SchemaExtension):
-    """Refuse, before execution, an operation whose cost is above `max_cost`, with a GraphQL error."""
+def analyse(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    variables: Mapping[str, Any] | None,
+    limits: DocumentLimits,
+) -> list[GraphQLError]:
+    """Our limits first (cheap, and they bound what graphql-core's rules then cost), then the schema's rules."""
+    refused = check_document(document, variables, limits)
+    if refused is not None:
+        return [refused]
+    try:
+        errors = validate_document(schema, document, rules)
+    except RecursionError:
+        return [DocumentRefused("the document is nested too deeply to validate")]
+    # A rule may carry the exception it caught (int() on a 5,000-digit literal): still the document's fault,
+    # so shown as it is rather than masked as an internal error.
+    return [e if e.original_error is None else GraphQLError(e.message, e.nodes, e.source, e.positions) for e in errors]
 
-    def __init__(self, max_cost: int) -> None:
-        self.max_cost = max_cost
 
-    def on_operation(self) -> Iterator[None]:
+class DocumentGuard(SchemaExtension):
+    """Parse with a token budget and validate with our limits, both on a bounded thread pool."""
+
+    def __init__(self, limits: DocumentLimits, pool: ThreadPoolExecutor) -> None:
+        self.limits = limits
+        self.pool = pool
+
+    async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
-        max_cost = self.max_cost
-        variables = context.variables or {}
-
-        class CostRule(ASTValidationRule):
-            def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-                fragments = {
-                    d.name.value: d for d in self.context.document.definitions if isinstance(d, FragmentDefinitionNode)
-                }
-                cost = selection_cost(node.selection_set, fragments, variables)
-                if cost > max_cost:
-                    self.report_error(
-                        GraphQLError(
-                            f"query cost {cost} is above the limit of {max_cost}: "
-                            "ask for fewer images (a smaller limit), fewer aliases or fewer nested fields",
-                            node,
-                        )
-                    )
-
-        context.validation_rules = (*context.validation_rules, CostRule)
+        if context.graphql_document is None and context.query:
+            loop = asyncio.get_running_loop()
+            context.graphql_document = await loop.run_in_executor(
+                self.pool, parse_document, context.query, self.limits.max_tokens
+            )
         yield
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            loop = asyncio.get_running_loop()
+            # Set even when empty: strawberry then skips its own (on-the-loop) validation.
+            context.pre_execution_errors = await loop.run_in_executor(
+                self.pool,
+                analyse,
+                context.schema._schema,
+                context.graphql_document,
+                tuple(context.validation_rules),
+                context.variables,
+                self.limits,
+            )
+        yield
+
+
+def analysis_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=ANALYSIS_THREADS, thread_name_prefix="graphql-analysis")

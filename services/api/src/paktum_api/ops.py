@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from paktum_api.openapi import ReadyAnswer
 from paktum_api.state import AppState
 from paktum_common import jobstats, metrics
 from paktum_common.errors import PaktumError
@@ -56,7 +57,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=None, responses={200: {"model": ReadyAnswer}, 503: {"model": ReadyAnswer}})
 async def readyz(request: Request) -> JSONResponse:
     state: AppState = request.app.state.paktum
     problems: dict[str, str] = {}
@@ -72,7 +73,13 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus metrics", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+    },
+)
 async def prometheus_metrics(request: Request) -> Response:
     state: AppState = request.app.state.paktum
     # Figures that live elsewhere are read at scrape time, so they are never stale.

@@ -8,9 +8,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
+from starlette.requests import Request
 
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.kube import ScrapeJobs
+from paktum_api.links import Network, networks, request_base
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
@@ -36,12 +38,20 @@ class AppState:
     def catalog(self) -> Catalog:
         return Catalog.from_settings(self.settings, self.redis, self.search, self.store)
 
+    @cached_property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return networks(self.settings.trusted_proxies)
+
+    def base_url(self, request: Request) -> str:
+        """Where links in the answer to `request` point (see paktum_api.links)."""
+        return request_base(request, self.settings.public_url, self.trusted_proxies)
+
     def links(self, doc: ImageDocument, base_url: str) -> tuple[str, str]:
-        """(URL, ThumbnailURL) as this api serves them: under PAKTUM_PUBLIC_URL, or the request's own base.
+        """(URL, ThumbnailURL) as this api serves them, under `base_url` (from `base_url(request)`).
 
         With imgproxy configured the thumbnail is a signed imgproxy URL for the stored file instead.
         """
-        base = (self.settings.public_url or base_url).rstrip("/")
+        base = base_url.rstrip("/")
         if self.imgproxy is not None:
             thumbnail = self.imgproxy.url(doc.Filename)
         else:

@@ -47,6 +47,7 @@ class SearchQuery:
 # Bounds that keep one query's cost predictable on every backend (each term is a sub-select in SQLite).
 MAX_TERMS = 40
 MAX_TERM_LENGTH = 200
+MAX_NUMBER = 2**63 - 1  # every backend stores these as signed 64-bit integers
 _NUMERIC_FIELDS: tuple[str, ...] = get_args(NumericField)
 # Longest operators first, so `>=` is not read as `>` followed by `=1000`.
 _OPERATORS: tuple[Comparison, ...] = ("<=", ">=", "<", ">", "=")
@@ -201,7 +202,10 @@ def _numeric(term: _Term, field: str, value: str) -> NumericFilter:
             break
     if not value.isascii() or not value.isdigit():
         raise _fail(term, f"{field}: needs a whole number, optionally after <, <=, >, >= or = (like {field}:>1000)")
-    return NumericFilter(field, op, int(value))  # type: ignore[arg-type]  # field is one of _NUMERIC_FIELDS
+    number = int(value)  # at most MAX_TERM_LENGTH digits, so this is cheap
+    if number > MAX_NUMBER:
+        raise _fail(term, f"{field}: {value} is out of range (at most {MAX_NUMBER})")
+    return NumericFilter(field, op, number)  # type: ignore[arg-type]  # field is one of _NUMERIC_FIELDS
 
 
 def _tag_term(query: _Builder, term: _Term) -> None:

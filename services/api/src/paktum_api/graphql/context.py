@@ -53,4 +53,5 @@ def nest_related(
 
 
 async def get_context(request: Request) -> Context:
-    return Context(request.app.state.paktum, str(request.base_url), request.headers.get("authorization"))
+    state: AppState = request.app.state.paktum
+    return Context(state, state.base_url(request), request.headers.get("authorization"))

@@ -9,7 +9,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from redis.exceptions import RedisError
+from strawberry.extensions import MaskErrors
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -18,8 +19,9 @@ from strawberry.types.base import get_object_definition
 from paktum_api import admin, edits
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
+from paktum_api.graphql.http import PaktumGraphQLRouter
 from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ScrapeStatus, ServerStats, TagCount
-from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
+from paktum_api.limits import LIMIT_MAX, DocumentGuard, DocumentLimits, analysis_pool
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
 from paktum_common.contracts import TagEdit
@@ -29,7 +31,6 @@ from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
 
 log = logging.getLogger("paktum.api")
 
-MAX_ALIASES = 20
 MAX_PAGE = 10_000  # deep offsets are slow on every backend; order:added with a numeric filter reaches further
 
 
@@ -233,6 +234,9 @@ class Mutation:
         return await edits.update_images(info.context.state, query, edit, token)
 
 
+REDIS_DOWN = "redis unavailable: try again in a moment"
+
+
 def _unexpected(error: GraphQLError) -> bool:
     # Our own errors carry a message meant for the user, and so does graphql's about a variable it cannot
     # coerce (an unknown enum value); anything else may leak internals.
@@ -240,36 +244,45 @@ def _unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, PaktumError | GraphQLError)
 
 
+class PaktumMaskErrors(MaskErrors):
+    """Mask unexpected errors, but say so when it is Redis that is away: the client can retry that."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        if isinstance(error.original_error, RedisError):
+            masked.message = REDIS_DOWN
+        return masked
+
+
 class PaktumSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # A bad query or a missing token is the user's to fix: only unexpected errors are worth a traceback.
         for error in errors:
-            if _unexpected(error):
+            if isinstance(error.original_error, RedisError):
+                log.warning("graphql field failed: %s", REDIS_DOWN)
+            elif _unexpected(error):
                 log.error("graphql error", exc_info=error.original_error)
 
 
-def build_schema(max_depth: int, max_cost: int) -> strawberry.Schema:
+def build_schema(limits: DocumentLimits) -> strawberry.Schema:
     root_fields = frozenset(
         field.name for root in (Query, Mutation) for field in get_object_definition(root, strict=True).fields
     )
+    pool = analysis_pool()  # shared by the requests, so a flood of documents waits rather than piles up
     return PaktumSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=False),
         # Factories, so each request gets its own extension instances.
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            lambda: QueryCostLimiter(max_cost),
+            lambda: DocumentGuard(limits, pool),
             lambda: RootFieldMetrics(root_fields),
-            lambda: MaskErrors(
+            lambda: PaktumMaskErrors(
                 should_mask_error=_unexpected, error_message="internal error; the server log has the details"
             ),
         ],
     )
 
 
-def graphql_router(max_depth: int, max_cost: int) -> GraphQLRouter[Any, None]:
-    return GraphQLRouter(
-        build_schema(max_depth, max_cost), path="/query", graphql_ide="graphiql", context_getter=get_context
-    )
+def graphql_router(limits: DocumentLimits) -> GraphQLRouter[Any, None]:
+    return PaktumGraphQLRouter(build_schema(limits), path="/query", graphql_ide="graphiql", context_getter=get_context)

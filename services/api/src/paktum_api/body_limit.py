@@ -1,0 +1,61 @@
+"""A ceiling on request bodies: a larger one is a 413 as soon as it is announced or streamed past the limit."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paktum_common.errors import PaktumError
+
+
+class RequestTooLargeError(PaktumError):
+    """The request body is larger than PAKTUM_API_MAX_BODY_BYTES."""
+
+
+def too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes (PAKTUM_API_MAX_BODY_BYTES)"
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a Content-Length over the limit is answered at once without reading a byte;
+    a chunked body raises RequestTooLargeError (413 by the app's handler) the moment it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, graphql_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.graphql_paths = graphql_paths  # answered as GraphQL errors there, `{"error": ...}` elsewhere
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        graphql = scope["path"] in self.graphql_paths
+        if declared is not None and not declared.isdigit():
+            await _refuse(send, 400, "Content-Length is not a number", graphql)
+            return
+        if declared is not None and int(declared) > self.max_bytes:
+            await _refuse(send, 413, too_large(self.max_bytes), graphql)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise RequestTooLargeError(too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _refuse(send: Send, status: int, message: str, graphql: bool) -> None:
+    answer = {"data": None, "errors": [{"message": message}]} if graphql else {"error": message}
+    body = json.dumps(answer).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    # The unread body may still be on its way: close the connection rather than read it.
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
