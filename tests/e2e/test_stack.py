@@ -112,12 +112,16 @@ def test_a_hasher_killed_mid_import_loses_no_image(tmp_path: Path, processes: li
 
         first = Process([command("paktum-hasher")], env, tmp_path / "hasher-1.log")
         processes.append(first)
-        wait_until(lambda: data.joinpath("search.sqlite3").exists() and _indexed(settings) >= 3, 90, "a few images")
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+
+        def in_hand() -> bool:  # a few indexed, and a batch read but not acknowledged
+            started = data.joinpath("search.sqlite3").exists() and _indexed(settings) >= 3
+            return started and int(client.xpending(settings.stream, settings.consumer_group)["pending"]) > 0
+
+        wait_until(in_hand, 90, "a few images indexed and a batch in hand")
         first.kill_group()  # SIGKILL, mid-import: no chance to finish or acknowledge anything
         done_before = _indexed(settings)
         assert done_before < len(good), "the hasher finished before it could be killed; the test proves nothing"
-        client = redis.Redis.from_url(server.url, decode_responses=True)
-        assert int(client.xpending(settings.stream, settings.consumer_group)["pending"]) > 0
 
         # A replacement with another name (a new pod): it takes over the dead hasher's entries once idle (3 s here,
         # PAKTUM_RECLAIM_IDLE_MS; a live hasher renews its claims well within that).

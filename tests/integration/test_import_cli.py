@@ -24,7 +24,7 @@ async def test_import_counts_hidden_files_and_its_own_rejections(
 ) -> None:
     first = tmp_path / "first"
     bad = bad_images(first)  # several broken files: dead letters of an earlier import
-    assert await _import(pipeline.settings, first, "", None, wait=False) == 0
+    assert await _import(pipeline.settings, first, "", None, wait=None) == 0
     await pipeline.drain()
     assert await pipeline.queue.redis.xlen(pipeline.settings.dead_letter_stream) == len(bad)
     capsys.readouterr()
@@ -35,7 +35,7 @@ async def test_import_counts_hidden_files_and_its_own_rejections(
     good_images(second / ".thumbnails", 2)  # a tool's cache: hidden
     (second / ".hidden.jpg").write_bytes((second / "broken.jpg").read_bytes())
     code, _ = await asyncio.gather(
-        _import(pipeline.settings, second, "", None, wait=True), drain_once_published(pipeline)
+        _import(pipeline.settings, second, "", None, wait=30.0), drain_once_published(pipeline)
     )
     out = capsys.readouterr().out
     assert code == 0
