@@ -517,3 +517,30 @@ def test_bad_values_are_refused(helm: str, values: str) -> None:
 
 def test_every_service_has_a_workload(render: Render) -> None:
     assert {component(o) for o in workloads(render())} >= set(SERVICES)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "http://127.0.0.1:8080"),  # the port-forward NOTES prints
+        (("--set=api.ingress.enabled=true", "--set=api.ingress.hostname=pics.example"), "http://pics.example"),
+        (("--set=api.ingress.enabled=true", "--set=api.ingress.tls=true"), "https://paktum.local"),
+        (("--set=api.ingress.enabled=true", "--set=config.publicUrl=https://p.example/x"), "https://p.example/x"),
+    ],
+    ids=["port-forward", "ingress", "ingress-tls", "public-url"],
+)
+def test_links_have_a_base_the_chart_names(
+    render: Callable[..., list[Manifest]], args: tuple[str, ...], expected: str
+) -> None:
+    """The api never builds links from a client's Host: every install tells it where it is reached."""
+    api = find(render(*args), "Deployment", "paktum-api")
+    assert env_of(containers(api)[0])["PAKTUM_PUBLIC_URL"] == expected
+    assert "PAKTUM_TRUSTED_PROXIES" not in env_of(containers(api)[0])
+
+
+def test_trusted_proxies_reach_the_api(render: Render) -> None:
+    objects = render("--set=config.trustedProxies={10.0.0.0/8,192.168.1.7}")
+    api = find(objects, "Deployment", "paktum-api")
+    env = env_of(containers(api)[0])
+    assert env["PAKTUM_TRUSTED_PROXIES"] == "10.0.0.0/8 192.168.1.7"
+    assert Settings(trusted_proxies=env["PAKTUM_TRUSTED_PROXIES"]).trusted_proxies == ["10.0.0.0/8", "192.168.1.7"]

@@ -148,9 +148,11 @@ Secrets come from the Secret by reference, never as literal values. Call with (d
   value: {{ $ctx.Values.config.logFormat | quote }}
 - name: PAKTUM_LOG_LEVEL
   value: {{ $ctx.Values.config.logLevel | quote }}
-{{- with $ctx.Values.config.publicUrl }}
 - name: PAKTUM_PUBLIC_URL
-  value: {{ . | quote }}
+  value: {{ include "paktum.publicUrl" $ctx | quote }}
+{{- with $ctx.Values.config.trustedProxies }}
+- name: PAKTUM_TRUSTED_PROXIES
+  value: {{ join " " . | quote }}
 {{- end }}
 - name: PAKTUM_VARIANT_DISTANCE
   value: {{ $ctx.Values.config.variantDistance | quote }}
@@ -232,4 +234,19 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/*
+The base of URL and ThumbnailURL. The api never takes it from a client's Host header, so the chart always says:
+config.publicUrl; else the api's ingress hostname; else the address NOTES' port-forward opens.
+*/}}
+{{- define "paktum.publicUrl" -}}
+{{- $ingress := .Values.api.ingress -}}
+{{- if .Values.config.publicUrl -}}
+{{- .Values.config.publicUrl -}}
+{{- else if $ingress.enabled -}}
+{{- printf "%s://%s" (ternary "https" "http" $ingress.tls) $ingress.hostname -}}
+{{- else -}}
+http://127.0.0.1:8080
+{{- end -}}
 {{- end -}}
