@@ -35,7 +35,6 @@ def new_worker(settings: Settings, redis: Redis, search: SearchBackend, store: I
         IngestQueue(redis, settings, health=RedisHealth(redis, "hasher", stopping)),
         ingestor,
         settings.hasher_batch_size,
-        lambda: new_decode_pool(settings),
         stopping=stopping,
     )
 

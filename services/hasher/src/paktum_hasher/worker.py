@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 
 from paktum_common import metrics
 from paktum_common.catalog import Indexed
@@ -37,13 +34,11 @@ class HasherWorker:
         queue: IngestQueue,
         ingestor: Ingestor,
         batch_size: int,
-        new_pool: Callable[[], Executor],
         stopping: asyncio.Event | None = None,
     ) -> None:
         self.queue = queue
         self.ingestor = ingestor
         self.batch_size = batch_size
-        self.new_pool = new_pool
         # Shared with the queue's RedisHealth, so a stop also ends a wait for Redis.
         self._stopping = stopping or asyncio.Event()
 
@@ -113,7 +108,6 @@ class HasherWorker:
         retried in hand, without spending a delivery. A download's trouble is the post's: left pending."""
         results = await asyncio.gather(*(self.ingestor.ingest(post) for _, post in work), return_exceptions=True)
         held: list[tuple[tuple[Delivery, Post], BaseException]] = []
-        pool_broken = False
         for (delivery, post), result in zip(work, results, strict=True):
             if isinstance(result, Ingested):
                 done.append((delivery, result))
@@ -121,15 +115,10 @@ class HasherWorker:
                 await self._dead_letter(delivery, post, str(result), type(result).__name__)
             elif isinstance(result, StorageUnavailableError | SearchUnavailableError) or is_outage(result):
                 held.append(((delivery, post), result))
-            elif isinstance(result, BrokenProcessPool):
-                pool_broken = True
-                await self._leave_pending(delivery, post, "a decode worker process died")
             elif isinstance(result, Exception):
                 await self._leave_pending(delivery, post, f"{type(result).__name__}: {result}")
             else:
                 raise result  # CancelledError and the like: let them through
-        if pool_broken:
-            self._replace_pool()
         return held
 
     async def _wait_out(self, cause: BaseException, delay: float, count: int, post: Post) -> None:
@@ -234,11 +223,6 @@ class HasherWorker:
             deliveries=delivery.deliveries, md5=md5, url=post.file_url if post else "",
             source=post.source if post else "", post=post.source_id if post else "",
         )  # fmt: skip
-
-    def _replace_pool(self) -> None:
-        old = self.ingestor.pool
-        self.ingestor.pool = self.new_pool()
-        old.shutdown(wait=False, cancel_futures=True)
 
 
 def _post_of(delivery: Delivery) -> Post | None:
