@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # Variants.
     variant_distance: int = Field(10, ge=0, le=64)
+    # Match variants through mirrors, rotations and the other background of a transparent picture (the
+    # hasher's alternate pHashes). Off: the hasher stores none and the cleanup regroup uses only plain pHashes.
+    variant_transforms: bool = True
 
     # Banned tags (scraper skips, cleanup purges): a list here and/or a file, one tag per line.
     banned_tags: Annotated[list[str], NoDecode] = []  # separated by spaces, commas or newlines, or a JSON list

@@ -7,18 +7,21 @@ from fastapi.responses import JSONResponse
 
 from paktum_api.state import AppState
 from paktum_common.errors import SearchUnavailableError
-from paktum_common.groups import related_many
+from paktum_common.groups import related_details
 
 router = APIRouter()
 
 
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"results": [], "distances": [], "error": message}, status_code=status)
+    return JSONResponse({"results": [], "distances": [], "transforms": [], "error": message}, status_code=status)
 
 
 @router.get("/api/image/{image_id}/related")
 async def related_images(image_id: str, request: Request) -> JSONResponse:
-    """The other members of the image's variant group; `?distance=N` keeps those within N bits of it."""
+    """The other members of the image's variant group; `?distance=N` keeps those within N bits of it.
+
+    `distances` and `transforms` go with `results`, one each: the bits apart, and how the related image shows
+    this one (`none`, `mirror`, `flip`, `rot90`, `rot180`, `rot270`, `transpose`, `transverse`)."""
     state: AppState = request.app.state.paktum
     limit = state.settings.variant_distance
     raw = request.query_params.get("distance")
@@ -35,7 +38,12 @@ async def related_images(image_id: str, request: Request) -> JSONResponse:
         return _error(f"search unavailable: {exc}", 503)
     if doc is None:
         return _error(f"no image with ID {image_id!r}", 404)
-    related = (await related_many(state.redis, [doc.ID], max_distance))[doc.ID]
+    related = (await related_details(state.redis, [doc.ID], max_distance))[doc.ID]
     return JSONResponse(
-        {"results": [other for other, _ in related], "distances": [bits for _, bits in related], "error": ""}
+        {
+            "results": [r.md5 for r in related],
+            "distances": [r.distance for r in related],
+            "transforms": [r.transform for r in related],
+            "error": "",
+        }
     )

@@ -1,4 +1,5 @@
-"""The compiled kernels of variant grouping (numba): the chunk-table pair search and union-find."""
+"""The compiled kernels of variant grouping (numba): the chunk-table pair searches (within one set, between
+two) and union-find."""
 
 from __future__ import annotations
 
@@ -82,6 +83,51 @@ def chunk_pairs(
                     continue
                 for q in range(first, e2):
                     xor = a ^ sorted_hashes[q]
+                    if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
+                        if count == out.shape[0]:
+                            out = _grow(out)
+                        out[count, 0] = p
+                        out[count, 1] = q
+                        count += 1
+    return out[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def cross_chunk_pairs(
+    sorted_targets: np.ndarray,
+    target_starts: np.ndarray,
+    sorted_queries: np.ndarray,
+    query_starts: np.ndarray,
+    masks: np.ndarray,
+    chunk: int,
+    distance: int,
+    radii: np.ndarray,
+) -> np.ndarray:
+    """Positions (t, q) in the two chunk-sorted orders of every target-query pair within `distance` first
+    close on `chunk`: chunk_pairs between two sets (alternate pHashes against plain ones)."""
+    limit = np.uint64(distance)
+    out = np.empty((1024, 2), dtype=np.int64)
+    count = 0
+    for key in range(CHUNK_VALUES):
+        s1 = target_starts[key]
+        e1 = target_starts[key + 1]
+        if s1 == e1:
+            continue
+        for mask in masks:
+            partner = key ^ mask
+            s2 = query_starts[partner]
+            e2 = query_starts[partner + 1]
+            if s2 == e2:
+                continue
+            for p in range(s1, e1):
+                a = sorted_targets[p]
+                hits = np.int64(0)
+                for q in range(s2, e2):
+                    hits += np.int64(_popcount(a ^ sorted_queries[q]) <= limit)
+                if hits == 0:
+                    continue
+                for q in range(s2, e2):
+                    xor = a ^ sorted_queries[q]
                     if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
                         if count == out.shape[0]:
                             out = _grow(out)

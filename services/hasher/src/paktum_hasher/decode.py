@@ -10,7 +10,7 @@ size. The dimensions always come from the file's header, never from the reduced 
 What gets hashed is the picture as a viewer sees it: the EXIF orientation applied, transparency
 composited onto white (imagehash drops alpha, so black line art on a transparent background would
 otherwise hash to zero; when white leaves nothing to see, the image as stored or on black, see
-_phash_and_picture), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
+_phash_and_picture; the hashes on the other background travel as alternates), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
 orientation or 16-bit samples, that picture is the file as Pillow opens it, so `exact` mode equals
 `imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
 picture described. `fast` mode differs only for JPEGs large enough to be decoded at reduced scale:
@@ -31,7 +31,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from paktum_common.errors import BadImageError
 from paktum_common.phash import is_degenerate
 from paktum_hasher.jpeg_scans import dc_scans_only
-from paktum_hasher.phash import phash_int
+from paktum_hasher.phash import phash_set
 
 PhashMode = Literal["fast", "exact"]
 
@@ -83,6 +83,9 @@ class DecodedImage:
     ext: str
     phash: int
     thumbnail: bytes
+    # The pHashes of the picture mirrored and rotated, then (transparent pictures) of it flattened on the
+    # other background: paktum_common.phash's alternate slots.
+    alternates: tuple[int, ...] = ()
 
 
 def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
@@ -121,7 +124,7 @@ def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: Phash
     image.load()
     if orientation in ORIENTATION_TRANSPOSE:
         image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
-    phash, picture = _phash_and_picture(image)
+    phash, alternates, picture = _phash_and_picture(image)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return DecodedImage(
@@ -130,6 +133,7 @@ def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: Phash
         ext=FORMAT_EXTENSIONS[fmt],
         phash=phash,
         thumbnail=_thumbnail(picture, thumbnail_size),
+        alternates=alternates,
     )
 
 
@@ -157,8 +161,8 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _phash_and_picture(image: Image.Image) -> tuple[int, Image.Image]:
-    """The pHash of the picture a viewer sees, and that picture in RGB for the thumbnail.
+def _phash_and_picture(image: Image.Image) -> tuple[int, tuple[int, ...], Image.Image]:
+    """The pHash of the picture a viewer sees, its alternates, and that picture in RGB for the thumbnail.
 
     An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
     to greyscale from CMYK or a palette is not always the same as via RGB).
@@ -167,28 +171,30 @@ def _phash_and_picture(image: Image.Image) -> tuple[int, Image.Image]:
         # imagehash would clip every sample above 255 to white: scale to 8 bits instead.
         samples = np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8
         grey = Image.fromarray(samples.astype(np.uint8), "L")
-        return phash_int(grey), grey.convert("RGB")
+        return *phash_set(grey), grey.convert("RGB")
     if not (image.mode in ALPHA_MODES or "transparency" in image.info):
-        return phash_int(image), image if image.mode == "RGB" else image.convert("RGB")
+        return *phash_set(image), image if image.mode == "RGB" else image.convert("RGB")
     # Transparent: most such images are art on a transparent background, meant to be seen on a
     # light page, and imagehash's dropping of alpha would hash what hides under the transparent
     # pixels (often plain black: every piece of black line art would hash to 0). A few carry
     # their picture in the alpha band of one flat colour, or in colours under a faint alpha
     # (overlay wallpapers): for those, white gives a flat picture, so the first of these that
     # says something is hashed: on white, as stored (alpha dropped), on black.
+    # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on
+    # white) follows as the second background's alternates: a re-save flattened on either matches.
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
     on_white = _on_background(rgba, WHITE)
-    phash = phash_int(on_white)
-    if not is_degenerate(phash):
-        return phash, on_white
-    as_stored = phash_int(image)
-    if not is_degenerate(as_stored):
-        return as_stored, image.convert("RGB")
+    phash, alternates = phash_set(on_white)
     on_black = _on_background(rgba, BLACK)
-    on_black_phash = phash_int(on_black)
-    if not is_degenerate(on_black_phash):
-        return on_black_phash, on_black
-    return phash, on_white
+    black_phash, black_alternates = phash_set(on_black)
+    if not is_degenerate(phash):
+        return phash, (*alternates, black_phash, *black_alternates), on_white
+    as_stored, stored_alternates = phash_set(image)
+    if not is_degenerate(as_stored):
+        return as_stored, (*stored_alternates, black_phash, *black_alternates), image.convert("RGB")
+    if not is_degenerate(black_phash):
+        return black_phash, (*black_alternates, phash, *alternates), on_black
+    return phash, (*alternates, black_phash, *black_alternates), on_white
 
 
 def _on_background(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:

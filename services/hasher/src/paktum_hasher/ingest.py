@@ -47,7 +47,8 @@ class Ingestor:
             self.settings.thumbnail_size,
             self.settings.phash_mode,
         )
-        await self.catalog.admit_picture(md5, decoded.phash)  # before any file is written
+        alternates = decoded.alternates if self.settings.variant_transforms else ()
+        await self.catalog.admit_picture(md5, decoded.phash, alternates)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
         await self.catalog.store_files(md5, filename, data, decoded.thumbnail)
         document = ImageDocument(
@@ -57,6 +58,7 @@ class Ingestor:
             Rating=post.rating,
             Added=str(int(time.time())),
             PHash=decoded.phash,
+            PHashAlternates=alternates,
             Size=len(data),
             Width=decoded.width,
             Height=decoded.height,

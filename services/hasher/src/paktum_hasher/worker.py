@@ -143,7 +143,9 @@ class HasherWorker:
         """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
         run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
         try:
-            LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in indexed.written}))
+            written = indexed.written
+            alternates = {d.ID: d.PHashAlternates for d in written if d.PHashAlternates}
+            LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in written}, alternates))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 
