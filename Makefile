@@ -49,7 +49,11 @@ bench-search: sync
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
 
-bench-variants: bench-groups  # the name the cleanup issue uses
+# Real pictures and known variants of each kind (flips, rotations, crops, flattenings...): recall per kind and
+# false pairs, for Paktum beside imagehash.phash and PDQ (the `bench` dependency group, not in any image).
+bench-variants: sync
+	$(UV) sync --frozen --inexact --group bench
+	$(VENV)/bin/python bench/variants.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

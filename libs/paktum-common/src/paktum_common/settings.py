@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
     imgproxy_source: str = "local:///"  # what imgproxy reads: this + Filename (local:/// = a shared images volume)
     imgproxy_options: str = "rs:fit:300:300"  # imgproxy processing options for ThumbnailURL
+    # Search by image (POST /api/similar, similarImages): the largest picture accepted, uploaded or fetched, and
+    # how long its decode may take.
+    similar_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    similar_timeout_seconds: float = Field(10.0, gt=0)
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from paktum_api import admin, files, gallery, ops, related, rest
+from paktum_api import admin, files, gallery, ops, related, rest, similar
 from paktum_api.graphql.schema import graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.state import AppState
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.include_router(rest.router)
     app.include_router(related.router)
+    app.include_router(similar.router)
     app.include_router(admin.router)
     app.include_router(files.router)
     app.include_router(ops.router)
