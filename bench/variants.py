@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import sys
 import time
 import warnings
@@ -30,15 +31,16 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
-from hasher import HERE, collect, fetch_corpus
 from paktum_common.phash import is_degenerate
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
 
 PACKAGES: dict[str, int | None] = {"gnome-backgrounds": None, "mate-backgrounds": None, "openclipart-png": 250}
 MAX_PIXELS = 120_000_000
+ORIGINAL_SIDE = 1600
 KINDS = ("reencode", "resize", "crop3", "crop10", "brightness", "grey", "watermark",
          "mirror", "rot90", "rot180", "rot270", "flat_white", "flat_black")  # fmt: skip
 TURN = Image.Transpose
@@ -76,17 +78,25 @@ def watermark(image: Image.Image) -> Image.Image:
     layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     w, h = marked.size
-    box = (int(w * 0.62), int(h * 0.86), int(w * 0.97), int(h * 0.96))
-    draw.rectangle(box, fill=(255, 255, 255, 110))
-    draw.text((box[0] + 6, box[1] + 4), "paktum.example  @someone", fill=(0, 0, 0, 200))
+    # A site's mark in the lower right corner: a faint band a fifth of the width, with its name.
+    box = (int(w * 0.77), int(h * 0.93), int(w * 0.98), int(h * 0.98))
+    draw.rectangle(box, fill=(255, 255, 255, 90))
+    draw.text((box[0] + 4, box[1] + 2), "paktum.example", fill=(0, 0, 0, 170))
     return Image.alpha_composite(marked, layer).convert("RGB")
 
 
-def variants_of(data: bytes) -> tuple[dict[str, bytes], bool]:
-    """Each kind's variant file of one picture, and whether the picture is transparent."""
+def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool]:
+    """The original (a large wallpaper scaled to fit ORIGINAL_SIDE, to keep the run short), each kind's variant
+    of it, and whether the picture is transparent."""
     image = Image.open(io.BytesIO(data))
     image.load()
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if max(image.size) > ORIGINAL_SIDE:
+        image = image.convert("RGBA" if transparent else "RGB")
+        image.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "PNG") if transparent else image.save(out, "JPEG", quality=95)
+        data = out.getvalue()
     seen = flatten(image, (255, 255, 255)) if transparent else image.convert("RGB")
     made = {
         "reencode": jpeg(seen, 70),
@@ -104,7 +114,7 @@ def variants_of(data: bytes) -> tuple[dict[str, bytes], bool]:
     if transparent:
         made["flat_white"] = jpeg(flatten(image, (255, 255, 255)))
         made["flat_black"] = jpeg(flatten(image, (0, 0, 0)))
-    return made, transparent
+    return data, made, transparent
 
 
 # ---- the hashers: each gives, per file, a matrix row set the pair search below understands ----------------
@@ -210,7 +220,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
     args = parser.parse_args()
     fetch_corpus(args.corpus, PACKAGES)
-    samples = collect(args.corpus, PACKAGES)
+    by_package: dict[str, list[Sample]] = {}
+    for sample in collect(args.corpus, PACKAGES):
+        by_package.setdefault(sample.package, []).append(sample)
+    # Taken in turn from each package, so that --limit keeps the mix of wallpapers and clip art.
+    samples = [s for row in itertools.zip_longest(*by_package.values()) for s in row if s is not None]
     files: list[File] = []
     transparent = 0
     for sample in samples:
@@ -220,7 +234,7 @@ def main() -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                made, is_transparent = variants_of(data)
+                data, made, is_transparent = variants_of(data)
         except OSError:
             continue
         picture = files[-1].picture + 1 if files else 0
@@ -228,8 +242,8 @@ def main() -> None:
         files.append(File(picture, "original", data))
         files += [File(picture, kind, variant) for kind, variant in made.items()]
     pictures = files[-1].picture + 1 if files else 0
-    print(f"{pictures} pictures ({transparent} transparent), {len(files) - pictures} variants, "
-          f"{len(files)} files; recall per kind, false pairs between files of distinct pictures, CPU ms per image\n")  # fmt: skip
+    print(f"{pictures} pictures ({transparent} transparent), {len(files) - pictures} variants, {len(files)} files;")
+    print("recall per kind, false pairs between files of distinct pictures, CPU ms per image\n")
     print(f"{'hasher':<14} {'max':>3} | " + " ".join(f"{k[:6]:>6}" for k in KINDS) + " | false  | ms/image")
     print("-" * (24 + 7 * len(KINDS) + 20))
 

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -70,7 +69,9 @@ def test_an_uploaded_mirror_finds_the_original_without_being_indexed(
         # The raw image as the body, and a rotated copy: found too, with the turn from it to the original.
         turned = encode(picture(70).transpose(TURN.ROTATE_90), "PNG")
         raw = api.post("/api/similar", content=turned, headers={"content-type": "image/png"}).json()
-        assert [r["ID"] for r in raw["results"]] == [indexed["original"]] and raw["transforms"] == ["rot270"]  # the original is the query turned back
+        assert [r["ID"] for r in raw["results"]] == [indexed["original"]] and raw["transforms"] == [
+            "rot270"
+        ]  # the original is the query turned back
         assert api.get("/api/search", params={"query": "cat", "limit": 50}).json()["total_hits"] == before
         unrelated = encode(picture(99), "JPEG")
         assert api.post("/api/similar", files={"file": ("u.jpg", unrelated, "image/jpeg")}).json()["results"] == []

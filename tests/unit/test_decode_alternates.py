@@ -61,7 +61,7 @@ def test_a_transparent_picture_matches_a_jpeg_flattened_on_white_or_on_black(see
         assert match(plain, alternates, copy_plain, ())[0] <= 10
     # Mirrored and flattened on black: both at once.
     turned = decode(flattened(path, (0, 0, 0), mirror=True))
-    assert match(plain, alternates, turned[0], ()) [0] <= 10
+    assert match(plain, alternates, turned[0], ())[0] <= 10
 
 
 @pytest.mark.parametrize("path", LINEART, ids=[p.stem for p in LINEART])

@@ -139,7 +139,6 @@ class PhashRegistry:
             found.append(sorted(close, key=lambda item: (item[1], item[0])))
         return found
 
-
     async def near_any(
         self, redis: Redis, queries: Sequence[Sequence[int]], distance: int
     ) -> list[list[tuple[str, int]]]:

@@ -64,14 +64,14 @@ def query_hashes(data: bytes, max_pixels: int) -> tuple[int, tuple[int, ...]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:
+            opened = Image.open(io.BytesIO(data))
+            if opened.width * opened.height > max_pixels:
                 raise BadImageError(
-                    f"image has {image.width * image.height} pixels, more than the limit of {max_pixels} "
+                    f"image has {opened.width * opened.height} pixels, more than the limit of {max_pixels} "
                     "(PAKTUM_MAX_IMAGE_PIXELS)"
                 )
-            image.draft(None, (8 * PICTURE_SIDE, 8 * PICTURE_SIDE))  # JPEG: decoded at a reduced scale
-            image = ImageOps.exif_transpose(image)
+            opened.draft(None, (8 * PICTURE_SIDE, 8 * PICTURE_SIDE))  # JPEG: decoded at a reduced scale
+            image = ImageOps.exif_transpose(opened)
             image.load()
             if image.mode in ALPHA_MODES or "transparency" in image.info:
                 rgba = image.convert("RGBA")
@@ -83,7 +83,16 @@ def query_hashes(data: bytes, max_pixels: int) -> tuple[int, tuple[int, ...]]:
         raise
     except UnidentifiedImageError as exc:
         raise BadImageError("not an image (unidentified format)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        KeyError,
+        TypeError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
@@ -143,7 +152,9 @@ async def hash_picture(state: AppState, data: bytes) -> tuple[int, tuple[int, ..
     try:
         return await asyncio.wait_for(asyncio.to_thread(query_hashes, data, state.settings.max_image_pixels), seconds)
     except TimeoutError:
-        raise BadImageError(f"the picture took longer than {seconds} s to decode (PAKTUM_SIMILAR_TIMEOUT_SECONDS)") from None
+        raise BadImageError(
+            f"the picture took longer than {seconds} s to decode (PAKTUM_SIMILAR_TIMEOUT_SECONDS)"
+        ) from None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -192,7 +203,7 @@ async def _picture_of(request: Request, state: AppState) -> tuple[bytes, dict[st
         fields = {k: str(v) for k, v in payload.items() if k in ("distance", "limit")}
         return await picture_from_url(state, payload["url"]), fields
     if not body:
-        raise BadImageError("no picture: upload one (multipart field `file`) or send {\"url\": ...} as JSON")
+        raise BadImageError('no picture: upload one (multipart field `file`) or send {"url": ...} as JSON')
     if len(body) > limit:
         raise UploadTooLargeError(f"the picture is more than {limit} bytes (PAKTUM_SIMILAR_MAX_BYTES)")
     return body, {}
@@ -210,8 +221,12 @@ async def similar_images(request: Request) -> JSONResponse:
     state: AppState = request.app.state.paktum
     try:
         data, fields = await _picture_of(request, state)
-        distance = parse_distance(request.query_params.get("distance", fields.get("distance")), state.settings.variant_distance)
-        limit = parse_limit(request.query_params.get("limit", fields.get("limit")), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX)
+        distance = parse_distance(
+            request.query_params.get("distance", fields.get("distance")), state.settings.variant_distance
+        )
+        limit = parse_limit(
+            request.query_params.get("limit", fields.get("limit")), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX
+        )
         plain, alternates = await hash_picture(state, data)
         found = await nearest_images(state, plain, alternates, distance, limit)
     except UploadTooLargeError as exc:

@@ -10,8 +10,9 @@ size. The dimensions always come from the file's header, never from the reduced 
 What gets hashed is the picture as a viewer sees it: the EXIF orientation applied, transparency
 composited onto white (imagehash drops alpha, so black line art on a transparent background would
 otherwise hash to zero; when white leaves nothing to see, the image as stored or on black, see
-_phash_and_picture; the hashes on the other background travel as alternates), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
-orientation or 16-bit samples, that picture is the file as Pillow opens it, so `exact` mode equals
+_phash_and_picture; the hashes on the other background travel as alternates), 16-bit samples scaled
+to 8 bits. For an image without transparency, EXIF orientation or 16-bit samples, that picture is
+the file as Pillow opens it, so `exact` mode equals
 `imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
 picture described. `fast` mode differs only for JPEGs large enough to be decoded at reduced scale:
 bench/README.md gives the measured differences.
