@@ -47,49 +47,43 @@ def _grow(out: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _scan_row(
+    a: np.uint64,
+    p: int,
+    others: np.ndarray,
+    first: int,
+    end: int,
+    chunk: int,
+    limit: np.uint64,
+    radii: np.ndarray,
+    out: np.ndarray,
+    count: int,
+) -> tuple[np.ndarray, int]:
+    """Record (p, q) for every q in first..end whose hash is within `limit` of `a`, first close on `chunk`."""
+    # Almost no candidate is a pair: a branch-free counting pass (which LLVM vectorizes)
+    # rules most rows out before the pass that records pairs.
+    hits = np.int64(0)
+    for q in range(first, end):
+        hits += np.int64(_popcount(a ^ others[q]) <= limit)
+    if hits == 0:
+        return out, count
+    for q in range(first, end):
+        xor = a ^ others[q]
+        if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
+            if count == out.shape[0]:
+                out = _grow(out)
+            out[count, 0] = p
+            out[count, 1] = q
+            count += 1
+    return out, count
+
+
+@numba.njit(cache=True, nogil=True)
 def chunk_pairs(
     sorted_hashes: np.ndarray, starts: np.ndarray, masks: np.ndarray, chunk: int, distance: int, radii: np.ndarray
 ) -> np.ndarray:
     """Positions (p, q) in the chunk-sorted order of every pair within `distance` first close on `chunk`."""
-    limit = np.uint64(distance)
-    out = np.empty((1024, 2), dtype=np.int64)
-    count = 0
-    for key in range(CHUNK_VALUES):
-        s1 = starts[key]
-        e1 = starts[key + 1]
-        if s1 == e1:
-            continue
-        for mask in masks:
-            partner = key ^ mask
-            if mask == 0:
-                s2 = s1
-                e2 = e1
-            elif partner > key:
-                s2 = starts[partner]
-                e2 = starts[partner + 1]
-            else:
-                continue
-            if s2 == e2:
-                continue
-            for p in range(s1, e1):
-                a = sorted_hashes[p]
-                first = p + 1 if mask == 0 else s2
-                # Almost no candidate is a pair: a branch-free counting pass (which LLVM vectorizes)
-                # rules most rows out before the pass that records pairs.
-                hits = np.int64(0)
-                for q in range(first, e2):
-                    hits += np.int64(_popcount(a ^ sorted_hashes[q]) <= limit)
-                if hits == 0:
-                    continue
-                for q in range(first, e2):
-                    xor = a ^ sorted_hashes[q]
-                    if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
-                        if count == out.shape[0]:
-                            out = _grow(out)
-                        out[count, 0] = p
-                        out[count, 1] = q
-                        count += 1
-    return out[:count].copy()
+    return _bucket_pairs(sorted_hashes, starts, sorted_hashes, starts, masks, chunk, distance, radii, True)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -105,35 +99,44 @@ def cross_chunk_pairs(
 ) -> np.ndarray:
     """Positions (t, q) in the two chunk-sorted orders of every target-query pair within `distance` first
     close on `chunk`: chunk_pairs between two sets (alternate pHashes against plain ones)."""
+    return _bucket_pairs(
+        sorted_targets, target_starts, sorted_queries, query_starts, masks, chunk, distance, radii, False
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _bucket_pairs(
+    left: np.ndarray,
+    left_starts: np.ndarray,
+    right: np.ndarray,
+    right_starts: np.ndarray,
+    masks: np.ndarray,
+    chunk: int,
+    distance: int,
+    radii: np.ndarray,
+    same: bool,
+) -> np.ndarray:
+    # `same`: left and right are one set, so each pair of buckets is visited once (from the lower key to the
+    # higher) and within one bucket each position pairs with the ones after it.
     limit = np.uint64(distance)
     out = np.empty((1024, 2), dtype=np.int64)
     count = 0
     for key in range(CHUNK_VALUES):
-        s1 = target_starts[key]
-        e1 = target_starts[key + 1]
+        s1 = left_starts[key]
+        e1 = left_starts[key + 1]
         if s1 == e1:
             continue
         for mask in masks:
             partner = key ^ mask
-            s2 = query_starts[partner]
-            e2 = query_starts[partner + 1]
+            if same and partner < key:
+                continue
+            s2 = right_starts[partner]
+            e2 = right_starts[partner + 1]
             if s2 == e2:
                 continue
             for p in range(s1, e1):
-                a = sorted_targets[p]
-                hits = np.int64(0)
-                for q in range(s2, e2):
-                    hits += np.int64(_popcount(a ^ sorted_queries[q]) <= limit)
-                if hits == 0:
-                    continue
-                for q in range(s2, e2):
-                    xor = a ^ sorted_queries[q]
-                    if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
-                        if count == out.shape[0]:
-                            out = _grow(out)
-                        out[count, 0] = p
-                        out[count, 1] = q
-                        count += 1
+                first = p + 1 if same and mask == 0 else s2
+                out, count = _scan_row(left[p], p, right, first, e2, chunk, limit, radii, out, count)
     return out[:count].copy()
 
 

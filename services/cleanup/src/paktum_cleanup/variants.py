@@ -155,20 +155,21 @@ def _chunk_sorted(hashes: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarra
     return order, np.ascontiguousarray(hashes[order]), starts
 
 
+def _searched_chunks(distance: int) -> list[tuple[int, np.ndarray]]:
+    """(chunk, its XOR masks) for every chunk the distance needs searched."""
+    radii = chunk_radii(distance)
+    return [(chunk, chunk_masks(int(radii[chunk]))) for chunk in range(CHUNKS) if radii[chunk] >= 0]
+
+
 def _pairs_mih(hashes: np.ndarray, distance: int, chunk_pairs: object) -> np.ndarray:
     radii = chunk_radii(distance)
     found: list[np.ndarray] = []
-    for chunk in range(CHUNKS):
-        if radii[chunk] < 0:
-            continue
-        masks = chunk_masks(int(radii[chunk]))
+    for chunk, masks in _searched_chunks(distance):
         order, sorted_hashes, starts = _chunk_sorted(hashes, chunk)
         local = chunk_pairs(sorted_hashes, starts, masks, chunk, distance, radii)  # type: ignore[operator]
         if local.size:
             found.append(order[local])
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    return np.concatenate(found)
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
 
 
 def _cross_mih(targets: np.ndarray, queries: np.ndarray, distance: int, kernel: object) -> np.ndarray:
@@ -176,18 +177,13 @@ def _cross_mih(targets: np.ndarray, queries: np.ndarray, distance: int, kernel: 
     with every query's chunks."""
     radii = chunk_radii(distance)
     found: list[np.ndarray] = []
-    for chunk in range(CHUNKS):
-        if radii[chunk] < 0:
-            continue
-        masks = chunk_masks(int(radii[chunk]))
+    for chunk, masks in _searched_chunks(distance):
         t_order, t_sorted, t_starts = _chunk_sorted(targets, chunk)
         q_order, q_sorted, q_starts = _chunk_sorted(queries, chunk)
         local = kernel(t_sorted, t_starts, q_sorted, q_starts, masks, chunk, distance, radii)  # type: ignore[operator]
         if local.size:
             found.append(np.stack([t_order[local[:, 0]], q_order[local[:, 1]]], axis=1))
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    return np.concatenate(found)
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
 
 
 def _cross_numpy(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.ndarray:
