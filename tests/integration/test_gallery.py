@@ -221,7 +221,8 @@ async def test_browser_find_similar_and_a_dropped_picture(pipeline: Pipeline, tm
             f"fetch('/images/{mirror}.jpg').then(r => r.blob()).then(blob => {{"
             "  const data = new DataTransfer(); data.items.add(new File([blob], 'm.jpg', {type: 'image/jpeg'}));"
             "  document.getElementById('grid').replaceChildren();"
-            "  document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));"
+            "  const drop = new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true});"
+            "  document.body.dispatchEvent(drop);"
             "})"
         )
         browser.wait_for("document.getElementById('status').textContent.includes('similar to the picture')")

@@ -162,3 +162,53 @@ def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
     for node in range(n):
         parent[node] = _find(parent, node)
     return parent
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_close_wide(xor: np.uint64, chunk: int, radii: np.ndarray, offsets: np.ndarray, widths: np.ndarray) -> bool:
+    # _first_close_chunk for chunks of any widths.
+    for earlier in range(chunk):
+        part = (xor >> np.uint64(offsets[earlier])) & ((np.uint64(1) << np.uint64(widths[earlier])) - np.uint64(1))
+        if radii[earlier] >= 0 and _popcount(part) <= np.uint64(radii[earlier]):
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def wide_cross_pairs(
+    sorted_targets: np.ndarray,
+    target_keys: np.ndarray,
+    target_runs: np.ndarray,
+    sorted_queries: np.ndarray,
+    query_starts: np.ndarray,
+    masks: np.ndarray,
+    chunk: int,
+    distance: int,
+    radii: np.ndarray,
+    offsets: np.ndarray,
+    widths: np.ndarray,
+) -> np.ndarray:
+    """cross_chunk_pairs over wide chunks (about 21 bits): the targets' distinct chunk values (`target_keys`,
+    their runs in `target_runs`), each probed with every mask. The mask is the outer loop, so the probes walk
+    `query_starts` nearly in order (x ^ mask for ascending x), which the memory prefetcher follows."""
+    limit = np.uint64(distance)
+    out = np.empty((1024, 2), dtype=np.int64)
+    count = 0
+    for mask in masks:
+        for index in range(target_keys.size):
+            partner = target_keys[index] ^ mask
+            s2 = query_starts[partner]
+            e2 = query_starts[partner + 1]
+            if s2 == e2:
+                continue
+            for p in range(target_runs[index], target_runs[index + 1]):
+                a = sorted_targets[p]
+                for q in range(s2, e2):
+                    xor = a ^ sorted_queries[q]
+                    if _popcount(xor) <= limit and _first_close_wide(xor, chunk, radii, offsets, widths):
+                        if count == out.shape[0]:
+                            out = _grow(out)
+                        out[count, 0] = p
+                        out[count, 1] = q
+                        count += 1
+    return out[:count].copy()
