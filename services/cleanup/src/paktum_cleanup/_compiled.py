@@ -12,6 +12,9 @@ from numba.extending import intrinsic
 
 CHUNK_BITS = 16
 CHUNK_VALUES = 1 << CHUNK_BITS
+# The 4 chunks of 16 bits, for the kernels that take chunks of any width.
+SIXTEEN_OFFSETS = np.array([0, 16, 32, 48], dtype=np.int64)
+SIXTEEN_WIDTHS = np.array([16, 16, 16, 16], dtype=np.int64)
 
 
 @intrinsic
@@ -27,16 +30,6 @@ def _ctpop(typingctx: Any, value: Any) -> Any:
 
 # Called only from compiled code, where numba resolves the intrinsic; to mypy it is any callable.
 _popcount: Any = cast(Any, _ctpop)
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_close_chunk(xor: np.uint64, chunk: int, radii: np.ndarray) -> bool:
-    # A pair close on an earlier chunk was already reported there.
-    for earlier in range(chunk):
-        part = (xor >> np.uint64(earlier * CHUNK_BITS)) & np.uint64(CHUNK_VALUES - 1)
-        if radii[earlier] >= 0 and _popcount(part) <= np.uint64(radii[earlier]):
-            return False
-    return True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -56,6 +49,8 @@ def _scan_row(
     chunk: int,
     limit: np.uint64,
     radii: np.ndarray,
+    offsets: np.ndarray,
+    widths: np.ndarray,
     out: np.ndarray,
     count: int,
 ) -> tuple[np.ndarray, int]:
@@ -69,7 +64,7 @@ def _scan_row(
         return out, count
     for q in range(first, end):
         xor = a ^ others[q]
-        if _popcount(xor) <= limit and _first_close_chunk(xor, chunk, radii):
+        if _popcount(xor) <= limit and _first_close_wide(xor, chunk, radii, offsets, widths):
             if count == out.shape[0]:
                 out = _grow(out)
             out[count, 0] = p
@@ -136,7 +131,9 @@ def _bucket_pairs(
                 continue
             for p in range(s1, e1):
                 first = p + 1 if same and mask == 0 else s2
-                out, count = _scan_row(left[p], p, right, first, e2, chunk, limit, radii, out, count)
+                out, count = _scan_row(
+                    left[p], p, right, first, e2, chunk, limit, radii, SIXTEEN_OFFSETS, SIXTEEN_WIDTHS, out, count
+                )
     return out[:count].copy()
 
 
@@ -182,15 +179,16 @@ def wide_cross_pairs(
     sorted_queries: np.ndarray,
     query_starts: np.ndarray,
     masks: np.ndarray,
+    layout: np.ndarray,  # one row per chunk: bit offset, width, search radius
     chunk: int,
     distance: int,
-    radii: np.ndarray,
-    offsets: np.ndarray,
-    widths: np.ndarray,
 ) -> np.ndarray:
     """cross_chunk_pairs over wide chunks (about 21 bits): the targets' distinct chunk values (`target_keys`,
     their runs in `target_runs`), each probed with every mask. The mask is the outer loop, so the probes walk
     `query_starts` nearly in order (x ^ mask for ascending x), which the memory prefetcher follows."""
+    offsets = layout[:, 0].copy()
+    widths = layout[:, 1].copy()
+    radii = layout[:, 2].copy()
     limit = np.uint64(distance)
     out = np.empty((1024, 2), dtype=np.int64)
     count = 0
@@ -202,13 +200,7 @@ def wide_cross_pairs(
             if s2 == e2:
                 continue
             for p in range(target_runs[index], target_runs[index + 1]):
-                a = sorted_targets[p]
-                for q in range(s2, e2):
-                    xor = a ^ sorted_queries[q]
-                    if _popcount(xor) <= limit and _first_close_wide(xor, chunk, radii, offsets, widths):
-                        if count == out.shape[0]:
-                            out = _grow(out)
-                        out[count, 0] = p
-                        out[count, 1] = q
-                        count += 1
+                out, count = _scan_row(
+                    sorted_targets[p], p, sorted_queries, s2, e2, chunk, limit, radii, offsets, widths, out, count
+                )
     return out[:count].copy()

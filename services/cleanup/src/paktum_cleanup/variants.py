@@ -215,7 +215,7 @@ def _cross_numba(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.
     radii = wide_radii(distance)
     if sum(len(wide_masks(w, int(r))) for w, r in zip(WIDE_CHUNKS, radii, strict=True) if r >= 0) > WIDE_MAX_MASKS:
         return _cross_mih(targets, queries, distance, _compiled.cross_chunk_pairs)
-    offsets, widths = np.array(WIDE_OFFSETS, dtype=np.int64), np.array(WIDE_CHUNKS, dtype=np.int64)
+    layout = np.stack([np.array(WIDE_OFFSETS), np.array(WIDE_CHUNKS), radii], axis=1).astype(np.int64)
     found: list[np.ndarray] = []
     for chunk, (width, offset) in enumerate(zip(WIDE_CHUNKS, WIDE_OFFSETS, strict=True)):
         if radii[chunk] < 0:
@@ -233,7 +233,7 @@ def _cross_numba(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.
         local = _compiled.wide_cross_pairs(
             np.ascontiguousarray(targets[t_order]), distinct.astype(np.int64), runs,
             np.ascontiguousarray(queries[q_order]), q_starts, wide_masks(width, int(radii[chunk])),
-            chunk, distance, radii, offsets, widths,
+            layout, chunk, distance,
         )  # fmt: skip
         if local.size:
             found.append(np.stack([t_order[local[:, 0]], q_order[local[:, 1]]], axis=1))
