@@ -196,3 +196,30 @@ async def test_a_cleanup_run_shows_on_the_api_metrics(
     assert "paktum_cleanup_last_run_largest_group_images 4.0" in text
     assert 'paktum_cleanup_last_run_purged_images{reason="banned_tag"} 0.0' in text
     assert "paktum_cleanup_last_run_success 1.0" in text
+
+
+async def test_with_transforms_off_a_mirrored_copy_is_not_related(
+    tmp_path: Path, settings: Settings, redis_client: object
+) -> None:
+    from tests.integration.pipeline import open_pipeline
+
+    off = settings.model_copy(update={"variant_transforms": False})
+    folder = tmp_path / "off"
+    folder.mkdir()
+    image = picture(62)
+    files = {
+        "original.jpg": encode(image, "JPEG", quality=90),
+        "mirror.jpg": encode(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=85),
+        "low.jpg": encode(image, "JPEG", quality=40),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    ids = {name.partition(".")[0]: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    async with open_pipeline(off, redis_client) as pipeline:  # type: ignore[arg-type]
+        await pipeline.queue.publish_posts(local_posts(folder, ["cat"], None, ImportReport()))
+        await pipeline.drain()
+        summary = await run_cleanup(off)
+        assert summary.ok, summary.lines()
+    with serve(off) as api:
+        body = api.get(f"/api/image/{ids['original']}/related").json()
+        assert body["results"] == [ids["low"]] and body["transforms"] == ["none"]
