@@ -261,3 +261,14 @@ def test_pairs_through_alternates_match_the_reference(method: variants.Method, n
     found = variants.variant_pairs(hashes, distance, method, alternates=(owners, values))
     assert {tuple(p) for p in found.tolist()} == expected
     assert len(found) == len(expected)
+
+
+@pytest.mark.skipif(variants.available_method() != "numba", reason="the wide-chunk search is numba's")
+@pytest.mark.parametrize("distance", [10, 7])
+def test_the_wide_chunk_search_matches_the_reference(monkeypatch: pytest.MonkeyPatch, distance: int) -> None:
+    # Used from 500,000 hashes on; here on 10,000, to compare it with the quadratic reference.
+    monkeypatch.setattr(variants, "WIDE_MIN_HASHES", 0)
+    hashes, owners, values = with_alternates(distance, 10_000, 7)
+    expected = reference_with_alternates(hashes, owners, values, distance)
+    found = variants.variant_pairs(hashes, distance, "numba", alternates=(owners, values))
+    assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)
