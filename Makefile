@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -55,6 +55,18 @@ bench-groups: sync
 bench-variants: sync
 	$(UV) sync --frozen --inexact --group bench
 	$(VENV)/bin/python bench/variants.py $(BENCH_ARGS)
+
+# Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
+# shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service
+# exits; fails unless every image is indexed once and nothing exits on its own. The fast versions are in
+# tests/e2e (test_redis_outage.py, test_up_supervise.py, test_full_disk.py). STRESS_ARGS="--images 500 --rounds 30".
+# Then hostile files (scan bombs, decompression bombs, many-frame animations) against a decode worker under the
+# default budgets: CPU seconds and peak memory per file (bench/hostile.py --help).
+STRESS_ARGS ?= --images 200 --rounds 12
+stress: sync
+	$(VENV)/bin/python bench/faults.py $(STRESS_ARGS)
+	$(VENV)/bin/python bench/faults.py --up $(STRESS_ARGS)
+	$(VENV)/bin/python bench/hostile.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 
 from paktum_common.errors import BadImageError
 from paktum_common.phash import hamming, is_degenerate
+from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
 
@@ -179,18 +180,20 @@ def timed(run: Callable[[], T], repeat: int) -> tuple[T, float]:
 PIPELINES = ("issue baseline", "shared-decode baseline", "fast", "exact")
 
 
-def measure(corpus: Path, samples: list[Sample], size: int, repeat: int) -> list[Sample]:
+def measure(corpus: Path, samples: list[Sample], size: int, small: int, repeat: int) -> list[Sample]:
     # Warm up imports and lazy initialisation (scipy's FFT, Pillow's plugins) outside the timings.
     warm = (corpus / samples[0].path).read_bytes()
     issue_baseline(warm, size)
-    decode_image(warm, MAX_PIXELS, size, "fast")
+    decode_image(warm, MAX_PIXELS, size, "fast", small_size=small)
     measured = []
     for index, sample in enumerate(samples, 1):
         data = (corpus / sample.path).read_bytes()
         # Interleaved per image, so a burst of load elsewhere hits every pipeline alike.
         try:
-            fast, fast_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "fast"), repeat)
-            exact, exact_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "exact"), repeat)
+            fast, fast_seconds = timed(partial(decode_image, data, MAX_PIXELS, size, "fast", small_size=small), repeat)
+            exact, exact_seconds = timed(
+                partial(decode_image, data, MAX_PIXELS, size, "exact", small_size=small), repeat
+            )
         except BadImageError as exc:
             print(f"skipped {sample.path}: {exc}", file=sys.stderr)
             continue
@@ -237,7 +240,7 @@ def rate(group: list[Sample], pipeline: str) -> float:
     return len(group) / sum(s.seconds[pipeline] for s in group)
 
 
-def report(samples: list[Sample], size: int) -> None:
+def report(samples: list[Sample], size: int, small: int) -> None:
     parts: dict[str, list[Sample]] = {}
     for s in samples:
         parts.setdefault(f"{s.part} with transparency" if s.transparent else s.part, []).append(s)
@@ -245,7 +248,11 @@ def report(samples: list[Sample], size: int) -> None:
     parts["  JPEG baseline-coded"] = [s for s in jpeg if not s.progressive]
     parts["  JPEG progressive"] = [s for s in jpeg if s.progressive]
     parts["all"] = samples
-    print(f"\nSpeed: images/s per core (CPU seconds of this one process), pHash + {size} px thumbnail + dimensions.")
+    smaller = f" (ours also a {small} px one from it)" if 0 < small < size else ""
+    print(
+        f"\nSpeed: images/s per core (CPU seconds of this one process), pHash + {size} px thumbnail{smaller}"
+        " + dimensions."
+    )
     print("issue: imagehash.phash(file) and a full-decode Pillow thumbnail (two decodes, as issue 4 words it)")
     print("shared: the same with one full decode shared by both; ratios are ours / baseline")
     header = ["part", "images", "Mpx avg", "issue", "shared", "fast", "/issue", "/shared", "exact", "/issue", "/shared"]
@@ -304,7 +311,11 @@ def main() -> None:
     parser.add_argument("--clipart", type=int, default=400, help="how many openclipart-png images to sample")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all), for a quick run")
     parser.add_argument("--repeat", type=int, default=1, help="time each pipeline N times per image, keep the fastest")
-    parser.add_argument("--thumbnail", type=int, default=300, help="thumbnail size, as PAKTUM_THUMBNAIL_SIZE")
+    defaults = Settings.model_fields
+    parser.add_argument("--thumbnail", type=int, default=defaults["thumbnail_size"].default,
+                        help="thumbnail size, as PAKTUM_THUMBNAIL_SIZE")  # fmt: skip
+    parser.add_argument("--small", type=int, default=defaults["thumbnail_small_size"].default,
+                        help="the smaller thumbnail, as PAKTUM_THUMBNAIL_SMALL_SIZE (0: none)")  # fmt: skip
     parser.add_argument("--results", type=Path, default=HERE / ".results" / "hasher.json", help="per-image results")
     args = parser.parse_args()
     # The baselines hand imagehash palette images with transparency as they are, which Pillow warns about.
@@ -316,8 +327,8 @@ def main() -> None:
     if args.limit:
         samples = samples[: args.limit]
     print(f"corpus: {len(samples)} distinct images from {', '.join(packages)}", file=sys.stderr)
-    measured = measure(args.corpus, samples, args.thumbnail, args.repeat)
-    report(measured, args.thumbnail)
+    measured = measure(args.corpus, samples, args.thumbnail, args.small, args.repeat)
+    report(measured, args.thumbnail, args.small)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps([asdict(s) for s in measured], indent=1))
     print(f"\nper-image results: {args.results}")

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from paktum_cli.embedded_redis import EmbeddedRedis
 from paktum_common.redis_client import connect
 from paktum_common.settings import Settings
+from tests.faults import RestartableRedis
 
 
 @pytest.fixture(scope="session")
@@ -48,4 +49,13 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         read_block_ms=100,
         hasher_workers=1,
         max_image_pixels=50_000_000,
+        local_roots=[tmp_path],  # tests publish local posts of files they write under tmp_path
     )
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A redis-server of the test's own, to kill and start again on its port (tests/faults.py)."""
+    server = RestartableRedis(tmp_path / "redis")
+    yield server
+    server.stop()

@@ -6,20 +6,26 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import discover_url
 from paktum_common.contracts import Rating
 from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import setup_logging
-from paktum_common.queue import IngestQueue
-from paktum_common.redis_client import connect
+from paktum_common.queue import IngestQueue, PublishInterruptedError
+from paktum_common.redis_client import connect, is_outage
 from paktum_common.settings import Settings, load_settings
+
+DATA_DIR_HELP = "data directory (PAKTUM_DATA_DIR, default ./paktum-data)"
+HASHER_SILENCE = 30.0  # `import --wait`: seconds without any hasher reading the stream before giving up
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paktum", description="Paktum, a self-hosted image server.")
-    parser.add_argument("--data-dir", type=Path, help="data directory (PAKTUM_DATA_DIR, default ./paktum-data)")
+    parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run Redis, the api and the hashers on this machine")
@@ -32,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--tags", default="", help='tags for every image, separated by spaces: "a b"')
     imp.add_argument("--rating", help="rating for every image: general, safe, questionable, explicit")
     imp.add_argument("--wait", action="store_true", help="wait until the hashers have handled every post")
+    imp.add_argument(
+        "--hasher-timeout", type=float, default=HASHER_SILENCE,
+        help=f"with --wait: give up when no hasher has read the stream for N seconds (default {HASHER_SILENCE:.0f}; "
+        "at least half of PAKTUM_RECLAIM_IDLE_MS)",
+    )  # fmt: skip
+
+    dead = commands.add_parser(
+        "dead-letters", help="list the posts the hashers gave up on, by reason; replay them once the cause is fixed"
+    )
+    dead.add_argument("--replay", action="store_true", help="publish them for indexing again (all, or --reason)")
+    dead.add_argument("--reason", help="only dead letters whose reason contains TEXT (case-insensitive)")
 
     move = commands.add_parser("reindex", help="copy every document from one search backend to another")
     move.add_argument(
@@ -53,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
     clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
     clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
+
+    # Global options are accepted after every command too (`paktum up --data-dir D`, as the README writes it);
+    # SUPPRESS keeps a value given before the command when none is given after it.
+    for command in commands.choices.values():
+        command.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
     return parser
 
 
@@ -74,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("paktum up: --hashers must be at least 1")
         sys.exit(run_up(settings, args.hashers))
     if args.command == "import":
-        sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, args.wait)))
+        wait = args.hasher_timeout if args.wait else None
+        sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, wait)))
+    if args.command == "dead-letters":
+        sys.exit(asyncio.run(_dead_letters(_with_redis(settings), args.replay, args.reason)))
     if args.command == "reindex":
         sys.exit(asyncio.run(_reindex(settings, args.source, args.target, args.batch)))
     if args.command == "scrape":
@@ -97,8 +122,8 @@ def _with_redis(settings: Settings) -> Settings:
     return settings.model_copy(update={"redis_url": url})
 
 
-async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: bool) -> int:
-    from paktum_scraper.local import ImportReport, local_posts
+async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: float | None) -> int:
+    from paktum_scraper.local import ImportReport, last_entry, local_posts
     from paktum_scraper.publish import publish
 
     if not directory.is_dir():
@@ -110,13 +135,91 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
         print(f"paktum import: {exc} (use general, safe, questionable or explicit)", file=sys.stderr)
         return 2
     settings = _with_redis(settings)
+    _allow_import_folder(settings, directory)
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        # Rejections of this import are the dead letters after this one (see _wait_for_hashers).
+        since = await last_entry(redis, settings.dead_letter_stream) if wait is not None else ""
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        print(f"paktum import: Redis went away after 0 posts were published: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
     report = ImportReport()
-    published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
+    try:
+        published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
+    except PublishInterruptedError as exc:
+        print(
+            f"paktum import: Redis went away after {exc.published} posts were published "
+            f"({exc.in_flight} more in flight may or may not have been): {exc}. "
+            "Run the import again once Redis is back: a post published twice is indexed once.",
+            file=sys.stderr,
+        )
+        return 1
     problems = ", ".join(f"{n} {kind}" for kind, n in sorted(report.problems.items())) or "none"
     print(f"paktum import: found {report.found} image files, published {published}; problems: {problems}")
-    if wait:
-        await _wait_for_hashers(settings)
+    if report.hidden:
+        print(
+            f"paktum import: skipped {report.hidden} hidden image files (a name starting with '.', the file's "
+            "or a folder's: tools' caches and metadata, like .thumbnails/ or macOS's ._ files)"
+        )
+    if wait is not None:
+        return await _wait_for_hashers(settings, wait, directory, since)
     return 0
+
+
+def _allow_import_folder(settings: Settings, directory: Path) -> None:
+    """Let the hashers of this data directory read `directory`: the stream cannot grant that, the disk can."""
+    from paktum_common.local_roots import allow_root
+
+    if not settings.data_dir.is_dir():
+        print(
+            f"paktum import: no data directory {settings.data_dir}: hashers run elsewhere read these files only "
+            f"if PAKTUM_LOCAL_ROOTS lists {directory.resolve()}",
+            file=sys.stderr,
+        )
+        return
+    folder = allow_root(settings, directory)
+    print(f"paktum import: hashers of {settings.data_dir} may read files under {folder} ({settings.local_roots_file})")
+
+
+async def _dead_letters(settings: Settings, replay: bool, reason: str | None) -> int:
+    from paktum_cli import dead_letters
+
+    async def run(redis: Redis) -> int:
+        queue = IngestQueue(redis, settings)
+        if replay:
+            replayed, left = await dead_letters.replay(queue, reason)
+            print(f"paktum dead-letters: {replayed} posts published for indexing again; {left} dead letters left")
+            return 0
+        groups = await dead_letters.grouped(queue)
+        total = sum(group.count for group in groups)
+        print(f"paktum dead-letters: {total} dead letters, {len(groups)} kinds of reason")
+        for group in groups:
+            print(f"{group.count:>8}  {group.kind}")
+            for example in group.examples:
+                print(f"          e.g. {example}")
+        return 0
+
+    return await _redis_session(settings, "dead-letters", run)
+
+
+async def _redis_session(settings: Settings, command: str, run: Callable[[Redis], Awaitable[int]]) -> int:
+    """`run` with a Redis client; Redis away ends the command with exit 1 and one line, not a traceback."""
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        return await run(redis)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        print(f"paktum {command}: Redis is unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
 
 
 async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:
@@ -167,24 +270,42 @@ def _scrape(settings: Settings, queries: list[str], source: str | None, full: bo
     return exit_code(reports)
 
 
-async def _wait_for_hashers(settings: Settings) -> None:
-    assert settings.redis_url
-    redis = connect(settings.redis_url)
-    queue = IngestQueue(redis, settings)
-    try:
-        started = time.monotonic()
+async def _wait_for_hashers(settings: Settings, silence: float, directory: Path, since: str) -> int:
+    """Wait until every post is handled; give up (non-zero) when no hasher has read the stream for
+    `silence` seconds, or when Redis goes away."""
+    # A hasher busy with a long batch still renews its claims every third of PAKTUM_RECLAIM_IDLE_MS.
+    from paktum_scraper.local import rejected_since
+
+    silence = max(silence, settings.reclaim_idle_ms / 2000)
+
+    async def wait(redis: Redis) -> int:
+        queue = IngestQueue(redis, settings)
+        started = last_seen = time.monotonic()
         while True:
             waiting, pending = await queue.depth()
             if waiting == 0 and pending == 0:
                 break
+            # A hasher in a blocking read touches the group every PAKTUM_READ_BLOCK_MS: its idle time stays low.
+            idle_ms = [int(c.get("idle", 0)) for c in await queue.consumers()]
+            if idle_ms and min(idle_ms) / 1000 < silence:
+                last_seen = time.monotonic()
+            elif time.monotonic() - last_seen >= silence:
+                print(
+                    f"paktum import: no hasher has read the stream {settings.stream} for {silence:.0f}s "
+                    f"({waiting} posts waiting, {pending} in progress); start one (`paktum up`) and they "
+                    "are indexed then",
+                    file=sys.stderr,
+                )
+                return 3
             await asyncio.sleep(0.25)
-        dead = await redis.xlen(settings.dead_letter_stream)
+        dead = await rejected_since(redis, settings.dead_letter_stream, since, directory)
         print(
             f"paktum import: the hashers are done after {time.monotonic() - started:.1f}s; "
-            f"{dead} posts rejected in all (see the stream {settings.dead_letter_stream})"
+            f"{dead} posts rejected of this import (the reasons are in the stream {settings.dead_letter_stream})"
         )
-    finally:
-        await redis.aclose()
+        return 0
+
+    return await _redis_session(settings, "import", wait)
 
 
 if __name__ == "__main__":

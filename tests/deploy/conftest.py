@@ -91,6 +91,10 @@ def values_args(name: str) -> tuple[str, ...]:
 
 
 VALUES_FILES = ("default", "full", "external", "single-node")
+# startScrape through the Redis-stream consumer Deployment instead of Jobs (full-values.yaml says so itself).
+STREAM_MODE = ("--set=scraper.jobs.enabled=false", "--set=scraper.serveRequests.enabled=true")
+# A cluster serving the Prometheus Operator's and KEDA's APIs; without these the chart leaves their objects out.
+WITH_CRDS = ("--api-versions", "monitoring.coreos.com/v1", "--api-versions", "keda.sh/v1alpha1")
 
 
 def find(objects: list[Manifest], kind: str, name: str) -> Manifest:

@@ -20,7 +20,9 @@ from tests.deploy.conftest import (
     KUBERNETES_VERSION,
     ROOT,
     SERVICES,
+    STREAM_MODE,
     VALUES_FILES,
+    WITH_CRDS,
     Manifest,
     find,
     kinds,
@@ -179,7 +181,7 @@ def test_hasher_scales_on_cpu_by_default_and_on_pending_entries_with_keda(render
     assert "replicas" not in hasher["spec"], "the HPA owns the replica count"
     assert pod_spec(hasher)["terminationGracePeriodSeconds"] >= 60
 
-    full = render(*values_args("full"))
+    full = render(*values_args("full"), *WITH_CRDS)
     assert not kinds(full, "HorizontalPodAutoscaler"), "KEDA makes its own HPA; two would fight"
     scaled = find(full, "ScaledObject", "paktum-hasher")
     assert scaled["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "paktum-hasher"}
@@ -227,7 +229,7 @@ def scraper_settings(env: dict[str, Any]) -> Settings:
 def test_scraper_sources_are_ones_the_scraper_accepts(render: Render, values: str) -> None:
     # paktum-scraper --serve-requests refuses to start on a PAKTUM_SCRAPE_SOURCES it cannot read, and a request
     # naming no source falls back to PAKTUM_SCRAPE_SOURCE: both must be known to the scraper's own parser.
-    objects = render(*values_args(values))
+    objects = render(*values_args(values), *STREAM_MODE)
     scrapers = [find(objects, "CronJob", "paktum-scraper"), find(objects, "Deployment", "paktum-scraper-requests")]
     for obj in scrapers:
         settings = scraper_settings(env_of(containers(obj)[0]))
@@ -251,7 +253,7 @@ def test_the_scraper_refuses_sources_in_the_old_list_form() -> None:
 
 @pytest.mark.parametrize("values", VALUES_FILES)
 def test_scrape_requests_are_served_by_a_deployment(render: Render, values: str) -> None:
-    objects = render(*values_args(values))
+    objects = render(*values_args(values), *STREAM_MODE)
     deployment = find(objects, "Deployment", "paktum-scraper-requests")
     container = containers(deployment)[0]
     entry_point, *flags = container["args"]
@@ -274,6 +276,7 @@ def test_scrape_requests_are_served_by_a_deployment(render: Render, values: str)
     assert {k: v for k, v in env.items() if k not in own} == {
         k: v for k, v in cron_env.items() if k != "PAKTUM_SCRAPE_QUERIES"
     }
+    assert not kinds(objects, "Role"), "the stream consumer needs no Kubernetes API"
     for name in ("PAKTUM_REDIS_URL", "PAKTUM_SEARCH_URL", "PAKTUM_SCRAPE_SOURCE"):
         assert env[name], name
     if values != "single-node":
@@ -296,8 +299,18 @@ def test_scrape_requests_deployment_can_be_switched_off(render: Render, helm: st
     assert not [o for o in off if o["metadata"]["labels"].get("app.kubernetes.io/component") == "scraper-requests"]
     assert find(off, "CronJob", "paktum-scraper"), "the CronJob stays"
     assert [o for o in render(*values_args("full")) if component(o) == "scraper-requests"]
-    out = run(helm, "install", "paktum", str(CHART), "--dry-run=client", "--set=scraper.serveRequests.enabled=false")
-    assert "startScrape queues requests that nothing carries out" in out
+    assert not [o for o in render() if component(o) == "scraper-requests"], "by default startScrape makes Jobs"
+    out = run(helm, "install", "paktum", str(CHART), "--dry-run=client", "--set=scraper.jobs.enabled=false")
+    assert "startScrape queues requests\nthat nothing carries out" in out
+
+
+def test_jobs_and_the_stream_consumer_are_one_or_the_other(helm: str) -> None:
+    done = subprocess.run(
+        [helm, "template", "paktum", str(CHART), "--set=scraper.serveRequests.enabled=true"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "scraper.jobs.enabled and scraper.serveRequests.enabled are both true" in done.stderr
 
 
 def test_deployments_run_the_right_entry_points(render: Render) -> None:
@@ -385,19 +398,24 @@ def test_imgproxy_reads_the_images_volume_with_the_shared_key(render: Render) ->
 
 
 @pytest.mark.parametrize("values", VALUES_FILES)
-def test_no_workload_gets_kubernetes_api_access(render: Render, values: str) -> None:
-    # startScrape goes through the Redis stream, so nothing in Paktum calls the Kubernetes API.
-    objects = render(*values_args(values))
-    for kind in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"):
-        assert not kinds(objects, kind), kind
-    for obj in workloads(objects):
-        assert pod_spec(obj)["automountServiceAccountToken"] is False, obj["metadata"]["name"]
-    for account in kinds(objects, "ServiceAccount"):
-        assert account["automountServiceAccountToken"] is False
+def test_only_the_api_gets_kubernetes_api_access_and_only_for_scrape_jobs(render: Render, values: str) -> None:
+    # startScrape makes a Job (tests/deploy/test_scrape_jobs.py checks the Role against the calls); nothing else
+    # in Paktum calls the Kubernetes API, and with the stream consumer not even the api does.
+    for args in (values_args(values), (*values_args(values), *STREAM_MODE)):
+        objects = render(*args)
+        jobs = values != "full" and STREAM_MODE[0] not in args  # full-values.yaml picks the stream consumer
+        assert len(kinds(objects, "Role")) == len(kinds(objects, "RoleBinding")) == (1 if jobs else 0)
+        for kind in ("ClusterRole", "ClusterRoleBinding"):
+            assert not kinds(objects, kind), kind
+        for obj in workloads(objects):
+            with_token = jobs and obj["kind"] == "Deployment" and component(obj) == "api"
+            assert pod_spec(obj)["automountServiceAccountToken"] is with_token, obj["metadata"]["name"]
+        for account in kinds(objects, "ServiceAccount"):
+            assert account["automountServiceAccountToken"] is False
 
 
 def test_monitors_select_services_and_ports_that_exist(render: Render) -> None:
-    objects = render(*values_args("full"))
+    objects = render(*values_args("full"), *WITH_CRDS)
     services = kinds(objects, "Service")
     monitors = kinds(objects, "ServiceMonitor")
     assert {component(m) for m in monitors} == {"api", "hasher", "imgproxy", "scraper-requests"}

@@ -124,7 +124,12 @@ def test_overlays_build_and_validate(
     api = find(objects, "Deployment", "paktum-api")
     assert api["spec"]["replicas"] == api_replicas
     assert api["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/paktum/paktum-api:{tag}"
-    assert find(objects, "Deployment", "paktum-scraper-requests")["spec"]["replicas"] == 1, "startScrape is served"
+    # startScrape makes Jobs: the api's Role and its binding follow the overlay's namespace.
+    assert api["spec"]["template"]["spec"]["serviceAccountName"] == "paktum-api"
+    binding = find(objects, "RoleBinding", "paktum-api")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "paktum-api", "namespace": namespace}]
+    assert find(objects, "Role", "paktum-api")["rules"][0]["resourceNames"] == ["paktum-scraper"]
+    assert find(objects, "CronJob", "paktum-scraper")
     assert bool(kinds(objects, "PodDisruptionBudget")) == (api_replicas > 1)
 
 

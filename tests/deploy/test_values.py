@@ -86,8 +86,15 @@ def test_no_secret_has_a_default() -> None:
     for word in ("password:", "token:", "masterkey:", "salt:"):
         for line in text.splitlines():
             if word in line.replace(" ", "") and not line.strip().startswith("#"):
-                # Only the key *names* inside the Secret may appear (auth.secretKeys).
-                assert line.split(":", 1)[1].strip() in {"admin-token", "imgproxy-salt", "meilisearch-master-key"}, line
+                # Only the key *names* inside the Secret may appear (auth.secretKeys), and blocks (auth.readToken:).
+                assert line.split(":", 1)[1].strip() in {
+                    "",
+                    "read-token",
+                    "admin-token",
+                    "imgproxy-salt",
+                    "meilisearch-master-key",
+                    "redis-password",
+                }, line
 
 
 def test_every_value_is_documented_in_the_chart_readme() -> None:

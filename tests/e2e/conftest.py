@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.faults import ImageServer
+
 BIN = Path(sys.executable).parent
 
 
@@ -84,3 +86,11 @@ def api_ready(base_url: str) -> bool:
         return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.fixture
+def image_server(tmp_path: Path) -> Iterator[ImageServer]:
+    """The files under tmp_path/files over HTTP on loopback."""
+    server = ImageServer(tmp_path / "files")
+    yield server
+    server.stop()

@@ -100,12 +100,12 @@ def _indexed(settings: Settings) -> int:
 def test_a_hasher_killed_mid_import_loses_no_image(tmp_path: Path, processes: list[Process]) -> None:
     with EmbeddedRedis(tmp_path / "redis") as server:
         data = tmp_path / "data"
+        folder = tmp_path / "in"
         env = paktum_env(
             PAKTUM_REDIS_URL=server.url, PAKTUM_DATA_DIR=str(data), PAKTUM_HASHER_BATCH_SIZE="2",
-            PAKTUM_CONSUMER_NAME="hasher-a", PAKTUM_RECLAIM_IDLE_MS="3000",
+            PAKTUM_CONSUMER_NAME="hasher-a", PAKTUM_RECLAIM_IDLE_MS="3000", PAKTUM_LOCAL_ROOTS=str(folder),
         )  # fmt: skip
         settings = Settings(data_dir=data, redis_url=server.url)
-        folder = tmp_path / "in"
         good = good_images(folder, 24, size=(1600, 1200))
         bad = bad_images(folder / "broken")
         assert _publish(settings, folder) == len(good) + len(bad)

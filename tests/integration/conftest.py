@@ -25,7 +25,9 @@ async def pipeline(settings: Settings, redis_client: Redis) -> AsyncIterator[Pip
 def indexed(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis) -> Settings:
     """One filled index per test module whose tests only read it (the hasher takes seconds to fill one)."""
     base = tmp_path_factory.mktemp("indexed")
-    settings = Settings(data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1)
+    settings = Settings(
+        data_dir=base / "data", redis_url=redis_server.url, read_block_ms=100, hasher_workers=1, local_roots=[base]
+    )
     fill_once(settings, base / "in")
     return settings
 

@@ -34,6 +34,9 @@ def fill_once(settings: Settings, folder: Path) -> None:
         assert settings.redis_url
         redis = connect(settings.redis_url)
         try:
+            # From an empty Redis, as every test starts: what an earlier module left there (an owner's tag
+            # edits, bans) would otherwise shape this index.
+            await redis.flushall()
             async with open_pipeline(settings, redis) as pipeline:
                 await fill(folder, pipeline)
         finally:

@@ -220,4 +220,4 @@ async def test_thumbnail_url_is_signed_imgproxy_when_configured(tmp_path: Path, 
     assert graphql["randomImage"]["Url"] == rest["URL"]  # the original stays our own direct link
     signature, path = thumbnail.removeprefix("https://img.example.com/").split("/", 1)
     assert signature == sign_path(bytes.fromhex(key), bytes.fromhex(salt), "/" + path)
-    assert path.startswith("rs:fit:300:300/")
+    assert path.startswith("rs:fit:480:480/")

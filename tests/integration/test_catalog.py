@@ -28,7 +28,10 @@ def md5_of(path: Path) -> str:
 
 
 def files_in(pipeline: Pipeline) -> set[str]:
-    return {p.name for d in (pipeline.store.images_dir, pipeline.store.thumbnails_dir) for p in d.iterdir()}
+    # Both thumbnails (thumbnails/ and thumbnails/small/) have the same name: one name, both removed or neither.
+    return {
+        p.name for d in (pipeline.store.images_dir, pipeline.store.thumbnails_dir) for p in d.rglob("*") if p.is_file()
+    }
 
 
 def write(folder: Path, name: str, seed: int, quality: int = 90, size: tuple[int, int] | None = None) -> Path:

@@ -161,9 +161,11 @@ async def test_sweep_reports_then_repairs(tmp_path: Path, pipeline: Pipeline, re
     stray_image.write_bytes(encode(picture(31), "JPEG"))
     stray_thumb = store.thumbnail_path("b" * 32)
     stray_thumb.write_bytes(encode(picture(32), "JPEG"))
+    stray_small = store.small_thumbnail_path("e" * 32)  # a crash after the smaller thumbnail, before the rest
+    stray_small.write_bytes(encode(picture(34), "JPEG"))
     young = store.images_dir / ("c" * 32 + ".png")  # in flight: the hasher indexes after storing
     young.write_bytes(encode(picture(33), "PNG"))
-    for path in (stray_image, stray_thumb):
+    for path in (stray_image, stray_thumb, stray_small):
         os.utime(path, (old, old))
     lost = md5_of(files[1])
     store.image_path(f"{lost}.png").unlink()
@@ -173,15 +175,17 @@ async def test_sweep_reports_then_repairs(tmp_path: Path, pipeline: Pipeline, re
 
     report = (await run_cleanup(pipeline.settings)).sweep
     assert report is not None and not report.repaired
-    assert report.orphan_files == [f"images/{stray_image.name}", f"thumbnails/{stray_thumb.name}"]
+    assert report.orphan_files == [
+        f"images/{stray_image.name}", f"thumbnails/{stray_thumb.name}", f"thumbnails/small/{stray_small.name}"
+    ]  # fmt: skip
     assert report.missing_files == [lost]
     assert report.orphan_registry == ["d" * 32]
     assert report.unregistered == [unregistered]
     assert stray_image.exists() and await pipeline.search.get_document(lost) is not None
 
     repaired = await run_cleanup(pipeline.settings, repair=True)
-    assert repaired.ok and repaired.sweep is not None and repaired.sweep.problems == 5
-    assert not stray_image.exists() and not stray_thumb.exists() and young.exists()
+    assert repaired.ok and repaired.sweep is not None and repaired.sweep.problems == 6
+    assert not stray_image.exists() and not stray_thumb.exists() and not stray_small.exists() and young.exists()
     assert await pipeline.search.get_document(lost) is None and not store.thumbnail_path(lost).exists()
     assert set(await IMAGES.get(redis_client, [unregistered, "d" * 32, lost])) == {unregistered}
     assert lost not in {m for m, _ in (await related_many(redis_client, [md5_of(files[0])]))[md5_of(files[0])]}

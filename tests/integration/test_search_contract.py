@@ -11,13 +11,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
-from paktum_common.contracts import ImageDocument, Rating
+from paktum_common.catalog import Catalog
+from paktum_common.contracts import ImageDocument, Rating, TagEdit
 from paktum_common.search import NumericFilter, Order, SearchBackend, SearchQuery, parse_query
 from paktum_common.search.meili import MeiliSearch
 from paktum_common.search.meili_client import MeiliError
 from paktum_common.search.meili_migrations import lock_index, migrations_index
 from paktum_common.search.sqlite import SqliteSearch
+from paktum_common.store import ImageStore
 from tests.documents import synthetic
 
 LIVE_MEILI = os.environ.get("PAKTUM_TEST_MEILI_URL", "")
@@ -213,3 +216,29 @@ async def test_ping_and_count_on_an_empty_index(backend: SearchBackend) -> None:
     await backend.ping()
     assert await backend.count() == 0
     assert (await backend.search(SearchQuery(), 10)).total == 0
+
+
+async def test_matching_ids_returns_every_hit_once_across_seconds_shared_by_pages(backend: SearchBackend) -> None:
+    # Seconds shared by more hits than a page, and by the end of one page and the start of the next.
+    docs = [doc(n, "m" if n % 4 else "not_m", added=1_700_000_000 - n + n // 7 * 7) for n in range(60)]
+    await backend.add_documents(docs)
+    pages = [page async for page in backend.matching_ids(parse_query("m"), batch=4)]
+    found = [i for page in pages for i in page]
+    assert len(found) == len(set(found)) == 45 and {int(i, 16) for i in found} == {n for n in range(60) if n % 4}
+    assert all(len(page) == 4 for page in pages[:-1])
+
+
+async def test_an_owners_edit_is_found_under_its_new_tags_only(
+    index: SearchBackend, redis_client: Redis, tmp_path: Path
+) -> None:
+    catalog = Catalog(redis_client, index, ImageStore(tmp_path / "images", tmp_path / "thumbnails"), distance=10)
+    edit = TagEdit(add=("kitten",), remove=("cat_ears",), rating=Rating.explicit)
+    assert await catalog.update_matching(parse_query("cat_ears solo"), edit) == (2, 2)
+    assert await ids_of(index, parse_query("cat_ears")) == {2}
+    assert await ids_of(index, parse_query("kitten rating:e")) == {1, 4}
+    assert await ids_of(index, SearchQuery(prefixes=("kit",))) == {1, 4}
+    assert await ids_of(index, SearchQuery(words=("ears",))) == {2}
+    # A later write of the same files (a re-scrape) keeps the edit.
+    await catalog.index([doc(1, "cat_ears solo smile new_tag"), doc(4, "cat_ears solo")])
+    assert await ids_of(index, parse_query("cat_ears")) == {2}
+    assert await ids_of(index, parse_query("new_tag kitten rating:e")) == {1}

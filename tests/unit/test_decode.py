@@ -313,3 +313,23 @@ def test_damaged_real_files_decode_or_raise_bad_image_never_anything_else(mode: 
         except BadImageError:
             outcomes.add("refused")
     assert outcomes == {"decoded", "refused"}  # both kinds of damage were met
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_a_smaller_thumbnail_comes_from_the_same_decode(mode: str) -> None:
+    data = (REAL / "jpeg" / "mate-FreshFlower.jpg").read_bytes()  # 1600x1203
+    decoded = decode_image(data, MAX_PIXELS, 480, mode, small_size=240)  # type: ignore[arg-type]
+    large = Image.open(io.BytesIO(decoded.thumbnail))
+    small = Image.open(io.BytesIO(decoded.small_thumbnail))
+    assert large.size == (480, 361) and small.size == (240, 180) and small.format == "JPEG"
+    # The same picture, smaller: the large one halved looks like the small one.
+    halved = np.asarray(large.resize(small.size), dtype=np.int16)
+    assert np.abs(halved - np.asarray(small, dtype=np.int16)).mean() < 4
+
+
+@pytest.mark.parametrize("small", [0, 480, 600], ids=["none", "same", "larger"])
+def test_no_smaller_thumbnail_unless_it_is_smaller(small: int) -> None:
+    assert (
+        decode_image(encode(picture(1, (500, 300)), "PNG"), MAX_PIXELS, 480, "fast", small_size=small).small_thumbnail
+        == b""
+    )

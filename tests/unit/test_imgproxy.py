@@ -42,7 +42,7 @@ def test_url_for_a_stored_file(tmp_path: Path) -> None:
     assert proxy is not None
     url = proxy.url("0123456789abcdef0123456789abcdef.png")
     # local:///0123456789abcdef0123456789abcdef.png, URL-safe base64 without padding
-    path = "/rs:fit:300:300/bG9jYWw6Ly8vMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYucG5n.jpg"
+    path = "/rs:fit:480:480/bG9jYWw6Ly8vMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYucG5n.jpg"
     assert url == f"https://img.example.com/{sign_path(DOC_KEY, DOC_SALT, path)}{path}"
     assert "=" not in url and "+" not in url
 

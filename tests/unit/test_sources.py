@@ -105,8 +105,21 @@ def test_moebooru_post_with_escaped_file_url_and_letter_rating() -> None:
         ("danbooru", {"file_url": "https://cdn.donmai.us/original/5d/41/x.zip"}, "unsupported_file"),
         ("danbooru", {"rating": None}, "unknown_rating"),
         ("moebooru", {"status": "deleted"}, "deleted"),
+        ("danbooru", {"file_url": "file:///etc/passwd.jpg"}, "unsafe_file_url"),
+        ("moebooru", {"file_url": "ftp://files.example/a.png"}, "unsafe_file_url"),
     ],
-    ids=["no-md5", "no-file-url", "unknown-rating", "bad-md5", "tags-not-text", "ugoira-zip", "no-rating", "deleted"],
+    ids=[
+        "no-md5",
+        "no-file-url",
+        "unknown-rating",
+        "bad-md5",
+        "tags-not-text",
+        "ugoira-zip",
+        "no-rating",
+        "deleted",
+        "file-url",
+        "ftp-url",
+    ],
 )
 def test_unusable_posts_are_skipped_with_a_reason(api: str, change: dict[str, Any], reason: str) -> None:
     item = dict(template(api), **change)
@@ -207,8 +220,9 @@ def test_source_configs_merge_overrides_over_the_builtin_sites() -> None:
         ({"x": {"api": "shimmie", "url": "https://x"}}, "source 'x': api must be one of"),
         ({"x": {"url": "https://x"}}, "source 'x': api must be one of"),
         ({"x": {"api": "danbooru"}}, "source 'x': url must be an http"),
+        ({"local": {"api": "danbooru", "url": "https://x"}}, "source name 'local' is reserved"),
     ],
-    ids=["unknown-api", "new-site-without-api", "new-site-without-url"],
+    ids=["unknown-api", "new-site-without-api", "new-site-without-url", "named-local"],
 )
 def test_unusable_sources_are_a_clear_error(raw: dict[str, dict[str, str]], message: str) -> None:
     with pytest.raises(SourceConfigError, match=message):

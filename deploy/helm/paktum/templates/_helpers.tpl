@@ -91,6 +91,20 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 
+{{/*
+The secretKeyRef (name, key) of Redis's password: the release Secret for the in-chart Redis, redis.external.passwordSecret
+for an external one; empty when an external Redis has none (or carries it in its url).
+*/}}
+{{- define "paktum.redisPasswordRef" -}}
+{{- if .Values.redis.enabled -}}
+name: {{ include "paktum.secretName" . }}
+key: {{ .Values.auth.secretKeys.redisPassword }}
+{{- else if .Values.redis.external.passwordSecret.name -}}
+name: {{ .Values.redis.external.passwordSecret.name }}
+key: {{ .Values.redis.external.passwordSecret.key }}
+{{- end -}}
+{{- end -}}
+
 {{- define "paktum.searchUrl" -}}
 {{- if eq .Values.search.backend "sqlite" -}}
 sqlite:////data/search.sqlite3
@@ -115,6 +129,12 @@ Secrets come from the Secret by reference, never as literal values. Call with (d
   value: /data
 - name: PAKTUM_REDIS_URL
   value: {{ include "paktum.redisUrl" $ctx | quote }}
+{{- with include "paktum.redisPasswordRef" $ctx }}
+- name: PAKTUM_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      {{- . | nindent 6 }}
+{{- end }}
 - name: PAKTUM_SEARCH_URL
   value: {{ include "paktum.searchUrl" $ctx | quote }}
 {{- if ne $ctx.Values.search.backend "sqlite" }}
@@ -166,6 +186,8 @@ override. Call with the root context.
 {{- define "paktum.scraperEnv" -}}
 - name: PAKTUM_SCRAPE_SOURCE
   value: {{ .Values.scraper.source | quote }}
+- name: PAKTUM_SCRAPE_MAX_POSTS
+  value: {{ .Values.scraper.maxPosts | quote }}
 {{- with .Values.scraper.sources }}
 - name: PAKTUM_SCRAPE_SOURCES
   value: {{ toJson . | quote }}

@@ -10,6 +10,9 @@ the cleanup run repairs:
 - adding: files (thumbnail first) -> index -> registry and groups. A crash leaves files without a document
   (the sweep reports them after its grace period, `--repair` removes them) or a document without a
   registry entry (`--repair` registers it; the full regroup groups it either way).
+- editing (an owner's tags and rating): the edit in Redis -> index. Every index write applies the edits
+  remembered, so a later scrape of the file never undoes one, and a crash between the two leaves an edit
+  that the next write of the image applies.
 - removing: bans (when asked: time, pHash, md5) -> index -> files -> groups -> registry. A crash leaves a
   banned md5 still indexed (every purge finishes its removal), files without a document, or a registry
   entry without a document (the sweep reports both, `--repair` removes them through `remove_traces`).
@@ -20,18 +23,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from paktum_common import keys
-from paktum_common.contracts import ImageDocument
+from paktum_common.contracts import ImageDocument, TagEdit
 from paktum_common.errors import BannedImageError
 from paktum_common.groups import link_images, remove_from_groups
 from paktum_common.log import log_event
+from paktum_common.redis_client import as_text
 from paktum_common.registry import IMAGES, PURGED
-from paktum_common.search import SearchBackend
+from paktum_common.search import SearchBackend, SearchQuery
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 
@@ -39,6 +44,8 @@ log = logging.getLogger("paktum.catalog")
 
 # Images per round of a large removal or registration: bounded work per Redis transaction and index call.
 BATCH = 500
+# A bulk edit's list of hits outlives an api that died mid-way by this long (renewed as it goes), no longer.
+HITS_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,10 @@ class Catalog(Admission):
 
     # ---- Adding ----------------------------------------------------------------------------------
 
-    async def store_files(self, md5: str, filename: str, data: bytes, thumbnail: bytes) -> None:
-        # Thumbnail first: an image file present means its thumbnail is too.
+    async def store_files(self, md5: str, filename: str, data: bytes, thumbnail: bytes, small: bytes = b"") -> None:
+        # Thumbnails first: an image file present means its thumbnails are too.
+        if small:
+            await asyncio.to_thread(self.store.write_small_thumbnail, md5, small)
         await asyncio.to_thread(self.store.write_thumbnail, md5, thumbnail)
         await asyncio.to_thread(self.store.write_image, filename, data)
 
@@ -138,16 +147,26 @@ class Catalog(Admission):
         for doc in documents:
             fresh[doc.ID] = merge_documents(fresh[doc.ID], doc) if doc.ID in fresh else doc
         existing = await self.search.get_documents(list(fresh))
+        edits = await self.tag_edits(list(fresh))
         # A new image is added when it is indexed, not when it was decoded: a write held back by an index
         # outage must not date an image from before a removal it raced (the purge compares the two).
         now = str(int(time.time()))
-        written = [
+        merged = [
             merge_documents(existing[i], d) if i in existing else d.model_copy(update={"Added": now})
             for i, d in fresh.items()
         ]
+        # The owner's edits win over what the source says, however often it says it again.
+        written = [edits[d.ID].apply(d) if d.ID in edits else d for d in merged]
         # Files younger than the grace period are never a sweep's leftovers: after a long retry, make them young.
         await asyncio.to_thread(self.store.touch, [(d.ID, d.Filename) for d in written if d.ID not in existing])
         await self.search.add_documents(written)
+        # An edit made while this batch was being written (update_tags remembers it before reading the index)
+        # may have been overwritten by it: asked again, and written again over it.
+        later = await self.tag_edits(list(fresh))
+        redone = {d.ID: later[d.ID].apply(d) for d in merged if d.ID in later and later[d.ID] != edits.get(d.ID)}
+        if redone:
+            await self.search.add_documents(list(redone.values()))
+            written = [redone.get(d.ID, d) for d in written]
         return Indexed(existing, written)
 
     async def register_only(self, phashes: Mapping[str, int]) -> list[str]:
@@ -170,6 +189,62 @@ class Catalog(Admission):
         group at once (one round trip to find neighbours); returns how many joined a group. The cleanup run
         redoes both."""
         return await link_images(self.redis, phashes, self.distance, alternates)
+
+    # ---- Editing ---------------------------------------------------------------------------------
+
+    async def tag_edits(self, md5s: Sequence[str]) -> dict[str, TagEdit]:
+        """The owner's edits of these images, for those that have one (one round trip)."""
+        if not md5s:
+            return {}
+        stored = await self.redis.hmget(keys.TAG_EDITS, list(md5s))
+        return {md5: TagEdit.from_redis(value) for md5, value in zip(md5s, stored, strict=True) if value}
+
+    async def update_tags(self, md5s: Sequence[str], edit: TagEdit) -> list[ImageDocument]:
+        """Apply an owner's edit to these indexed images (an unknown md5 is skipped), at most BATCH at a time.
+
+        Remembered first (merged with the image's earlier edits, the later winning), then written to the
+        index: an edit cut short by a crash is applied by the next index write of the image, or by asking
+        again. Returns the documents that changed, as written.
+        """
+        ids = list(dict.fromkeys(md5s))
+        if len(ids) > BATCH:
+            raise ValueError(f"update_tags takes at most {BATCH} images at a time, got {len(ids)}")
+        documents = await self.search.get_documents(ids)
+        if not documents:
+            return []
+        earlier = await self.tag_edits(list(documents))
+        remembered = {md5: earlier[md5].then(edit) if md5 in earlier else edit for md5 in documents}
+        await self.redis.hset(keys.TAG_EDITS, mapping={md5: e.to_redis() for md5, e in remembered.items()})
+        # All of the image's edits, not only this one: one cut short by a crash before its index write is done now.
+        changed = [new for md5, doc in documents.items() if (new := remembered[md5].apply(doc)) != doc]
+        await self.search.add_documents(changed)
+        return changed
+
+    async def update_matching(self, query: SearchQuery, edit: TagEdit) -> tuple[int, int]:
+        """Apply an owner's edit to every image `query` finds; returns (images matched, images changed).
+
+        The hits are listed first, into a Redis list that expires (an edit can take a tag the query looks
+        for away: paging the search while editing would skip images), then edited BATCH at a time, so memory
+        stays bounded however many images match.
+        """
+        hits = f"{keys.TAG_EDIT_HITS}{uuid.uuid4().hex}"
+        matched = changed = 0
+        try:
+            async for ids in self.search.matching_ids(query, BATCH):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.rpush(hits, *ids)
+                    pipe.expire(hits, HITS_TTL_SECONDS)
+                    await pipe.execute()
+                matched += len(ids)
+            for start in range(0, matched, BATCH):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.lrange(hits, start, start + BATCH - 1)
+                    pipe.expire(hits, HITS_TTL_SECONDS)  # however long the whole edit takes
+                    page, _ = await pipe.execute()
+                changed += len(await self.update_tags([as_text(md5) for md5 in page], edit))
+        finally:
+            await self.redis.delete(hits)
+        return matched, changed
 
     # ---- Removing --------------------------------------------------------------------------------
 
@@ -225,6 +300,8 @@ class Catalog(Admission):
             doc = documents.get(md5)
             await asyncio.to_thread(self.store.delete, md5, doc.Filename if doc else None)
         await remove_from_groups(self.redis, ids, self.distance)
+        if ids:
+            await self.redis.hdel(keys.TAG_EDITS, *ids)  # an image that comes back starts afresh
         await IMAGES.remove(self.redis, ids)
 
     async def purged_at(self, md5s: Sequence[str]) -> Mapping[str, int]:

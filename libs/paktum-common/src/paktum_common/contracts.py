@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from paktum_common.errors import BadPostError
+from paktum_common.errors import BadPostError, InvalidEditError
 
 PHASH_MAX = (1 << 64) - 1
 
@@ -93,6 +93,63 @@ def normalize_tags(tags: list[str] | str) -> list[str]:
         if clean:
             seen.setdefault(clean, None)
     return list(seen)
+
+
+# Keys that make a query term a filter, not a tag: an edited tag spelt like one could never be searched for.
+_FILTER_KEYS = ("rating", "order", "width", "height", "size", "added")
+MAX_TAG_LENGTH = 200  # the search language's longest term
+
+
+def edited_tag(raw: str) -> str:
+    """A tag as an owner may set it: normalised like scraped tags, and searchable in the query language."""
+    names = normalize_tags([raw]) if isinstance(raw, str) else []
+    if len(names) != 1:
+        raise InvalidEditError(f"not a tag: {raw!r}")
+    tag = names[0]
+    key, colon, _ = tag.partition(":")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidEditError(f"a tag is at most {MAX_TAG_LENGTH} characters, got {len(tag)}")
+    if tag[0] in "-~" or any(c in tag for c in '*,"') or (colon and key in _FILTER_KEYS):
+        raise InvalidEditError(
+            f'not a tag: {raw!r} (a tag cannot start with - or ~, contain * , or ", or start with {key}:)'
+        )
+    return tag
+
+
+class TagEdit(BaseModel):
+    """What an owner changed on one image, remembered in Redis (keys.TAG_EDITS) so that a later scrape or
+    import of the same file does not undo it: tags added, tags removed, and the rating, all winning over
+    what a source says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    rating: Rating | None = None
+
+    def then(self, later: TagEdit) -> TagEdit:
+        """This edit followed by a later one: the later wins where they disagree."""
+        return TagEdit(
+            add=tuple(dict.fromkeys([*(t for t in self.add if t not in later.remove), *later.add])),
+            remove=tuple(dict.fromkeys([*(t for t in self.remove if t not in later.add), *later.remove])),
+            rating=later.rating or self.rating,
+        )
+
+    def apply(self, doc: ImageDocument) -> ImageDocument:
+        """The document with this edit applied over whatever tags and rating it came with."""
+        removed = set(self.remove)
+        tags = list(dict.fromkeys([*(t for t in doc.Tags if t not in removed), *self.add]))
+        rating = self.rating or doc.Rating
+        if tags == doc.Tags and rating == doc.Rating:
+            return doc
+        return doc.model_copy(update={"Tags": tags, "Tagstring": " ".join(tags), "Rating": rating})
+
+    def to_redis(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_redis(cls, value: str | bytes) -> TagEdit:
+        return cls.model_validate_json(value)
 
 
 class Post(BaseModel):
@@ -275,6 +332,7 @@ class DeadLetter(BaseModel):
     reason: str
     failed_at: int = Field(default_factory=lambda: int(time.time()))
     fields: dict[str, str] = Field(default_factory=dict)  # the entry as published (a post: {"post": JSON})
+    errors: list[str] = Field(default_factory=list)  # why each failed delivery failed, oldest first
 
     def to_stream(self) -> dict[str, str]:
         record = dict(self.fields)
@@ -284,17 +342,23 @@ class DeadLetter(BaseModel):
                 "deliveries": str(self.deliveries),
                 "reason": self.reason,
                 "failed_at": str(self.failed_at),
+                "errors": json.dumps(self.errors),
             }
         )
         return record
 
     @classmethod
     def from_stream(cls, record: dict[str, str]) -> DeadLetter:
-        own = {"entry_id", "deliveries", "reason", "failed_at"}
+        own = {"entry_id", "deliveries", "reason", "failed_at", "errors"}
+        try:
+            errors = [str(e) for e in json.loads(record.get("errors") or "[]")]
+        except (ValueError, TypeError):
+            errors = []
         return cls(
             entry_id=record.get("entry_id", ""),
             deliveries=int(record.get("deliveries", "0") or 0),
             reason=record.get("reason", ""),
             failed_at=int(record.get("failed_at", "0") or 0),
             fields={k: v for k, v in record.items() if k not in own},
+            errors=errors,
         )

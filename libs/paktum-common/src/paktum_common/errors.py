@@ -40,9 +40,17 @@ class SearchUnavailableError(TransientError):
     """The search backend cannot be reached or answered with an error."""
 
 
+class StorageUnavailableError(TransientError):
+    """The image store cannot take a write (disk full, quota, I/O error, read-only): an outage, not the post's fault."""
+
+
 class NotAuthorizedError(PaktumError):
     """The request lacks the token it needs (or the feature that needs one is off)."""
 
 
 class UnknownImageError(PaktumError):
     """An action names an image that is not in the catalog."""
+
+
+class InvalidEditError(PaktumError):
+    """An edit of tags or rating is malformed: not a tag, too many tags, an unknown rating; the message says which."""

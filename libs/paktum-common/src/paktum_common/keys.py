@@ -5,6 +5,9 @@ what lives in Redis."""
 # PAKTUM_DEAD_LETTER_STREAM (settable so two installations can share one Redis).
 INGEST_STREAM = "paktum:ingest"
 DEAD_LETTERS = "paktum:ingest:dead"
+# Per consumer-group stream: the error of each failed delivery of an entry still pending (hash: entry ID ->
+# JSON list), so the dead letter of an entry that ran out of deliveries says why each one failed.
+ENTRY_ERRORS = "{stream}:errors"
 
 # MD5s of images removed for good (purged for a banned tag, deleted by an admin, or refused as a re-upload
 # of a purged picture): the scraper skips them, the hasher refuses them.
@@ -42,6 +45,13 @@ GROUPS_BUILD = "paktum:groups:build"  # prefix of a run's unfinished keys (they 
 # "Not variants" decisions: pairs "a:b" (a < b) that must never link, and each image's partners.
 NOT_VARIANTS = "paktum:notvariants"
 NOT_VARIANTS_OF = "paktum:notvariants:of"  # + ":<md5>": set of md5s
+
+# Owners' edits of tags and rating (the api's updateImage/updateImages): hash md5 -> TagEdit JSON, applied by the
+# catalog on every index write, so a later scrape or import of the same file merges with them and they win.
+TAG_EDITS = "paktum:edits:tags"
+# What was edited, by whom (a token's fingerprint, never the token): a capped stream of the latest changes.
+TAG_EDIT_LOG = "paktum:edits:log"
+TAG_EDIT_HITS = "paktum:edits:hits:"  # + a random ID: a bulk edit's list of the md5s its query found (expires)
 
 # Held while a cleanup run works, so two runs never interleave their swaps.
 CLEANUP_LOCK = "paktum:cleanup:lock"

@@ -7,11 +7,15 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paktum_common import keys
+from paktum_common.errors import PaktumError
+
+MAX_PASSWORD_FILE_BYTES = 4096
 
 
 class SourceOverride(BaseModel):
@@ -35,7 +39,11 @@ class Settings(BaseSettings):
 
     # Where things live.
     data_dir: Path = Path("paktum-data")
-    redis_url: str | None = None  # None: `paktum up` starts an embedded redis-server
+    redis_url: str | None = None  # None: `paktum up` starts an embedded redis-server (with its own password)
+    # An external Redis's password, when the URL carries none (redis://:pw@host also works); the file form is
+    # for a Kubernetes Secret mounted as a file. Either is folded into redis_url once, here.
+    redis_password: SecretStr | None = None
+    redis_password_file: Path | None = None
     search_url: str | None = None  # None: sqlite:///<data_dir>/search.sqlite3
     public_url: str | None = None  # None: the api derives links from the request
 
@@ -52,10 +60,19 @@ class Settings(BaseSettings):
     # Images.
     max_image_pixels: int = Field(120_000_000, ge=1)
     max_file_bytes: int = Field(200 * 1024 * 1024, ge=1)
-    thumbnail_size: int = Field(300, ge=16, le=2048)
+    thumbnail_size: int = Field(480, ge=16, le=2048)  # the original Paktum's, and its frontend's tile width
+    # A second, smaller thumbnail from the same decode, for the gallery's srcset; 0 (or >= thumbnail_size): none.
+    thumbnail_small_size: int = Field(240, ge=0, le=2048)
     phash_mode: Literal["fast", "exact"] = "fast"
     hasher_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     hasher_batch_size: int = Field(16, ge=1)
+    # Budgets of one decode, whatever the file claims: CPU seconds (the worker is stopped past it) and memory
+    # (a decode that would need more is refused before it starts; the worker's address space is capped too).
+    decode_cpu_seconds: float = Field(20.0, gt=0)
+    decode_memory_mib: int = Field(768, ge=16)
+    # Folders whose files a post may name with a file:// URL, besides those `paktum import` records in
+    # <data_dir>/local-roots. Nothing else on the disk is read, whatever a post on the stream says.
+    local_roots: Annotated[list[Path], NoDecode] = []
 
     # Variants.
     variant_distance: int = Field(10, ge=0, le=64)
@@ -76,6 +93,11 @@ class Settings(BaseSettings):
 
     # Secrets: no defaults, the feature that needs one is off without it.
     admin_token: SecretStr | None = None
+    # Private mode: set, every read (REST, GraphQL, files, thumbnails, the gallery) needs one of these tokens
+    # (or the admin token) as a Bearer token, a gallery session or a signed link. Separated by spaces or commas.
+    read_token: Annotated[list[SecretStr], NoDecode] = []
+    read_link_seconds: int = Field(3600, ge=60)  # how long a signed file/thumbnail link in an answer stays valid
+    read_session_seconds: int = Field(7 * 86400, ge=60)  # how long a gallery sign-in lasts
 
     # Meilisearch.
     meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
@@ -95,6 +117,8 @@ class Settings(BaseSettings):
     scrape_retries: int = Field(5, ge=0)  # per page, on timeouts, 5xx and 429
     scrape_backoff_seconds: float = Field(1.0, ge=0)  # first retry's wait; doubles each time
     scrape_max_wait_seconds: float = Field(300.0, ge=0)  # cap on one backoff or Retry-After wait
+    # The request a scraper run answers for (set on a Job the api made for startScrape): its outcome is recorded.
+    scrape_request_id: str = ""
     download_timeout_seconds: float = Field(60.0, gt=0)  # the hasher's download of a post's file
     download_allow_private: bool = False  # allow downloads from loopback/private addresses (tests, a LAN booru)
 
@@ -104,7 +128,13 @@ class Settings(BaseSettings):
     imgproxy_key: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_KEY
     imgproxy_salt: SecretStr | None = None  # hex, as imgproxy's IMGPROXY_SALT
     imgproxy_source: str = "local:///"  # what imgproxy reads: this + Filename (local:/// = a shared images volume)
-    imgproxy_options: str = "rs:fit:300:300"  # imgproxy processing options for ThumbnailURL
+    imgproxy_options: str = "rs:fit:480:480"  # imgproxy processing options for ThumbnailURL
+    # startScrape as a Kubernetes Job: the scraper CronJob whose template each Job copies; empty: the Redis stream.
+    scrape_job_cronjob: str = ""
+    scrape_job_namespace: str = ""  # empty: the api pod's own namespace (in-cluster)
+    scrape_job_ttl_seconds: int = Field(86_400, ge=0)  # a finished Job (and its pod) is deleted after this
+    kube_config: str = ""  # a kubeconfig file for the Kubernetes API; empty: the in-cluster service account
+    kube_timeout_seconds: float = Field(10.0, gt=0)  # one Kubernetes API call
     # Search by image (POST /api/similar, similarImages): the largest picture accepted, uploaded or fetched, and
     # how long its decode may take.
     similar_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
@@ -127,12 +157,22 @@ class Settings(BaseSettings):
                 raise ValueError("must be hex-encoded, as imgproxy expects it") from None
         return value
 
-    @field_validator("banned_tags", "scrape_source", "cors_origins", mode="before")
+    @field_validator("banned_tags", "scrape_source", "cors_origins", "read_token", mode="before")
     @classmethod
     def _words(cls, value: object) -> object:
         # The environment's form: a JSON list, or words separated by commas, spaces or newlines.
         if isinstance(value, str):
             return json.loads(value) if value.lstrip().startswith("[") else value.replace(",", " ").split()
+        return value
+
+    @field_validator("local_roots", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        # Folder names may hold spaces and commas: a JSON list, or one folder per line or per os.pathsep.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for line in value.splitlines() for part in line.split(os.pathsep) if part.strip()]
         return value
 
     @field_validator("scrape_sources", mode="before")
@@ -145,11 +185,23 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", "meili_key",
-        "imgproxy_url", "imgproxy_key", "imgproxy_salt", mode="before",
+        "imgproxy_url", "imgproxy_key", "imgproxy_salt", "redis_password", "redis_password_file", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _redis_password_in_url(self) -> Settings:
+        # Errors here are PaktumErrors, not ValueErrors: pydantic would print the input, password and all.
+        if self.redis_password and self.redis_password_file:
+            raise PaktumError("set PAKTUM_REDIS_PASSWORD or PAKTUM_REDIS_PASSWORD_FILE, not both")
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        if self.redis_password_file:
+            password = _read_password_file(self.redis_password_file)
+        if password and self.redis_url:
+            self.redis_url = with_redis_password(self.redis_url, password)
+        return self
 
     @cached_property
     def images_dir(self) -> Path:
@@ -158,6 +210,11 @@ class Settings(BaseSettings):
     @cached_property
     def thumbnails_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @cached_property
+    def local_roots_file(self) -> Path:
+        """Where `paktum import` records the folders it imports, for the hashers of this data directory."""
+        return self.data_dir / "local-roots"
 
     @cached_property
     def effective_search_url(self) -> str:
@@ -170,6 +227,41 @@ class Settings(BaseSettings):
         if self.consumer_name:
             return self.consumer_name
         return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _read_password_file(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PASSWORD_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_PASSWORD_FILE_BYTES:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is over {MAX_PASSWORD_FILE_BYTES} bytes")
+    try:
+        password = raw.decode().rstrip("\r\n")  # `echo pw > file` leaves a newline; Secrets mount none
+    except UnicodeDecodeError:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is not UTF-8 text") from None
+    if not password:
+        raise PaktumError(f"PAKTUM_REDIS_PASSWORD_FILE {path} is empty")
+    return password
+
+
+def with_redis_password(url: str, password: str) -> str:
+    """`url` with `password` in it, as redis-py reads it (percent-encoded userinfo; a query for unix sockets)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        given = query.get("password")
+        query["password"] = password
+        new = f"unix://{parts.path}?{urlencode(query)}"
+    else:
+        user, _, host = parts.netloc.rpartition("@")
+        name, _, given_quoted = user.partition(":")
+        given = unquote(given_quoted) if given_quoted else None
+        new = urlunsplit(parts._replace(netloc=f"{name}:{quote(password, safe='')}@{host}"))
+    if given is not None and given != password:
+        raise PaktumError("PAKTUM_REDIS_URL carries a password and PAKTUM_REDIS_PASSWORD(_FILE) another one")
+    return new
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from starlette.requests import HTTPConnection
 
+from paktum_api.kube import KubeError, KubeForbiddenError, KubeUnavailableError, check_request_id
 from paktum_api.state import AppState
 from paktum_common import keys
-from paktum_common.contracts import ScrapeRequest, normalize_tags
+from paktum_common.contracts import ScrapeOutcome, ScrapeRequest, normalize_tags
 from paktum_common.errors import NotAuthorizedError, PaktumError, SearchUnavailableError, UnknownImageError
 from paktum_common.groups import Separation, mark_not_variants
 from paktum_common.log import log_event
@@ -21,6 +30,9 @@ router = APIRouter()
 log = logging.getLogger("paktum.api")
 
 SCRAPE_REQUESTS_KEEP = 10_000  # the stream is a work queue, not an archive: trim the oldest
+# One request is one stream entry or one Job's environment (a Kubernetes object): a budget, not a whole booru's tags.
+SCRAPE_QUERIES_MAX = 200
+SCRAPE_REQUEST_CHARS = 16_384
 
 
 def admin_token_valid(settings: Settings, presented: str | None) -> bool:
@@ -40,12 +52,34 @@ def check_admin(state: AppState, authorization: str | None) -> None:
         raise NotAuthorizedError("this needs the admin token: Authorization: Bearer <token>")
 
 
-async def request_scrape(state: AppState, queries: list[str], source: str | None) -> str:
-    """Publish a scrape request (tag queries, one per line) for the scraper; returns the stream entry ID."""
+async def request_scrape(state: AppState, queries: list[str], source: str | None, request_id: str | None = None) -> str:
+    """Start a scrape of these tag queries; returns the request's ID, for scrapeStatus.
+
+    On Kubernetes (PAKTUM_SCRAPE_JOB_CRONJOB) it is a Job made from the scraper CronJob, named after the request
+    ID: the same `request_id` again starts nothing new. Otherwise it is an entry on the Redis stream that
+    `paktum-scraper --serve-requests` consumes, and its ID is the entry's.
+    """
+    if len(queries) > SCRAPE_QUERIES_MAX or sum(len(q) for q in queries) + len(source or "") > SCRAPE_REQUEST_CHARS:
+        raise PaktumError(
+            f"a scrape request takes at most {SCRAPE_QUERIES_MAX} queries and {SCRAPE_REQUEST_CHARS} characters"
+        )
     lines = [" ".join(normalize_tags(query)) for query in queries]
     lines = [line for line in lines if line]
     if not lines:
         raise PaktumError("a scrape request needs at least one tag query")
+    if state.scrape_jobs is not None:
+        request_id = check_request_id(request_id) if request_id else new_request_id()
+        env = {"PAKTUM_SCRAPE_QUERIES": "\n".join(lines), "PAKTUM_SCRAPE_REQUEST_ID": request_id}
+        if source:
+            env["PAKTUM_SCRAPE_SOURCE"] = source
+        job = await state.scrape_jobs.start(request_id, env)
+        log_event(
+            log, logging.INFO, "scrape requested", request=request_id, job=job.name, phase=job.phase,
+            queries=len(lines), source=source or "",
+        )  # fmt: skip
+        return request_id
+    if request_id:
+        raise PaktumError("requestId is for startScrape as a Kubernetes Job; here the request's ID is made for it")
     request = ScrapeRequest(queries="\n".join(lines), source=source or "")
     entry = await state.redis.xadd(
         keys.SCRAPE_REQUESTS,
@@ -55,6 +89,101 @@ async def request_scrape(state: AppState, queries: list[str], source: str | None
     )
     log_event(log, logging.INFO, "scrape requested", entry=entry, queries=len(lines), source=source or "")
     return str(entry)
+
+
+def new_request_id() -> str:
+    """Milliseconds and a random tail: sorts by time, never repeats in practice, fits a Job name."""
+    return f"{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+
+
+class UnknownScrapeError(PaktumError):
+    """No scrape request with that ID (never made, or so old its traces are gone)."""
+
+
+ScrapePhase = Literal["pending", "running", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class ScrapeProgress:
+    """How a scrape request is doing, whichever way it runs: its phase, its figures once known, and why it failed."""
+
+    request: str
+    status: ScrapePhase
+    reason: str = ""
+    found: int = 0
+    published: int = 0
+    query_errors: int = 0
+    job: str = ""  # the Kubernetes Job carrying it out, if any
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "request": self.request, "status": self.status, "reason": self.reason, "found": self.found,
+            "published": self.published, "query_errors": self.query_errors, "job": self.job,
+        }  # fmt: skip
+
+
+async def scrape_status(state: AppState, request_id: str) -> ScrapeProgress:
+    """The outcome recorded in paktum:scrape:results when there is one; otherwise the Job's status (Kubernetes) or
+    the request's place on the stream (pending, or delivered to a consumer and running)."""
+    request_id = request_id.strip()
+    if state.scrape_jobs is not None:
+        check_request_id(request_id)
+    outcome = await latest_outcome(state.redis, request_id)
+    if state.scrape_jobs is not None:
+        job = await state.scrape_jobs.state(request_id)
+        if job is not None and job.phase in ("pending", "running"):
+            # An outcome already there is an earlier pod's (the Job retries): this one is not finished.
+            return ScrapeProgress(request_id, job.phase, job=job.name)
+        if outcome is not None:
+            return _from_outcome(outcome, job.name if job else "")
+        if job is not None:
+            return ScrapeProgress(
+                request_id, job.phase, job.reason or "finished without recording an outcome", job=job.name
+            )
+        raise UnknownScrapeError(f"no scrape request with ID {request_id!r}")
+    if outcome is not None:
+        return _from_outcome(outcome)
+    if not STREAM_ID.fullmatch(request_id):
+        raise UnknownScrapeError(f"no scrape request with ID {request_id!r}")
+    try:
+        delivered: Any = await state.redis.xpending_range(
+            keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, min=request_id, max=request_id, count=1
+        )
+    except ResponseError:  # no consumer group yet: no scraper has ever read a request
+        delivered = []
+    if delivered:
+        return ScrapeProgress(request_id, "running")
+    if await state.redis.xrange(keys.SCRAPE_REQUESTS, min=request_id, max=request_id, count=1):
+        return ScrapeProgress(request_id, "pending")
+    raise UnknownScrapeError(f"no scrape request with ID {request_id!r}")
+
+
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+OUTCOMES_SCANNED = 10_000  # the results stream is trimmed to about this many: older outcomes are gone anyway
+OUTCOMES_PAGE = 500
+
+
+async def latest_outcome(redis: Redis, request_id: str) -> ScrapeOutcome | None:
+    """The newest outcome recorded for this request, reading the results stream from its end, a page at a time."""
+    upper = "+"
+    scanned = 0
+    while scanned < OUTCOMES_SCANNED:
+        page: Any = await redis.xrevrange(keys.SCRAPE_RESULTS, max=upper, min="-", count=OUTCOMES_PAGE)
+        for _, fields in page:
+            if fields.get("request") == request_id:
+                return ScrapeOutcome.from_stream(fields)
+        if len(page) < OUTCOMES_PAGE:
+            return None
+        scanned += len(page)
+        upper = f"({page[-1][0]}"
+    return None
+
+
+def _from_outcome(outcome: ScrapeOutcome, job: str = "") -> ScrapeProgress:
+    return ScrapeProgress(
+        outcome.request, "done" if outcome.status == "done" else "failed", outcome.reason, outcome.found,
+        outcome.published, outcome.query_errors, job,
+    )  # fmt: skip
 
 
 async def delete_image(state: AppState, image_id: str, ban: bool = True) -> bool:
@@ -99,7 +228,7 @@ async def not_variants(state: AppState, a: str, b: str) -> Separation:
     return result
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(request: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer <token>`, or from `X-Admin-Token`."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -116,10 +245,9 @@ class NotVariantsRequest(BaseModel):
 async def not_variants_route(request: Request) -> JSONResponse:
     """Mark two images as not variants of each other: `{"a": ID, "b": ID}`."""
     state: AppState = request.app.state.paktum
-    if state.settings.admin_token is None:
-        return JSONResponse({"error": "admin features are off: PAKTUM_ADMIN_TOKEN is not set"}, status_code=403)
-    if not admin_token_valid(state.settings, presented_token(request)):
-        return JSONResponse({"error": "a valid admin token is required"}, status_code=401)
+    refusal = _admin_refusal(state, request)
+    if refusal is not None:
+        return refusal
     try:
         body = NotVariantsRequest.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -136,3 +264,33 @@ async def not_variants_route(request: Request) -> JSONResponse:
     return JSONResponse(
         {"a": a, "b": b, "newly_marked": result.newly_marked, "still_grouped": result.still_grouped, "error": ""}
     )
+
+
+def _admin_refusal(state: AppState, request: Request) -> JSONResponse | None:
+    if state.settings.admin_token is None:
+        return JSONResponse({"error": "admin features are off: PAKTUM_ADMIN_TOKEN is not set"}, status_code=403)
+    if not admin_token_valid(state.settings, presented_token(request)):
+        return JSONResponse({"error": "a valid admin token is required"}, status_code=401)
+    return None
+
+
+@router.get("/api/admin/scrapes/{request_id}")
+async def scrape_status_route(request: Request, request_id: str) -> JSONResponse:
+    """How a scrape request (startScrape's ID) is doing: pending, running, done or failed, with its figures."""
+    state: AppState = request.app.state.paktum
+    refusal = _admin_refusal(state, request)
+    if refusal is not None:
+        return refusal
+    try:
+        progress = await scrape_status(state, request_id)
+    except UnknownScrapeError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+    except KubeForbiddenError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=502)
+    except KubeUnavailableError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=504)
+    except KubeError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=502)
+    except PaktumError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({**progress.to_json(), "error": ""})

@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from paktum_api import admin, files, gallery, ops, related, rest, similar
+from paktum_api import admin, edits, files, gallery, ops, related, rest, signin, similar
+from paktum_api.access import ReadAccess, ReadGuard
 from paktum_api.graphql.schema import graphql_router
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_api.state import AppState
 from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
@@ -26,6 +28,8 @@ log = logging.getLogger("paktum.api")
 
 
 def create_app(settings: Settings) -> FastAPI:
+    access = ReadAccess.from_settings(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.redis_url, "PAKTUM_REDIS_URL must be set"
@@ -35,6 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
             search=open_search(settings),
             store=ImageStore.from_settings(settings),
             imgproxy=Imgproxy.from_settings(settings),
+            scrape_jobs=ScrapeJobs.from_settings(settings),
+            access=access,
         )
         app.state.paktum = state
         if settings.admin_token is None:
@@ -58,22 +64,26 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         description="REST API of Paktum (the original's paths and shapes). GraphQL, the preferred API, is at /query.",
     )
+    if access is not None:  # innermost: refused reads are still counted and logged by observe
+        app.add_middleware(ReadGuard, settings=settings, access=access)
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)
     app.include_router(similar.router)
     app.include_router(admin.router)
+    app.include_router(edits.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     app.include_router(graphql_router(settings.graphql_max_depth, settings.graphql_max_cost), include_in_schema=False)
     app.include_router(gallery.router)
+    app.include_router(signin.router)
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from paktum_api.state import AppState
 from paktum_common.contracts import MEDIA_TYPES
-from paktum_common.store import ImageStore
+from paktum_common.store import SMALL, ImageStore
 
 router = APIRouter()
 
@@ -43,3 +43,18 @@ async def thumbnail_file(filename: str, request: Request) -> Response:
     path = state.store.thumbnail_path(md5)
     ok = ImageStore.is_valid_name(filename) and filename == ImageStore.thumbnail_name(md5) and path.is_file()
     return _file(request, ok, str(path), f'"{md5}-thumbnail"', "jpg")
+
+
+@router.get(f"/thumbnails/{SMALL}/{{filename}}", summary="The smaller thumbnail (JPEG), for srcset")
+@router.head(f"/thumbnails/{SMALL}/{{filename}}", include_in_schema=False)
+async def small_thumbnail_file(filename: str, request: Request) -> Response:
+    """An image stored before the smaller thumbnail existed (or with PAKTUM_THUMBNAIL_SMALL_SIZE=0) has none:
+    its default thumbnail is served instead, until a new import or scrape of the file writes both."""
+    state: AppState = request.app.state.paktum
+    md5 = filename.partition(".")[0]
+    ok = ImageStore.is_valid_name(filename) and filename == ImageStore.thumbnail_name(md5)
+    small = state.store.small_thumbnail_path(md5)
+    if ok and small.is_file():
+        return _file(request, True, str(small), f'"{md5}-thumbnail-{SMALL}"', "jpg")
+    path = state.store.thumbnail_path(md5)
+    return _file(request, ok and path.is_file(), str(path), f'"{md5}-thumbnail"', "jpg")

@@ -16,6 +16,7 @@ from paktum_common import jobstats, metrics
 from paktum_common.errors import PaktumError
 from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
+from paktum_common.redis_client import RedisHealth
 
 router = APIRouter()
 access_log = logging.getLogger("paktum.api.access")
@@ -27,6 +28,27 @@ QUEUE_PENDING = metrics.gauge("api", "ingest_pending_entries", "Posts delivered 
 IMAGES = metrics.gauge("api", "indexed_images", "Images in the search index.")
 # Short-lived jobs (cleanup, scraper) leave their last run in Redis; the api exports it (see jobstats).
 JOB_RUNS = jobstats.JobStatsCollector()
+_REDIS_HEALTH: dict[int, RedisHealth] = {}  # per Redis client: the api's view of Redis, for paktum_redis_up
+
+
+def redis_health(state: AppState) -> RedisHealth:
+    health = _REDIS_HEALTH.get(id(state.redis))
+    if health is None or health.redis is not state.redis:
+        health = _REDIS_HEALTH[id(state.redis)] = RedisHealth(state.redis, "api")
+    return health
+
+
+async def check_redis(state: AppState) -> str | None:
+    """None while Redis answers; else what is wrong and for how long (an outage is logged once)."""
+    health = redis_health(state)
+    try:
+        await state.redis.ping()
+    except Exception as exc:
+        health.went_away(exc)
+        since = time.monotonic() - (health.down_since or time.monotonic())
+        return f"unavailable for {since:.0f}s: {str(exc) or type(exc).__name__}"
+    health.came_back()
+    return None
 
 
 @router.get("/healthz")
@@ -38,10 +60,9 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     state: AppState = request.app.state.paktum
     problems: dict[str, str] = {}
-    try:
-        await state.redis.ping()
-    except Exception as exc:
-        problems["redis"] = str(exc) or type(exc).__name__
+    redis_problem = await check_redis(state)
+    if redis_problem:
+        problems["redis"] = redis_problem
     try:
         await state.search.ping()
     except PaktumError as exc:
@@ -55,6 +76,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def prometheus_metrics(request: Request) -> Response:
     state: AppState = request.app.state.paktum
     # Figures that live elsewhere are read at scrape time, so they are never stale.
+    await check_redis(state)
     try:
         waiting, pending = await IngestQueue(state.redis, state.settings).depth()
         QUEUE_WAITING.set(waiting)

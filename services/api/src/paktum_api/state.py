@@ -5,15 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from paktum_api.imgproxy import Imgproxy
+from paktum_api.kube import ScrapeJobs
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import SearchBackend
 from paktum_common.settings import Settings
-from paktum_common.store import ImageStore
+from paktum_common.store import SMALL, ImageStore
+
+if TYPE_CHECKING:  # access imports admin, which imports this module
+    from paktum_api.access import ReadAccess
 
 
 @dataclass
@@ -23,6 +28,8 @@ class AppState:
     search: SearchBackend
     store: ImageStore
     imgproxy: Imgproxy | None = None
+    scrape_jobs: ScrapeJobs | None = None  # startScrape as a Kubernetes Job; None: the Redis stream
+    access: ReadAccess | None = None  # private mode: links to files and thumbnails are signed
     started: float = field(default_factory=time.time)
 
     @cached_property
@@ -38,5 +45,25 @@ class AppState:
         if self.imgproxy is not None:
             thumbnail = self.imgproxy.url(doc.Filename)
         else:
-            thumbnail = f"{base}/thumbnails/{ImageStore.thumbnail_name(doc.ID)}"
-        return f"{base}/images/{doc.Filename}", thumbnail
+            thumbnail = self.served(base, f"/thumbnails/{ImageStore.thumbnail_name(doc.ID)}")
+        return self.served(base, f"/images/{doc.Filename}"), thumbnail
+
+    def served(self, base: str, path: str) -> str:
+        """The link to a file this api serves; in private mode signed, so an `<img>` opens it without headers."""
+        return base + (self.access.sign_link(path) if self.access is not None else path)
+
+    def srcset(self, doc: ImageDocument, base_url: str) -> str:
+        """The thumbnails as an `<img srcset>`: the smaller one and the default one, each with its width.
+
+        An image stored before the smaller size existed has none: its URL serves the default thumbnail.
+        With imgproxy, its one thumbnail URL.
+        """
+        thumbnail = self.links(doc, base_url)[1]
+        if self.imgproxy is not None:
+            return thumbnail
+        size, small = self.settings.thumbnail_size, self.settings.thumbnail_small_size
+        if not 0 < small < size:
+            return f"{thumbnail} {size}w"
+        base = (self.settings.public_url or base_url).rstrip("/")
+        small_url = self.served(base, f"/thumbnails/{SMALL}/{ImageStore.thumbnail_name(doc.ID)}")
+        return f"{small_url} {small}w, {thumbnail} {size}w"

@@ -13,12 +13,12 @@ from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
 from paktum_common.catalog import BATCH, Catalog
 from paktum_common.registry import IMAGES
-from paktum_common.store import ImageStore
+from paktum_common.store import SMALL, ImageStore
 
 
 @dataclass
 class SweepReport:
-    orphan_files: list[str] = field(default_factory=list)  # "images/<name>", "thumbnails/<name>" of no document
+    orphan_files: list[str] = field(default_factory=list)  # "images/<name>", "thumbnails/[small/]<name>" of no document
     missing_files: list[str] = field(default_factory=list)  # IDs of documents whose image file is gone
     orphan_registry: list[str] = field(default_factory=list)  # pHash registry entries with no document
     unregistered: list[str] = field(default_factory=list)  # documents missing from the pHash registry
@@ -31,6 +31,7 @@ class SweepReport:
 
 IMAGES_DIR = "images"
 THUMBNAILS_DIR = "thumbnails"
+SMALL_THUMBNAILS_DIR = f"{THUMBNAILS_DIR}/{SMALL}"
 
 
 def _batches(items: list[str]) -> list[list[str]]:
@@ -65,10 +66,12 @@ async def sweep(
     indexed = dict(zip(catalogue.ids, catalogue.filenames, strict=True))
     images = await asyncio.to_thread(_old_files, store.images_dir, grace_seconds)
     thumbnails = await asyncio.to_thread(_old_files, store.thumbnails_dir, grace_seconds)
+    small = await asyncio.to_thread(_old_files, store.thumbnails_dir / SMALL, grace_seconds)
     progress.advance()
     on_disk = set(await asyncio.to_thread(lambda: [p.name for p in store.images_dir.iterdir()]))
     candidates = [(IMAGES_DIR, n) for n in images if _md5(n) not in indexed]
     candidates += [(THUMBNAILS_DIR, n) for n in thumbnails if _md5(n) not in indexed]
+    candidates += [(SMALL_THUMBNAILS_DIR, n) for n in small if _md5(n) not in indexed]
     # A document indexed since the scan started owns its file: ask the index again before calling it orphan.
     recent = await search.get_documents(sorted({_md5(n) for _, n in candidates}))
     report.orphan_files = sorted(f"{kind}/{n}" for kind, n in candidates if _md5(n) not in recent)
@@ -84,7 +87,7 @@ async def sweep(
     if repair:
         # Files of no document and registry entries of no document: what a removal cut short leaves.
         leftovers = sorted(
-            {_md5(orphan.partition("/")[2]) for orphan in report.orphan_files} | set(report.orphan_registry)
+            {_md5(orphan.rpartition("/")[2]) for orphan in report.orphan_files} | set(report.orphan_registry)
         )
         for batch in _batches(leftovers):
             await catalog.remove_traces(batch, reason="sweep: no document")

@@ -10,9 +10,8 @@ size. The dimensions always come from the file's header, never from the reduced 
 What gets hashed is the picture as a viewer sees it: the EXIF orientation applied, transparency
 composited onto white (imagehash drops alpha, so black line art on a transparent background would
 otherwise hash to zero; when white leaves nothing to see, the image as stored or on black, see
-_phash_and_picture; the hashes on the other background travel as alternates), 16-bit samples scaled
-to 8 bits. For an image without transparency, EXIF orientation or 16-bit samples, that picture is
-the file as Pillow opens it, so `exact` mode equals
+_phash_and_picture), 16-bit samples scaled to 8 bits. For an image without transparency, EXIF
+orientation or 16-bit samples, that picture is the file as Pillow opens it, so `exact` mode equals
 `imagehash.phash(Image.open(file))` bit for bit; for the others it equals `imagehash.phash` of the
 picture described. `fast` mode differs only for JPEGs large enough to be decoded at reduced scale:
 bench/README.md gives the measured differences.
@@ -21,8 +20,10 @@ bench/README.md gives the measured differences.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,8 +32,9 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
 from paktum_common.phash import is_degenerate
-from paktum_hasher.jpeg_scans import dc_scans_only
+from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
 from paktum_hasher.phash import phash_set
+from paktum_hasher.pool import memory_refusal
 
 PhashMode = Literal["fast", "exact"]
 
@@ -66,6 +68,20 @@ ORIENTATION_TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# More scans than any encoder writes (a progressive JPEG has about ten): libjpeg reads each one over the
+# whole picture, so a file of thousands is a CPU bomb, refused before it is decoded.
+MAX_JPEG_SCANS = 100
+DEFAULT_MEMORY_MIB = 768
+
+# Bytes per pixel of Pillow's storage: it keeps RGB, LA and PA in 4 bytes, like RGBA.
+PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+WIDE_PIXEL_BYTES = 4
+# What the decoder itself holds besides the picture it returns, per pixel of the file: libwebp's animation
+# decoder keeps two RGBA canvases and hands Pillow a third copy; libtiff may read through an RGBA buffer.
+DECODER_BYTES_PER_PIXEL = {"WEBP": 12, "TIFF": 4}
+# Colour conversions run over bands of rows this many pixels large, so that a transparent or 16-bit picture
+# is never held twice at full size: only the decoded image and its greyscale for the pHash are.
+BAND_PIXELS = 1 << 20
 
 # A truncated file must fail, not decode to a half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -84,29 +100,43 @@ class DecodedImage:
     ext: str
     phash: int
     thumbnail: bytes
+    small_thumbnail: bytes = b""  # made from the thumbnail, when a smaller size is asked for and smaller
     # The pHashes of the picture mirrored and rotated, then (transparent pictures) of it flattened on the
     # other background: paktum_common.phash's alternate slots.
     alternates: tuple[int, ...] = ()
 
 
-def decode_image(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode = "fast") -> DecodedImage:
-    """Raise BadImageError (with the reason) for anything that is not a whole, sane image."""
+def decode_image(
+    data: bytes,
+    max_pixels: int,
+    thumbnail_size: int,
+    phash_mode: PhashMode = "fast",
+    *,
+    small_size: int = 0,
+    memory_mib: int = DEFAULT_MEMORY_MIB,
+) -> DecodedImage:
+    """Raise BadImageError (with the reason) for anything that is not a whole, sane image, or that would
+    need more than `memory_mib` MiB to decode."""
     try:
         with warnings.catch_warnings():
             # Pillow warns about what it recovers from (a corrupt EXIF block, palette transparency
             # given as bytes): the image either decodes or raises, and stray lines on a worker's
             # stderr help no one.
             warnings.simplefilter("ignore", UserWarning)
-            return _decode(data, max_pixels, thumbnail_size, phash_mode)
+            return _decode(data, max_pixels, thumbnail_size, phash_mode, small_size, memory_mib)
     except BadImageError:
         raise
+    except MemoryError as exc:  # the estimate fell short and the worker's address-space cap caught it
+        raise BadImageError(memory_refusal(memory_mib)) from exc
     except UnidentifiedImageError as exc:
         raise BadImageError("not an image (unidentified format)") from exc
     except DECODE_ERRORS as exc:
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
-def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode) -> DecodedImage:
+def _decode(
+    data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: PhashMode, small_size: int, memory_mib: int
+) -> DecodedImage:
     image: Image.Image = Image.open(io.BytesIO(data))
     fmt = image.format or ""
     if fmt not in FORMAT_EXTENSIONS:
@@ -118,24 +148,61 @@ def _decode(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: Phash
         raise BadImageError(
             f"image has {width * height} pixels, more than the limit of {max_pixels} (PAKTUM_MAX_IMAGE_PIXELS)"
         )
-    orientation = _orientation(image)
+    if fmt in ("JPEG", "MPO") and (scans := scan_count(data, MAX_JPEG_SCANS)) > MAX_JPEG_SCANS:
+        raise BadImageError(f"JPEG has more than {MAX_JPEG_SCANS} scans ({scans} counted so far): refused unread")
     image.seek(0)  # animations: the first frame stands for the whole
     if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
         image = _draft(image, data, _fit(width, height, thumbnail_size))
+    # Before anything that may decode: Pillow reads a PNG's EXIF by loading the whole image.
+    if decode_bytes(image, fmt, (width, height)) > memory_mib * 1024 * 1024:
+        raise BadImageError(memory_refusal(memory_mib))
+    orientation = _orientation(image)
     image.load()
-    if orientation in ORIENTATION_TRANSPOSE:
-        image = image.transpose(ORIENTATION_TRANSPOSE[orientation])
-    phash, alternates, picture = _phash_and_picture(image)
+    transpose = ORIENTATION_TRANSPOSE.get(orientation)
+    phash, alternates, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
+    thumbnail = _resized(picture, thumbnail_size)
+    # The smaller one from the larger: the same decode, then a box filter over whole factors (480 to 240 is
+    # one 2x2 average), a third of what a bicubic filter costs there.
+    small = _jpeg(_resized(thumbnail, small_size, reducing_gap=1.0)) if 0 < small_size < thumbnail_size else b""
     return DecodedImage(
         width=width,
         height=height,
         ext=FORMAT_EXTENSIONS[fmt],
         phash=phash,
-        thumbnail=_thumbnail(picture, thumbnail_size),
+        thumbnail=_jpeg(thumbnail),
+        small_thumbnail=small,
         alternates=alternates,
     )
+
+
+def decode_bytes(image: Image.Image, fmt: str, file_size: tuple[int, int]) -> int:
+    """An upper bound of the memory a decode of `image` (opened, not loaded; maybe drafted) takes at its peak.
+
+    The picture as Pillow stores it, what the decoder holds besides (a progressive JPEG's coefficients are
+    kept for the whole file even when it is decoded at reduced scale), and the greyscale that the pHash is
+    computed from, twice (ours and imagehash's copy), once more when the EXIF orientation turns it.
+    """
+    pixels = image.width * image.height
+    stored = pixels * PIXEL_BYTES.get(image.mode, WIDE_PIXEL_BYTES)
+    decoder = file_size[0] * file_size[1] * DECODER_BYTES_PER_PIXEL.get(fmt, 0)
+    if fmt in ("JPEG", "MPO") and image.info.get("progressive"):
+        decoder = _coefficient_bytes(image, file_size)
+    greys = 3 * pixels
+    bands = 3 * BAND_PIXELS * WIDE_PIXEL_BYTES
+    return stored + decoder + greys + bands
+
+
+def _coefficient_bytes(image: Image.Image, size: tuple[int, int]) -> int:
+    """libjpeg's whole-image coefficient buffer of a progressive JPEG: 64 two-byte coefficients per block."""
+    layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    blocks = sum(
+        math.ceil(size[0] * layer[1] / h_max / 8) * math.ceil(size[1] * layer[2] / v_max / 8) for layer in layers
+    )
+    return blocks * 64 * 2
 
 
 def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image:
@@ -162,48 +229,98 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _phash_and_picture(image: Image.Image) -> tuple[int, tuple[int, ...], Image.Image]:
-    """The pHash of the picture a viewer sees, its alternates, and that picture in RGB for the thumbnail.
+# A band of rows of the decoded image -> the same rows as the greyscale to hash and as the RGB picture.
+Bands = Callable[[Image.Image], tuple[Image.Image, Image.Image]]
+
+
+def _phash_and_picture(
+    image: Image.Image, box: tuple[int, int], transpose: Image.Transpose | None
+) -> tuple[int, tuple[int, ...], Image.Image]:
+    """The pHash of the picture a viewer sees, its alternates, and that picture in RGB reduced towards `box`
+    for the thumbnail.
 
     An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
     to greyscale from CMYK or a palette is not always the same as via RGB).
     """
     if image.mode in SIXTEEN_BIT_MODES:
         # imagehash would clip every sample above 255 to white: scale to 8 bits instead.
-        samples = np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8
-        grey = Image.fromarray(samples.astype(np.uint8), "L")
-        return *phash_set(grey), grey.convert("RGB")
+        return _render(image, _sixteen_bit, box, transpose)
     if not (image.mode in ALPHA_MODES or "transparency" in image.info):
-        return *phash_set(image), image if image.mode == "RGB" else image.convert("RGB")
+        return _render(image, _as_stored, box, transpose)
     # Transparent: most such images are art on a transparent background, meant to be seen on a
     # light page, and imagehash's dropping of alpha would hash what hides under the transparent
     # pixels (often plain black: every piece of black line art would hash to 0). A few carry
     # their picture in the alpha band of one flat colour, or in colours under a faint alpha
     # (overlay wallpapers): for those, white gives a flat picture, so the first of these that
     # says something is hashed: on white, as stored (alpha dropped), on black.
-    # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on
-    # white) follows as the second background's alternates: a re-save flattened on either matches.
-    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
-    on_white = _on_background(rgba, WHITE)
-    phash, alternates = phash_set(on_white)
-    on_black = _on_background(rgba, BLACK)
-    black_phash, black_alternates = phash_set(on_black)
-    if not is_degenerate(phash):
-        return phash, (*alternates, black_phash, *black_alternates), on_white
-    as_stored, stored_alternates = phash_set(image)
-    if not is_degenerate(as_stored):
-        return as_stored, (*stored_alternates, black_phash, *black_alternates), image.convert("RGB")
-    if not is_degenerate(black_phash):
-        return black_phash, (*black_alternates, phash, *alternates), on_black
-    return phash, (*alternates, black_phash, *black_alternates), on_white
+    # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on white)
+    # follows as the second background's alternates: a re-save flattened on either matches.
+    on_white = _render(image, _on_background(WHITE), box, transpose)
+    on_black = _render(image, _on_background(BLACK), box, transpose)
+    black = (on_black[0], *on_black[1])
+    if not is_degenerate(on_white[0]):
+        return on_white[0], (*on_white[1], *black), on_white[2]
+    as_stored = _render(image, _as_stored, box, transpose)
+    if not is_degenerate(as_stored[0]):
+        return as_stored[0], (*as_stored[1], *black), as_stored[2]
+    if not is_degenerate(on_black[0]):
+        return on_black[0], (*on_black[1], on_white[0], *on_white[1]), on_black[2]
+    return on_white[0], (*on_white[1], *black), on_white[2]
 
 
-def _on_background(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
-    # Pasting through the alpha band gives the same pixels as Image.alpha_composite onto an
-    # opaque background, in one pass instead of three.
-    flat = Image.new("RGB", rgba.size, colour)
-    flat.paste(rgba, (0, 0), rgba)
-    return flat
+def _render(
+    image: Image.Image, bands: Bands, box: tuple[int, int], transpose: Image.Transpose | None
+) -> tuple[int, tuple[int, ...], Image.Image]:
+    """Hash the greyscale `bands` makes of `image`, and reduce its RGB picture towards `box`, band by band.
+
+    Every conversion is per pixel, so the greyscale is exactly that of the whole picture converted at once;
+    only it and the decoded image are ever held at full size. The RGB picture is reduced by whole factors
+    (a box filter, as Pillow's reducing_gap does) as it is made, to at least twice the thumbnail.
+    """
+    width, height = image.size
+    factor = (max(1, int(width / box[0] / 2)), max(1, int(height / box[1] / 2)))
+    if bands is _as_stored and image.mode == "RGB":
+        # Already the picture: no conversion to hold twice, so no bands either.
+        grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
+        if transpose is not None:
+            grey, small = grey.transpose(transpose), small.transpose(transpose)
+        return *phash_set(grey), small
+    grey = Image.new("L", image.size)
+    small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
+    rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])
+    for top in range(0, height, rows):
+        band_grey, band_rgb = bands(image.crop((0, top, width, min(height, top + rows))))
+        grey.paste(band_grey, (0, top))
+        small.paste(band_rgb.reduce(factor) if factor != (1, 1) else band_rgb, (0, top // factor[1]))
+        del band_grey, band_rgb
+    if transpose is not None:
+        grey = grey.transpose(transpose)
+        small = small.transpose(transpose)
+    return *phash_set(grey), small
+
+
+def _as_stored(band: Image.Image) -> tuple[Image.Image, Image.Image]:
+    return band.convert("L"), band if band.mode == "RGB" else band.convert("RGB")
+
+
+def _sixteen_bit(band: Image.Image) -> tuple[Image.Image, Image.Image]:
+    samples = np.asarray(band)
+    if samples.dtype != np.uint16:
+        samples = samples.clip(0, 65535)
+    grey = Image.fromarray((samples >> 8).astype(np.uint8), "L")
+    return grey, grey.convert("RGB")
+
+
+def _on_background(colour: tuple[int, int, int]) -> Bands:
+    def flatten(band: Image.Image) -> tuple[Image.Image, Image.Image]:
+        # Pasting through the alpha band gives the same pixels as Image.alpha_composite onto an
+        # opaque background, in one pass instead of three.
+        rgba = band if band.mode == "RGBA" else band.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, colour)
+        flat.paste(rgba, (0, 0), rgba)
+        return flat.convert("L"), flat
+
+    return flatten
 
 
 def _fit(width: int, height: int, size: int) -> tuple[int, int]:
@@ -212,10 +329,14 @@ def _fit(width: int, height: int, size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _thumbnail(image: Image.Image, size: int) -> bytes:
+def _resized(image: Image.Image, size: int, reducing_gap: float = 2.0) -> Image.Image:
     box = _fit(image.width, image.height, size)
-    # reducing_gap: a box-filter reduction by whole factors first, Lanczos only over the last 2x.
-    thumb = image if box == image.size else image.resize(box, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # reducing_gap: a box-filter reduction by whole factors first, bicubic only over the last `reducing_gap`x
+    # (over at most 2x, bicubic looks like Lanczos at two thirds of its cost: what keeps 480 px as quick as 300 was).
+    return image if box == image.size else image.resize(box, Image.Resampling.BICUBIC, reducing_gap=reducing_gap)
+
+
+def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
+    image.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=False)
     return out.getvalue()

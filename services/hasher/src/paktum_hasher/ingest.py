@@ -7,6 +7,7 @@ import hashlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument, Post
@@ -39,18 +40,20 @@ class Ingestor:
             raise BadImageError(f"md5 mismatch: the source states {post.md5}, the file is {md5}")
         await self.catalog.admit_file(md5)  # a banned file costs no decode, whoever publishes it again
         loop = asyncio.get_running_loop()
-        decoded: DecodedImage = await loop.run_in_executor(
-            self.pool,
+        decode = partial(
             decode_image,
             media.picture,
             self.settings.max_image_pixels,
             self.settings.thumbnail_size,
             self.settings.phash_mode,
+            small_size=self.settings.thumbnail_small_size,
+            memory_mib=self.settings.decode_memory_mib,
         )
+        decoded: DecodedImage = await loop.run_in_executor(self.pool, decode)
         alternates = decoded.alternates if self.settings.variant_transforms else ()
         await self.catalog.admit_picture(md5, decoded.phash, alternates)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
-        await self.catalog.store_files(md5, filename, data, decoded.thumbnail)
+        await self.catalog.store_files(md5, filename, data, decoded.thumbnail, decoded.small_thumbnail)
         document = ImageDocument(
             ID=md5,
             Tags=post.tags,

@@ -14,6 +14,8 @@ to decoding the whole file at 1/8 (tests/unit/test_jpeg_scans.py checks it on re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 SOI = b"\xff\xd8"
 EOI = b"\xff\xd9"
@@ -26,6 +28,70 @@ SOS = 0xDA
 MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One marker segment of a JPEG; for a scan (SOS), `end` is where its entropy-coded data ends."""
+
+    marker: int
+    start: int
+    header_end: int
+    end: int
+
+
+class Truncated(Exception):
+    """The file stops (or stops making sense) before its end marker."""
+
+
+def segments(data: bytes) -> Iterator[Segment]:
+    """The marker segments of the first picture in `data`, up to its end marker; Truncated before that."""
+    if not data.startswith(SOI):
+        raise Truncated
+    pos = 2
+    try:
+        while True:
+            if data[pos] != 0xFF:
+                raise Truncated
+            marker = data[pos + 1]
+            if marker == 0xFF:  # fill byte before a marker
+                pos += 1
+                continue
+            if marker == EOI[1]:
+                return
+            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            header_end = pos + 2 + length
+            if length < 2 or header_end > len(data):
+                raise Truncated
+            if marker != SOS:
+                yield Segment(marker, pos, header_end, header_end)
+                pos = header_end
+                continue
+            match = MARKER_AFTER_SCAN.search(data, header_end)
+            if match is None:
+                raise Truncated  # the scan runs off the end
+            yield Segment(marker, pos, header_end, match.start())
+            pos = match.start()
+    except IndexError:
+        raise Truncated from None  # ran off the end of a marker
+
+
+def scan_count(data: bytes, stop_after: int) -> int:
+    """How many scans the first picture of a JPEG has, counting no further than `stop_after` + 1.
+
+    A progressive JPEG has about ten; libjpeg reads every scan over the whole coefficient buffer, so a
+    few hundred kilobytes of repeated scans cost minutes of CPU: counted before any is decoded.
+    """
+    count = 0
+    try:
+        for segment in segments(data):
+            if segment.marker == SOS:
+                count += 1
+                if count > stop_after:
+                    break
+    except Truncated:
+        pass  # the decoder refuses what is truncated; the scans before the cut still count
+    return count
+
+
 def dc_scans_only(data: bytes) -> bytes | None:
     """The file without the scans a 1/8-scale decode ignores; None when that cannot be done safely.
 
@@ -33,48 +99,29 @@ def dc_scans_only(data: bytes) -> bytes | None:
     and a file that stops before its end marker must reach the decoder whole, to be refused as
     truncated rather than decoded from the scans that happened to arrive.
     """
-    if not data.startswith(SOI):
-        return None
     kept = [SOI]
     full_resolution: set[int] = set()
     seen_first_ac: set[int] = set()
     progressive = False
-    pos = 2
     try:
-        while True:
-            if data[pos] != 0xFF:
-                return None
-            marker = data[pos + 1]
-            if marker == 0xFF:  # fill byte before a marker
-                pos += 1
-                continue
-            if marker == EOI[1]:
-                break
-            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-            segment_end = pos + 2 + length
-            if segment_end > len(data):
-                return None
+        for segment in segments(data):
+            marker = segment.marker
             if marker in OTHER_SOF:
                 return None
             if marker == SOF_PROGRESSIVE_HUFFMAN:
                 progressive = True
-                full_resolution = _full_resolution_components(data[pos + 4 : segment_end])
+                full_resolution = _full_resolution_components(data[segment.start + 4 : segment.header_end])
             if marker != SOS:
-                kept.append(data[pos:segment_end])
-                pos = segment_end
+                kept.append(data[segment.start : segment.end])
                 continue
-            match = MARKER_AFTER_SCAN.search(data, segment_end)
-            if match is None:
-                return None  # the scan runs off the end: truncated
-            components, first_coefficient, high_bit = _scan_header(data[pos + 4 : segment_end])
+            components, first_coefficient, high_bit = _scan_header(data[segment.start + 4 : segment.header_end])
             first_ac = first_coefficient == 1 and high_bit == 0 and not seen_first_ac.issuperset(components)
             if first_coefficient == 1 and high_bit == 0:
                 seen_first_ac.update(components)
             if first_coefficient == 0 or first_ac or not full_resolution.issuperset(components):
-                kept.append(data[pos : match.start()])
-            pos = match.start()
-    except IndexError:
-        return None  # ran off the end of a marker: truncated or not a JPEG
+                kept.append(data[segment.start : segment.end])
+    except (Truncated, IndexError):
+        return None  # truncated or not a JPEG
     if not progressive:
         return None
     kept.append(EOI)

@@ -14,7 +14,7 @@ from paktum_common.catalog import Catalog
 from paktum_common.log import log_event, setup_logging
 from paktum_common.metrics import serve_metrics
 from paktum_common.queue import IngestQueue
-from paktum_common.redis_client import connect
+from paktum_common.redis_client import RedisHealth, connect
 from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings, load_settings
 from paktum_common.store import ImageStore
@@ -26,14 +26,17 @@ log = logging.getLogger("paktum.hasher")
 
 
 def new_worker(settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> HasherWorker:
-    """A hasher wired as the service runs it: its queue, its catalog, a pool of decode processes."""
+    """A hasher wired as the service runs it: its queue (riding out Redis outages), its catalog, a pool of
+    decode processes."""
     catalog = Catalog.from_settings(settings, redis, search, store)
-    ingestor = Ingestor(settings, catalog, new_decode_pool(settings.hasher_workers))
+    ingestor = Ingestor(settings, catalog, new_decode_pool(settings))
+    stopping = asyncio.Event()
     return HasherWorker(
-        IngestQueue(redis, settings),
+        IngestQueue(redis, settings, health=RedisHealth(redis, "hasher", stopping)),
         ingestor,
         settings.hasher_batch_size,
-        lambda: new_decode_pool(settings.hasher_workers),
+        lambda: new_decode_pool(settings),
+        stopping=stopping,
     )
 
 

@@ -12,9 +12,10 @@ from concurrent.futures.process import BrokenProcessPool
 from paktum_common import metrics
 from paktum_common.catalog import Indexed
 from paktum_common.contracts import ImageDocument, Post
-from paktum_common.errors import PermanentError, TransientError
+from paktum_common.errors import PermanentError, SearchUnavailableError, StorageUnavailableError, TransientError
 from paktum_common.log import log_event
 from paktum_common.queue import Delivery, IngestQueue
+from paktum_common.redis_client import RedisAwayError, is_outage
 from paktum_hasher.ingest import Ingested, Ingestor
 
 log = logging.getLogger("paktum.hasher")
@@ -26,6 +27,8 @@ INDEX_RETRIES = metrics.counter("hasher", "index_retries_total", "Index writes r
 INDEX_RETRY_FIRST, INDEX_RETRY_MAX = 0.5, 30.0
 INDEX_SECONDS = metrics.histogram("hasher", "index_batch_seconds", "Write one batch of documents to the index.")
 LINKED = metrics.counter("hasher", "linked_images_total", "Indexed images that joined a variant group at once.")
+HELD = metrics.counter("hasher", "held_retries_total", "Posts held and retried through an outage, by what was down.",
+                       ("cause",))  # fmt: skip
 
 
 class HasherWorker:
@@ -35,12 +38,14 @@ class HasherWorker:
         ingestor: Ingestor,
         batch_size: int,
         new_pool: Callable[[], Executor],
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.queue = queue
         self.ingestor = ingestor
         self.batch_size = batch_size
         self.new_pool = new_pool
-        self._stopping = asyncio.Event()
+        # Shared with the queue's RedisHealth, so a stop also ends a wait for Redis.
+        self._stopping = stopping or asyncio.Event()
 
     def stop(self) -> None:
         """Finish the batch in hand (index and acknowledge it), then leave the loop."""
@@ -51,15 +56,19 @@ class HasherWorker:
     async def run(self, until_idle: bool = False) -> None:
         """Handle batches until `stop`; with `until_idle`, also leave once every entry on the stream is
         handled (indexed or dead-lettered), by this hasher or another: a backlog job that ends."""
-        await self.queue.ensure_group()
-        log_event(log, logging.INFO, "hasher ready", consumer=self.queue.consumer, stream=self.queue.stream)
-        while not self._stopping.is_set():
-            deliveries = await self.queue.read(self.batch_size)
-            if deliveries:
-                await self.handle_batch(deliveries)
-            elif until_idle and await self.queue.depth() == (0, 0):
-                log_event(log, logging.INFO, "stream drained, leaving")
-                return
+        try:
+            await self.queue.ensure_group()
+            log_event(log, logging.INFO, "hasher ready", consumer=self.queue.consumer, stream=self.queue.stream)
+            while not self._stopping.is_set():
+                deliveries = await self.queue.read(self.batch_size)
+                if deliveries:
+                    await self.handle_batch(deliveries)
+                elif until_idle and await self.queue.depth() == (0, 0):
+                    log_event(log, logging.INFO, "stream drained, leaving")
+                    return
+        except RedisAwayError:
+            # Stopped while Redis was away: what is in hand stays pending, for this consumer's next start.
+            log_event(log, logging.WARNING, "stopped while redis was unavailable; the batch in hand stays pending")
 
     async def handle_batch(self, deliveries: list[Delivery]) -> None:
         keep_alive = asyncio.create_task(self.queue.keep_claimed([d.entry_id for d in deliveries]))
@@ -72,31 +81,82 @@ class HasherWorker:
         work: list[tuple[Delivery, Post]] = []
         for delivery in deliveries:
             if self.queue.exhausted(delivery):
-                await self._dead_letter(delivery, None, f"failed {delivery.deliveries - 1} deliveries", "exhausted")
+                await self._dead_letter(delivery, _post_of(delivery), await self._exhausted_reason(delivery),
+                                        "exhausted")  # fmt: skip
                 continue
             try:
                 work.append((delivery, Post.from_stream(delivery.fields)))
             except PermanentError as exc:
                 await self._dead_letter(delivery, None, str(exc), "malformed_post")
+        delay = INDEX_RETRY_FIRST
+        while work:
+            done: list[tuple[Delivery, Ingested]] = []
+            held = await self._ingest(work, done)
+            if done:  # what got through is indexed and acknowledged now, not after the outage
+                await self._index(done)
+            if not held:
+                break
+            (_, post), cause = held[0]
+            if self._stopping.is_set():
+                for delivery, held_post in [item for item, _ in held]:  # not the post's failure: nothing noted
+                    await self._leave_pending(delivery, held_post, f"stopped while held: {cause}", noted=False)
+                break
+            await self._wait_out(cause, delay, len(held), post)
+            delay = min(delay * 2, INDEX_RETRY_MAX)
+            work = [item for item, _ in held]
+
+    async def _ingest(
+        self, work: list[tuple[Delivery, Post]], done: list[tuple[Delivery, Ingested]]
+    ) -> list[tuple[tuple[Delivery, Post], BaseException]]:
+        """Ingest posts at once; the finished go to `done`, the refused to the dead letters. Returns the posts
+        held by an outage of our own parts (Redis, the image store, the index): not their fault, so they are
+        retried in hand, without spending a delivery. A download's trouble is the post's: left pending."""
         results = await asyncio.gather(*(self.ingestor.ingest(post) for _, post in work), return_exceptions=True)
-        done: list[tuple[Delivery, Ingested]] = []
+        held: list[tuple[tuple[Delivery, Post], BaseException]] = []
         pool_broken = False
         for (delivery, post), result in zip(work, results, strict=True):
             if isinstance(result, Ingested):
                 done.append((delivery, result))
             elif isinstance(result, PermanentError):
                 await self._dead_letter(delivery, post, str(result), type(result).__name__)
+            elif isinstance(result, StorageUnavailableError | SearchUnavailableError) or is_outage(result):
+                held.append(((delivery, post), result))
             elif isinstance(result, BrokenProcessPool):
                 pool_broken = True
-                self._leave_pending(delivery, post, "a decode worker process died")
+                await self._leave_pending(delivery, post, "a decode worker process died")
             elif isinstance(result, Exception):
-                self._leave_pending(delivery, post, f"{type(result).__name__}: {result}")
+                await self._leave_pending(delivery, post, f"{type(result).__name__}: {result}")
             else:
                 raise result  # CancelledError and the like: let them through
         if pool_broken:
             self._replace_pool()
-        if done:
-            await self._index(done)
+        return held
+
+    async def _wait_out(self, cause: BaseException, delay: float, count: int, post: Post) -> None:
+        """Wait for what held the posts to come back: Redis (pinged until it answers), or the store or index
+        (retried after a capped backoff)."""
+        if is_outage(cause) and self.queue.health is not None:
+            HELD.labels("redis").inc(count)
+            self.queue.health.went_away(cause)
+            await self.queue.health.wait_until_back()
+            return
+        kind = "store" if isinstance(cause, StorageUnavailableError) else "index"
+        HELD.labels(kind).inc(count)
+        log_event(log, logging.WARNING, f"{kind} unavailable; holding the batch", reason=str(cause),
+                  retry_in_s=delay, held=count, source=post.source, post=post.source_id)  # fmt: skip
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _exhausted_reason(self, delivery: Delivery) -> str:
+        """Why an entry ran out of deliveries: the error of its last one, or that the hasher holding it
+        never reported one (killed: out of memory, SIGKILL)."""
+        errors = await self.queue.errors_of(delivery.entry_id)
+        tries = delivery.deliveries - 1
+        if errors:
+            return f"failed {tries} deliveries; last error: {errors[-1]}"
+        return (
+            f"failed {tries} deliveries; no error recorded (the hasher handling it died, e.g. killed or out of memory)"
+        )
 
     async def _index(self, done: list[tuple[Delivery, Ingested]]) -> None:
         """One index write for the batch, then acknowledge; a failed write leaves every entry pending."""
@@ -104,7 +164,7 @@ class HasherWorker:
             indexed = await self._write_index([ingested.document for _, ingested in done])
         except Exception as exc:
             for delivery, ingested in done:
-                self._leave_pending(delivery, None, f"index write failed: {exc}", md5=ingested.document.ID)
+                await self._leave_pending(delivery, None, f"index write failed: {exc}", md5=ingested.document.ID)
             return
         await self._register(indexed)
         await self.queue.ack([delivery.entry_id for delivery, _ in done])
@@ -142,15 +202,20 @@ class HasherWorker:
     async def _register(self, indexed: Indexed) -> None:
         """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
         run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
+        phashes = {d.ID: d.PHash for d in indexed.written}
+        alternates = {d.ID: d.PHashAlternates for d in indexed.written if d.PHashAlternates}
         try:
-            written = indexed.written
-            alternates = {d.ID: d.PHashAlternates for d in written if d.PHashAlternates}
-            LINKED.inc(await self.ingestor.catalog.register({d.ID: d.PHash for d in written}, alternates))
+            if self.queue.health is not None:  # ride out a Redis outage here too, rather than leave repairs
+                register = self.ingestor.catalog.register
+                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates)))
+            else:
+                LINKED.inc(await self.ingestor.catalog.register(phashes, alternates))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 
     async def _dead_letter(self, delivery: Delivery, post: Post | None, reason: str, kind: str) -> None:
-        if not await self.queue.dead_letter(delivery, reason):
+        errors = await self.queue.errors_of(delivery.entry_id)
+        if not await self.queue.dead_letter(delivery, reason, errors):
             return  # another hasher finished this entry first
         IMAGES.labels("failed").inc()
         FAILURES.labels(kind).inc()
@@ -160,14 +225,27 @@ class HasherWorker:
             url=post.file_url if post else "",
         )  # fmt: skip
 
-    def _leave_pending(self, delivery: Delivery, post: Post | None, reason: str, md5: str = "") -> None:
+    async def _leave_pending(
+        self, delivery: Delivery, post: Post | None, reason: str, md5: str = "", noted: bool = True
+    ) -> None:
         FAILURES.labels("retry").inc()
+        if noted:  # for the dead letter, should the entry run out of deliveries
+            await self.queue.note_error(delivery.entry_id, reason)
         log_event(
             log, logging.WARNING, "post left pending for retry", reason=reason, entry=delivery.entry_id,
             deliveries=delivery.deliveries, md5=md5, url=post.file_url if post else "",
+            source=post.source if post else "", post=post.source_id if post else "",
         )  # fmt: skip
 
     def _replace_pool(self) -> None:
         old = self.ingestor.pool
         self.ingestor.pool = self.new_pool()
         old.shutdown(wait=False, cancel_futures=True)
+
+
+def _post_of(delivery: Delivery) -> Post | None:
+    """The post an entry carries, if it is one: for the log line of its dead letter."""
+    try:
+        return Post.from_stream(delivery.fields)
+    except PermanentError:
+        return None

@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paktum_common.contracts import LOCAL_SOURCE, MEDIA_TYPES, Post, Rating, extension_of, normalize_tags
+from redis.asyncio import Redis
+
+from paktum_common.contracts import LOCAL_SOURCE, MEDIA_TYPES, DeadLetter, Post, Rating, extension_of, normalize_tags
 from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.log import log_event
+from paktum_common.redis_client import as_text
 
 log = logging.getLogger("paktum.import")
+
+DEAD_LETTER_PAGE = 1000
 
 
 class SidecarError(PaktumError):
@@ -25,6 +30,7 @@ class SidecarError(PaktumError):
 class ImportReport:
     found: int = 0
     published: int = 0
+    hidden: int = 0  # image files skipped for a name starting with "." (theirs or a folder's above them)
     problems: Counter[str] = field(default_factory=Counter)
 
 
@@ -34,14 +40,18 @@ class Sidecar:
     rating: Rating | None = None
 
 
-def image_files(root: Path) -> Iterator[Path]:
-    """Image files under `root` in a stable order, skipping hidden files and folders."""
+def image_files(root: Path, report: ImportReport | None = None) -> Iterator[Path]:
+    """Image files under `root` in a stable order, skipping hidden files and folders (counted in `report`):
+    editors' and tools' files (`.thumbnails/`, `._a.jpg` of macOS) are not pictures of the collection."""
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
+        if extension_of(path.name) not in MEDIA_TYPES or not path.is_file():
             continue
-        if extension_of(path.name) in MEDIA_TYPES and path.is_file():
-            yield path
+        if any(part.startswith(".") for part in rel.parts):
+            if report is not None:
+                report.hidden += 1
+            continue
+        yield path
 
 
 def sidecar_paths(image: Path) -> list[Path]:
@@ -89,7 +99,7 @@ def _json_sidecar(text: str) -> Sidecar:
 
 
 def local_posts(root: Path, tags: list[str], rating: Rating | None, report: ImportReport) -> Iterator[Post]:
-    for image in image_files(root):
+    for image in image_files(root, report):
         report.found += 1
         post_tags, post_rating = list(tags), rating
         for sidecar in sidecar_paths(image):
@@ -111,3 +121,29 @@ def local_posts(root: Path, tags: list[str], rating: Rating | None, report: Impo
             tags=post_tags,
             rating=post_rating or Rating.general,
         )
+
+
+async def rejected_since(redis: Redis, dead_stream: str, after: str, root: Path) -> int:
+    """How many posts of files under `root` were dead-lettered after the entry ID `after`: one import's
+    rejections, not every import's ever. Reads the dead letters since then a page at a time."""
+    prefix = root.resolve().as_uri().rstrip("/") + "/"
+    rejected = 0
+    while True:
+        page: list[tuple[str, dict[str, str]]] = await redis.xrange(  # type: ignore[assignment]
+            dead_stream, min=f"({after}", count=DEAD_LETTER_PAGE
+        )
+        for entry_id, fields in page:
+            after = as_text(entry_id)
+            try:
+                post = Post.from_stream(DeadLetter.from_stream(fields).fields)
+            except BadPostError:
+                continue
+            rejected += post.source == LOCAL_SOURCE and post.file_url.startswith(prefix)
+        if len(page) < DEAD_LETTER_PAGE:
+            return rejected
+
+
+async def last_entry(redis: Redis, stream: str) -> str:
+    """The ID of a stream's newest entry ("0-0" when it has none), to count what comes after it."""
+    newest: list[tuple[str, dict[str, str]]] = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
+    return as_text(newest[0][0]) if newest else "0-0"

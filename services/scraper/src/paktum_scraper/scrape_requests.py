@@ -18,6 +18,7 @@ from paktum_common.errors import PaktumError
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
 from paktum_common.queue import Delivery, StreamConsumer, consumer_limits
+from paktum_common.redis_client import RedisAwayError, RedisHealth, is_outage
 from paktum_common.settings import Settings
 from paktum_scraper.run import Progress, parse_queries, scrape
 from paktum_scraper.scrape import QueryReport
@@ -59,25 +60,40 @@ class Outcome:
     reason: str = ""
     reports: tuple[QueryReport, ...] = ()
 
+    @classmethod
+    def of(cls, reports: list[QueryReport]) -> Outcome:
+        errors = [f"{r.source} {r.query!r}: {r.error}" for r in reports if r.error]
+        return cls("failed" if errors else "done", "; ".join(errors), tuple(reports))
+
+    def record(self, request_id: str, asked: ScrapeRequest, deliveries: int) -> ScrapeOutcome:
+        return ScrapeOutcome(
+            request=request_id, status=self.status, reason=self.reason, queries=asked.queries, source=asked.source,
+            requested=asked.requested, found=sum(r.found for r in self.reports),
+            published=sum(r.published for r in self.reports), query_errors=sum(bool(r.error) for r in self.reports),
+            deliveries=deliveries,
+        )  # fmt: skip
+
 
 class RequestServer:
     """The loop of `paktum-scraper --serve-requests`: one request at a time, each acknowledged once it is done.
 
     Every request is acknowledged with its outcome, whether its queries succeeded or not: a failed query is
-    an answer (the next request may retry it), not a reason to redeliver. Only a scrape interrupted by
-    SIGTERM, or by an error outside the scrape (Redis gone), stays pending: this consumer takes it up
-    again when it restarts, another one after PAKTUM_RECLAIM_IDLE_MS; after PAKTUM_MAX_DELIVERIES it is
-    recorded as failed.
+    an answer (the next request may retry it), not a reason to redeliver. A Redis outage is waited out
+    (the server never exits for one): a scrape it cut short starts again once Redis is back, resuming from
+    the cursors, without spending a delivery. Only a scrape interrupted by SIGTERM, or by another error
+    outside the scrape, stays pending: this consumer takes it up again when it restarts, another one after
+    PAKTUM_RECLAIM_IDLE_MS; after PAKTUM_MAX_DELIVERIES it is recorded as failed.
     """
 
     def __init__(self, settings: Settings, redis: Redis, consumer: str | None = None) -> None:
         self.settings = settings
         self.redis = redis
+        self._stopping = asyncio.Event()
+        self.health = RedisHealth(redis, "scraper", self._stopping)
         self.stream = StreamConsumer(
             redis, keys.SCRAPE_REQUESTS, keys.SCRAPE_REQUESTS_GROUP, consumer or settings.effective_consumer_name,
-            **consumer_limits(settings),
+            health=self.health, **consumer_limits(settings),
         )  # fmt: skip
-        self._stopping = asyncio.Event()
 
     def stop(self) -> None:
         """Leave the loop; a scrape in progress is abandoned and its request left pending for the next start."""
@@ -86,15 +102,19 @@ class RequestServer:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self.stream.ensure_group()
-        log_event(
-            log, logging.INFO, "serving scrape requests", consumer=self.stream.consumer, stream=keys.SCRAPE_REQUESTS
-        )
-        while not self._stopping.is_set():
-            for delivery in await self.stream.read(1):
-                if self._stopping.is_set():
-                    break
-                await self.handle(delivery)
+        try:
+            await self.stream.ensure_group()
+            log_event(
+                log, logging.INFO, "serving scrape requests", consumer=self.stream.consumer,
+                stream=keys.SCRAPE_REQUESTS,
+            )  # fmt: skip
+            while not self._stopping.is_set():
+                for delivery in await self.stream.read(1):
+                    if self._stopping.is_set():
+                        break
+                    await self.handle(delivery)
+        except RedisAwayError:
+            log_event(log, logging.WARNING, "stopped while redis was unavailable; a request in hand stays pending")
 
     async def handle(self, delivery: Delivery) -> None:
         started = time.time()
@@ -113,29 +133,41 @@ class RequestServer:
         )  # fmt: skip
         keep_alive = asyncio.create_task(self.stream.keep_claimed([delivery.entry_id]))
         progress = Progress(sys.stderr, live=False)  # a log line per page: this runs as a service
-        job = scrape(
-            self.settings, request.sources, request.queries, max_posts=self.settings.scrape_max_posts, progress=progress
-        )
         try:
-            reports = await self._unless_stopped(job)
-        except SourceConfigError as exc:  # an unknown source: asking again will not make it known
-            await self._finish(delivery, Outcome("rejected", str(exc)), started)
-            return
-        except Exception as exc:
-            # Not the request's fault (Redis or the index gone): redeliver it, up to PAKTUM_MAX_DELIVERIES.
-            log_event(
-                log, logging.ERROR, "scrape request interrupted, left pending", entry=delivery.entry_id,
-                reason=f"{type(exc).__name__}: {exc}",
-            )  # fmt: skip
-            return
+            while True:
+                job = scrape(
+                    self.settings, request.sources, request.queries, max_posts=self.settings.scrape_max_posts,
+                    progress=progress,
+                )  # fmt: skip
+                try:
+                    reports = await self._unless_stopped(job)
+                    break
+                except SourceConfigError as exc:  # an unknown source: asking again will not make it known
+                    await self._finish(delivery, Outcome("rejected", str(exc)), started)
+                    return
+                except Exception as exc:
+                    if is_outage(exc):
+                        # Redis went away mid-scrape: wait for it, then scrape again from the cursors.
+                        self.health.went_away(exc)
+                        if await self.health.wait_until_back():
+                            log_event(log, logging.INFO, "scrape request resumes", entry=delivery.entry_id)
+                            continue
+                    # Not the request's fault: redeliver it, up to PAKTUM_MAX_DELIVERIES.
+                    log_event(
+                        log, logging.ERROR, "scrape request interrupted, left pending", entry=delivery.entry_id,
+                        reason=f"{type(exc).__name__}: {exc}",
+                    )  # fmt: skip
+                    return
         finally:
             keep_alive.cancel()
         if reports is None:
             log_event(log, logging.WARNING, "scrape request left pending for the next start", entry=delivery.entry_id)
             return
-        errors = [f"{r.source} {r.query!r}: {r.error}" for r in reports if r.error]
-        outcome = Outcome("failed" if errors else "done", "; ".join(errors), tuple(reports))
-        await self._finish(delivery, outcome, started)
+        await self._finish(delivery, Outcome.of(reports), started)
+
+    async def _after_record(self, figures: list[JobFigure], succeeded: bool, started: float) -> None:
+        await self.redis.xtrim(keys.SCRAPE_RESULTS, maxlen=RESULTS_KEEP, approximate=True)
+        await record_job_run(self.redis, JOB, figures, succeeded=succeeded, started_at=started)
 
     async def _unless_stopped(self, job: Coroutine[Any, Any, list[QueryReport]]) -> list[QueryReport] | None:
         """The scrape's reports, or None when a stop came first: the scrape is then cancelled, not waited for
@@ -156,30 +188,35 @@ class RequestServer:
 
     async def _finish(self, delivery: Delivery, outcome: Outcome, started: float) -> None:
         """Record the outcome, acknowledge, and log it: one line an operator can find by the request's entry ID."""
-        found = sum(r.found for r in outcome.reports)
-        published = sum(r.published for r in outcome.reports)
-        errors = sum(bool(r.error) for r in outcome.reports)
-        asked = ScrapeRequest.from_stream(delivery.fields)
-        record = ScrapeOutcome(
-            request=delivery.entry_id,
-            status=outcome.status,
-            reason=outcome.reason,
-            queries=asked.queries,
-            source=asked.source,
-            requested=asked.requested,
-            found=found,
-            published=published,
-            query_errors=errors,
-            deliveries=delivery.deliveries,
-        )
+        record = outcome.record(delivery.entry_id, ScrapeRequest.from_stream(delivery.fields), delivery.deliveries)
         recorded = await self.stream.ack_recording(delivery.entry_id, keys.SCRAPE_RESULTS, record.to_stream())
         if recorded:
-            await self.redis.xtrim(keys.SCRAPE_RESULTS, maxlen=RESULTS_KEEP, approximate=True)
-            figures = [JobFigure("posts_found", found), JobFigure("posts_published", published)]
-            figures.append(JobFigure("query_errors", errors))
-            await record_job_run(self.redis, JOB, figures, succeeded=outcome.status == "done", started_at=started)
-        level = logging.INFO if outcome.status == "done" else logging.ERROR
-        log_event(
-            log, level, f"scrape request {outcome.status}", entry=delivery.entry_id, reason=outcome.reason,
-            found=found, published=published, query_errors=errors, recorded=recorded,
-        )  # fmt: skip
+            figures = record_figures(record)
+            await self.health.call(lambda: self._after_record(figures, record.status == "done", started))
+        log_outcome(record, recorded=recorded)
+
+
+def record_figures(record: ScrapeOutcome) -> list[JobFigure]:
+    return [
+        JobFigure("posts_found", record.found), JobFigure("posts_published", record.published),
+        JobFigure("query_errors", record.query_errors),
+    ]  # fmt: skip
+
+
+def log_outcome(record: ScrapeOutcome, **fields: Any) -> None:
+    """One line an operator can find by the request's ID."""
+    level = logging.INFO if record.status == "done" else logging.ERROR
+    log_event(
+        log, level, f"scrape request {record.status}", entry=record.request, reason=record.reason, found=record.found,
+        published=record.published, query_errors=record.query_errors, **fields,
+    )  # fmt: skip
+
+
+async def record_job_outcome(
+    redis: Redis, request_id: str, asked: ScrapeRequest, outcome: Outcome, started: float
+) -> None:
+    """A scrape Job's answer to the request it was made for (PAKTUM_SCRAPE_REQUEST_ID), where scrapeStatus reads it."""
+    record = outcome.record(request_id, asked, deliveries=1)
+    await redis.xadd(keys.SCRAPE_RESULTS, record.to_stream(), maxlen=RESULTS_KEEP, approximate=True)  # type: ignore[arg-type]
+    await record_job_run(redis, JOB, record_figures(record), succeeded=record.status == "done", started_at=started)
+    log_outcome(record, job=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from paktum_common.contracts import ImageDocument
 from paktum_common.errors import PaktumError
-from paktum_common.search.query import SearchQuery
+from paktum_common.search.query import NumericFilter, Order, SearchQuery
 from paktum_common.settings import Settings
 
 log = logging.getLogger("paktum.search")
@@ -45,6 +45,29 @@ class SearchBackend(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise SearchUnavailableError when the backend cannot answer."""
+
+    async def matching_ids(self, query: SearchQuery, batch: int = 500) -> AsyncIterator[list[str]]:
+        """The IDs of every hit of `query`, `batch` at a time, oldest first, each once.
+
+        Keyset pages on `added` rather than deep offsets (which cost the whole offset on every backend): each
+        page asks for hits added at or after the last page's newest second, skipping those of that second
+        already returned. Images added meanwhile come last or not at all; an image removed meanwhile from the
+        second being paged can make one hit of it be skipped.
+        """
+        after: int | None = None
+        ties = 0  # hits already returned that were added in the second `after`
+        while True:
+            numeric = query.numeric if after is None else (*query.numeric, NumericFilter("added", ">=", after))
+            page = await self.search(replace(query, numeric=numeric, order=Order.added_asc), batch, ties)
+            if not page.hits:
+                return
+            yield [hit.ID for hit in page.hits]
+            if len(page.hits) < batch:
+                return
+            newest = page.hits[-1].added_seconds
+            run = sum(1 for hit in page.hits if hit.added_seconds == newest)
+            ties = ties + run if newest == after else run
+            after = newest
 
     def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
         """Every document, `batch` at a time (an async generator in the backends that have one)."""

@@ -24,11 +24,14 @@ class Context(BaseContext):
         self.related: DataLoader[str, list[NestedImage]] = DataLoader(load_fn=self._load_related)
 
     def image(self, doc: ImageDocument) -> Image:
-        return Image(**Image.fields_from(doc, self.state.links(doc, self.base_url)))
+        return Image(**Image.fields_from(doc, *self._links(doc)))
 
     def nested(self, doc: ImageDocument, distance: int | None = None, transform: str | None = None) -> NestedImage:
-        fields = NestedImage.fields_from(doc, self.state.links(doc, self.base_url))
+        fields = NestedImage.fields_from(doc, *self._links(doc))
         return NestedImage(**fields, Distance=distance, Transform=transform_value(transform))
+
+    def _links(self, doc: ImageDocument) -> tuple[tuple[str, str], str]:
+        return self.state.links(doc, self.base_url), self.state.srcset(doc, self.base_url)
 
     async def _load_related(self, ids: Sequence[str]) -> list[list[NestedImage]]:
         # One related_details call and one index read for every Related in the answer, however many images it has.

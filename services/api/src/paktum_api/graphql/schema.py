@@ -15,13 +15,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
 
-from paktum_api import admin, similar
+from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
-from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ServerStats, TagCount
+from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
 from paktum_api.limits import LIMIT_MAX, QueryCostLimiter
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
+from paktum_common.contracts import TagEdit
 from paktum_common.errors import InvalidQueryError, PaktumError
 from paktum_common.groups import group_stats
 from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
@@ -72,6 +73,14 @@ async def _server_stats(info: Info[Context, None]) -> ServerStats:
         GroupCount=(await group_stats(state.redis)).groups,
         Uptime=_uptime(time.time() - state.started),
     )
+
+
+def _admin_edit(
+    info: Info[Context, None], add: list[str] | None, remove: list[str] | None, rating: RatingValue | None
+) -> tuple[TagEdit, str | None]:
+    """The edit asked for, checked, and the admin token that asks (for the log's fingerprint)."""
+    admin.check_admin(info.context.state, info.context.authorization)
+    return edits.tag_edit(add, remove, rating.value if rating else None), edits.bearer(info.context.authorization)
 
 
 @strawberry.type
@@ -159,16 +168,28 @@ class Query:
     async def server_stats_lower(self, info: Info[Context, None]) -> ServerStats:
         return await _server_stats(info)
 
+    @strawberry.field(description="How a scrape request (startScrape's ID) is doing; needs the admin token.")
+    async def scrapeStatus(self, info: Info[Context, None], ID: str) -> ScrapeStatus:
+        admin.check_admin(info.context.state, info.context.authorization)
+        p = await admin.scrape_status(info.context.state, ID)
+        return ScrapeStatus(
+            ID=p.request, Status=p.status, Reason=p.reason, Found=p.found, Published=p.published,
+            QueryErrors=p.query_errors, Job=p.job,
+        )  # fmt: skip
+
 
 @strawberry.type(description="Admin actions; each needs the admin token (Authorization: Bearer <token>).")
 class Mutation:
     @strawberry.mutation(
         description="Ask the scraper to scrape these tag queries (tags separated by spaces), from `source` or all "
-        "configured sources. Returns the request's ID."
+        "configured sources. Returns the request's ID (see scrapeStatus). On Kubernetes it starts a Job; a "
+        "`requestId` of your own (lowercase letters, digits, '-') makes a repeated call start nothing new."
     )
-    async def startScrape(self, info: Info[Context, None], queries: list[str], source: str | None = None) -> str:
+    async def startScrape(
+        self, info: Info[Context, None], queries: list[str], source: str | None = None, requestId: str | None = None
+    ) -> str:
         admin.check_admin(info.context.state, info.context.authorization)
-        return await admin.request_scrape(info.context.state, queries, source)
+        return await admin.request_scrape(info.context.state, queries, source, requestId)
 
     @strawberry.mutation(
         description="Delete an image everywhere (index, files, variant groups); false if there was no such image. "
@@ -196,11 +217,43 @@ class Mutation:
         admin.check_admin(info.context.state, info.context.authorization)
         return (await admin.not_variants(info.context.state, ID, OtherID)).newly_marked
 
+    @strawberry.mutation(
+        description="Edit an image's tags and rating; returns it as it is now. The edit is remembered: a later "
+        "scrape or import of the same file adds its tags but never undoes the edit. Tags are normalised like "
+        "scraped ones (lower case, spaces to _); at most 100 added and removed together."
+    )
+    async def updateImage(
+        self,
+        info: Info[Context, None],
+        ID: str,
+        addTags: list[str] | None = None,
+        removeTags: list[str] | None = None,
+        rating: RatingValue | None = None,
+    ) -> Image:
+        edit, token = _admin_edit(info, addTags, removeTags, rating)
+        return info.context.image(await edits.update_image(info.context.state, ID, edit, token))
+
+    @strawberry.mutation(
+        description="The same edit for every image a search finds (the search language, as in imageSearch); "
+        "returns how many images changed."
+    )
+    async def updateImages(
+        self,
+        info: Info[Context, None],
+        query: str,
+        addTags: list[str] | None = None,
+        removeTags: list[str] | None = None,
+        rating: RatingValue | None = None,
+    ) -> int:
+        edit, token = _admin_edit(info, addTags, removeTags, rating)
+        return await edits.update_images(info.context.state, query, edit, token)
+
 
 def _unexpected(error: GraphQLError) -> bool:
-    # Our own errors carry a message meant for the user; anything else may leak internals.
+    # Our own errors carry a message meant for the user, and so does graphql's about a variable it cannot
+    # coerce (an unknown enum value); anything else may leak internals.
     original = error.original_error
-    return original is not None and not isinstance(original, PaktumError)
+    return original is not None and not isinstance(original, PaktumError | GraphQLError)
 
 
 class PaktumSchema(strawberry.Schema):

@@ -57,6 +57,9 @@ class _ImageFields:
     ID: str = strawberry.field(description="The MD5 of the file, in hex.")
     Url: str = strawberry.field(description="The direct link to our copy of the file.")
     ThumbnailUrl: str = strawberry.field(description="A thumbnail: ours, or a signed imgproxy URL when configured.")
+    ThumbnailSrcset: str = strawberry.field(
+        description="The thumbnails for an <img srcset>: the smaller and the default size, with their widths."
+    )
     Tags: list[str]
     Tagstring: str = strawberry.field(description="The tags separated by spaces.")
     Rating: RatingValue
@@ -69,14 +72,16 @@ class _ImageFields:
     Height: int
     Filename: str
     Source: str = strawberry.field(description="The site it was scraped from (or `local`).")
+    SourceID: str = strawberry.field(description="The post's ID on the source site (a local file: its path).")
     SourceUrl: str = strawberry.field(description="The post's page on the source site, if known.")
 
     @classmethod
-    def fields_from(cls, doc: ImageDocument, links: tuple[str, str]) -> dict[str, Any]:
+    def fields_from(cls, doc: ImageDocument, links: tuple[str, str], srcset: str) -> dict[str, Any]:
         return {
             "ID": doc.ID,
             "Url": links[0],
             "ThumbnailUrl": links[1],
+            "ThumbnailSrcset": srcset,
             "Tags": list(doc.Tags),
             "Tagstring": doc.Tagstring,
             "Rating": RatingValue(doc.Rating.value),
@@ -87,6 +92,7 @@ class _ImageFields:
             "Height": doc.Height,
             "Filename": doc.Filename,
             "Source": doc.Source,
+            "SourceID": doc.SourceID,
             "SourceUrl": doc.SourceURL,
         }
 
@@ -132,3 +138,14 @@ class ServerStats:
     ImageCount: int
     GroupCount: int
     Uptime: str = strawberry.field(description="How long this api has been running, like 26h3m12s.")
+
+
+@strawberry.type(description="How a scrape request is doing, whether a Kubernetes Job or the stream consumer runs it.")
+class ScrapeStatus:
+    ID: str
+    Status: str = strawberry.field(description="pending, running, done or failed.")
+    Reason: str = strawberry.field(description="Why it failed (the queries that failed, or the Job's condition).")
+    Found: int = strawberry.field(description="Posts the source listed (known once it is done or failed).")
+    Published: int = strawberry.field(description="New posts handed to the hasher.")
+    QueryErrors: int
+    Job: str = strawberry.field(description="The Kubernetes Job carrying it out; empty for the stream consumer.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from paktum_common.contracts import LOCAL_SOURCE
 from paktum_common.errors import PaktumError
 from paktum_common.settings import Settings
 from paktum_scraper.sources.base import (
@@ -43,6 +44,8 @@ def source_configs(settings: Settings) -> dict[str, SourceConfig]:
     overrides = settings.scrape_sources
     configs = {}
     for name in {**BUILTIN, **overrides}:
+        if name == LOCAL_SOURCE:
+            raise SourceConfigError(f"source name {name!r} is reserved for `paktum import`'s local files")
         entry: dict[str, Any] = dict(BUILTIN.get(name, {}))
         if name in overrides:
             entry.update(overrides[name].model_dump(exclude_none=True))

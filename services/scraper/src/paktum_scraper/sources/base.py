@@ -151,6 +151,9 @@ class Source(abc.ABC):
         if not md5 or not isinstance(md5, str):
             return Skipped(sid, "no_md5", "the site states no md5")
         url = urljoin(self.base_url, file_url)  # some sites give protocol-relative or site-relative URLs
+        if urlsplit(url).scheme not in ("http", "https"):
+            # A site's answer never points a hasher at its own disk (file://) or anything but the web.
+            return Skipped(sid, "unsafe_file_url", f"file URL is not http(s): {url}")
         ext = urlsplit(url).path.rpartition(".")[2].lower()
         if ext not in MEDIA_TYPES:
             return Skipped(sid, "unsupported_file", f"file type {ext!r} cannot be indexed: {url}")
