@@ -48,8 +48,13 @@ bench-search: sync
 
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
+	$(VENV)/bin/python bench/groups.py --alternates 7 --brute-max 10000
 
-bench-variants: bench-groups  # the name the cleanup issue uses
+# Real pictures and known variants of each kind (flips, rotations, crops, flattenings...): recall per kind and
+# false pairs, for Paktum beside imagehash.phash and PDQ (the `bench` dependency group, not in any image).
+bench-variants: sync
+	$(UV) sync --frozen --inexact --group bench
+	$(VENV)/bin/python bench/variants.py $(BENCH_ARGS)
 
 # Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
 # shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service

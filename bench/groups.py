@@ -5,7 +5,8 @@ Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a
 (measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
 and a pure-Python double loop measured on a small N and extrapolated.
 
-    make bench-groups            # N = 10k, 100k, 1M
+    make bench-groups            # N = 10k, 100k, 1M, plain and with 7 alternates per image
+    .venv/bin/python bench/groups.py --alternates 7 --sizes 10000 100000 --brute-max 100000
     .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
 """
 
@@ -45,6 +46,25 @@ def make_hashes(n: int, seed: int = 0) -> np.ndarray:
     hashes = np.concatenate([filler, centres, np.array(members, dtype=np.uint64)])[:n]
     rng.shuffle(hashes)
     return hashes
+
+
+def make_alternates(hashes: np.ndarray, per_image: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`per_image` alternates for each hash (as the hasher's mirrored and rotated pHashes): uniform, but one in
+    fifty planted 1-10 bits from another image's hash (a mirrored copy of it) and one in a hundred near its own."""
+    rng = np.random.default_rng(seed + 1)
+    n = hashes.size
+    owners = np.repeat(np.arange(n, dtype=np.int64), per_image)
+    values = rng.integers(0, np.iinfo(np.uint64).max, owners.size, dtype=np.uint64, endpoint=True)
+    roll = rng.random(owners.size)
+    planted = np.flatnonzero(roll < 0.03)
+    near_other = roll[planted] < 0.02
+    sources = np.where(near_other, rng.integers(0, n, planted.size), owners[planted])
+    masks = np.zeros(planted.size, dtype=np.uint64)
+    for index in range(planted.size):
+        for bit in rng.choice(64, size=int(rng.integers(1, 11)), replace=False):
+            masks[index] |= np.uint64(1) << np.uint64(bit)
+    values[planted] = hashes[sources] ^ masks
+    return owners, values
 
 
 def timed(func: Callable[[], T]) -> tuple[T, float]:
@@ -89,6 +109,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--brute-max", type=int, default=100_000, help="largest N brute force is measured at")
     parser.add_argument("--numpy-path", action="store_true", help="also time the numpy fallback at every N")
+    parser.add_argument(
+        "--alternates", type=int, default=0,
+        help="alternates per image (the hasher makes 7, 15 for a transparent picture): dihedral and alpha matching",
+    )  # fmt: skip
     args = parser.parse_args()
 
     method = variants.available_method()
@@ -106,18 +130,26 @@ def main() -> None:
         header += f" | {'numpy path':>10}"
     print(header)
     print("-" * len(header))
+    if args.alternates:
+        print(f"with {args.alternates} alternates per image: each alternate against every plain hash\n")
     for n in args.sizes:
         hashes = make_hashes(n)
-        grouping, ours = timed(lambda h=hashes: variants.group_variants(h, DISTANCE, method))
-        peak = peak_memory(lambda h=hashes: variants.group_variants(h, DISTANCE, method))
+        alts = make_alternates(hashes, args.alternates) if args.alternates else None
+        grouping, ours = timed(lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, method, None, a))
+        peak = peak_memory(lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, method, None, a))
         total_pairs = n * (n - 1) / 2
         if n <= args.brute_max:
             block = max(1, 16_000_000 // n)
-            brute_pairs, brute = timed(lambda h=hashes, b=block: variants.pairs_brute_force(h, DISTANCE, b))
-            # Brute force does not skip degenerate hashes; compare on the same footing.
-            usable = ~variants.degenerate_mask(hashes)
-            brute_pairs = brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]]
-            same = "yes" if np.array_equal(variants._sorted_pairs(brute_pairs), grouping.pairs) else "NO"
+            if alts is None:
+                brute_pairs, brute = timed(lambda h=hashes, b=block: variants.pairs_brute_force(h, DISTANCE, b))
+                # Brute force does not skip degenerate hashes; compare on the same footing.
+                usable = ~variants.degenerate_mask(hashes)
+                brute_pairs = variants._sorted_pairs(brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]])
+            else:
+                brute_pairs, brute = timed(
+                    lambda h=hashes, a=alts: variants.variant_pairs(h, DISTANCE, "brute", None, a)
+                )
+            same = "yes" if np.array_equal(brute_pairs, grouping.pairs) else "NO"
             brute_per_pair = brute / total_pairs
             brute_text = f"{human(brute)} measured"
         else:
@@ -130,7 +162,9 @@ def main() -> None:
             f"{brute_text:>18} | {speed_up} | {same:>13} | {human(per_pair * total_pairs):>18}"
         )
         if args.numpy_path:
-            numpy_grouping, numpy_seconds = timed(lambda h=hashes: variants.group_variants(h, DISTANCE, "numpy"))
+            numpy_grouping, numpy_seconds = timed(
+                lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, "numpy", None, a)
+            )
             assert np.array_equal(numpy_grouping.pairs, grouping.pairs), "numpy path disagrees"
             row += f" | {human(numpy_seconds):>10}"
         print(row, flush=True)

@@ -193,7 +193,12 @@ def test_redis_away_is_a_503_on_rest_and_a_clear_error_on_graphql(redis_away: ht
     some = api.get("/api/search", params={"limit": 1}).json()["results"][0]["ID"]  # the index needs no Redis
     related = api.get(f"/api/image/{some}/related")
     assert related.status_code == 503
-    assert related.json() == {"results": [], "distances": [], "error": "redis unavailable: try again in a moment"}
+    assert related.json() == {
+        "results": [],
+        "distances": [],
+        "transforms": [],
+        "error": "redis unavailable: try again in a moment",
+    }
     answer = api.post("/query", json={"query": f'{{ image(ID: "{some}") {{ ID Related {{ ID }} }} }}'})
     assert "redis unavailable" in graphql_errors(answer)
     stats = api.post("/query", json={"query": "{ ServerStats { GroupCount } }"}, headers={"Authorization": "Bearer t"})

@@ -68,7 +68,12 @@ def test_image_and_related(api: httpx.Client) -> None:
     body = api.get(f"/api/image/{some['ID']}").json()
     assert body == {"image": some, "error": ""}
     assert (some["Width"], some["Height"]) == (300, 200)
-    assert api.get(f"/api/image/{some['ID']}/related").json() == {"results": [], "distances": [], "error": ""}
+    assert api.get(f"/api/image/{some['ID']}/related").json() == {
+        "results": [],
+        "distances": [],
+        "transforms": [],
+        "error": "",
+    }
 
 
 def test_unknown_image_is_404_with_an_error(api: httpx.Client) -> None:

@@ -187,3 +187,52 @@ def test_browser_autocomplete_search_and_random_button(api: httpx.Client, browse
     assert browser.evaluate("location.hash") != shown
     browser.wait_for("document.querySelector('#detail .full img').complete")
     assert browser.evaluate("document.querySelector('#detail .full img').naturalWidth") in (640, 300)
+
+
+async def test_browser_find_similar_and_a_dropped_picture(pipeline: Pipeline, tmp_path: Path, browser: Browser) -> None:
+    """Related tiles say how a copy is turned; "Find similar" and a picture dropped on the page list the nearest."""
+    import hashlib
+
+    from PIL import Image
+
+    from paktum_scraper.local import ImportReport, local_posts
+    from tests.imagefiles import encode, picture
+
+    folder = tmp_path / "turned"
+    folder.mkdir()
+    files = {
+        "original.jpg": encode(picture(80), "JPEG", quality=90),
+        "mirror.jpg": encode(picture(80).transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=85),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    await pipeline.queue.publish_posts(local_posts(folder, ["cat"], None, ImportReport()))
+    await pipeline.drain()
+    original, mirror = (hashlib.md5(files[name]).hexdigest() for name in ("original.jpg", "mirror.jpg"))
+    with serve(pipeline.settings) as api:
+        browser.open(f"{api.base_url}/#/image/{original}")
+        browser.wait_for("!!document.querySelector('#detail .related a')")
+        assert browser.evaluate("document.querySelector('#detail .related a span').textContent").endswith("mirror")
+        browser.evaluate("document.getElementById('find-similar').click()")
+        browser.wait_for("!document.getElementById('grid').hidden && document.querySelectorAll('#grid a').length > 0")
+        assert browser.evaluate("[...document.querySelectorAll('#grid a')].map(a => a.dataset.id).join()") == mirror
+        # A picture dropped anywhere on the page: the mirror's file, fetched and dropped as a File.
+        browser.evaluate(
+            f"fetch('/images/{mirror}.jpg').then(r => r.blob()).then(blob => {{"
+            "  const data = new DataTransfer(); data.items.add(new File([blob], 'm.jpg', {type: 'image/jpeg'}));"
+            "  document.getElementById('grid').replaceChildren();"
+            "  const drop = new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true});"
+            "  document.body.dispatchEvent(drop);"
+            "})"
+        )
+        browser.wait_for("document.getElementById('status').textContent.includes('similar to the picture')")
+        shown = browser.evaluate("[...document.querySelectorAll('#grid a')].map(a => a.dataset.id + ' ' + "
+                                 "a.querySelector('span').textContent).join('|')")  # fmt: skip
+        assert (
+            shown
+            == f"{mirror} 0|{original} "
+            + browser.evaluate(
+                "document.querySelectorAll('#grid a')[1].querySelector('span').textContent.split(' ')[0]"
+            )
+            + " mirror"
+        )

@@ -289,14 +289,14 @@ def test_graphql_requests_are_measured_and_logged(api: httpx.Client, caplog: pyt
 def test_related_is_fetched_once_per_request(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     import paktum_api.graphql.context as context_module
 
-    real = context_module.related_many
+    real = context_module.related_details
     batches: list[list[str]] = []
 
     async def counting(redis: Redis, ids: list[str], max_distance: int | None = None) -> Any:
         batches.append(list(ids))
         return await real(redis, ids, max_distance)  # the real lookup; only the number of calls is observed
 
-    monkeypatch.setattr(context_module, "related_many", counting)
+    monkeypatch.setattr(context_module, "related_details", counting)
     found = data(api, '{ searchImages(query: "animal", limit: 9) { ID Related { ID Distance } } }')["searchImages"]
     assert len(found) == 9 and all(image["Related"] == [] for image in found)
     assert len(batches) == 1 and sorted(batches[0]) == sorted(image["ID"] for image in found)

@@ -256,3 +256,13 @@ def test_settings_take_one_read_token_or_a_list(monkeypatch: pytest.MonkeyPatch)
     assert [t.get_secret_value() for t in Settings().read_token] == ["first-token", "second-token"]
     monkeypatch.setenv("PAKTUM_READ_TOKEN", "")
     assert Settings().read_token == [] and ReadAccess.from_settings(Settings()) is None
+
+
+def test_search_by_image_is_a_read(api: httpx.Client, image: dict[str, str]) -> None:
+    picture = api.get(f"/images/{image['Filename']}", headers={"Authorization": f"Bearer {READ_TOKEN}"}).content
+    refused = api.post("/api/similar", content=picture, headers={"content-type": "image/jpeg"})
+    assert refused.status_code == 401 and "Authorization: Bearer" in refused.json()["error"]
+    allowed = api.post(
+        "/api/similar", content=picture, headers={"content-type": "image/jpeg", "Authorization": f"Bearer {READ_TOKEN}"}
+    )
+    assert allowed.status_code == 200 and allowed.json()["results"][0]["ID"] == image["ID"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 from paktum_cleanup.run import run_cleanup
@@ -56,17 +57,59 @@ async def variants(tmp_path: Path, pipeline: Pipeline) -> dict[str, str]:
 
 def test_related_lists_the_group_nearest_first_with_distances(variants: dict[str, str], api: httpx.Client) -> None:
     body = api.get(f"/api/image/{variants['original']}/related").json()
-    assert set(body) == {"results", "distances", "error"} and body["error"] == ""
+    assert set(body) == {"results", "distances", "transforms", "error"} and body["error"] == ""
+    assert body["transforms"] == ["none"] * 3
     assert set(body["results"]) == {variants["half"], variants["low"], variants["crop"]}
     assert len(body["distances"]) == 3 and body["distances"] == sorted(body["distances"])
     assert all(0 <= d <= 10 for d in body["distances"])
     alone = api.get(f"/api/image/{variants['other']}/related").json()
-    assert alone == {"results": [], "distances": [], "error": ""}
+    assert alone == {"results": [], "distances": [], "transforms": [], "error": ""}
     # ?distance=N keeps those within N bits of this image.
     nearest = min(body["distances"])
     narrow = api.get(f"/api/image/{variants['original']}/related", params={"distance": nearest}).json()
     assert narrow["distances"] == [d for d in body["distances"] if d <= nearest] and narrow["results"]
     assert api.get(f"/api/image/{variants['original'].upper()}/related").json() == body
+
+
+@pytest.mark.parametrize("after_cleanup", [False, True], ids=["linked by the hasher", "after a full regroup"])
+async def test_mirrored_and_rotated_copies_are_related_with_their_transform(
+    tmp_path: Path, pipeline: Pipeline, api: httpx.Client, after_cleanup: bool
+) -> None:
+    folder = tmp_path / "turned"
+    folder.mkdir()
+    image = picture(60)
+    turn = Image.Transpose
+    files = {
+        "original.jpg": encode(image, "JPEG", quality=90),
+        "mirror.jpg": encode(image.transpose(turn.FLIP_LEFT_RIGHT), "JPEG", quality=85),
+        "rot90.png": encode(image.transpose(turn.ROTATE_90), "PNG"),
+        "rot180.jpg": encode(image.transpose(turn.ROTATE_180), "JPEG", quality=80),
+        "other.jpg": encode(picture(61), "JPEG", quality=90),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    ids = {name.partition(".")[0]: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    # One at a time, the original first: each copy is a re-upload the hasher links as it indexes it.
+    for name in files:
+        single = tmp_path / "one" / name.partition(".")[0]
+        single.mkdir(parents=True)
+        (single / name).write_bytes(files[name])
+        await pipeline.queue.publish_posts(local_posts(single, ["cat"], None, ImportReport()))
+        await pipeline.drain()
+    if after_cleanup:
+        summary = await run_cleanup(pipeline.settings)
+        assert summary.ok, summary.lines()
+    body = api.get(f"/api/image/{ids['original']}/related").json()
+    seen = dict(zip(body["results"], body["transforms"], strict=True))
+    assert seen == {ids["mirror"]: "mirror", ids["rot90"]: "rot90", ids["rot180"]: "rot180"}
+    assert all(0 <= d <= 10 for d in body["distances"])
+    # Seen from the rotated copy, the original is that copy turned back the other way.
+    back = api.get(f"/api/image/{ids['rot90']}/related").json()
+    assert dict(zip(back["results"], back["transforms"], strict=True))[ids["original"]] == "rot270"
+    query = f'{{ image(ID: "{ids["original"]}") {{ Related {{ ID Distance Transform }} }} }}'
+    related = api.post("/query", json={"query": query}).json()["data"]["image"]["Related"]
+    assert {r["ID"]: r["Transform"] for r in related} == seen
+    assert api.get(f"/api/image/{ids['other']}/related").json()["results"] == []
 
 
 def test_graphql_related_matches_rest_and_respects_not_variants(variants: dict[str, str], api: httpx.Client) -> None:
@@ -153,3 +196,30 @@ async def test_a_cleanup_run_shows_on_the_api_metrics(
     assert "paktum_cleanup_last_run_largest_group_images 4.0" in text
     assert 'paktum_cleanup_last_run_purged_images{reason="banned_tag"} 0.0' in text
     assert "paktum_cleanup_last_run_success 1.0" in text
+
+
+async def test_with_transforms_off_a_mirrored_copy_is_not_related(
+    tmp_path: Path, settings: Settings, redis_client: object
+) -> None:
+    from tests.integration.pipeline import open_pipeline
+
+    off = settings.model_copy(update={"variant_transforms": False})
+    folder = tmp_path / "off"
+    folder.mkdir()
+    image = picture(62)
+    files = {
+        "original.jpg": encode(image, "JPEG", quality=90),
+        "mirror.jpg": encode(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=85),
+        "low.jpg": encode(image, "JPEG", quality=40),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    ids = {name.partition(".")[0]: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    async with open_pipeline(off, redis_client) as pipeline:  # type: ignore[arg-type]
+        await pipeline.queue.publish_posts(local_posts(folder, ["cat"], None, ImportReport()))
+        await pipeline.drain()
+        summary = await run_cleanup(off)
+        assert summary.ok, summary.lines()
+    with serve(off) as api:
+        body = api.get(f"/api/image/{ids['original']}/related").json()
+        assert body["results"] == [ids["low"]] and body["transforms"] == ["none"]

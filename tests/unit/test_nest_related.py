@@ -4,6 +4,7 @@ import pytest
 
 from paktum_api.graphql.context import nest_related
 from paktum_common.contracts import ImageDocument, Rating
+from paktum_common.groups import Related
 
 
 def doc(image_id: str) -> ImageDocument:
@@ -33,5 +34,9 @@ def test_nest_related(
     present: list[str],
     expected: list[list[tuple[str, int]]],
 ) -> None:
-    nested = nest_related(ids, groups, {i: doc(i) for i in present})
-    assert [[(d.ID, distance) for d, distance in found] for found in nested] == expected
+    related = {
+        i: [Related(other, bits, "mirror" if bits % 2 else "none") for other, bits in g] for i, g in groups.items()
+    }
+    nested = nest_related(ids, related, {i: doc(i) for i in present})
+    assert [[(d.ID, r.distance) for d, r in found] for found in nested] == expected
+    assert all(r.transform == ("mirror" if r.distance % 2 else "none") for found in nested for _, r in found)

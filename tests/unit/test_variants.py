@@ -205,3 +205,70 @@ def test_without_numba_the_numpy_path_groups_the_same() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[[0, 1], [2, 3]]"
+
+
+def with_alternates(seed: int, n: int, per_image: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Planted hashes, and for each image `per_image` alternates: mostly random, some planted at 0..12 bits from
+    another image's hash (a mirrored copy), some at 0..12 from the image's own (they must not pair it with itself),
+    some degenerate (they must not link)."""
+    rng = random.Random(seed)
+    hashes = planted(seed, n - n // 5, n // 25)
+    hashes += [random_hash(rng) for _ in range(n - len(hashes))]
+    owners, values = [], []
+    for owner in range(n):
+        for _ in range(per_image):
+            roll = rng.random()
+            if roll < 0.02:
+                value = flip(hashes[rng.randrange(n)], rng.sample(range(64), rng.randrange(0, 13)))
+            elif roll < 0.03:
+                value = flip(hashes[owner], rng.sample(range(64), rng.randrange(0, 4)))
+            elif roll < 0.035:
+                value = rng.choice([0, 1, (1 << 64) - 1])
+            else:
+                value = rng.getrandbits(64)
+            owners.append(owner)
+            values.append(value)
+    return np.array(hashes, dtype=np.uint64), np.array(owners, dtype=np.int64), np.array(values, dtype=np.uint64)
+
+
+def reference_with_alternates(hashes: np.ndarray, owners: np.ndarray, values: np.ndarray, distance: int) -> set:
+    """Quadratic, written apart from the module: plain pairs, and every alternate against every plain hash."""
+    usable = np.array([not is_degenerate(int(h)) for h in hashes])
+    good = np.array([not is_degenerate(int(v)) for v in values]) & usable[owners]
+    found = reference_pairs([int(h) for h in hashes], distance) if hashes.size <= 400 else set()
+    if hashes.size > 400:
+        for start in range(0, hashes.size, 512):
+            close = np.bitwise_count(hashes[start : start + 512, None] ^ hashes[None, :]) <= distance
+            for i, j in zip(*np.nonzero(close), strict=True):
+                if start + i < j and usable[start + i] and usable[j]:
+                    found.add((int(start + i), int(j)))
+    for start in range(0, values.size, 512):
+        close = np.bitwise_count(values[start : start + 512, None] ^ hashes[None, :]) <= distance
+        for q, t in zip(*np.nonzero(close), strict=True):
+            owner = int(owners[start + q])
+            if good[start + q] and usable[t] and owner != t:
+                found.add((min(owner, int(t)), max(owner, int(t))))
+    return found
+
+
+@pytest.mark.parametrize("method", [*METHODS, pytest.param("brute", id="brute")])
+@pytest.mark.parametrize(("n", "distance"), [(300, 10), (300, 6), (300, 13), (10_000, 10)])
+def test_pairs_through_alternates_match_the_reference(method: variants.Method, n: int, distance: int) -> None:
+    hashes, owners, values = with_alternates(n + distance, n, 7 if n > 300 else 15)
+    expected = reference_with_alternates(hashes, owners, values, distance)
+    plain_only = {tuple(p) for p in variants.variant_pairs(hashes, distance, method).tolist()}
+    assert len(expected - plain_only) > n // 100  # the alternates add pairs: the test proves something
+    found = variants.variant_pairs(hashes, distance, method, alternates=(owners, values))
+    assert {tuple(p) for p in found.tolist()} == expected
+    assert len(found) == len(expected)
+
+
+@pytest.mark.skipif(variants.available_method() != "numba", reason="the wide-chunk search is numba's")
+@pytest.mark.parametrize("distance", [10, 7])
+def test_the_wide_chunk_search_matches_the_reference(monkeypatch: pytest.MonkeyPatch, distance: int) -> None:
+    # Used from 500,000 hashes on; here on 10,000, to compare it with the quadratic reference.
+    monkeypatch.setattr(variants, "WIDE_MIN_HASHES", 0)
+    hashes, owners, values = with_alternates(distance, 10_000, 7)
+    expected = reference_with_alternates(hashes, owners, values, distance)
+    found = variants.variant_pairs(hashes, distance, "numba", alternates=(owners, values))
+    assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)

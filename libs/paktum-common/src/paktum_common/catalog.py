@@ -67,7 +67,10 @@ class Indexed:
 def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
     """The same file seen again: keep when it was first added and where from, add any new tags."""
     tags = list(dict.fromkeys([*old.Tags, *new.Tags]))
-    return old.model_copy(update={"Tags": tags, "Tagstring": " ".join(tags)})
+    update: dict[str, object] = {"Tags": tags, "Tagstring": " ".join(tags)}
+    if not old.PHashAlternates and new.PHashAlternates:  # indexed before alternates were computed
+        update["PHashAlternates"] = new.PHashAlternates
+    return old.model_copy(update=update)
 
 
 class Admission:
@@ -109,17 +112,17 @@ class Catalog(Admission):
     def from_settings(cls, settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> Catalog:
         return cls(redis, search, store, settings.variant_distance)
 
-    async def admit_picture(self, md5: str, phash: int) -> None:
+    async def admit_picture(self, md5: str, phash: int, alternates: tuple[int, ...] = ()) -> None:
         """May we have this picture? Asked right after decoding, before any file is stored.
 
         A file we already have is a duplicate (its tags are merged), never refused: the registry says so,
         or the index (a document whose registration failed is still ours). A new one within the variant
-        distance of a purged picture is a re-upload of it: refused, and its md5 banned too, so the scraper
-        skips the file next time.
+        distance of a purged picture is a re-upload of it (mirrored or rotated too, through its `alternates`):
+        refused, and its md5 banned too, so the scraper skips the file next time.
         """
         if await self.redis.hexists(keys.PHASHES, md5):
             return
-        near = (await PURGED.near(self.redis, [phash], self.distance))[0]
+        near = (await PURGED.near_any(self.redis, [(phash, *alternates)], self.distance))[0]
         if not near or await self.search.get_document(md5) is not None:
             return
         purged, bits = near[0]
@@ -173,15 +176,19 @@ class Catalog(Admission):
         done: list[str] = []
         ids = list(phashes)
         for start in range(0, len(ids), BATCH):
-            indexed = list(await self.search.get_documents(ids[start : start + BATCH]))
-            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed})
-            done += indexed
+            indexed = await self.search.get_documents(ids[start : start + BATCH])
+            alternates = {md5: doc.PHashAlternates for md5, doc in indexed.items()}
+            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed}, alternates)
+            done += list(indexed)
         return done
 
-    async def register(self, phashes: Mapping[str, int]) -> int:
-        """Register indexed images' pHashes (md5 -> pHash) and link each into its variant group at once
-        (one round trip to find neighbours); returns how many joined a group. The cleanup run redoes both."""
-        return await link_images(self.redis, phashes, self.distance)
+    async def register(
+        self, phashes: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+    ) -> int:
+        """Register indexed images' pHashes (md5 -> pHash, and their alternates) and link each into its variant
+        group at once (one round trip to find neighbours); returns how many joined a group. The cleanup run
+        redoes both."""
+        return await link_images(self.redis, phashes, self.distance, alternates)
 
     # ---- Editing ---------------------------------------------------------------------------------
 

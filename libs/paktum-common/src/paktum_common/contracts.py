@@ -231,6 +231,9 @@ class ImageDocument(BaseModel):
     Source: str = ""
     SourceID: str = ""
     SourceURL: str = ""
+    # The pHashes the picture also matches by (mirrored, rotated, flattened on the other background): the
+    # slots of paktum_common.phash. Empty for images indexed before they were computed. Not shown to clients.
+    PHashAlternates: tuple[int, ...] = ()
 
     @property
     def added_seconds(self) -> int:
@@ -240,18 +243,20 @@ class ImageDocument(BaseModel):
         """The index form: the pHash as 16 hex digits, never a JSON number (a double would corrupt it)."""
         doc = self.model_dump(mode="json")
         doc["PHash"] = phash_to_hex(self.PHash)
+        doc["PHashAlternates"] = [phash_to_hex(h) for h in self.PHashAlternates]
         return doc
 
     @classmethod
     def from_index(cls, doc: dict[str, Any]) -> ImageDocument:
         data = dict(doc)
         data["PHash"] = phash_from_hex(str(data["PHash"]))
+        data["PHashAlternates"] = tuple(phash_from_hex(str(h)) for h in data.get("PHashAlternates") or ())
         return cls.model_validate(data)
 
     def to_rest(self, url: str, thumbnail_url: str) -> dict[str, Any]:
         """The REST form: the pHash as an unsigned 64-bit JSON integer, the links as the api serves them,
         in the original's field order."""
-        doc = self.model_dump(mode="json")
+        doc = self.model_dump(mode="json", exclude={"PHashAlternates"})
         return {"ID": doc.pop("ID"), "URL": url, "ThumbnailURL": thumbnail_url, **doc}
 
     def to_json_line(self) -> str:

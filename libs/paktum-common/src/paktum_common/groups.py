@@ -1,4 +1,5 @@
-"""Variant groups in Redis: images whose pHashes differ in at most PAKTUM_VARIANT_DISTANCE bits.
+"""Variant groups in Redis: images whose pHashes differ in at most PAKTUM_VARIANT_DISTANCE bits, directly or
+through an alternate (mirrored, rotated, flattened on the other background: paktum_common.phash.match).
 
 The cleanup job computes every group and replaces them all at once (`GroupsBuild`); the hasher links
 each new image as it indexes it (`link_images`); the api reads them (`related_many`, `group_stats`);
@@ -21,7 +22,7 @@ from redis.exceptions import WatchError
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.errors import TransientError
-from paktum_common.phash import hamming, is_degenerate
+from paktum_common.phash import alternates_from_text, alternates_to_text, is_degenerate, match
 from paktum_common.registry import IMAGES
 
 DEFAULT_DISTANCE = 10
@@ -39,7 +40,8 @@ class GroupsBusyError(TransientError):
 class Member:
     md5: str
     phash: int
-    distance: int  # to the group's anchor
+    distance: int  # to the group's anchor (paktum_common.phash.match: through any alternate of either)
+    alternates: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,24 +53,43 @@ class VariantGroup:
         return self.members[0].md5
 
     @classmethod
-    def around(cls, anchor: str, phashes: Mapping[str, int]) -> VariantGroup:
-        """The group of `phashes` anchored at `anchor` (one of them)."""
-        origin = phashes[anchor]
+    def around(
+        cls, anchor: str, phashes: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+    ) -> VariantGroup:
+        """The group of `phashes` anchored at `anchor` (one of them), each with its alternates if given."""
+        alts = alternates or {}
+        origin, origin_alts = phashes[anchor], alts.get(anchor, ())
         others = sorted(
-            (Member(md5, ph, hamming(origin, ph)) for md5, ph in phashes.items() if md5 != anchor),
+            (
+                Member(md5, ph, match(origin, origin_alts, ph, alts.get(md5, ()))[0], alts.get(md5, ()))
+                for md5, ph in phashes.items()
+                if md5 != anchor
+            ),
             key=lambda m: (m.distance, m.md5),
         )
-        return cls((Member(anchor, origin, 0), *others))
+        return cls((Member(anchor, origin, 0, origin_alts), *others))
+
+    @property
+    def alternates(self) -> dict[str, tuple[int, ...]]:
+        return {m.md5: m.alternates for m in self.members if m.alternates}
 
     def to_json(self) -> str:
-        """The one place a group becomes its Redis form."""
-        members = [[m.md5, phash_to_hex(m.phash), m.distance] for m in self.members]
+        """The one place a group becomes its Redis form (a member's alternates only when it has some)."""
+        members = [
+            [m.md5, phash_to_hex(m.phash), m.distance, *([alternates_to_text(m.alternates)] if m.alternates else [])]
+            for m in self.members
+        ]
         return json.dumps({"anchor": self.anchor, "members": members}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> VariantGroup:
         data = json.loads(text)
-        return cls(tuple(Member(md5, phash_from_hex(ph), int(d)) for md5, ph, d in data["members"]))
+        return cls(
+            tuple(
+                Member(m[0], phash_from_hex(m[1]), int(m[2]), alternates_from_text(m[3]) if len(m) > 3 else ())
+                for m in data["members"]
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -113,47 +134,82 @@ return out
 """
 
 
+@dataclass(frozen=True)
+class Related:
+    md5: str
+    distance: int  # bits, through the transform
+    transform: str  # paktum_common.phash.TRANSFORMS: how the related image shows this one ("mirror": mirrored)
+
+
 async def related_many(
     redis: Redis, ids: Sequence[str], max_distance: int | None = None
 ) -> dict[str, list[tuple[str, int]]]:
-    """For each ID, the other members of its group as (ID, Hamming distance to it), nearest first.
+    """For each ID, the other members of its group as (ID, distance to it), nearest first: `related_details`
+    without the transforms."""
+    found = await related_details(redis, ids, max_distance)
+    return {image_id: [(r.md5, r.distance) for r in related] for image_id, related in found.items()}
+
+
+async def related_details(
+    redis: Redis, ids: Sequence[str], max_distance: int | None = None
+) -> dict[str, list[Related]]:
+    """For each ID, the other members of its group with their distance to it and how they relate, nearest first.
 
     One round trip for all IDs, so a GraphQL page of images costs one call, not one per image.
-    `max_distance` keeps only members within that many bits of the image itself; None keeps the
-    whole group (members linked through a chain may lie farther). Images marked "not variants" of
-    an image are never among its related images.
+    The distance is the least over the plain pHashes and every alternate (mirrored, rotated, other
+    background) of one against the plain pHash of the other. `max_distance` keeps only members within
+    that many bits of the image itself; None keeps the whole group (members linked through a chain may lie
+    farther). Images marked "not variants" of an image are never among its related images.
     """
     unique = list(dict.fromkeys(ids))
     if not unique:
         return {}
     script_keys = [keys.GROUP_OF, keys.GROUP_MEMBERS, *(_not_variants_key(i) for i in unique)]
     raw = await redis.eval(_RELATED_SCRIPT, len(script_keys), *script_keys, *unique)
-    found: dict[str, list[tuple[str, int]]] = {}
+    found: dict[str, list[Related]] = {}
     for index, image_id in enumerate(unique):
         record, separated = raw[2 * index], set(raw[2 * index + 1])
         if not record:
             found[image_id] = []
             continue
         group = VariantGroup.from_json(record)
-        own = next((m.phash for m in group.members if m.md5 == image_id), None)
+        own = next((m for m in group.members if m.md5 == image_id), None)
         if own is None:  # a record that no longer lists the image: treat as no group
             found[image_id] = []
             continue
-        others = [(m.md5, hamming(own, m.phash)) for m in group.members if m.md5 != image_id and m.md5 not in separated]
+        others = [
+            Related(m.md5, *match(own.phash, own.alternates, m.phash, m.alternates))
+            for m in group.members
+            if m.md5 != image_id and m.md5 not in separated
+        ]
         if max_distance is not None:
-            others = [item for item in others if item[1] <= max_distance]
-        found[image_id] = sorted(others, key=lambda item: (item[1], item[0]))
+            others = [item for item in others if item.distance <= max_distance]
+        found[image_id] = sorted(others, key=lambda item: (item.distance, item.md5))
     return {image_id: found[image_id] for image_id in ids}
 
 
-def close_pairs(phashes: Sequence[int], distance: int, block: int = 1024) -> list[tuple[int, int]]:
-    """Index pairs (i < j) of non-degenerate hashes within `distance`: for one group's members, not for all images."""
+def close_pairs(
+    phashes: Sequence[int], distance: int, block: int = 1024, alternates: Sequence[tuple[int, ...]] = ()
+) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of non-degenerate hashes within `distance`, through the alternates of either when
+    given (one tuple per hash): for one group's members, not for all images."""
     values = np.array(phashes, dtype=np.uint64)
     usable = np.array([not is_degenerate(int(h)) for h in phashes], dtype=bool)
+    # Every alternate as a column; a missing or degenerate one is replaced by the plain hash, which adds nothing.
+    width = max((len(a) for a in alternates), default=0)
+    alts = np.tile(values[:, None], (1, width))
+    for i, own in enumerate(alternates):
+        for slot, alternate in enumerate(own):
+            if not is_degenerate(alternate):
+                alts[i, slot] = alternate
     found: list[tuple[int, int]] = []
     for start in range(0, values.size, block):
-        close = np.bitwise_count(values[start : start + block, None] ^ values[None, :]) <= distance
-        close &= usable[start : start + block, None] & usable[None, :]
+        rows = slice(start, start + block)
+        close = np.bitwise_count(values[rows, None] ^ values[None, :]) <= distance
+        for slot in range(width):
+            close |= np.bitwise_count(alts[rows, slot, None] ^ values[None, :]) <= distance
+            close |= np.bitwise_count(values[rows, None] ^ alts[None, :, slot]) <= distance
+        close &= usable[rows, None] & usable[None, :]
         for i, j in zip(*np.nonzero(close), strict=True):
             if start + i < j:
                 found.append((int(start + i), int(j)))
@@ -161,12 +217,16 @@ def close_pairs(phashes: Sequence[int], distance: int, block: int = 1024) -> lis
 
 
 def split_group(
-    phashes: Mapping[str, int], distance: int, separated: Iterable[tuple[str, str]] = ()
+    phashes: Mapping[str, int],
+    distance: int,
+    separated: Iterable[tuple[str, str]] = (),
+    alternates: Mapping[str, tuple[int, ...]] | None = None,
 ) -> list[VariantGroup]:
     """The connected components (two or more images) of these images, without the separated pairs.
 
     Each component keeps as anchor its first image in the mapping's order.
     """
+    alts = alternates or {}
     md5s = list(phashes)
     forbidden = {_pair_key(a, b) for a, b in separated}
     parent = list(range(len(md5s)))
@@ -177,7 +237,7 @@ def split_group(
             node = parent[node]
         return node
 
-    for i, j in close_pairs([phashes[m] for m in md5s], distance):
+    for i, j in close_pairs([phashes[m] for m in md5s], distance, alternates=[alts.get(m, ()) for m in md5s]):
         if _pair_key(md5s[i], md5s[j]) not in forbidden:
             a, b = root(i), root(j)
             parent[max(a, b)] = min(a, b)
@@ -185,7 +245,7 @@ def split_group(
     for index, md5 in enumerate(md5s):
         components.setdefault(root(index), []).append(md5)
     return [
-        VariantGroup.around(members[0], {m: phashes[m] for m in members})
+        VariantGroup.around(members[0], {m: phashes[m] for m in members}, alts)
         for members in components.values()
         if len(members) > 1
     ]
@@ -257,8 +317,9 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
                 records = await pipe.hmget(keys.GROUP_MEMBERS, sorted(group_ids))
                 old = [VariantGroup.from_json(str(r)) for r in records if r]
                 phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in dropped}
+                alternates = {md5: alts for g in old for md5, alts in g.alternates.items()}
                 separated = await _separated_among(redis, list(phashes))
-                new = split_group(phashes, distance, separated)
+                new = split_group(phashes, distance, separated, alternates)
                 pipe.multi()
                 pipe.hdel(keys.GROUP_MEMBERS, *group_ids)
                 grouped = {m.md5 for g in new for m in g.members}
@@ -294,32 +355,38 @@ def _write_groups(pipe: Pipeline, of_key: str, members_key: str, groups: Sequenc
         pipe.hset(of_key, mapping={m.md5: g.anchor for g in groups for m in g.members})
 
 
-async def link_images(redis: Redis, images: Mapping[str, int], distance: int) -> int:
+async def link_images(
+    redis: Redis, images: Mapping[str, int], distance: int, alternates: Mapping[str, tuple[int, ...]] | None = None
+) -> int:
     """Register newly indexed images and join each to the groups of the images within `distance`.
 
     Called by the hasher right after an index write, so related images appear without waiting for
-    the next cleanup run (which remains the full recomputation). Returns how many images joined a group.
+    the next cleanup run (which remains the full recomputation). A new image's alternates (mirrored,
+    rotated, other background) are queried with its plain pHash, against the registered plain pHashes, in the
+    one round trip that finds neighbours. Returns how many images joined a group.
     """
     if not images:
         return 0
+    alts = dict(alternates or {})
     # Register first: two hashers indexing near images at once then each find the other.
-    await IMAGES.add(redis, images)
+    await IMAGES.add(redis, images, alts)
     md5s = list(images)
-    neighbours = await IMAGES.near(redis, [images[m] for m in md5s], distance)
+    neighbours = await IMAGES.near_any(redis, [(images[m], *alts.get(m, ())) for m in md5s], distance)
     joined = 0
     for md5, near in zip(md5s, neighbours, strict=True):
         others = {other: bits for other, bits in near if other != md5}
-        if others and await _join(redis, md5, images[md5], others):
+        if others and await _join(redis, md5, images[md5], alts.get(md5, ()), others):
             joined += 1
     return joined
 
 
-async def _join(redis: Redis, md5: str, phash: int, near: Mapping[str, int]) -> bool:
+async def _join(redis: Redis, md5: str, phash: int, alternates: tuple[int, ...], near: Mapping[str, int]) -> bool:
     separated = await redis.smembers(_not_variants_key(md5))
     near = {other: bits for other, bits in near.items() if other not in separated}
     if not near:
         return False
     near_phashes = await IMAGES.get(redis, list(near))
+    near_alternates = await IMAGES.alternates(redis, list(near))
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:
@@ -329,18 +396,22 @@ async def _join(redis: Redis, md5: str, phash: int, near: Mapping[str, int]) -> 
                 records = await pipe.hmget(keys.GROUP_MEMBERS, group_ids) if group_ids else []
                 old = [VariantGroup.from_json(str(r)) for r in records if r]
                 phashes: dict[str, int] = {}
+                member_alternates: dict[str, tuple[int, ...]] = dict(near_alternates)
                 # The largest group keeps its anchor; without one, the nearest image that was there first.
                 old.sort(key=lambda g: (-len(g.members), g.anchor))
                 for group in old:
                     phashes.update({m.md5: m.phash for m in group.members})
+                    member_alternates.update(group.alternates)
                 nearest_first = sorted(near, key=lambda other: (near[other], other))
                 phashes.update({other: near_phashes[other] for other in nearest_first if other in near_phashes})
                 phashes[md5] = phash
+                if alternates:
+                    member_alternates[md5] = alternates
                 anchor = old[0].anchor if old else next(iter(phashes))
                 if anchor == md5:  # no neighbour is registered any more
                     await pipe.reset()
                     return False
-                group = VariantGroup.around(anchor, phashes)
+                group = VariantGroup.around(anchor, phashes, member_alternates)
                 pipe.multi()
                 stale = [g.anchor for g in old if g.anchor != anchor]
                 if stale:

@@ -27,6 +27,9 @@ SCRAPE_RESULTS = "paktum:scrape:results"
 # without a scan. Degenerate hashes are in the registry but not in the chunk tables: they never link.
 PHASHES = "paktum:phash"
 PHASH_CHUNKS = "paktum:phash:chunk"
+# Each image's alternate pHashes (mirrored, rotated, on the other background; paktum_common.phash), md5 ->
+# 16 hex digits each, one after the other; absent for images indexed before they were computed.
+PHASH_ALTERNATES = "paktum:phash:alternates"
 # The same for images removed for good: a new image near one of them is refused as a re-upload. PURGED_AT
 # (md5 -> UNIX seconds) says when, so the cleanup purge removes only images that came in after it.
 PURGED_PHASHES = "paktum:purged:phash"
@@ -35,7 +38,7 @@ PURGED_AT = "paktum:purged:at"
 
 # Variant groups, replaced as a whole by each cleanup run (built under GROUPS_BUILD, then renamed).
 GROUP_OF = "paktum:groups:of"  # hash: md5 -> group ID (the group's anchor, its first image)
-GROUP_MEMBERS = "paktum:groups:members"  # hash: group ID -> JSON {"anchor", "members": [[md5, phash, d]]}
+GROUP_MEMBERS = "paktum:groups:members"  # hash: group ID -> JSON {"anchor", "members": [[md5, phash, d(, alternates)]]}
 GROUP_STATS = "paktum:groups:stats"  # hash: the last full run's figures
 GROUPS_BUILD = "paktum:groups:build"  # prefix of a run's unfinished keys (they expire if the run dies)
 

@@ -33,3 +33,58 @@ def is_degenerate(phash: int) -> bool:
     """
     ones = phash.bit_count()
     return ones < DEGENERATE_MIN_BITS or ones > 64 - DEGENERATE_MIN_BITS
+
+
+# ---- Matching through flips, rotations and the other background -------------------------------------------
+#
+# The hasher derives from its one DCT the hashes of the picture mirrored, flipped, rotated and transposed
+# (paktum_hasher.phash), and for a picture with transparency also the hashes of it flattened on black. They
+# travel beside the plain pHash as its *alternates*, in fixed slots: slots 0-6 are TRANSFORMS[1:] of the
+# picture as hashed, slots 7-14 (transparent pictures only) are TRANSFORMS of it flattened on the other
+# background. A pair links when the plain hashes, or an alternate of one and the plain hash of the other, are
+# within the distance; the stored and shown PHash stays the plain one.
+#
+# Names follow Pillow's Image.Transpose: rot90 turns counter-clockwise, mirror swaps left and right, flip
+# swaps top and bottom, transpose mirrors along the main diagonal, transverse along the other one.
+TRANSFORMS = ("none", "mirror", "flip", "rot180", "transpose", "rot90", "rot270", "transverse")
+INVERSE = {"rot90": "rot270", "rot270": "rot90"}  # every other transform undoes itself
+PRIMARY_SLOTS = len(TRANSFORMS) - 1
+ALL_SLOTS = PRIMARY_SLOTS + len(TRANSFORMS)
+
+
+def slot_transform(slot: int) -> str:
+    """The transform an alternate slot holds (the background aside)."""
+    return TRANSFORMS[slot + 1] if slot < PRIMARY_SLOTS else TRANSFORMS[slot - PRIMARY_SLOTS]
+
+
+def inverse(transform: str) -> str:
+    return INVERSE.get(transform, transform)
+
+
+def match(plain_a: int, alternates_a: tuple[int, ...], plain_b: int, alternates_b: tuple[int, ...]) -> tuple[int, str]:
+    """How near b is to a: the least distance over the plain pair and every alternate of one against the
+    plain hash of the other, and the transform that takes a to b ("mirror": b is a mirrored). A degenerate
+    plain hash never matches (64, "none"), nor does a degenerate alternate; the plain pair wins ties."""
+    if is_degenerate(plain_a) or is_degenerate(plain_b):
+        return 64, "none"
+    best, how = hamming(plain_a, plain_b), "none"
+    for slot, alternate in enumerate(alternates_a):
+        bits = hamming(alternate, plain_b)
+        if bits < best and not is_degenerate(alternate):
+            best, how = bits, slot_transform(slot)
+    for slot, alternate in enumerate(alternates_b):
+        bits = hamming(alternate, plain_a)
+        if bits < best and not is_degenerate(alternate):
+            best, how = bits, inverse(slot_transform(slot))
+    return best, how
+
+
+def alternates_to_text(alternates: tuple[int, ...]) -> str:
+    """The Redis form of a picture's alternates: 16 hex digits each, one after the other."""
+    return "".join(f"{h:016x}" for h in alternates)
+
+
+def alternates_from_text(text: str) -> tuple[int, ...]:
+    if len(text) % 16:
+        raise ValueError(f"alternate pHashes are 16 hex digits each, got {len(text)} digits")
+    return tuple(int(text[i : i + 16], 16) for i in range(0, len(text), 16))

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
-from paktum_common.phash import hamming, is_degenerate
+from paktum_common.phash import alternates_from_text, alternates_to_text, hamming, is_degenerate
 
 CHUNKS = 4
 CHUNK_BITS = 16
@@ -46,19 +46,27 @@ def chunk_value(phash: int, chunk: int) -> int:
 
 @dataclass(frozen=True)
 class PhashRegistry:
-    """md5 -> pHash in one Redis hash, plus chunk tables over the non-degenerate hashes."""
+    """md5 -> pHash in one Redis hash, plus chunk tables over the non-degenerate hashes, plus (when it has an
+    `alternates_key`) md5 -> the image's alternate pHashes, which are looked up but never in the chunk tables:
+    a new image's alternates are queried against the plain hashes, which is enough to find a mirrored pair."""
 
     hash_key: str
     chunk_prefix: str
+    alternates_key: str = ""
 
     def _chunk_key(self, chunk: int, value: int) -> str:
         return f"{self.chunk_prefix}:{chunk}:{value:04x}"
 
-    async def add(self, redis: Redis, images: Mapping[str, int]) -> None:
+    async def add(
+        self, redis: Redis, images: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+    ) -> None:
         if not images:
             return
+        extra = {md5: alternates_to_text(alts) for md5, alts in (alternates or {}).items() if alts and md5 in images}
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
+            if extra and self.alternates_key:
+                pipe.hset(self.alternates_key, mapping=extra)  # type: ignore[arg-type]
             for md5, phash in images.items():
                 if not is_degenerate(phash):
                     for chunk in range(CHUNKS):
@@ -73,6 +81,8 @@ class PhashRegistry:
         stored = await redis.hmget(self.hash_key, md5s)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.hash_key, *md5s)
+            if self.alternates_key:
+                pipe.hdel(self.alternates_key, *md5s)
             for md5, hex_hash in zip(md5s, stored, strict=True):
                 if hex_hash is not None:
                     phash = phash_from_hex(str(hex_hash))
@@ -86,6 +96,13 @@ class PhashRegistry:
             return {}
         stored = await redis.hmget(self.hash_key, list(md5s))
         return {md5: phash_from_hex(str(h)) for md5, h in zip(md5s, stored, strict=True) if h is not None}
+
+    async def alternates(self, redis: Redis, md5s: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """The stored alternates of these images (those that have any)."""
+        if not md5s or not self.alternates_key:
+            return {}
+        stored = await redis.hmget(self.alternates_key, list(md5s))
+        return {md5: alternates_from_text(str(t)) for md5, t in zip(md5s, stored, strict=True) if t}
 
     async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """The whole registry, read in pieces so Redis is never blocked for long."""
@@ -122,6 +139,31 @@ class PhashRegistry:
             found.append(sorted(close, key=lambda item: (item[1], item[0])))
         return found
 
+    async def near_any(
+        self, redis: Redis, queries: Sequence[Sequence[int]], distance: int
+    ) -> list[list[tuple[str, int]]]:
+        """For each image given as its query hashes (the plain pHash first, then its alternates), the registered
+        images within `distance` bits of any of them, as (md5, least distance), nearest first. One round trip."""
+        flat = [h for hashes in queries for h in _usable_queries(hashes)]
+        found = await self.near(redis, flat, distance)
+        results: list[list[tuple[str, int]]] = []
+        position = 0
+        for hashes in queries:
+            best: dict[str, int] = {}
+            for _ in _usable_queries(hashes):
+                for md5, bits in found[position]:
+                    best[md5] = min(bits, best.get(md5, bits))
+                position += 1
+            results.append(sorted(best.items(), key=lambda item: (item[1], item[0])))
+        return results
 
-IMAGES = PhashRegistry(keys.PHASHES, keys.PHASH_CHUNKS)
+
+def _usable_queries(hashes: Sequence[int]) -> list[int]:
+    # An image whose plain hash is degenerate never links (paktum_common.phash.match), whatever its alternates.
+    if not hashes or is_degenerate(hashes[0]):
+        return []
+    return [h for h in hashes if not is_degenerate(h)]
+
+
+IMAGES = PhashRegistry(keys.PHASHES, keys.PHASH_CHUNKS, keys.PHASH_ALTERNATES)
 PURGED = PhashRegistry(keys.PURGED_PHASHES, keys.PURGED_CHUNKS)

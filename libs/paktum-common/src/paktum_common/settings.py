@@ -77,6 +77,9 @@ class Settings(BaseSettings):
 
     # Variants.
     variant_distance: int = Field(10, ge=0, le=64)
+    # Match variants through mirrors, rotations and the other background of a transparent picture (the
+    # hasher's alternate pHashes). Off: the hasher stores none and the cleanup regroup uses only plain pHashes.
+    variant_transforms: bool = True
 
     # Banned tags (scraper skips, cleanup purges): a list here and/or a file, one tag per line.
     banned_tags: Annotated[list[str], NoDecode] = []  # separated by spaces, commas or newlines, or a JSON list
@@ -133,6 +136,10 @@ class Settings(BaseSettings):
     scrape_job_ttl_seconds: int = Field(86_400, ge=0)  # a finished Job (and its pod) is deleted after this
     kube_config: str = ""  # a kubeconfig file for the Kubernetes API; empty: the in-cluster service account
     kube_timeout_seconds: float = Field(10.0, gt=0)  # one Kubernetes API call
+    # Search by image (POST /api/similar, similarImages): the largest picture accepted, uploaded or fetched, and
+    # how long its decode may take.
+    similar_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    similar_timeout_seconds: float = Field(10.0, gt=0)
     graphql_max_depth: int = Field(8, ge=2)
     graphql_max_cost: int = Field(50_000, ge=1)  # see paktum_api.limits for how a query is priced
     graphql_max_tokens: int = Field(2_000, ge=100)  # the parser stops past this many tokens

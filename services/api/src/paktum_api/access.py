@@ -35,6 +35,8 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", SIGN_IN_PATH, SIGN_OU
 SIGNED_PREFIXES = ("/images/", "/thumbnails/")  # what a signed link may open (what `<img>` loads)
 GRAPHQL_PATH = "/query"
 READ_METHODS = frozenset({"GET", "HEAD"})
+# Reads sent as POST (their question is a body): search by image.
+READ_POSTS = frozenset({"/api/similar"})
 LINK_LABEL = b"paktum-link:"
 SESSION_LABEL = b"paktum-session:"
 
@@ -140,7 +142,7 @@ class ReadGuard:
             return
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
-        guarded = scope["type"] == "websocket" or path == GRAPHQL_PATH or method in READ_METHODS
+        guarded = scope["type"] == "websocket" or path in (GRAPHQL_PATH, *READ_POSTS) or method in READ_METHODS
         if path in OPEN_PATHS or not guarded:
             # Writes (admin routes, edits, uploads) check their own tokens; OPTIONS is a CORS preflight.
             await self.app(scope, receive, send)

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paktum_api import admin, edits, files, gallery, ops, related, rest, signin
+from paktum_api import admin, edits, files, gallery, ops, related, rest, signin, similar
 from paktum_api.access import ReadAccess, ReadGuard
-from paktum_api.body_limit import BodyLimit, RequestTooLargeError
+from paktum_api.body_limit import FORM_ENVELOPE, BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
 from paktum_api.imgproxy import Imgproxy
 from paktum_api.kube import ScrapeJobs
@@ -76,7 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
     if access is not None:  # innermost: refused reads are still counted and logged by observe
         app.add_middleware(ReadGuard, settings=settings, access=access)
     # Inside `observe`, so a refused body is counted and logged like any other answer.
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, graphql_paths=("/query",))
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        graphql_paths=("/query",),
+        # A picture to search by: its own ceiling, with room for a multipart envelope (the route checks the file).
+        path_limits={"/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES")},
+    )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(
@@ -87,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.include_router(rest.router)
     app.include_router(related.router)
+    app.include_router(similar.router)
     app.include_router(admin.router)
     app.include_router(edits.router)
     app.include_router(files.router)

@@ -34,7 +34,37 @@ class ImageAnswer(BaseModel):
 class RelatedAnswer(BaseModel):
     results: list[str]
     distances: list[int]
+    transforms: list[str]
     error: str
+
+
+class SimilarAnswer(BaseModel):
+    results: list[RestImage]
+    distances: list[int]
+    transforms: list[str]
+    error: str
+
+
+SIMILAR_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {"url": {"type": "string", "format": "uri"}},
+            }
+        },
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 
 
 class NotVariantsAnswer(BaseModel):

@@ -11,13 +11,13 @@ from paktum_api.openapi import RelatedAnswer, answers, query_parameter
 from paktum_api.rest import whole_number
 from paktum_api.state import AppState
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
-from paktum_common.groups import related_many
+from paktum_common.groups import related_details
 
 router = APIRouter()
 
 
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"results": [], "distances": [], "error": message}, status_code=status)
+    return JSONResponse({"results": [], "distances": [], "transforms": [], "error": message}, status_code=status)
 
 
 @router.get(
@@ -34,7 +34,10 @@ def _error(message: str, status: int) -> JSONResponse:
     },
 )
 async def related_images(image_id: str, request: Request) -> JSONResponse:
-    """The other members of the image's variant group; `?distance=N` keeps those within N bits of it."""
+    """The other members of the image's variant group; `?distance=N` keeps those within N bits of it.
+
+    `distances` and `transforms` go with `results`, one each: the bits apart, and how the related image shows
+    this one (`none`, `mirror`, `flip`, `rot90`, `rot180`, `rot270`, `transpose`, `transverse`)."""
     state: AppState = request.app.state.paktum
     limit = state.settings.variant_distance
     raw = request.query_params.get("distance")
@@ -51,9 +54,14 @@ async def related_images(image_id: str, request: Request) -> JSONResponse:
     if doc is None:
         return _error(f"no image with ID {image_id!r}", 404)
     try:
-        related = (await related_many(state.redis, [doc.ID], max_distance))[doc.ID]
+        related = (await related_details(state.redis, [doc.ID], max_distance))[doc.ID]
     except RedisError:
         return _error(REDIS_DOWN, 503)
     return JSONResponse(
-        {"results": [other for other, _ in related], "distances": [bits for _, bits in related], "error": ""}
+        {
+            "results": [r.md5 for r in related],
+            "distances": [r.distance for r in related],
+            "transforms": [r.transform for r in related],
+            "error": "",
+        }
     )

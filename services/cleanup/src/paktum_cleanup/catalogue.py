@@ -23,9 +23,22 @@ class Catalogue:
     filenames: list[str] = field(default_factory=list)
     added: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # UNIX seconds
     banned: list[int] = field(default_factory=list)  # positions of images carrying a banned tag
+    # Every image's alternate pHashes, one after the other: image i's are alt_values[alt_starts[i]:alt_starts[i+1]].
+    alt_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    alt_values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def alternates_of(self, index: int) -> tuple[int, ...]:
+        if self.alt_starts.size <= index + 1:
+            return ()
+        return tuple(int(h) for h in self.alt_values[self.alt_starts[index] : self.alt_starts[index + 1]])
+
+    def alternate_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(owner index, alternate pHash) for every alternate: what the grouping matches against the plain hashes."""
+        counts = np.diff(self.alt_starts) if self.alt_starts.size == len(self) + 1 else np.zeros(len(self), np.int64)
+        return np.repeat(np.arange(len(self), dtype=np.int64), counts), self.alt_values
 
     def without(self, drop: Iterable[str]) -> Catalogue:
         gone = set(drop)
@@ -39,16 +52,32 @@ class Catalogue:
             filenames=[self.filenames[i] for i in keep],
             added=self.added[position] if keep else np.empty(0, dtype=np.int64),
             banned=[renumber[i] for i in self.banned if i in remaining],
+            **self._alternates_at(keep),
         )
 
+    def _alternates_at(self, keep: list[int]) -> dict[str, np.ndarray]:
+        if self.alt_starts.size != len(self) + 1:
+            return {}
+        counts = np.diff(self.alt_starts)[keep] if keep else np.empty(0, dtype=np.int64)
+        kept = [self.alt_values[self.alt_starts[i] : self.alt_starts[i + 1]] for i in keep]
+        return {
+            "alt_starts": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "alt_values": np.concatenate(kept).astype(np.uint64) if kept else np.empty(0, dtype=np.uint64),
+        }
 
-async def load_catalogue(search: SearchBackend, banned: frozenset[str], progress: Progress) -> Catalogue:
-    """Read every document (oldest first, so a group's anchor is its oldest image)."""
+
+async def load_catalogue(
+    search: SearchBackend, banned: frozenset[str], progress: Progress, alternates: bool = True
+) -> Catalogue:
+    """Read every document (oldest first, so a group's anchor is its oldest image); with `alternates`
+    (PAKTUM_VARIANT_TRANSFORMS) their alternate pHashes too."""
     ids: list[str] = []
     phashes: list[int] = []
     filenames: list[str] = []
     added: list[int] = []
     flagged: list[int] = []
+    alt_counts: list[int] = []
+    alt_values: list[int] = []
     progress.start("scan index", await search.count())
     async for batch in search.export(EXPORT_BATCH):
         for doc in batch:
@@ -58,6 +87,13 @@ async def load_catalogue(search: SearchBackend, banned: frozenset[str], progress
             phashes.append(doc.PHash)
             filenames.append(doc.Filename)
             added.append(doc.added_seconds)
+            if alternates:
+                alt_counts.append(len(doc.PHashAlternates))
+                alt_values.extend(doc.PHashAlternates)
         progress.advance(len(batch))
     progress.finish()
-    return Catalogue(ids, np.array(phashes, dtype=np.uint64), filenames, np.array(added, dtype=np.int64), flagged)
+    starts = np.concatenate([[0], np.cumsum(np.array(alt_counts if alternates else [0] * len(ids), dtype=np.int64))])
+    return Catalogue(
+        ids, np.array(phashes, dtype=np.uint64), filenames, np.array(added, dtype=np.int64), flagged,
+        starts.astype(np.int64), np.array(alt_values, dtype=np.uint64),
+    )  # fmt: skip

@@ -157,7 +157,7 @@ async def run_cleanup(
             step = "banned tags"
             banned = await banned_tags_now(redis, settings)
             step = "scan"
-            catalogue: Catalogue = await load_catalogue(search, banned, progress)
+            catalogue: Catalogue = await load_catalogue(search, banned, progress, settings.variant_transforms)
             step = "purge"
             catalogue, summary.purge = await purge(catalog, catalogue, progress)
             PURGED.inc(summary.purge.total)

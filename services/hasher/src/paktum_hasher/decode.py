@@ -33,7 +33,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from paktum_common.errors import BadImageError
 from paktum_common.phash import is_degenerate
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
-from paktum_hasher.phash import phash_int
+from paktum_hasher.phash import phash_set
 from paktum_hasher.pool import memory_refusal
 
 PhashMode = Literal["fast", "exact"]
@@ -101,6 +101,9 @@ class DecodedImage:
     phash: int
     thumbnail: bytes
     small_thumbnail: bytes = b""  # made from the thumbnail, when a smaller size is asked for and smaller
+    # The pHashes of the picture mirrored and rotated, then (transparent pictures) of it flattened on the
+    # other background: paktum_common.phash's alternate slots.
+    alternates: tuple[int, ...] = ()
 
 
 def decode_image(
@@ -156,7 +159,7 @@ def _decode(
     orientation = _orientation(image)
     image.load()
     transpose = ORIENTATION_TRANSPOSE.get(orientation)
-    phash, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
+    phash, alternates, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     thumbnail = _resized(picture, thumbnail_size)
@@ -170,6 +173,7 @@ def _decode(
         phash=phash,
         thumbnail=_jpeg(thumbnail),
         small_thumbnail=small,
+        alternates=alternates,
     )
 
 
@@ -231,8 +235,9 @@ Bands = Callable[[Image.Image], tuple[Image.Image, Image.Image]]
 
 def _phash_and_picture(
     image: Image.Image, box: tuple[int, int], transpose: Image.Transpose | None
-) -> tuple[int, Image.Image]:
-    """The pHash of the picture a viewer sees, and that picture in RGB reduced towards `box` for the thumbnail.
+) -> tuple[int, tuple[int, ...], Image.Image]:
+    """The pHash of the picture a viewer sees, its alternates, and that picture in RGB reduced towards `box`
+    for the thumbnail.
 
     An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
     to greyscale from CMYK or a palette is not always the same as via RGB).
@@ -248,21 +253,24 @@ def _phash_and_picture(
     # their picture in the alpha band of one flat colour, or in colours under a faint alpha
     # (overlay wallpapers): for those, white gives a flat picture, so the first of these that
     # says something is hashed: on white, as stored (alpha dropped), on black.
+    # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on white)
+    # follows as the second background's alternates: a re-save flattened on either matches.
     on_white = _render(image, _on_background(WHITE), box, transpose)
+    on_black = _render(image, _on_background(BLACK), box, transpose)
+    black = (on_black[0], *on_black[1])
     if not is_degenerate(on_white[0]):
-        return on_white
+        return on_white[0], (*on_white[1], *black), on_white[2]
     as_stored = _render(image, _as_stored, box, transpose)
     if not is_degenerate(as_stored[0]):
-        return as_stored
-    on_black = _render(image, _on_background(BLACK), box, transpose)
+        return as_stored[0], (*as_stored[1], *black), as_stored[2]
     if not is_degenerate(on_black[0]):
-        return on_black
-    return on_white
+        return on_black[0], (*on_black[1], on_white[0], *on_white[1]), on_black[2]
+    return on_white[0], (*on_white[1], *black), on_white[2]
 
 
 def _render(
     image: Image.Image, bands: Bands, box: tuple[int, int], transpose: Image.Transpose | None
-) -> tuple[int, Image.Image]:
+) -> tuple[int, tuple[int, ...], Image.Image]:
     """Hash the greyscale `bands` makes of `image`, and reduce its RGB picture towards `box`, band by band.
 
     Every conversion is per pixel, so the greyscale is exactly that of the whole picture converted at once;
@@ -276,7 +284,7 @@ def _render(
         grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
         if transpose is not None:
             grey, small = grey.transpose(transpose), small.transpose(transpose)
-        return phash_int(grey), small
+        return *phash_set(grey), small
     grey = Image.new("L", image.size)
     small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])
@@ -288,7 +296,7 @@ def _render(
     if transpose is not None:
         grey = grey.transpose(transpose)
         small = small.transpose(transpose)
-    return phash_int(grey), small
+    return *phash_set(grey), small
 
 
 def _as_stored(band: Image.Image) -> tuple[Image.Image, Image.Image]:

@@ -50,7 +50,8 @@ class Ingestor:
             memory_mib=self.settings.decode_memory_mib,
         )
         decoded: DecodedImage = await loop.run_in_executor(self.pool, decode)
-        await self.catalog.admit_picture(md5, decoded.phash)  # before any file is written
+        alternates = decoded.alternates if self.settings.variant_transforms else ()
+        await self.catalog.admit_picture(md5, decoded.phash, alternates)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
         await self.catalog.store_files(md5, filename, data, decoded.thumbnail, decoded.small_thumbnail)
         document = ImageDocument(
@@ -60,6 +61,7 @@ class Ingestor:
             Rating=post.rating,
             Added=str(int(time.time())),
             PHash=decoded.phash,
+            PHashAlternates=alternates,
             Size=len(data),
             Width=decoded.width,
             Height=decoded.height,

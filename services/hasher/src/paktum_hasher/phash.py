@@ -1,19 +1,36 @@
-"""Computing a pHash: imagehash's DCT hash of a decoded picture, as an unsigned 64-bit integer."""
+"""Computing a pHash: imagehash's DCT hash of a decoded picture, as an unsigned 64-bit integer, and from the
+same DCT the hashes of its mirror images and rotations (paktum_common.dct_hash)."""
 
 from __future__ import annotations
 
-import imagehash
 import numpy as np
 
 # imagehash imports its DCT on the first hash: a second or two, paid by every new decode process unless the
 # fork server (which imports this module) already holds it.
-import scipy.fftpack  # noqa: F401
+import scipy.fftpack
 from PIL import Image
+
+from paktum_common.dct_hash import PICTURE_SIDE, hashes_from_dct
+
+# imagehash.phash's resampling (its ANTIALIAS is Pillow's LANCZOS).
+RESAMPLE = Image.Resampling.LANCZOS
+
+
+def phash_dct(image: Image.Image) -> np.ndarray:
+    """The 32x32 DCT imagehash.phash takes its bits from: the same steps, so the same floating-point values."""
+    pixels = np.asarray(image.convert("L").resize((PICTURE_SIDE, PICTURE_SIDE), RESAMPLE))
+    return np.asarray(scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1))
+
+
+def phash_set(image: Image.Image) -> tuple[int, tuple[int, ...]]:
+    """imagehash.phash of `image` as an integer, and its alternates: the pHashes of the picture under
+    TRANSFORMS[1:] (mirror, flip, rot180, transpose, rot90, rot270, transverse), from the one DCT."""
+    return hashes_from_dct(phash_dct(image))
 
 
 def phash_int(image: Image.Image) -> int:
     """imagehash.phash of `image`, as an unsigned 64-bit integer (first bit most significant)."""
-    return bits_to_int(imagehash.phash(image).hash)
+    return phash_set(image)[0]
 
 
 def bits_to_int(bits: np.ndarray) -> int:

@@ -192,11 +192,13 @@ class HasherWorker:
         """Registry and groups: the documents are indexed, so a failure here costs nothing the cleanup
         run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
         phashes = {d.ID: d.PHash for d in indexed.written}
+        alternates = {d.ID: d.PHashAlternates for d in indexed.written if d.PHashAlternates}
         try:
             if self.queue.health is not None:  # ride out a Redis outage here too, rather than leave repairs
-                LINKED.inc(await self.queue.health.call(lambda: self.ingestor.catalog.register(phashes)))
+                register = self.ingestor.catalog.register
+                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates)))
             else:
-                LINKED.inc(await self.ingestor.catalog.register(phashes))
+                LINKED.inc(await self.ingestor.catalog.register(phashes, alternates))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 

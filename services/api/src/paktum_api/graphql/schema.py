@@ -16,11 +16,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
 
-from paktum_api import admin, edits
+from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
 from paktum_api.graphql.http import PaktumGraphQLRouter
-from paktum_api.graphql.types import Image, ImageSearch, RatingValue, ScrapeStatus, ServerStats, TagCount
+from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
 from paktum_api.limits import LIMIT_MAX, DocumentGuard, DocumentLimits, analysis_pool
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
@@ -144,6 +144,22 @@ class Query:
     async def tags(self, info: Info[Context, None], prefix: str, limit: int = 10) -> list[TagCount]:
         counts = await tag_counts(info.context.state.search, prefix, limit)
         return [TagCount(Name=count.name, Count=count.count) for count in counts]
+
+    @strawberry.field(
+        description="The indexed images nearest to a picture, nearest first, each with its Distance and Transform: "
+        "the picture at `url` (downloaded, never indexed) or the indexed image `ID`. distance 0-12 (default "
+        "PAKTUM_VARIANT_DISTANCE), limit 1-100 (default 20)."
+    )
+    async def similarImages(
+        self,
+        info: Info[Context, None],
+        url: str | None = None,
+        ID: str | None = None,
+        distance: int | None = None,
+        limit: int | None = None,
+    ) -> list[NestedImage]:
+        found = await similar.similar_to(info.context.state, url, ID, distance, limit)
+        return [info.context.nested(f.doc, f.distance, f.transform) for f in found]
 
     @strawberry.field(name="ServerStats", description="Server statistics; needs the admin token.")
     async def server_stats(self, info: Info[Context, None]) -> ServerStats:

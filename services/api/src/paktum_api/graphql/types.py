@@ -30,6 +30,27 @@ class RatingValue(enum.Enum):
         return DomainRating(self.value)
 
 
+@strawberry.enum(
+    name="Transform",
+    description="How a related image shows this one: none (as is, or flattened on another background), mirror "
+    "(left and right swapped), flip (top and bottom swapped), rot90 / rot180 / rot270 (turned counter-clockwise "
+    "by that many degrees), transpose / transverse (mirrored along a diagonal).",
+)
+class TransformValue(enum.Enum):
+    none = "none"
+    mirror = "mirror"
+    flip = "flip"
+    rot90 = "rot90"
+    rot180 = "rot180"
+    rot270 = "rot270"
+    transpose = "transpose"
+    transverse = "transverse"
+
+
+def transform_value(transform: str | None) -> TransformValue | None:
+    return None if transform is None else TransformValue(transform)
+
+
 @strawberry.type
 class _ImageFields:
     # Not a schema type itself (no field returns it): Image and NestedImage share its fields.
@@ -80,6 +101,9 @@ class _ImageFields:
 class NestedImage(_ImageFields):
     Distance: int | None = strawberry.field(
         default=None, description="In Related: how many pHash bits differ from the image it is related to."
+    )
+    Transform: TransformValue | None = strawberry.field(
+        default=None, description="In Related: how this image shows the one it is related to (mirrored, rotated...)."
     )
 
 

@@ -1,0 +1,294 @@
+"""Variant recall benchmark: real pictures and known variants of each kind, Paktum beside imagehash and PDQ.
+
+The pictures are the hasher bench's corpus (Debian wallpapers and clip art, apt-get download + dpkg -x into
+bench/.corpus, see bench/hasher.py). From each picture it makes one variant of each kind: re-encoded, resized,
+cropped (3% and 10% of each side's length, half from each end), brighter, grey, watermarked, mirrored, rotated
+by 90, 180 and 270 degrees, and for a transparent picture a JPEG of it flattened on white and one flattened on
+black. Then, for each hasher at its usual threshold, it prints the recall per kind (how many variants match
+their picture), the false pairs (files of two distinct pictures that match) and the CPU time per image:
+
+Pictures a package ships in several sizes count once. False pairs are counted two ways: pairs of distinct
+pictures that any two of their files link (what a user sees as a wrong "related"), and pairs of files.
+
+- paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits,
+  directly or through an alternate of either side: mirrored, rotated, flattened on the other background);
+- paktum plain: the same pHashes without alternates (Paktum before them; PAKTUM_VARIANT_TRANSFORMS=false);
+- imagehash: imagehash.phash of the file as opened, within 10 bits;
+- pdq, pdq dihedral: pdqhash.compute / compute_dihedral, within 31 bits of 256 (the dihedral hashes of one side
+  against the plain hash of the other, both ways).
+
+    make bench-variants                 # or: .venv/bin/python bench/variants.py --help (pdqhash: the bench group)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from hasher import HERE, Sample, collect, fetch_corpus
+from PIL import Image, ImageDraw, ImageEnhance
+
+from paktum_common.phash import is_degenerate
+from paktum_hasher.decode import decode_image
+from paktum_hasher.phash import bits_to_int
+
+PACKAGES: dict[str, int | None] = {"gnome-backgrounds": None, "mate-backgrounds": None, "openclipart-png": 250}
+MAX_PIXELS = 120_000_000
+ORIGINAL_SIDE = 1600
+SIZE_SUFFIX = re.compile(r"[_-]?\d+x\d+$")
+KINDS = ("reencode", "resize", "crop3", "crop10", "brightness", "grey", "watermark",
+         "mirror", "rot90", "rot180", "rot270", "flat_white", "flat_black")  # fmt: skip
+TURN = Image.Transpose
+PHASH_DISTANCE = 10
+PDQ_DISTANCE = 31
+
+
+@dataclass
+class File:
+    picture: int  # which picture it shows
+    kind: str  # "original" or one of KINDS
+    data: bytes
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def flatten(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, colour)
+    flat.paste(rgba, (0, 0), rgba)
+    return flat
+
+
+def crop(image: Image.Image, percent: float) -> Image.Image:
+    dx, dy = round(image.width * percent / 200), round(image.height * percent / 200)
+    return image.crop((dx, dy, image.width - dx, image.height - dy))
+
+
+def watermark(image: Image.Image) -> Image.Image:
+    marked = image.convert("RGBA")
+    layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = marked.size
+    # A site's mark in the lower right corner: a faint band a fifth of the width, with its name.
+    box = (int(w * 0.77), int(h * 0.93), int(w * 0.98), int(h * 0.98))
+    draw.rectangle(box, fill=(255, 255, 255, 90))
+    draw.text((box[0] + 4, box[1] + 2), "paktum.example", fill=(0, 0, 0, 170))
+    return Image.alpha_composite(marked, layer).convert("RGB")
+
+
+def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool]:
+    """The original (a large wallpaper scaled to fit ORIGINAL_SIDE, to keep the run short), each kind's variant
+    of it, and whether the picture is transparent."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if max(image.size) > ORIGINAL_SIDE:
+        image = image.convert("RGBA" if transparent else "RGB")
+        image.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "PNG") if transparent else image.save(out, "JPEG", quality=95)
+        data = out.getvalue()
+    seen = flatten(image, (255, 255, 255)) if transparent else image.convert("RGB")
+    made = {
+        "reencode": jpeg(seen, 70),
+        "resize": jpeg(seen.resize((max(1, seen.width // 2), max(1, seen.height // 2)), Image.Resampling.LANCZOS)),
+        "crop3": jpeg(crop(seen, 3)),
+        "crop10": jpeg(crop(seen, 10)),
+        "brightness": jpeg(ImageEnhance.Brightness(seen).enhance(1.25)),
+        "grey": jpeg(seen.convert("L")),
+        "watermark": jpeg(watermark(seen)),
+        "mirror": jpeg(seen.transpose(TURN.FLIP_LEFT_RIGHT)),
+        "rot90": jpeg(seen.transpose(TURN.ROTATE_90)),
+        "rot180": jpeg(seen.transpose(TURN.ROTATE_180)),
+        "rot270": jpeg(seen.transpose(TURN.ROTATE_270)),
+    }
+    if transparent:
+        made["flat_white"] = jpeg(flatten(image, (255, 255, 255)))
+        made["flat_black"] = jpeg(flatten(image, (0, 0, 0)))
+    return data, made, transparent
+
+
+# ---- the hashers: each gives, per file, a matrix row set the pair search below understands ----------------
+
+
+def paktum(data: bytes) -> tuple[int, tuple[int, ...]]:
+    decoded = decode_image(data, MAX_PIXELS, 300, "fast")
+    return decoded.phash, decoded.alternates
+
+
+def imagehash_phash(data: bytes) -> int:
+    return bits_to_int(imagehash.phash(Image.open(io.BytesIO(data))).hash)
+
+
+def pdq_words(bits: np.ndarray) -> np.ndarray:
+    """256 PDQ bits as 4 unsigned 64-bit words."""
+    packed = np.packbits(np.asarray(bits, dtype=np.uint8).reshape(-1))
+    return np.frombuffer(packed.tobytes(), dtype=">u8").astype(np.uint64)
+
+
+def pdq_rgb(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def pdq_plain(data: bytes) -> np.ndarray:
+    import pdqhash
+
+    return pdq_words(pdqhash.compute(pdq_rgb(data))[0])
+
+
+def pdq_dihedral(data: bytes) -> np.ndarray:
+    import pdqhash
+
+    hashes, _ = pdqhash.compute_dihedral(pdq_rgb(data))
+    return np.stack([pdq_words(h) for h in hashes])  # the plain hash first
+
+
+def timed_map(func: Callable[[bytes], object], files: list[File]) -> tuple[list[object], float]:
+    """Each file's hash, and the CPU seconds per file."""
+    results = []
+    started = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for f in files:
+            results.append(func(f.data))
+    return results, (time.process_time() - started) / max(1, len(files))
+
+
+# ---- distances between every two files -------------------------------------------------------------------
+
+
+def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain.
+
+    plain: (n, w) words; extra: (n, k, w) words (k may be 0); unusable rows and columns are 10**6.
+    """
+    n = plain.shape[0]
+    best = np.zeros((n, n), dtype=np.int64)
+    for word in range(plain.shape[1]):
+        best += np.bitwise_count(plain[:, None, word] ^ plain[None, :, word])
+    for slot in range(extra.shape[1]):
+        through = np.zeros((n, n), dtype=np.int64)
+        for word in range(plain.shape[1]):
+            through += np.bitwise_count(extra[:, None, slot, word] ^ plain[None, :, word])
+        best = np.minimum(best, np.minimum(through, through.T))
+    best[~usable, :] = 10**6
+    best[:, ~usable] = 10**6
+    return best
+
+
+def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool) -> np.ndarray:
+    plain = np.array([[r[0]] for r in results], dtype=np.uint64)
+    width = max((len(r[1]) for r in results), default=0) if alternates else 0
+    extra = np.zeros((len(results), width, 1), dtype=np.uint64)
+    for i, (own, alts) in enumerate(results):
+        for slot in range(width):
+            # A missing or degenerate alternate stands in as the plain hash: it adds nothing.
+            value = alts[slot] if slot < len(alts) and not is_degenerate(alts[slot]) else own
+            extra[i, slot, 0] = value
+    usable = np.array([not is_degenerate(r[0]) for r in results])
+    return min_distances(plain, extra, usable)
+
+
+def report(name: str, distances: np.ndarray, threshold: int, files: list[File], seconds: float) -> dict[str, float]:
+    close = distances <= threshold
+    pictures = np.array([f.picture for f in files])
+    original = {f.picture: i for i, f in enumerate(files) if f.kind == "original"}
+    recall: dict[str, float] = {}
+    for kind in KINDS:
+        members = [i for i, f in enumerate(files) if f.kind == kind]
+        if members:
+            recall[kind] = sum(bool(close[original[files[i].picture], i]) for i in members) / len(members)
+    distinct = pictures[:, None] != pictures[None, :]
+    false_files = np.triu(close & distinct, 1)
+    false_pairs = int(false_files.sum())
+    # Two distinct pictures that any of their files link: a false link a user would see.
+    linked = {(int(pictures[i]), int(pictures[j])) for i, j in zip(*np.nonzero(false_files), strict=True)}
+    false_pictures = len({(min(a, b), max(a, b)) for a, b in linked})
+    cells = " ".join(f"{recall.get(kind, float('nan')):>6.2f}" for kind in KINDS)
+    print(
+        f"{name:<14} {threshold:>3} | {cells} | {false_pictures:>6} {false_pairs:>7} | {seconds * 1000:>7.1f}",
+        flush=True,
+    )
+    return recall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
+    args = parser.parse_args()
+    fetch_corpus(args.corpus, PACKAGES)
+    by_package: dict[str, list[Sample]] = {}
+    named: set[tuple[str, str]] = set()
+    for sample in collect(args.corpus, PACKAGES):
+        # A package ships one picture in several sizes (Elephants.jpg, Elephants_3840x2160.jpg): one picture.
+        name = (sample.package, SIZE_SUFFIX.sub("", Path(sample.path).stem))
+        if name not in named:
+            named.add(name)
+            by_package.setdefault(sample.package, []).append(sample)
+    # Taken in turn from each package, so that --limit keeps the mix of wallpapers and clip art.
+    samples = [s for row in itertools.zip_longest(*by_package.values()) for s in row if s is not None]
+    files: list[File] = []
+    transparent = 0
+    for sample in samples:
+        if args.limit and len(files) and files[-1].picture + 1 >= args.limit:
+            break
+        data = (args.corpus / sample.path).read_bytes()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                data, made, is_transparent = variants_of(data)
+        except OSError:
+            continue
+        picture = files[-1].picture + 1 if files else 0
+        transparent += is_transparent
+        files.append(File(picture, "original", data))
+        files += [File(picture, kind, variant) for kind, variant in made.items()]
+    pictures = files[-1].picture + 1 if files else 0
+    print(f"{pictures} pictures ({transparent} transparent), {len(files) - pictures} variants, {len(files)} files;")
+    print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
+    print("files of distinct pictures that match; CPU ms per image\n")
+    print(f"{'hasher':<14} {'max':>3} | " + " ".join(f"{k[:6]:>6}" for k in KINDS) + " | false: pics  files | ms/image")
+    print("-" * (24 + 7 * len(KINDS) + 20))
+
+    ours, seconds = timed_map(paktum, files)
+    recalls = {"paktum": report("paktum", paktum_matrix(ours, True), PHASH_DISTANCE, files, seconds)}  # type: ignore[arg-type]
+    report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
+    theirs, seconds = timed_map(imagehash_phash, files)
+    plain = np.array([[h] for h in theirs], dtype=np.uint64)
+    usable = np.ones(len(files), dtype=bool)
+    report("imagehash", min_distances(plain, np.zeros((len(files), 0, 1), np.uint64), usable), 10, files, seconds)
+    try:
+        import pdqhash  # noqa: F401
+    except ImportError:
+        print("\npdqhash is not installed: `uv sync --group bench` (make bench-variants does) for the PDQ rows")
+        return
+    words, seconds = timed_map(pdq_plain, files)
+    stacked = np.stack(words)  # type: ignore[arg-type]
+    report("pdq", min_distances(stacked, np.zeros((len(files), 0, 4), np.uint64), usable), PDQ_DISTANCE, files,
+           seconds)  # fmt: skip
+    dihedral, seconds = timed_map(pdq_dihedral, files)
+    turned = np.stack(dihedral)  # type: ignore[arg-type]
+    recalls["pdq dihedral"] = report(
+        "pdq dihedral", min_distances(turned[:, 0], turned[:, 1:], usable), PDQ_DISTANCE, files, seconds
+    )
+    behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls["pdq dihedral"][k]]
+    print(f"\npaktum behind pdq dihedral on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
