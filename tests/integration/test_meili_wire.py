@@ -24,7 +24,7 @@ from tests.meili_filter_grammar import read_quoted, read_quoted_list
 
 FIELDS = [
     "ID", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
-    "Filename", "Source", "SourceID", "SourceURL",
+    "Filename", "Source", "SourceID", "SourceURL", "PHashAlternates",
 ]  # fmt: skip
 
 
@@ -170,14 +170,17 @@ async def test_a_failed_migration_task_is_an_error_and_is_retried_on_the_next_ca
 async def test_add_sends_hex_hashes_numeric_added_and_tag_prefixes_in_batches(fake: FakeMeili) -> None:
     meili = MeiliSearch(fake.url, batch=2)
     await ready(meili, fake)
-    await meili.add_documents([synthetic(1, "ab c"), synthetic(2), synthetic(3)])
+    # The alternates (mirrors, rotations, the other flattening) go as hex too: JSON numbers lose bits past 2^53.
+    first = synthetic(1, "ab c").model_copy(update={"PHashAlternates": (2**64 - 3, 5)})
+    await meili.add_documents([first, synthetic(2), synthetic(3)])
     batches = fake.bodies("POST", "/indexes/images/documents")
     assert [len(b) for b in batches] == [2, 1]
     assert batches[0][0] == {
         "ID": f"{1:032x}",
         "Tags": ["ab", "c"], "Tagstring": "ab c", "Rating": "safe", "Added": "1700000001",
         "PHash": "fffffffffffffffe", "Size": 101, "Width": 640, "Height": 480, "Filename": f"{1:032x}.jpg",
-        "Source": "", "SourceID": "", "SourceURL": "", "AddedTs": 1700000001, "TagPrefixes": ["a", "ab", "c"],
+        "Source": "", "SourceID": "", "SourceURL": "", "PHashAlternates": ["fffffffffffffffd", "0000000000000005"],
+        "AddedTs": 1700000001, "TagPrefixes": ["a", "ab", "c"],
     }  # fmt: skip
     assert [r.params for r in fake.requests if r.path == "/indexes/images/documents"] == [{"primaryKey": "ID"}] * 2
     # Both batches were enqueued before the first was awaited, and both were awaited to the end.

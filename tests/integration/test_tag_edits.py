@@ -127,7 +127,8 @@ async def test_graphql_update_image_and_bulk_update_images(filled: Pipeline, red
         assert "errors" not in answer, answer
         image = answer["data"]["updateImage"]
         assert image["Tags"] == ["cat", "animal", "cat_ears", "striped"] and image["Rating"] == "explicit"
-        assert image["SourceID"].endswith(".png") or image["SourceID"].endswith(".jpg")
+        # SourceID as REST has it: the imported file's path under its folder
+        assert image["SourceID"] and image["SourceID"] == api.get(f"/api/image/{cat}").json()["image"]["SourceID"]
         assert ids(api, "striped rating:e") == {cat}
         # Errors: no token, unknown image, unknown rating, bad tag; nothing changes.
         assert "admin token" in gql(api, update, {"id": cat, "add": ["x"]}, token=None)["errors"][0]["message"]
