@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paktum_api import admin, edits, files, gallery, ops, related, rest, signin
+from paktum_api import admin, edits, files, gallery, ops, related, rest, signin, upload
 from paktum_api.access import ReadAccess, ReadGuard
 from paktum_api.body_limit import BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
             access=access,
         )
         app.state.paktum = state
+        upload.prepare_staging(settings)
         if settings.admin_token is None:
             log_event(log, logging.INFO, "admin features off: PAKTUM_ADMIN_TOKEN is not set")
         log_event(
@@ -76,7 +77,12 @@ def create_app(settings: Settings) -> FastAPI:
     if access is not None:  # innermost: refused reads are still counted and logged by observe
         app.add_middleware(ReadGuard, settings=settings, access=access)
     # Inside `observe`, so a refused body is counted and logged like any other answer.
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, graphql_paths=("/query",))
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        graphql_paths=("/query",),
+        own_limits={upload.UPLOAD_PATH: (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES")},
+    )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
         app.add_middleware(
@@ -89,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(related.router)
     app.include_router(admin.router)
     app.include_router(edits.router)
+    app.include_router(upload.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     limits = DocumentLimits(

@@ -13,18 +13,26 @@ class RequestTooLargeError(PaktumError):
     """The request body is larger than PAKTUM_API_MAX_BODY_BYTES."""
 
 
-def too_large(limit: int) -> str:
-    return f"the request body is larger than {limit} bytes (PAKTUM_API_MAX_BODY_BYTES)"
+def too_large(limit: int, setting: str = "PAKTUM_API_MAX_BODY_BYTES") -> str:
+    return f"the request body is larger than {limit} bytes ({setting})"
 
 
 class BodyLimit:
     """Pure ASGI middleware: a Content-Length over the limit is answered at once without reading a byte;
     a chunked body raises RequestTooLargeError (413 by the app's handler) the moment it passes the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, graphql_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        graphql_paths: tuple[str, ...] = (),
+        own_limits: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.graphql_paths = graphql_paths  # answered as GraphQL errors there, `{"error": ...}` elsewhere
+        # Paths taking larger bodies (uploads) under their own limit and setting: path -> (bytes, setting name).
+        self.own_limits = own_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,11 +40,12 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         graphql = scope["path"] in self.graphql_paths
+        limit, setting = self.own_limits.get(scope["path"], (self.max_bytes, "PAKTUM_API_MAX_BODY_BYTES"))
         if declared is not None and not declared.isdigit():
             await _refuse(send, 400, "Content-Length is not a number", graphql)
             return
-        if declared is not None and int(declared) > self.max_bytes:
-            await _refuse(send, 413, too_large(self.max_bytes), graphql)
+        if declared is not None and int(declared) > limit:
+            await _refuse(send, 413, too_large(limit, setting), graphql)
             return
         received = 0
 
@@ -45,8 +54,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise RequestTooLargeError(too_large(self.max_bytes))
+                if received > limit:
+                    raise RequestTooLargeError(too_large(limit, setting))
             return message
 
         await self.app(scope, counted, send)

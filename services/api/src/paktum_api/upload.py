@@ -1,0 +1,380 @@
+"""Uploads: multipart files staged under the data dir, published as local posts, and their outcome per file.
+
+An uploaded file takes the path of every other post: it is written (0600, atomically) into
+`<data_dir>/uploads/`, an allowed local root, and published on the ingest stream as a local post; the hasher
+and the catalog's bans decide. The api removes a staged file once its outcome is known (while the request
+waits, or at the follow-up `GET /api/upload/{md5}`), and sweeps staged files older than STALE_SECONDS at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from paktum_api.admin import presented_token, upload_token_valid
+from paktum_api.state import AppState
+from paktum_common.contracts import LOCAL_SOURCE, DeadLetter, Post, Rating, normalize_tags
+from paktum_common.errors import BadPostError, PaktumError
+from paktum_common.local_roots import allow_root
+from paktum_common.log import log_event
+from paktum_common.queue import IngestQueue
+from paktum_common.redis_client import as_text
+from paktum_common.settings import Settings
+
+router = APIRouter()
+log = logging.getLogger("paktum.api.upload")
+
+UPLOAD_PATH = "/api/upload"
+WAIT_DEFAULT = 10.0
+WAIT_MAX = 30.0
+POLL_SECONDS = 0.25
+STALE_SECONDS = 24 * 3600  # a staged file this old has no request waiting for it any more
+FIELD_MAX_BYTES = 64 * 1024  # tags, rating, source_url, wait: text, not files
+DEAD_LETTERS_SCANNED = 2000  # the newest dead letters looked through for an upload's refusal
+PARTIAL = ".part-"
+
+Status = Literal["indexed", "exists", "refused", "pending"]
+
+
+class UploadRefusedError(PaktumError):
+    """The request as a whole is refused (its status code says why); nothing of it stays staged."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Staged:
+    """One file part: its name as sent, and once complete, its md5 and the staged path."""
+
+    filename: str
+    partial: Path
+    handle: Any = None
+    md5: Any = field(default_factory=hashlib.md5)
+    size: int = 0
+    head: bytes = b""
+    path: Path | None = None
+    ext: str = ""
+    problem: str = ""  # refused up front (not an image): the reason
+
+
+@dataclass
+class FileResult:
+    filename: str
+    id: str
+    status: Status
+    reason: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"filename": self.filename, "ID": self.id, "status": self.status, "reason": self.reason}
+
+
+def sniff_image(head: bytes) -> str:
+    """The image format by its first bytes ("" when it is none the hasher decodes)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "avif"
+    return ""
+
+
+def prepare_staging(settings: Settings) -> Path:
+    """Create the staging folder, allow it for the hashers, and sweep what stale uploads left there."""
+    folder = settings.upload_staging_dir
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    allow_root(settings, folder)
+    cutoff = time.time() - STALE_SECONDS
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                log_event(log, logging.INFO, "stale upload removed", path=str(path))
+        except OSError as exc:
+            log_event(log, logging.WARNING, "stale upload not removed", path=str(path), reason=str(exc))
+    return folder
+
+
+class UploadParser:
+    """Feeds a multipart body to python-multipart's streaming parser: file parts go to staging files in
+    chunks, under the per-file and per-request limits; text fields are kept, bounded."""
+
+    def __init__(self, settings: Settings, boundary: bytes) -> None:
+        self.settings = settings
+        self.folder = settings.upload_staging_dir
+        self.files: list[Staged] = []
+        self.fields: dict[str, str] = {}
+        self._headers: dict[str, str] = {}
+        self._header_field = b""
+        self._header_value = b""
+        self._name = ""
+        self._text = bytearray()
+        self._file: Staged | None = None
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda d, s, e: self._add("_header_field", d[s:e]),
+                "on_header_value": lambda d, s, e: self._add("_header_value", d[s:e]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+        )
+
+    def write(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finish(self) -> None:
+        self._parser.finalize()
+        if self._file is not None:
+            raise UploadRefusedError(400, "the multipart body ends inside a file")
+
+    def discard(self) -> None:
+        """Remove every file this request staged (on any failure, or once its outcome is known)."""
+        for staged in self.files:
+            if staged.handle is not None:
+                staged.handle.close()
+            for path in (staged.partial, staged.path):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+
+    def _add(self, name: str, data: bytes) -> None:
+        value = getattr(self, name) + data
+        if len(value) > 8192:
+            raise UploadRefusedError(400, "a multipart header is too long")
+        setattr(self, name, value)
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.decode("latin-1").lower()] = self._header_value.decode("latin-1")
+        self._header_field = self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._text = bytearray()
+        if filename is None:
+            return
+        if self._name != "file":
+            raise UploadRefusedError(400, f"unexpected file field {self._name!r}: files go in `file` parts")
+        if len(self.files) >= self.settings.upload_max_files:
+            raise UploadRefusedError(
+                413, f"at most {self.settings.upload_max_files} files per upload (PAKTUM_UPLOAD_MAX_FILES)"
+            )
+        partial = self.folder / f"{PARTIAL}{secrets.token_hex(8)}"
+        staged = Staged(filename.decode("utf-8", "replace")[:255], partial)
+        self.files.append(staged)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        staged.handle = os.fdopen(descriptor, "wb")
+        self._file = staged
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        piece = data[start:end]
+        staged = self._file
+        if staged is None:
+            if len(self._text) + len(piece) > FIELD_MAX_BYTES:
+                raise UploadRefusedError(400, f"the form field {self._name!r} is longer than {FIELD_MAX_BYTES} bytes")
+            self._text += piece
+            return
+        staged.size += len(piece)
+        if staged.size > self.settings.max_file_bytes:
+            raise UploadRefusedError(
+                413, f"{staged.filename!r} is larger than {self.settings.max_file_bytes} bytes (PAKTUM_MAX_FILE_BYTES)"
+            )
+        if len(staged.head) < 16:
+            staged.head += piece[: 16 - len(staged.head)]
+        staged.md5.update(piece)
+        staged.handle.write(piece)
+
+    def _part_end(self) -> None:
+        staged, self._file = self._file, None
+        if staged is None:
+            self.fields[self._name] = self._text.decode("utf-8", "replace")
+            return
+        staged.handle.flush()
+        os.fsync(staged.handle.fileno())
+        staged.handle.close()
+        staged.handle = None
+        staged.ext = sniff_image(staged.head)
+        if not staged.ext:
+            staged.problem = "not an image (by its first bytes): JPEG, PNG, GIF, WebP, BMP, TIFF or AVIF"
+            staged.partial.unlink(missing_ok=True)
+            return
+        md5 = staged.md5.hexdigest()
+        staged.path = self.folder / f"{md5}-{secrets.token_hex(4)}.{staged.ext}"
+        os.replace(staged.partial, staged.path)
+
+
+def options(fields: dict[str, str], query: dict[str, str]) -> tuple[list[str], Rating, str, float]:
+    """Tags, rating, source URL and wait, from the form (the query string may give `wait` too)."""
+    tags = normalize_tags(fields.get("tags", ""))
+    try:
+        rating = Rating.parse(fields.get("rating") or "general")
+    except BadPostError as exc:
+        raise UploadRefusedError(400, str(exc)) from exc
+    source_url = fields.get("source_url", "").strip()
+    if source_url and (not source_url.startswith(("http://", "https://")) or len(source_url) > 2048):
+        raise UploadRefusedError(400, "source_url must be an http(s) URL of at most 2048 characters")
+    raw_wait = fields.get("wait", query.get("wait", str(WAIT_DEFAULT)))
+    try:
+        wait = float(raw_wait)
+    except ValueError:
+        raise UploadRefusedError(400, f"wait must be a number of seconds (at most {WAIT_MAX:g})") from None
+    if not 0 <= wait <= WAIT_MAX:  # also refuses nan
+        raise UploadRefusedError(400, f"wait must be between 0 and {WAIT_MAX:g} seconds")
+    return tags, rating, source_url, wait
+
+
+async def refusal_of(state: AppState, md5: str) -> str | None:
+    """The reason of the newest dead letter of an uploaded post of this md5, if any."""
+    prefix = state.settings.upload_staging_dir.resolve().as_uri() + "/"
+    upper, scanned = "+", 0
+    while scanned < DEAD_LETTERS_SCANNED:
+        page: Any = await state.redis.xrevrange(state.settings.dead_letter_stream, max=upper, min="-", count=500)
+        for _, fields in page:
+            try:
+                letter = DeadLetter.from_stream(fields)
+                post = Post.from_stream(letter.fields)
+            except BadPostError:
+                continue
+            if post.md5 == md5 and post.source == LOCAL_SOURCE and post.file_url.startswith(prefix):
+                return letter.reason
+        if len(page) < 500:
+            return None
+        scanned += len(page)
+        upper = f"({as_text(page[-1][0])}"
+    return None
+
+
+async def outcome(state: AppState, md5: str) -> tuple[Status, str]:
+    if await state.search.get_document(md5) is not None:
+        return "indexed", ""
+    reason = await refusal_of(state, md5)
+    return ("refused", reason) if reason is not None else ("pending", "")
+
+
+def remove_staged(settings: Settings, md5: str) -> None:
+    """Every staged file of this md5: its outcome is known, the image store has its own copy or none is kept."""
+    for path in settings.upload_staging_dir.glob(f"{md5}-*"):
+        path.unlink(missing_ok=True)
+
+
+async def upload(state: AppState, request: Request) -> list[FileResult]:
+    """Stage the request's files, publish them, and wait (bounded) for their outcomes."""
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise UploadRefusedError(415, "an upload is multipart/form-data with `file` parts")
+    parser = UploadParser(state.settings, boundary)
+    try:
+        async for chunk in request.stream():
+            await asyncio.to_thread(parser.write, chunk)
+        parser.finish()
+        tags, rating, source_url, wait = options(parser.fields, dict(request.query_params))
+        if not parser.files:
+            raise UploadRefusedError(400, "no `file` part in the upload")
+        results, posts = await _admit(state, parser.files, tags, rating, source_url)
+        await IngestQueue(state.redis, state.settings).publish_posts(posts)
+    except BaseException:
+        parser.discard()
+        raise
+    log_event(log, logging.INFO, "upload published", files=len(parser.files), published=len(posts))
+    deadline = time.monotonic() + wait
+    while True:
+        for result in results:
+            if result.status == "pending":
+                result.status, result.reason = await outcome(state, result.id)
+                if result.status != "pending":
+                    remove_staged(state.settings, result.id)
+        if all(r.status != "pending" for r in results) or time.monotonic() >= deadline:
+            return results
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _admit(
+    state: AppState, files: list[Staged], tags: list[str], rating: Rating, source_url: str
+) -> tuple[list[FileResult], list[Post]]:
+    results: list[FileResult] = []
+    posts: list[Post] = []
+    for staged in files:
+        if staged.problem or staged.path is None:
+            results.append(FileResult(staged.filename, "", "refused", staged.problem))
+            continue
+        md5 = staged.md5.hexdigest()
+        if await state.search.get_document(md5) is not None:
+            staged.path.unlink(missing_ok=True)
+            results.append(FileResult(staged.filename, md5, "exists"))
+            continue
+        results.append(FileResult(staged.filename, md5, "pending"))
+        url = staged.path.resolve().as_uri()
+        source_id = f"upload/{staged.path.name}"
+        post = Post(source=LOCAL_SOURCE, source_id=source_id, md5=md5, file_url=url, tags=tags, rating=rating)
+        posts.append(post.model_copy(update={"page_url": source_url}))
+    return results, posts
+
+
+def _refusal(state: AppState, request: Request) -> JSONResponse | None:
+    if state.settings.admin_token is None and state.settings.upload_token is None:
+        message = "uploads are off: neither PAKTUM_ADMIN_TOKEN nor PAKTUM_UPLOAD_TOKEN is set"
+        return JSONResponse({"error": message}, 403)
+    if not upload_token_valid(state.settings, presented_token(request)):
+        return JSONResponse({"error": "this needs the admin or upload token: Authorization: Bearer <token>"}, 401)
+    return None
+
+
+@router.post(UPLOAD_PATH, response_model=None)
+async def upload_route(request: Request) -> JSONResponse:
+    """Upload images: multipart `file` parts (one or more), `tags` (space-separated), `rating`, `source_url`,
+    `wait` (seconds, at most 30). Per file: its ID (md5) and `indexed`, `exists`, `refused` (why) or `pending`."""
+    state: AppState = request.app.state.paktum
+    refusal = _refusal(state, request)
+    if refusal is not None:
+        return refusal
+    try:
+        results = await upload(state, request)
+    except UploadRefusedError as exc:
+        return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
+    status = 415 if all(r.status == "refused" and not r.id for r in results) else 200
+    return JSONResponse({"files": [r.to_json() for r in results], "error": ""}, status)
+
+
+@router.get(UPLOAD_PATH + "/{md5}", response_model=None)
+async def upload_status_route(request: Request, md5: str) -> JSONResponse:
+    """The outcome of an upload that answered `pending`: `indexed`, `refused` (why) or still `pending`."""
+    state: AppState = request.app.state.paktum
+    refusal = _refusal(state, request)
+    if refusal is not None:
+        return refusal
+    md5 = md5.strip().lower()
+    if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+        return JSONResponse({"error": "an upload's ID is an md5 in hex"}, 400)
+    status, reason = await outcome(state, md5)
+    if status != "pending":
+        remove_staged(state.settings, md5)
+    return JSONResponse({"ID": md5, "status": status, "reason": reason, "error": ""})
