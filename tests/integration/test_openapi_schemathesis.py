@@ -20,7 +20,10 @@ TOKEN = "schemathesis-admin-token"
 
 @pytest.fixture
 def api(indexed: Settings) -> Iterator[httpx.Client]:
-    with serve(indexed.model_copy(update={"admin_token": SecretStr(TOKEN)})) as client:
+    # No hasher runs while schemathesis does (the one that filled the index stopped): with the api's notion of
+    # "lately" at a second, an upload answers `pending` at once rather than wait for nobody.
+    update = {"admin_token": SecretStr(TOKEN), "reclaim_idle_ms": 0}
+    with serve(indexed.model_copy(update=update)) as client:
         yield client
 
 
@@ -51,7 +54,14 @@ def test_every_route_conforms_to_its_schema(tmp_path: Path, api: httpx.Client) -
     edits = schemathesis(tmp_path, str(api.base_url), *auth, "--include-method", "PATCH",
                          "--exclude-checks", "positive_data_acceptance")  # fmt: skip
     assert edits.returncode == 0, edits.stdout[-6000:]
-    result = schemathesis(tmp_path, str(api.base_url), *auth, "--exclude-method", "PATCH")
+    # An upload's file is any bytes to a schema, but only an image is taken (415 otherwise): the same one check
+    # is left out for it, and only for it.
+    uploads = schemathesis(tmp_path, str(api.base_url), *auth, "--include-path", "/api/upload",
+                           "--exclude-checks", "positive_data_acceptance")  # fmt: skip
+    assert uploads.returncode == 0, uploads.stdout[-6000:]
+    result = schemathesis(
+        tmp_path, str(api.base_url), *auth, "--exclude-method", "PATCH", "--exclude-path", "/api/upload"
+    )
     summary = result.stdout[-6000:]
     assert result.returncode == 0, summary
     assert "No failures" in summary or "0 failures" in summary or "passed" in summary, summary

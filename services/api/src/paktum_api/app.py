@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(gallery.router)
     app.include_router(signin.router)
     generated = app.openapi
-    app.openapi = lambda: configured(generated(), settings.variant_distance)  # type: ignore[method-assign]
+    app.openapi = lambda: configured(generated(), settings.variant_distance, settings.upload_max_files)  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:

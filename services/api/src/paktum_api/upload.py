@@ -21,8 +21,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
+from redis.exceptions import ResponseError
 
 from paktum_api.admin import presented_token, upload_token_valid
+from paktum_api.openapi import ErrorAnswer, UploadAnswer, UploadStatusAnswer, answers, query_parameter
 from paktum_api.state import AppState
 from paktum_common.contracts import LOCAL_SOURCE, DeadLetter, Post, Rating, normalize_tags
 from paktum_common.errors import BadPostError, PaktumError
@@ -36,7 +38,7 @@ router = APIRouter()
 log = logging.getLogger("paktum.api.upload")
 
 UPLOAD_PATH = "/api/upload"
-WAIT_DEFAULT = 10.0
+WAIT_DEFAULT = 5.0
 WAIT_MAX = 30.0
 POLL_SECONDS = 0.25
 STALE_SECONDS = 24 * 3600  # a staged file this old has no request waiting for it any more
@@ -185,7 +187,7 @@ class UploadParser:
             raise UploadRefusedError(400, f"unexpected file field {self._name!r}: files go in `file` parts")
         if len(self.files) >= self.settings.upload_max_files:
             raise UploadRefusedError(
-                413, f"at most {self.settings.upload_max_files} files per upload (PAKTUM_UPLOAD_MAX_FILES)"
+                400, f"at most {self.settings.upload_max_files} files per upload (PAKTUM_UPLOAD_MAX_FILES)"
             )
         partial = self.folder / f"{PARTIAL}{secrets.token_hex(8)}"
         staged = Staged(filename.decode("utf-8", "replace")[:255], partial)
@@ -241,14 +243,18 @@ def options(fields: dict[str, str], query: dict[str, str]) -> tuple[list[str], R
     source_url = fields.get("source_url", "").strip()
     if source_url and (not source_url.startswith(("http://", "https://")) or len(source_url) > 2048):
         raise UploadRefusedError(400, "source_url must be an http(s) URL of at most 2048 characters")
-    raw_wait = fields.get("wait", query.get("wait", str(WAIT_DEFAULT)))
+    waits = [seconds(raw) for raw in (query.get("wait"), fields.get("wait")) if raw is not None]
+    return tags, rating, source_url, waits[-1] if waits else WAIT_DEFAULT  # the form's, if both say
+
+
+def seconds(raw: str) -> float:
     try:
-        wait = float(raw_wait)
+        wait = float(raw)
     except ValueError:
         raise UploadRefusedError(400, f"wait must be a number of seconds (at most {WAIT_MAX:g})") from None
     if not 0 <= wait <= WAIT_MAX:  # also refuses nan
         raise UploadRefusedError(400, f"wait must be between 0 and {WAIT_MAX:g} seconds")
-    return tags, rating, source_url, wait
+    return wait
 
 
 async def refusal_of(state: AppState, md5: str) -> str | None:
@@ -285,6 +291,10 @@ def remove_staged(settings: Settings, md5: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def is_staged(settings: Settings, md5: str) -> bool:
+    return any(settings.upload_staging_dir.glob(f"{md5}-*"))
+
+
 async def upload(state: AppState, request: Request) -> list[FileResult]:
     """Stage the request's files, publish them, and wait (bounded) for their outcomes."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -305,6 +315,8 @@ async def upload(state: AppState, request: Request) -> list[FileResult]:
         parser.discard()
         raise
     log_event(log, logging.INFO, "upload published", files=len(parser.files), published=len(posts))
+    if posts and not await hasher_reading(state):
+        wait = 0  # no hasher is reading the stream: nothing will change while this request waits
     deadline = time.monotonic() + wait
     while True:
         for result in results:
@@ -315,6 +327,18 @@ async def upload(state: AppState, request: Request) -> list[FileResult]:
         if all(r.status != "pending" for r in results) or time.monotonic() >= deadline:
             return results
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def hasher_reading(state: AppState) -> bool:
+    """Whether a hasher is reading the stream now: a consumer of the group that asked for entries lately (a
+    consumer idle past the queue's reclaim time counts as dead there too, and a live one asks every block)."""
+    settings = state.settings
+    lately = max(settings.reclaim_idle_ms, 10 * settings.read_block_ms)
+    try:
+        consumers: Any = await state.redis.xinfo_consumers(settings.stream, settings.consumer_group)
+    except ResponseError:  # no stream or no group yet: no hasher has ever read
+        return False
+    return any(int(consumer["idle"]) <= lately for consumer in consumers)
 
 
 async def _admit(
@@ -348,7 +372,40 @@ def _refusal(state: AppState, request: Request) -> JSONResponse | None:
     return None
 
 
-@router.post(UPLOAD_PATH, response_model=None)
+WAIT_SCHEMA = {"type": "number", "minimum": 0, "maximum": WAIT_MAX}
+UPLOAD_FORM: dict[str, object] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
+        "tags": {"type": "string", "description": "Tags for every file, separated by spaces"},
+        "rating": {"type": "string", "enum": [rating.value for rating in Rating]},
+        "source_url": {"type": "string", "description": "Where the picture comes from (http or https)"},
+        "wait": WAIT_SCHEMA,
+    },
+}
+UPLOAD_ERRORS = {
+    **answers(ErrorAnswer, 503),
+    400: {"model": ErrorAnswer, "description": "A form field is malformed, or more files than PAKTUM_UPLOAD_MAX_FILES"},
+    401: {"model": ErrorAnswer, "description": "Neither the admin token nor the upload token was given"},
+    403: {"model": ErrorAnswer, "description": "Uploads are off (no PAKTUM_ADMIN_TOKEN nor PAKTUM_UPLOAD_TOKEN)"},
+}
+
+
+@router.post(
+    UPLOAD_PATH,
+    response_model=None,
+    responses={
+        200: {"model": UploadAnswer},
+        **UPLOAD_ERRORS,
+        413: {"model": ErrorAnswer, "description": "A file or the whole body is too large"},
+        415: {"model": UploadAnswer, "description": "Not multipart/form-data, or no file is an image"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_FORM}}},
+        "parameters": [query_parameter("wait", "Seconds to wait for the outcome", WAIT_SCHEMA)],
+    },
+)
 async def upload_route(request: Request) -> JSONResponse:
     """Upload images: multipart `file` parts (one or more), `tags` (space-separated), `rating`, `source_url`,
     `wait` (seconds, at most 30). Per file: its ID (md5) and `indexed`, `exists`, `refused` (why) or `pending`."""
@@ -359,12 +416,22 @@ async def upload_route(request: Request) -> JSONResponse:
     try:
         results = await upload(state, request)
     except UploadRefusedError as exc:
-        return JSONResponse({"error": str(exc)}, exc.status, headers={"Connection": "close"})
-    status = 415 if all(r.status == "refused" and not r.id for r in results) else 200
-    return JSONResponse({"files": [r.to_json() for r in results], "error": ""}, status)
+        return JSONResponse({"files": [], "error": str(exc)}, exc.status, headers={"Connection": "close"})
+    answer = [r.to_json() for r in results]
+    if all(r.status == "refused" and not r.id for r in results):
+        return JSONResponse({"files": answer, "error": "no file of the upload is an image"}, 415)
+    return JSONResponse({"files": answer, "error": ""})
 
 
-@router.get(UPLOAD_PATH + "/{md5}", response_model=None)
+@router.get(
+    UPLOAD_PATH + "/{md5}",
+    response_model=None,
+    responses={
+        200: {"model": UploadStatusAnswer},
+        **UPLOAD_ERRORS,
+        404: {"model": ErrorAnswer, "description": "No upload with this ID is known (or it was so long ago)"},
+    },
+)
 async def upload_status_route(request: Request, md5: str) -> JSONResponse:
     """The outcome of an upload that answered `pending`: `indexed`, `refused` (why) or still `pending`."""
     state: AppState = request.app.state.paktum
@@ -372,9 +439,12 @@ async def upload_status_route(request: Request, md5: str) -> JSONResponse:
     if refusal is not None:
         return refusal
     md5 = md5.strip().lower()
+    unknown = JSONResponse({"error": f"no upload with ID {md5!r} is known"}, 404)
     if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
-        return JSONResponse({"error": "an upload's ID is an md5 in hex"}, 400)
+        return unknown
     status, reason = await outcome(state, md5)
     if status != "pending":
         remove_staged(state.settings, md5)
+    elif not is_staged(state.settings, md5):  # never uploaded, or swept long after
+        return unknown
     return JSONResponse({"ID": md5, "status": status, "reason": reason, "error": ""})
