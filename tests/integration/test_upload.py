@@ -83,8 +83,8 @@ async def test_pending_then_indexed_searchable_then_exists(pipeline: Pipeline, p
 
 async def test_waits_for_the_hasher_and_answers_indexed(pipeline: Pipeline, pictures: list[Path]) -> None:
     settings = tokens(pipeline.settings)
-    await pipeline.drain()  # the hasher has read the stream once: the api knows one is there to wait for
     with serve(settings) as api:
+        await pipeline.drain()  # a hasher has just read the stream: the api knows one is there to wait for
         answer = asyncio.ensure_future(
             asyncio.to_thread(post, api, files_of(pictures[2:]), UPLOADER, tags="waited", wait="30")
         )
