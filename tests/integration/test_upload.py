@@ -197,4 +197,9 @@ async def test_bad_form_fields_are_400_and_nothing_staged(pipeline: Pipeline, pi
             response = post(api, files_of(pictures[:1]), **data)
             assert response.status_code == 400, (data, response.text)
         assert api.post("/api/upload", json={"file": "x"}, headers=auth(ADMIN)).status_code == 415
+        malformed = {**auth(ADMIN), "content-type": "multipart/form-data; boundary=xyz"}
+        for body in (b"--xyz\r\nContent-Disposition: form-data; name=file; filename=a.jpg\r\n\r\n\xff\xd8\xff",
+                     b"--xyz\r\ngarbage without headers", b"no boundary at all"):  # fmt: skip
+            response = api.post("/api/upload", content=body, headers=malformed)
+            assert response.status_code == 400, (body, response.text)
         assert staged(settings) == []

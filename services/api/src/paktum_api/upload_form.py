@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from paktum_common.errors import PaktumError
@@ -90,10 +93,12 @@ class UploadParser:
         )
 
     def write(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
+        with _refusals():
+            self._parser.write(chunk)
 
     def finish(self) -> None:
-        self._parser.finalize()
+        with _refusals():
+            self._parser.finalize()
         if self._file is not None:
             raise UploadRefusedError(400, "the multipart body ends inside a file")
 
@@ -174,3 +179,14 @@ class UploadParser:
         md5 = staged.md5.hexdigest()
         staged.path = self.folder / f"{md5}-{secrets.token_hex(4)}.{staged.ext}"
         os.replace(staged.partial, staged.path)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A malformed body is the client's 400; a staging file that cannot be written (disk full) a 503."""
+    try:
+        yield
+    except ParseError as exc:
+        raise UploadRefusedError(400, f"not a well-formed multipart body: {exc}") from None
+    except OSError as exc:
+        raise UploadRefusedError(503, f"the upload could not be staged: {exc.strerror or exc}") from None
