@@ -50,7 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
             access=access,
         )
         app.state.paktum = state
-        upload.prepare_staging(settings)
+        try:
+            upload.prepare_staging(settings)
+        except OSError as exc:  # a read-only data dir: the api serves, uploads answer 503
+            log_event(log, logging.WARNING, "uploads cannot be staged", path=str(settings.upload_staging_dir),
+                      reason=str(exc))  # fmt: skip
         if settings.admin_token is None:
             log_event(log, logging.INFO, "admin features off: PAKTUM_ADMIN_TOKEN is not set")
         log_event(
