@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     read_token: Annotated[list[SecretStr], NoDecode] = []
     read_link_seconds: int = Field(3600, ge=60)  # how long a signed file/thumbnail link in an answer stays valid
     read_session_seconds: int = Field(7 * 86400, ge=60)  # how long a gallery sign-in lasts
+    # POST /api/upload takes this token as well as the admin token (unset: only the admin token uploads).
+    upload_token: SecretStr | None = None
+    upload_max_files: int = Field(20, ge=1)  # files in one upload request; each at most max_file_bytes
+    upload_max_request_bytes: int = Field(512 * 1024 * 1024, ge=1024)  # one upload request's whole body
 
     # Meilisearch.
     meili_key: SecretStr | None = None  # sent as a Bearer token; unset: no key (a server without a master key)
@@ -199,8 +203,9 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "banned_tags_file", "meili_key",
-        "imgproxy_url", "imgproxy_key", "imgproxy_salt", "redis_password", "redis_password_file", mode="before",
+        "redis_url", "search_url", "public_url", "consumer_name", "admin_token", "upload_token", "banned_tags_file",
+        "meili_key", "imgproxy_url", "imgproxy_key", "imgproxy_salt", "redis_password", "redis_password_file",
+        mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -227,6 +232,11 @@ class Settings(BaseSettings):
         return self.data_dir / "thumbnails"
 
     @cached_property
+    def upload_staging_dir(self) -> Path:
+        """Uploaded files wait here (an allowed local root) until the hasher has handled their posts."""
+        return self.data_dir / "uploads"
+
+    @property
     def local_roots_file(self) -> Path:
         """Where `paktum import` records the folders it imports, for the hashers of this data directory."""
         return self.data_dir / "local-roots"

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paktum_api.admin import admin_token_valid, presented_token
+from paktum_api.admin import admin_token_valid, presented_token, upload_token_valid
 from paktum_api.imgproxy import sign_path
 from paktum_api.links import networks, request_base
 from paktum_common.log import log_event
@@ -37,6 +37,7 @@ GRAPHQL_PATH = "/query"
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Reads sent as POST (their question is a body): search by image.
 READ_POSTS = frozenset({"/api/similar"})
+UPLOAD_STATUS_PREFIX = "/api/upload/"
 LINK_LABEL = b"paktum-link:"
 SESSION_LABEL = b"paktum-session:"
 
@@ -148,6 +149,9 @@ class ReadGuard:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
+        if path.startswith(UPLOAD_STATUS_PREFIX) and upload_token_valid(self.settings, presented_token(connection)):
+            await self.app(scope, receive, _private_cache(send))  # an uploader may ask how its upload went
+            return
         if self.access.token_valid(self.settings, presented_token(connection)) or self.access.session_valid(
             connection.cookies.get(SESSION_COOKIE)
         ):

@@ -44,6 +44,16 @@ def admin_token_valid(settings: Settings, presented: str | None) -> bool:
     return hmac.compare_digest(expected, presented.strip().encode("utf-8"))
 
 
+def upload_token_valid(settings: Settings, presented: str | None) -> bool:
+    """True for the admin token or PAKTUM_UPLOAD_TOKEN (compared in constant time): who may upload."""
+    if admin_token_valid(settings, presented):
+        return True
+    if settings.upload_token is None or not presented:
+        return False
+    expected = settings.upload_token.get_secret_value().encode("utf-8")
+    return hmac.compare_digest(expected, presented.strip().encode("utf-8"))
+
+
 def check_admin(state: AppState, authorization: str | None) -> None:
     """Raise unless `Authorization: Bearer <PAKTUM_ADMIN_TOKEN>`."""
     if state.settings.admin_token is None:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paktum_api import admin, edits, files, gallery, ops, related, rest, signin, similar
+from paktum_api import admin, edits, files, gallery, ops, related, rest, signin, similar, upload
 from paktum_api.access import ReadAccess, ReadGuard
 from paktum_api.body_limit import FORM_ENVELOPE, BodyLimit, RequestTooLargeError
 from paktum_api.graphql.schema import REDIS_DOWN, graphql_router
@@ -50,6 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
             access=access,
         )
         app.state.paktum = state
+        try:
+            upload.prepare_staging(settings)
+        except OSError as exc:  # a read-only data dir: the api serves, uploads answer 503
+            log_event(log, logging.WARNING, "uploads cannot be staged", path=str(settings.upload_staging_dir),
+                      reason=str(exc))  # fmt: skip
         if settings.admin_token is None:
             log_event(log, logging.INFO, "admin features off: PAKTUM_ADMIN_TOKEN is not set")
         log_event(
@@ -80,8 +85,11 @@ def create_app(settings: Settings) -> FastAPI:
         BodyLimit,
         max_bytes=settings.api_max_body_bytes,
         graphql_paths=("/query",),
-        # A picture to search by: its own ceiling, with room for a multipart envelope (the route checks the file).
-        path_limits={"/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES")},
+        path_limits={
+            # A picture to search by: its own ceiling, with room for a multipart envelope (the route checks the file).
+            "/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES"),
+            upload.UPLOAD_PATH: (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES"),
+        },
     )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
@@ -96,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(similar.router)
     app.include_router(admin.router)
     app.include_router(edits.router)
+    app.include_router(upload.router)
     app.include_router(files.router)
     app.include_router(ops.router)
     limits = DocumentLimits(
@@ -105,7 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(gallery.router)
     app.include_router(signin.router)
     generated = app.openapi
-    app.openapi = lambda: configured(generated(), settings.variant_distance)  # type: ignore[method-assign]
+    app.openapi = lambda: configured(generated(), settings.variant_distance, settings.upload_max_files)  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(_: Request, exc: InvalidQueryError) -> JSONResponse:

@@ -82,6 +82,25 @@ class ScrapeAnswer(BaseModel):
     error: str
 
 
+class UploadedFile(BaseModel):
+    filename: str
+    ID: str  # the file's md5; empty when it was refused before it was read whole
+    status: str  # indexed, exists, refused or pending
+    reason: str  # why it was refused
+
+
+class UploadAnswer(BaseModel):
+    files: list[UploadedFile]
+    error: str
+
+
+class UploadStatusAnswer(BaseModel):
+    ID: str
+    status: str
+    reason: str
+    error: str
+
+
 class ReadyAnswer(BaseModel):
     status: str
     problems: dict[str, Any] = {}
@@ -128,11 +147,13 @@ IMAGE_FILE = _file_answers(sorted({media.content_type for media in MEDIA_TYPES.v
 THUMBNAIL_FILE = _file_answers(["image/jpeg"])
 
 
-def configured(schema: dict[str, Any], variant_distance: int) -> dict[str, Any]:
+def configured(schema: dict[str, Any], variant_distance: int, upload_max_files: int = 20) -> dict[str, Any]:
     """The schema with the bounds that depend on settings filled in (the routes are declared before settings)."""
     related = schema["paths"]["/api/image/{image_id}/related"]["get"]
     for parameter in related.get("parameters", []):
         if parameter["name"] == "distance":
             parameter["schema"]["maximum"] = variant_distance
             parameter["description"] = f"Keep those within this many bits, 0 to {variant_distance}"
+    upload = schema["paths"]["/api/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    upload["properties"]["file"]["maxItems"] = upload_max_files
     return schema
