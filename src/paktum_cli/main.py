@@ -123,7 +123,7 @@ def _with_redis(settings: Settings) -> Settings:
 
 
 async def _import(settings: Settings, directory: Path, tags: str, rating: str | None, wait: float | None) -> int:
-    from paktum_scraper.local import ImportReport, last_entry, local_posts
+    from paktum_scraper.local import ImportReport, local_posts
     from paktum_scraper.publish import publish
 
     if not directory.is_dir():
@@ -136,20 +136,10 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
         return 2
     settings = _with_redis(settings)
     _allow_import_folder(settings, directory)
-    assert settings.redis_url
-    redis = connect(settings.redis_url)
-    try:
-        # Rejections of this import are the dead letters after this one (see _wait_for_hashers).
-        since = await last_entry(redis, settings.dead_letter_stream) if wait is not None else ""
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        print(f"paktum import: Redis went away after 0 posts were published: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await redis.aclose()
     report = ImportReport()
     try:
+        # Rejections of this import are the dead letters after this one (see _wait_for_hashers).
+        since = await _last_dead_letter(settings) if wait is not None else ""
         published = await publish(settings, local_posts(directory, tags.split(), fixed_rating, report))
     except PublishInterruptedError as exc:
         print(
@@ -169,6 +159,21 @@ async def _import(settings: Settings, directory: Path, tags: str, rating: str | 
     if wait is not None:
         return await _wait_for_hashers(settings, wait, directory, since)
     return 0
+
+
+async def _last_dead_letter(settings: Settings) -> str:
+    from paktum_scraper.local import last_entry
+
+    assert settings.redis_url
+    redis = connect(settings.redis_url)
+    try:
+        return await last_entry(redis, settings.dead_letter_stream)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        raise PublishInterruptedError(0, 0, exc) from exc
+    finally:
+        await redis.aclose()
 
 
 def _allow_import_folder(settings: Settings, directory: Path) -> None:
