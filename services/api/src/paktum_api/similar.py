@@ -125,7 +125,8 @@ async def nearest_images(
             bits, how = match(plain, alternates, stored[md5], stored_alternates.get(md5, ()))
             if bits <= distance:
                 measured.append((bits, md5, how))
-    measured.sort()
+    # Nearest first; at the same distance the picture as it is before a mirrored or turned one, then by ID.
+    measured.sort(key=lambda m: (m[0], m[2] != "none", m[1]))
     docs = await state.search.get_documents([md5 for _, md5, _ in measured[: limit * 2]])
     found = [Found(docs[md5], bits, how) for bits, md5, how in measured if md5 in docs]
     return found[:limit]
