@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from starlette.requests import HTTPConnection
@@ -36,22 +36,21 @@ SCRAPE_QUERIES_MAX = 200
 SCRAPE_REQUEST_CHARS = 16_384
 
 
-def admin_token_valid(settings: Settings, presented: str | None) -> bool:
-    """True when admin features are on and `presented` is the token (compared in constant time)."""
-    if settings.admin_token is None or not presented:
+def _is_token(token: SecretStr | None, presented: str | None) -> bool:
+    """True when `token` is set and `presented` is it (compared in constant time)."""
+    if token is None or not presented:
         return False
-    expected = settings.admin_token.get_secret_value().encode("utf-8")
-    return hmac.compare_digest(expected, presented.strip().encode("utf-8"))
+    return hmac.compare_digest(token.get_secret_value().encode("utf-8"), presented.strip().encode("utf-8"))
+
+
+def admin_token_valid(settings: Settings, presented: str | None) -> bool:
+    """True when admin features are on and `presented` is the token."""
+    return _is_token(settings.admin_token, presented)
 
 
 def upload_token_valid(settings: Settings, presented: str | None) -> bool:
-    """True for the admin token or PAKTUM_UPLOAD_TOKEN (compared in constant time): who may upload."""
-    if admin_token_valid(settings, presented):
-        return True
-    if settings.upload_token is None or not presented:
-        return False
-    expected = settings.upload_token.get_secret_value().encode("utf-8")
-    return hmac.compare_digest(expected, presented.strip().encode("utf-8"))
+    """True for the admin token or PAKTUM_UPLOAD_TOKEN: who may upload."""
+    return admin_token_valid(settings, presented) or _is_token(settings.upload_token, presented)
 
 
 def check_admin(state: AppState, authorization: str | None) -> None:
