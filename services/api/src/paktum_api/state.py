@@ -74,6 +74,5 @@ class AppState:
         size, small = self.settings.thumbnail_size, self.settings.thumbnail_small_size
         if not 0 < small < size:
             return f"{thumbnail} {size}w"
-        base = (self.settings.public_url or base_url).rstrip("/")
-        small_url = self.served(base, f"/thumbnails/{SMALL}/{ImageStore.thumbnail_name(doc.ID)}")
+        small_url = self.served(base_url.rstrip("/"), f"/thumbnails/{SMALL}/{ImageStore.thumbnail_name(doc.ID)}")
         return f"{small_url} {small}w, {thumbnail} {size}w"
