@@ -32,6 +32,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.errors import BadImageError
 from paktum_common.phash import is_degenerate
+from paktum_common.settings import Settings
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
 from paktum_hasher.phash import phash_set
 from paktum_hasher.pool import memory_refusal
@@ -71,7 +72,8 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # More scans than any encoder writes (a progressive JPEG has about ten): libjpeg reads each one over the
 # whole picture, so a file of thousands is a CPU bomb, refused before it is decoded.
 MAX_JPEG_SCANS = 100
-DEFAULT_MEMORY_MIB = 768
+# Callers that pass no budget (tests, benches) get the service's: PAKTUM_DECODE_MEMORY_MIB's default.
+DEFAULT_MEMORY_MIB: int = Settings.model_fields["decode_memory_mib"].default
 
 # Bytes per pixel of Pillow's storage: it keeps RGB, LA and PA in 4 bytes, like RGBA.
 PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
