@@ -21,6 +21,17 @@ class SearchPage:
     total: int
 
 
+@dataclass(frozen=True)
+class TagCount:
+    """A tag and the number of indexed images that have it (autocomplete)."""
+
+    name: str
+    count: int
+
+
+TAG_LIMIT_MAX = 50
+
+
 class SearchBackend(abc.ABC):
     """An index of image documents. Adding a document whose ID exists replaces it."""
 
@@ -41,6 +52,13 @@ class SearchBackend(abc.ABC):
 
     @abc.abstractmethod
     async def count(self) -> int: ...
+
+    @abc.abstractmethod
+    async def tags(self, prefix: str, limit: int) -> list[TagCount]:
+        """The `limit` tags starting with `prefix` (already normalised) that most images have, most used first.
+
+        Ties in count go by tag name. `limit` is at most TAG_LIMIT_MAX (the caller checks).
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:

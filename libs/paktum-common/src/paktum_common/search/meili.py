@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from paktum_common.contracts import ImageDocument
-from paktum_common.search.base import SearchBackend, SearchPage
+from paktum_common.errors import SearchUnavailableError
+from paktum_common.search.base import SearchBackend, SearchPage, TagCount
 from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_migrations import check_version, migrate
 from paktum_common.search.meili_query import (
@@ -162,6 +163,9 @@ class MeiliSearch(SearchBackend):
         unique = list({doc.ID: doc for doc in picked.values()}.values())
         random.shuffle(unique)
         return unique
+
+    async def tags(self, prefix: str, limit: int) -> list[TagCount]:
+        raise SearchUnavailableError("tag counts are not implemented for Meilisearch yet")
 
     async def count(self) -> int:
         await self.ready()

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from paktum_common.contracts import ImageDocument
 from paktum_common.errors import SearchUnavailableError
-from paktum_common.search.base import SearchBackend, SearchPage
+from paktum_common.search.base import SearchBackend, SearchPage, TagCount
 from paktum_common.search.query import Order, SearchQuery
 
 T = TypeVar("T")
@@ -110,6 +110,17 @@ class SqliteSearch(SearchBackend):
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def tags(self, prefix: str, limit: int) -> list[TagCount]:
+        def read(conn: sqlite3.Connection) -> list[TagCount]:
+            rows = conn.execute(
+                "SELECT tag, count(*) AS n FROM image_tags WHERE tag >= ? AND tag < ? "
+                "GROUP BY tag ORDER BY n DESC, tag LIMIT ?",
+                (*_prefix_range(prefix), limit),
+            ).fetchall()
+            return [TagCount(str(tag), int(count)) for tag, count in rows]
+
+        return await self._run(read)
 
     async def export(self, batch: int = 1000) -> AsyncIterator[list[ImageDocument]]:
         """Every document, `batch` at a time, in insertion order (keyset pagination on rowid)."""
