@@ -7,12 +7,17 @@ so a fragment that spreads another twice, which spreads another twice, ... costs
 
 Parsing and validation run on a small thread pool, so even a document at the limits never holds the
 event loop (and with it `/healthz` and every other request) for more than a thread switch.
+
+Clients send the same few documents again and again (the original web client's handful of queries), and
+validating one is several times the work of running it. So a parsed document is remembered by its text
+(`DocumentCache`: bounded, least recently used first out), with the outcome of the limits and validation for
+each set of values of the variables the cost reads; a repeated document skips the pool altogether.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +53,9 @@ MAX_ALIASES = 20
 MAX_DIRECTIVES = 50
 MAX_REPEATS = 10  # one response key in one selection set, fragments merged in: graphql-core compares them pairwise
 ANALYSIS_THREADS = 2  # documents parsed and validated at once; more wait their turn
+DOCUMENT_CACHE_SIZE = 256  # documents remembered; a client's queries are a handful, GraphiQL's a few more
+MAX_CACHED_CHARS = 4_096  # a longer document is analysed every time (its tokens would pin memory meanwhile)
+OUTCOMES_PER_DOCUMENT = 16  # distinct `limit` variable values remembered per document
 
 
 @dataclass(frozen=True)
@@ -229,9 +237,31 @@ def _multiplier(field: FieldNode, variables: Mapping[str, Any]) -> int:
             value = int(argument.value.value)  # a longer literal is out of Int's range (and too long for int())
         elif isinstance(argument.value, VariableNode):
             value = variables.get(argument.value.name.value, LIMIT_MAX)
-        # Out-of-range limits are refused by the resolver; price them at the bound meanwhile.
-        return max(1, min(value, LIMIT_MAX)) if isinstance(value, int) else LIMIT_MAX
+        return _priced_limit(value)
     return 1
+
+
+def _priced_limit(value: Any) -> int:
+    # Out-of-range limits are refused by the resolver; price them at the bound meanwhile.
+    return max(1, min(value, LIMIT_MAX)) if isinstance(value, int) else LIMIT_MAX
+
+
+def cost_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables whose values the cost reads (those given to a `limit` argument), in a fixed order."""
+    names: set[str] = set()
+    stack: list[Node] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldNode):
+            names.update(
+                a.value.name.value
+                for a in node.arguments or ()
+                if a.name.value == "limit" and isinstance(a.value, VariableNode)
+            )
+        selection_set: SelectionSetNode | None = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return tuple(sorted(names))
 
 
 def analyse(
@@ -254,36 +284,98 @@ def analyse(
     return [e if e.original_error is None else GraphQLError(e.message, e.nodes, e.source, e.positions) for e in errors]
 
 
-class DocumentGuard(SchemaExtension):
-    """Parse with a token budget and validate with our limits, both on a bounded thread pool."""
+@dataclass
+class ParsedDocument:
+    """A document parsed once, and what our limits and validation said of it for each priced set of variables."""
 
-    def __init__(self, limits: DocumentLimits, pool: ThreadPoolExecutor) -> None:
+    document: DocumentNode
+    cost_variables: tuple[str, ...]
+    outcomes: dict[tuple[int, ...], list[GraphQLError]] = field(default_factory=dict)
+
+    def outcome_key(self, variables: Mapping[str, Any] | None) -> tuple[int, ...]:
+        # Validation never reads variables, and the limits read only these, as _multiplier prices them.
+        given = variables or {}
+        return tuple(_priced_limit(given.get(name, LIMIT_MAX)) for name in self.cost_variables)
+
+
+def parse_for_cache(text: str, max_tokens: int) -> ParsedDocument:
+    document = parse_document(text, max_tokens)
+    return ParsedDocument(document, cost_variables(document))
+
+
+class DocumentCache:
+    """Parsed documents by their text, least recently used first out; used from the event loop only."""
+
+    def __init__(self, size: int = DOCUMENT_CACHE_SIZE) -> None:
+        self.size = size
+        self._documents: OrderedDict[str, ParsedDocument] = OrderedDict()
+
+    def get(self, text: str) -> ParsedDocument | None:
+        parsed = self._documents.get(text)
+        if parsed is not None:
+            self._documents.move_to_end(text)
+        return parsed
+
+    def put(self, text: str, parsed: ParsedDocument) -> None:
+        if len(text) > MAX_CACHED_CHARS:
+            return
+        self._documents[text] = parsed
+        self._documents.move_to_end(text)
+        while len(self._documents) > self.size:
+            self._documents.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+
+class DocumentGuard(SchemaExtension):
+    """Parse with a token budget and validate with our limits, both on a bounded thread pool, once per document."""
+
+    def __init__(self, limits: DocumentLimits, pool: ThreadPoolExecutor, cache: DocumentCache | None = None) -> None:
         self.limits = limits
         self.pool = pool
+        self.cache = cache if cache is not None else DocumentCache(0)
+        self.parsed: ParsedDocument | None = None
 
     async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            loop = asyncio.get_running_loop()
-            context.graphql_document = await loop.run_in_executor(
-                self.pool, parse_document, context.query, self.limits.max_tokens
-            )
+            self.parsed = self.cache.get(context.query)
+            if self.parsed is None:
+                loop = asyncio.get_running_loop()
+                self.parsed = await loop.run_in_executor(
+                    self.pool, parse_for_cache, context.query, self.limits.max_tokens
+                )
+                self.cache.put(context.query, self.parsed)
+            context.graphql_document = self.parsed.document
         yield
 
     async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.pre_execution_errors is None and context.graphql_document is not None:
-            loop = asyncio.get_running_loop()
-            # Set even when empty: strawberry then skips its own (on-the-loop) validation.
-            context.pre_execution_errors = await loop.run_in_executor(
-                self.pool,
-                analyse,
-                context.schema._schema,
-                context.graphql_document,
-                tuple(context.validation_rules),
-                context.variables,
-                self.limits,
-            )
+            parsed = self.parsed
+            if parsed is not None and parsed.document is not context.graphql_document:
+                parsed = None  # another extension supplied the document: nothing remembered applies
+            key = parsed.outcome_key(context.variables) if parsed is not None else ()
+            errors = parsed.outcomes.get(key) if parsed is not None else None
+            if errors is None:
+                loop = asyncio.get_running_loop()
+                errors = await loop.run_in_executor(
+                    self.pool,
+                    analyse,
+                    context.schema._schema,
+                    context.graphql_document,
+                    tuple(context.validation_rules),
+                    context.variables,
+                    self.limits,
+                )
+                if parsed is not None:
+                    if len(parsed.outcomes) >= OUTCOMES_PER_DOCUMENT:
+                        parsed.outcomes.clear()
+                    parsed.outcomes[key] = errors
+            # Set even when empty: strawberry then skips its own (on-the-loop) validation. A copy: the
+            # remembered list must not change with what a later step does to this request's errors.
+            context.pre_execution_errors = list(errors)
         yield
 
 

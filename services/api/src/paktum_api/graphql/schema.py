@@ -18,10 +18,11 @@ from strawberry.types.base import get_object_definition
 
 from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
+from paktum_api.graphql.execution import execution_context_class
 from paktum_api.graphql.field_metrics import RootFieldMetrics
 from paktum_api.graphql.http import PaktumGraphQLRouter
 from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
-from paktum_api.limits import LIMIT_MAX, DocumentGuard, DocumentLimits, analysis_pool
+from paktum_api.limits import LIMIT_MAX, DocumentCache, DocumentGuard, DocumentLimits, analysis_pool
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
 from paktum_common.contracts import TagEdit
@@ -285,19 +286,22 @@ def build_schema(limits: DocumentLimits) -> strawberry.Schema:
         field.name for root in (Query, Mutation) for field in get_object_definition(root, strict=True).fields
     )
     pool = analysis_pool()  # shared by the requests, so a flood of documents waits rather than piles up
-    return PaktumSchema(
+    documents = DocumentCache()  # shared too: a document seen before is neither parsed nor validated again
+    schema = PaktumSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=False),
         # Factories, so each request gets its own extension instances.
         extensions=[
-            lambda: DocumentGuard(limits, pool),
+            lambda: DocumentGuard(limits, pool, documents),
             lambda: RootFieldMetrics(root_fields),
             lambda: PaktumMaskErrors(
                 should_mask_error=_unexpected, error_message="internal error; the server log has the details"
             ),
         ],
     )
+    schema.execution_context_class = execution_context_class(schema._schema)
+    return schema
 
 
 def graphql_router(limits: DocumentLimits) -> GraphQLRouter[Any, None]:
