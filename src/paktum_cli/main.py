@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,11 @@ DATA_DIR_HELP = "data directory (PAKTUM_DATA_DIR, default ./paktum-data)"
 HASHER_SILENCE = 30.0  # `import --wait`: seconds without any hasher reading the stream before giving up
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paktum", description="Paktum, a self-hosted image server.")
     parser.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
@@ -32,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--hashers", type=int, default=1, help="hasher processes to run (default 1)")
     up.add_argument("--port", type=int, help="api port (PAKTUM_API_PORT, default 8080)")
     up.add_argument("--host", help="api address (PAKTUM_API_HOST, default 127.0.0.1)")
+    up.add_argument(
+        "--api-workers", type=int, default=None,
+        help=f"api processes sharing the port, each restarted on its own if it dies (default: the cores, {cores()})",
+    )  # fmt: skip
 
     imp = commands.add_parser("import", help="publish the image files under a folder for indexing")
     imp.add_argument("directory", type=Path)
@@ -94,7 +104,10 @@ def main(argv: list[str] | None = None) -> None:
 
         if args.hashers < 1:
             sys.exit("paktum up: --hashers must be at least 1")
-        sys.exit(run_up(settings, args.hashers))
+        api_workers = cores() if args.api_workers is None else args.api_workers
+        if api_workers < 1:
+            sys.exit("paktum up: --api-workers must be at least 1")
+        sys.exit(run_up(settings, args.hashers, api_workers))
     if args.command == "import":
         wait = args.hasher_timeout if args.wait else None
         sys.exit(asyncio.run(_import(settings, args.directory, args.tags, args.rating, wait)))

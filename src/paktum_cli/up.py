@@ -8,6 +8,10 @@ Supervision: a child that exits (crash, SIGKILL, the OOM killer) is reported and
 backoff (1 s, doubling up to a minute, reset once it has run for a minute); after several quick exits in
 a row it is reported as crash-looping, and still retried, while the rest keep serving. The embedded Redis
 is restarted the same way, on the same port and data directory; the services ride out its absence.
+
+The api runs as `api_workers` processes on one port (SO_REUSEPORT: the kernel spreads connections over them),
+each a child of its own, so one that dies is restarted alone while the others keep serving. Each keeps its
+own search state (the SQLite file is shared, its caches are not).
 """
 
 from __future__ import annotations
@@ -151,7 +155,14 @@ class SupervisedRedis:
             _say(f"redis-server started again on {self.server.url}")
 
 
-def run_up(settings: Settings, hashers: int) -> int:
+def api_children(env: dict[str, str], workers: int, lock: threading.Lock) -> list[Child]:
+    """One api child, or `workers` sharing the port: `api-1`, `api-2`, ... each supervised on its own."""
+    if workers == 1:  # the port is not shared: nothing else can bind it meanwhile
+        return [Child("api", "paktum_api.main", env, (), lock)]
+    return [Child(f"api-{n}", "paktum_api.main", env, ("--reuse-port",), lock) for n in range(1, workers + 1)]
+
+
+def run_up(settings: Settings, hashers: int, api_workers: int = 1) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     redis: EmbeddedRedis | None = None
@@ -183,7 +194,7 @@ def run_up(settings: Settings, hashers: int) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        children.append(Child("api", "paktum_api.main", env, (), lock).start())
+        children.extend(child.start() for child in api_children(env, api_workers, lock))
         for index in range(1, hashers + 1):
             hasher_env = dict(env, PAKTUM_CONSUMER_NAME=f"{os.uname().nodename}-hasher-{index}")
             if settings.metrics_port:

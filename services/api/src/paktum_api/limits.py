@@ -42,6 +42,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from paktum_common import metrics
+
 LIMIT_MAX = 100
 RELATED_WEIGHT = 20  # variant groups are small; a larger one still costs one batched lookup
 
@@ -284,6 +286,14 @@ def analyse(
     return [e if e.original_error is None else GraphQLError(e.message, e.nodes, e.source, e.positions) for e in errors]
 
 
+DOCUMENTS = metrics.counter(
+    "api",
+    "graphql_documents_total",
+    "GraphQL documents received, by whether the parsed document was remembered (hit) or parsed now (miss).",
+    ("cache",),
+)
+
+
 @dataclass
 class ParsedDocument:
     """A document parsed once, and what our limits and validation said of it for each priced set of variables."""
@@ -341,6 +351,7 @@ class DocumentGuard(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None and context.query:
             self.parsed = self.cache.get(context.query)
+            DOCUMENTS.labels("miss" if self.parsed is None else "hit").inc()
             if self.parsed is None:
                 loop = asyncio.get_running_loop()
                 self.parsed = await loop.run_in_executor(

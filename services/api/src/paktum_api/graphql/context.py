@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import Request
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from paktum_api.graphql.types import Image, NestedImage, transform_value
 from paktum_api.state import AppState
@@ -23,8 +26,20 @@ class Context(BaseContext):
         # One loader per request: every Related in one answer is fetched in one batch, and never cached across users.
         self.related: DataLoader[str, list[NestedImage]] = DataLoader(load_fn=self._load_related)
 
-    def image(self, doc: ImageDocument) -> Image:
-        return Image(**Image.fields_from(doc, *self._links(doc)))
+    def image(self, doc: ImageDocument, related: list[NestedImage] | None = None) -> Image:
+        return Image(**Image.fields_from(doc, *self._links(doc)), related=related)
+
+    async def images(self, docs: Sequence[ImageDocument], info: Info[Any, None], within: str = "") -> list[Image]:
+        """A page of images; when the query asks for their `Related` (inside `within`, if given), fetched now.
+
+        At once, in one batch for the page: each image's `Related` is then a plain value, where leaving it to
+        the data loader costs an awaitable per image, most of what `Related` added to a page.
+        """
+        path = (within, "Related") if within else ("Related",)
+        if not docs or not asks_for([s for f in info.selected_fields for s in _inside(f)], path):
+            return [self.image(doc) for doc in docs]
+        related = await self._load_related([doc.ID for doc in docs])
+        return [self.image(doc, nested) for doc, nested in zip(docs, related, strict=True)]
 
     def nested(self, doc: ImageDocument, distance: int | None = None, transform: str | None = None) -> NestedImage:
         fields = NestedImage.fields_from(doc, *self._links(doc))
@@ -41,6 +56,21 @@ class Context(BaseContext):
         return [
             [self.nested(doc, r.distance, r.transform) for doc, r in found] for found in nest_related(ids, groups, docs)
         ]
+
+
+def _inside(selection: Selection) -> list[Selection]:
+    return selection.selections
+
+
+def asks_for(selections: Sequence[Selection], path: Sequence[str]) -> bool:
+    """Whether the selections ask for the field at `path` (field names, one level each; fragments looked into)."""
+    for selection in selections:
+        if not isinstance(selection, SelectedField):  # a fragment spread or inline fragment: its fields count here
+            if asks_for(selection.selections, path):
+                return True
+        elif selection.name == path[0] and (len(path) == 1 or asks_for(selection.selections, path[1:])):
+            return True
+    return False
 
 
 def nest_related(

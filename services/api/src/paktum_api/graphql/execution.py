@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -29,6 +31,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 _GENERAL = object()  # the short path declines: take the general one
+
+
+_INT_RANGE = range(-(2**31), 2**31)  # GraphQL's Int is 32 bits; graphql-core refuses a larger value
 
 
 @dataclass(frozen=True)
@@ -43,17 +48,22 @@ class PlainField:
     def complete(self, value: Any) -> Any:
         if value is None or value is Undefined:
             return None if self.nullable else _GENERAL
-        coerce = self.leaf.coerce_output_value
         if self.is_list:
             if isinstance(value, str | bytes | Mapping):
                 return _GENERAL
-            try:
-                items = [coerce(item) for item in value]
-            except Exception:
-                return _GENERAL
-            return _GENERAL if None in items or Undefined in items else items
+            items = [self._coerce(item) for item in value]
+            return _GENERAL if any(item is _GENERAL for item in items) else items
+        return self._coerce(value)
+
+    def _coerce(self, value: Any) -> Any:
+        # What graphql-core's String and Int give back unchanged, given back without a call (most of a page).
+        kind = type(value)
+        if (kind is str and self.leaf is GraphQLString) or (
+            kind is int and self.leaf is GraphQLInt and value in _INT_RANGE
+        ):
+            return value
         try:
-            coerced = coerce(value)
+            coerced = self.leaf.coerce_output_value(value)
         except Exception:
             return _GENERAL
         return _GENERAL if coerced is None or coerced is Undefined else coerced

@@ -114,14 +114,14 @@ class Query:
     ) -> list[Image]:
         order = Order.added_desc if shuffle is False else Order.random
         page = await _search(info, _query(query, rating, order), _limit(limit))
-        return [info.context.image(doc) for doc in page.hits]
+        return await info.context.images(page.hits, info)
 
     @strawberry.field(description="One page (from 1) of a search, newest first unless the query has an `order:` term.")
     async def paginatedSearch(
         self, info: Info[Context, None], query: str, limit: int, page: int, rating: RatingValue | None = None
     ) -> list[Image]:
         found = await _search(info, _query(query, rating, Order.added_desc), _limit(limit), page)
-        return [info.context.image(doc) for doc in found.hits]
+        return await info.context.images(found.hits, info)
 
     @strawberry.field(
         description="Like paginatedSearch, with the total number of hits. "
@@ -138,7 +138,7 @@ class Query:
     ) -> ImageSearch:
         order = Order.random if shuffle else Order.added_desc
         found = await _search(info, _query(query, rating, order), _limit(limit), page)
-        images = [info.context.image(doc) for doc in found.hits]
+        images = await info.context.images(found.hits, info, within="Images")
         return ImageSearch(Images=images, Total=found.total, Page=page, HasMore=page * limit < found.total)
 
     @strawberry.field(description="Tags starting with `prefix`, most used first, with how many images have each.")

@@ -112,10 +112,15 @@ class Image(_ImageFields):
     @strawberry.field(
         description="Variants of this image (perceptual hashes within PAKTUM_VARIANT_DISTANCE bits), nearest first."
     )
-    async def Related(self, info: Info[Any, None]) -> list[NestedImage]:
+    def Related(self, info: Info[Any, None]) -> list[NestedImage]:
+        if self.related is not None:  # fetched with the page it is on (Context.images)
+            return self.related
         # Info[Any, ...]: the Context module imports this one, and strawberry resolves annotations at run time.
         context: Context = info.context
-        return await context.related.load(self.ID)
+        # The loader's future, which graphql-core awaits: every image of the answer in one batch.
+        return context.related.load(self.ID)  # type: ignore[return-value]
+
+    related: strawberry.Private[list[NestedImage] | None] = None
 
 
 @strawberry.type(description="One page of a search, with the total number of hits.")
