@@ -38,6 +38,22 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:
         time.sleep(0.1)
 
 
+def children_of(parent: int) -> dict[int, str]:
+    """The processes whose parent is `parent`: pid -> command line."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found[int(entry.name)] = cmdline
+    return found
+
+
 class Process:
     """A child process in its own session, so a signal reaches it (and a kill its whole group)."""
 

@@ -12,29 +12,13 @@ import redis
 
 from paktum_cli.embedded_redis import free_port
 from paktum_common.settings import Settings
-from tests.e2e.conftest import Process, api_ready, command, paktum_env, wait_until
+from tests.e2e.conftest import Process, api_ready, children_of, command, paktum_env, wait_until
 from tests.faults import ImageServer, corpus, publish
-
-
-def _children(parent: int) -> dict[int, str]:
-    """The processes whose parent is `parent`: pid -> command line."""
-    found: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            found[int(entry.name)] = cmdline
-    return found
 
 
 def _child(parent: int, needle: str) -> int:
     """The oldest child whose command line contains `needle`."""
-    return min(pid for pid, cmdline in _children(parent).items() if needle in cmdline)
+    return min(pid for pid, cmdline in children_of(parent).items() if needle in cmdline)
 
 
 def _hits(base: str) -> int:

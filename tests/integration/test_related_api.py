@@ -119,6 +119,22 @@ def test_graphql_related_matches_rest_and_respects_not_variants(variants: dict[s
     image = api.post("/query", json={"query": query}).json()["data"]["image"]
     expected = list(zip(rest["results"], rest["distances"], strict=True))
     assert [(r["ID"], r["Distance"]) for r in image["Related"]] == expected
+    # On a page, Related is fetched with the page: the same lists, whichever way the query reaches it.
+    pages = (
+        '{ searchImages(query: "cat", limit: 10) { ID Related { ID Distance } } }',
+        '{ searchImages(query: "cat", limit: 10) { ID ...R } } fragment R on Image { Related { ID Distance } }',
+        '{ imageSearch(query: "cat", limit: 10) { Images { ID ... on Image { Related { ID Distance } } } } }',
+        '{ paginatedSearch(query: "cat", limit: 10, page: 1) { ID Related { ID Distance } } }',
+    )
+    for page in pages:
+        found = api.post("/query", json={"query": page}).json()["data"]
+        images = found["imageSearch"]["Images"] if "imageSearch" in found else next(iter(found.values()))
+        assert len(images) == len(variants)
+        for each in images:
+            alone = api.get(f"/api/image/{each['ID']}/related").json()
+            assert [(r["ID"], r["Distance"]) for r in each["Related"]] == list(
+                zip(alone["results"], alone["distances"], strict=True)
+            ), page
 
     mark = f'mutation {{ markNotVariants(ID: "{original}", OtherID: "{half}") }}'
     marked = api.post("/query", json={"query": mark}, headers={"Authorization": f"Bearer {TOKEN}"}).json()

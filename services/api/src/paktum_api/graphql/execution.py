@@ -51,6 +51,8 @@ class PlainField:
         if self.is_list:
             if isinstance(value, str | bytes | Mapping):
                 return _GENERAL
+            if self.leaf is GraphQLString and isinstance(value, list | tuple) and all(type(v) is str for v in value):
+                return list(value)  # tags: what String would give back, item by item
             items = [self._coerce(item) for item in value]
             return _GENERAL if any(item is _GENERAL for item in items) else items
         return self._coerce(value)
@@ -67,6 +69,15 @@ class PlainField:
         except Exception:
             return _GENERAL
         return _GENERAL if coerced is None or coerced is Undefined else coerced
+
+
+@dataclass
+class _Selection:
+    """A grouped field set split into its plain fields (with their plans) and the rest."""
+
+    fields: dict[str, Any]  # held, so its id() is not reused while this execution remembers it
+    plain: list[tuple[str, PlainField]]
+    general: dict[str, Any] | None
 
 
 def plain_fields(schema: GraphQLSchema) -> dict[tuple[str, str], PlainField]:
@@ -109,26 +120,68 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
             manager = self.middleware_manager
             # A resolve middleware (an extension's `resolve` hook) must see every field: no short path then.
             self.plain_fields = {} if manager is not None and manager.middlewares else plans
+            self.selections: dict[tuple[str, int], _Selection] = {}
 
-        def execute_field(  # type: ignore[override]
+        def execute_fields(  # type: ignore[override]
             self,
             parent_type: GraphQLObjectType,
-            source: Any,
-            field_details_list: Any,
+            source_value: Any,
             path: Any,
+            grouped_field_set: dict[str, Any],
             position_context: Any,
         ) -> Any:
-            node = field_details_list[0].node
-            plan = self.plain_fields.get((parent_type.name, node.name.value))
-            if plan is not None and len(field_details_list) == 1 and not node.directives:
-                try:
-                    value = getattr(source, plan.attribute)
-                except AttributeError:
-                    value = _GENERAL
-                if value is not _GENERAL:
-                    completed = plan.complete(value)
-                    if completed is not _GENERAL:
-                        return completed
-            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+            # Plain fields here, the others (and any plain one that declines) the general way; the answer keeps
+            # the order of the selection either way.
+            selection = self._selection(parent_type.name, grouped_field_set)
+            plain: dict[str, Any] = {}
+            general = selection.general
+            declined = False
+            for response_name, plan in selection.plain:
+                value = getattr(source_value, plan.attribute, _GENERAL)
+                completed = _GENERAL if value is _GENERAL else plan.complete(value)
+                if completed is _GENERAL:
+                    declined = True
+                else:
+                    plain[response_name] = completed
+            if declined:  # in the selection's order, so errors come as the general path raises them
+                general = {name: details for name, details in grouped_field_set.items() if name not in plain}
+            if general is None:
+                return plain
+            rest = super().execute_fields(parent_type, source_value, path, general, position_context)
+            if not plain:
+                return rest
+            if self.is_awaitable(rest):
+
+                async def in_order() -> dict[str, Any]:
+                    return _in_order(grouped_field_set, plain, await rest)
+
+                return in_order()
+            return _in_order(grouped_field_set, plain, rest)
+
+        def _selection(self, type_name: str, grouped_field_set: dict[str, Any]) -> _Selection:
+            # graphql-core collects a selection set once per execution and hands every item of a list the
+            # same grouped field set: sort its fields once, for all of them.
+            key = (type_name, id(grouped_field_set))
+            known = self.selections.get(key)
+            if known is None or known.fields is not grouped_field_set:
+                plain, general = [], {}
+                for response_name, field_details_list in grouped_field_set.items():
+                    node = field_details_list[0].node
+                    plan = self.plain_fields.get((type_name, node.name.value))
+                    if plan is None or len(field_details_list) != 1 or node.directives:
+                        general[response_name] = field_details_list
+                    else:
+                        plain.append((response_name, plan))
+                known = _Selection(grouped_field_set, plain, general or None)
+                self.selections[key] = known
+            return known
 
     return PlainFieldsExecutionContext
+
+
+def _in_order(grouped_field_set: dict[str, Any], plain: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: plain[name] if name in plain else rest[name]
+        for name in grouped_field_set
+        if name in plain or name in rest
+    }
