@@ -1,6 +1,6 @@
 """Hostile-request benchmark: how long the api takes to refuse each bomb, and how much the bombs delay /healthz.
 
-Run with `make bench-api` (or `.venv/bin/python bench/api_hostile.py --seconds 5 --clients 4`). It starts a real
+Run with `make bench-api-hostile` (or `.venv/bin/python bench/api_hostile.py --seconds 5 --clients 4`). It starts a real
 `paktum-api` process on loopback (its own embedded Redis, an empty index: every bomb is refused before anything
 is looked up), then for each bomb: the time one refusal takes, and /healthz latency while `--clients` clients
 send that bomb back to back, as a ratio to /healthz on the idle api (the peer). The bar: 100 ms added.

@@ -100,7 +100,7 @@ def _leaf_shape(output: GraphQLOutputType) -> tuple[GraphQLLeafType, bool, bool]
     nullable = not isinstance(output, GraphQLNonNull)
     inner = output.of_type if isinstance(output, GraphQLNonNull) else output
     if is_leaf_type(inner):
-        return inner, nullable, False  # type: ignore[return-value]
+        return inner, nullable, False
     if (
         isinstance(inner, GraphQLList)
         and isinstance(inner.of_type, GraphQLNonNull)
@@ -122,7 +122,7 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
             self.plain_fields = {} if manager is not None and manager.middlewares else plans
             self.selections: dict[tuple[str, int], _Selection] = {}
 
-        def execute_fields(  # type: ignore[override]
+        def execute_fields(
             self,
             parent_type: GraphQLObjectType,
             source_value: Any,
@@ -150,13 +150,13 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
             rest = super().execute_fields(parent_type, source_value, path, general, position_context)
             if not plain:
                 return rest
-            if self.is_awaitable(rest):
+            if isinstance(rest, dict):
+                return _in_order(grouped_field_set, plain, rest)
 
-                async def in_order() -> dict[str, Any]:
-                    return _in_order(grouped_field_set, plain, await rest)
+            async def in_order() -> dict[str, Any]:
+                return _in_order(grouped_field_set, plain, await rest)
 
-                return in_order()
-            return _in_order(grouped_field_set, plain, rest)
+            return in_order()
 
         def _selection(self, type_name: str, grouped_field_set: dict[str, Any]) -> _Selection:
             # graphql-core collects a selection set once per execution and hands every item of a list the
