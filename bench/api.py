@@ -11,9 +11,10 @@ runs them), and drives each API with `--clients` concurrent keep-alive clients f
   every field: `searchImages(query: "<tag>", limit: <limit>) { ... Related { ... } }`.
 
 Each client cycles through the same tags (each has a few hundred to a few thousand hits). It prints
-requests/s, p50 and p99 latency for each, GraphQL/REST as a ratio of throughput, the load average and
-how much CPU the clients took. The clients run in this process, on an event loop of their own, never in
-the api's; the api's CPU share is what the machine has left, so compare ratios from one run.
+requests/s, p50 and p99 latency for each, GraphQL/REST as a ratio of throughput, the api's CPU per request
+(all its processes and threads), the load average and how much CPU the clients took. The clients run in this
+process, on an event loop of their own, never in the api's; the api's CPU share is what the machine has left,
+so compare ratios from one run, and the CPU per request (which load on the machine hardly moves) across runs.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class Outcome:
     failures: int
     seconds: float
     client_cpu: float  # CPU seconds of this process (the clients) over the measured window
+    api_cpu: float  # CPU seconds of the api processes (every thread) over the measured window
     load: tuple[float, float, float]
 
     @property
@@ -137,12 +139,22 @@ class Outcome:
         load = " ".join(f"{x:.2f}" for x in self.load)
         return (
             f"{self.name:<8} {self.rate:>10.1f} {statistics.median(ordered) * 1000:>9.1f} {p99 * 1000:>9.1f} "
-            f"{self.failures:>7d} {self.client_cpu / self.seconds:>10.0%}   {load}"
+            f"{self.failures:>7d} {self.api_cpu * 1000 / max(1, len(self.latencies)):>14.1f} "
+            f"{self.client_cpu / self.seconds:>10.0%}   {load}"
         )
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of these processes so far, all their threads (Linux: /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the line
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(
-    name: str, base: str, requests: list[httpx.Request], clients: int, seconds: float, warmup: float
+    name: str, base: str, requests: list[httpx.Request], clients: int, seconds: float, warmup: float, pids: list[int]
 ) -> Outcome:
     """`clients` loops sending `requests` in turn, back to back; only what completes in the window counts."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -175,10 +187,11 @@ async def drive(
 
         tasks = [asyncio.create_task(one_client(n)) for n in range(clients)]
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
-        cpu_before = time.process_time()
+        cpu_before, api_before = time.process_time(), cpu_seconds(pids)
+        await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        cpu, api_cpu, load = time.process_time() - cpu_before, cpu_seconds(pids) - api_before, os.getloadavg()
         await asyncio.gather(*tasks)
-        cpu = time.process_time() - cpu_before
-    return Outcome(name, latencies, failures, seconds, cpu, os.getloadavg())
+    return Outcome(name, latencies, failures, seconds, cpu, api_cpu, load)
 
 
 def requests_for(base: str, limit: int) -> tuple[list[httpx.Request], list[httpx.Request]]:
@@ -214,17 +227,23 @@ def profiled(pid: int, seconds: float, output: Path | None) -> Iterator[None]:
 
 async def measure(base: str, pids: list[int], args: argparse.Namespace) -> None:
     rest_requests, graphql_requests = requests_for(base, args.limit)
-    print(f"{'':<8} {'requests/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'client CPU':>10}   load average")
-    rates = {}
+    print(
+        f"{'':<8} {'requests/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'api CPU ms/req':>14} "
+        f"{'client CPU':>10}   load average"
+    )
+    rates, costs = {}, {}
     for name, requests in (("REST", rest_requests), ("GraphQL", graphql_requests)):
         if args.only in (None, name.lower()):
             with profiled(pids[0], args.warmup + args.seconds, args.profile):
-                outcome = await drive(name, base, requests, args.clients, args.seconds, args.warmup)
+                outcome = await drive(name, base, requests, args.clients, args.seconds, args.warmup, pids)
             print(outcome.line(), flush=True)
             rates[name] = outcome.rate
+            costs[name] = outcome.api_cpu / max(1, len(outcome.latencies))
     if len(rates) == 2:
         ratio = rates["GraphQL"] / rates["REST"] if rates["REST"] else float("nan")
         print(f"GraphQL/REST throughput: {ratio:.2f}x (the goal: at least 0.50x)")
+        # The api's own CPU per answer: what the ratio would be on a machine the api had to itself.
+        print(f"REST/GraphQL api CPU per request: {costs['REST'] / costs['GraphQL']:.2f}x")
 
 
 def main() -> None:
@@ -237,7 +256,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="api processes on the port (default 1)")
     parser.add_argument("--only", choices=("rest", "graphql"), help="drive one API only")
     parser.add_argument(
-        "--profile", type=Path, help="sample the api with py-spy while each API is driven: collapsed stacks to FILE"
+        "--profile",
+        type=Path,
+        help="sample the api with py-spy while each API is driven: collapsed stacks to FILE (py-spy is in the "
+        "`bench` dependency group: .tools/bin/uv sync --frozen --inexact --group bench)",
     )
     args = parser.parse_args()
     if args.profile is not None and args.workers != 1:
