@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from graphql import (
@@ -44,6 +45,10 @@ class PlainField:
     leaf: GraphQLLeafType
     nullable: bool  # the value itself may be null
     is_list: bool  # a list of non-null leaves (the list itself as `nullable` says)
+    as_is: type | None = dataclass_field(init=False)  # what graphql-core gives back unchanged: str for a String field
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_is", str if self.leaf is GraphQLString and not self.is_list else None)
 
     def complete(self, value: Any) -> Any:
         if value is None or value is Undefined:
@@ -78,6 +83,7 @@ class _Selection:
     fields: dict[str, Any]  # held, so its id() is not reused while this execution remembers it
     plain: list[tuple[str, PlainField]]
     general: dict[str, Any] | None
+    plain_first: bool  # every plain field comes before every other one in the selection
 
 
 def plain_fields(schema: GraphQLSchema) -> dict[tuple[str, str], PlainField]:
@@ -138,6 +144,9 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
             declined = False
             for response_name, plan in selection.plain:
                 value = getattr(source_value, plan.attribute, _GENERAL)
+                if type(value) is plan.as_is:  # a string for a String field: given back as it is
+                    plain[response_name] = value
+                    continue
                 completed = _GENERAL if value is _GENERAL else plan.complete(value)
                 if completed is _GENERAL:
                     declined = True
@@ -150,11 +159,13 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
             rest = super().execute_fields(parent_type, source_value, path, general, position_context)
             if not plain:
                 return rest
+            ordered = selection.plain_first and not declined  # then the plain fields, then the rest, is the order
             if isinstance(rest, dict):
-                return _in_order(grouped_field_set, plain, rest)
+                return {**plain, **rest} if ordered else _in_order(grouped_field_set, plain, rest)
 
             async def in_order() -> dict[str, Any]:
-                return _in_order(grouped_field_set, plain, await rest)
+                done = await rest
+                return {**plain, **done} if ordered else _in_order(grouped_field_set, plain, done)
 
             return in_order()
 
@@ -172,7 +183,9 @@ def execution_context_class(schema: GraphQLSchema) -> type[StrawberryGraphQLCore
                         general[response_name] = field_details_list
                     else:
                         plain.append((response_name, plan))
-                known = _Selection(grouped_field_set, plain, general or None)
+                names = list(grouped_field_set)
+                plain_first = all(names.index(name) < len(plain) for name, _ in plain)
+                known = _Selection(grouped_field_set, plain, general or None, plain_first)
                 self.selections[key] = known
             return known
 
