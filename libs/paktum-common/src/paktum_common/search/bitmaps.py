@@ -324,8 +324,8 @@ class TagBitmaps:
 
     def _numeric(self, hits: BitMap, numeric: NumericFilter) -> BitMap:
         values = self.columns[numeric.field].values
-        if len(hits) * 8 < len(self.alive):
-            # Few hits: test only them.
+        if len(hits) * 2 < len(self.alive):
+            # Fewer than half the images: test only the hits.
             ordinals = np.frombuffer(hits.to_array(), dtype=np.uint32)
             keep = _compare(values[ordinals], numeric)
             return BitMap(array.array("I", ordinals[keep].tobytes()))
