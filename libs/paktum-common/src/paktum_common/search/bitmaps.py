@@ -18,6 +18,7 @@ from __future__ import annotations
 import array
 import bisect
 import collections
+import functools
 import heapq
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,6 +59,11 @@ def words_of(text: str) -> list[str]:
     if current:
         words.append("".join(current).casefold())
     return words
+
+
+@functools.lru_cache(maxsize=65_536)
+def _words_of_tag(tag: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(words_of(tag)))
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ class TagBitmaps:
             self._order = np.delete(self._order, np.searchsorted(self._order, np.sort(keys)))
         if not current:
             return
+        touched: set[str] = set()
         for row in current:
             _check_ordinal(row.ordinal)
             self.alive.add(row.ordinal)
@@ -207,19 +214,30 @@ class TagBitmaps:
                     if self._tags_of_word is not None:
                         self._index_words(self._tags_of_word, tag)
                 bitmap.add(row.ordinal)
-                if self._words:
-                    for word in words_of(tag):
-                        if word in self._words:
-                            self._words[word].add(row.ordinal)
-                for prefix, union in self._prefixes.items():
-                    if tag.startswith(prefix):
-                        union.add(row.ordinal)
+            touched.update(row.tags)
             for name, column in self.columns.items():
                 column.reserve(row.ordinal)
                 column.values[row.ordinal] = getattr(row, name)
+        self._add_to_unions(touched, BitMap(row.ordinal for row in current))
         index = np.asarray([row.ordinal for row in current], dtype=np.int64)
         keys = np.sort(_order_key(self.columns["added"].values[index], index))
         self._order = np.insert(self._order, np.searchsorted(self._order, keys), keys)
+
+    def _add_to_unions(self, touched: set[str], ordinals: BitMap) -> None:
+        """Put the new `ordinals` into the cached prefix and word unions their tags (`touched`) belong to."""
+        if self._prefixes:
+            ordered = sorted(touched)
+            for prefix, union in self._prefixes.items():
+                at = bisect.bisect_left(ordered, prefix)
+                while at < len(ordered) and ordered[at].startswith(prefix):
+                    union |= self.by_tag[ordered[at]] & ordinals
+                    at += 1
+        if self._words:
+            for tag in touched:
+                for word in _words_of_tag(tag):
+                    union = self._words.get(word)
+                    if union is not None:
+                        union |= self.by_tag[tag] & ordinals
 
     def _forget_tag(self, tag: str) -> None:
         del self.by_tag[tag]
@@ -230,7 +248,7 @@ class TagBitmaps:
             if at < len(self._sorted_tags) and self._sorted_tags[at] == tag:
                 del self._sorted_tags[at]
         if self._tags_of_word is not None:
-            for word in set(words_of(tag)):
+            for word in _words_of_tag(tag):
                 tags = self._tags_of_word.get(word)
                 if tags is not None:
                     tags.discard(tag)
@@ -239,7 +257,7 @@ class TagBitmaps:
 
     @staticmethod
     def _index_words(tags_of_word: dict[str, set[str]], tag: str) -> None:
-        for word in words_of(tag):
+        for word in _words_of_tag(tag):
             tags_of_word.setdefault(word, set()).add(tag)
 
     def _tags_sorted(self) -> list[str]:
