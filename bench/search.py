@@ -121,6 +121,9 @@ async def freshness(path: Path, search: SqliteSearch) -> float:
     return (found - committed.value) * 1000
 
 
+COLUMNS = f"{'median':>7} {'p95':>7} {'max':>7}  {'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9}"
+
+
 def percentiles(timings: list[float]) -> tuple[float, float]:
     timings = sorted(timings)
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.95))]
@@ -175,9 +178,7 @@ async def main() -> None:
     )
 
     print(f"\n{args.images:,} images, limit {args.limit}, {args.repeat} runs per query (milliseconds)")
-    print(
-        f"{'query':<26} {'hits':>9} {'median':>7} {'p95':>7} {'max':>7}  {'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9}"
-    )
+    print(f"{'query':<26} {'hits':>9} {COLUMNS}")
     for text in QUERIES:
         query = parse_query(text)
         timings = []
@@ -200,9 +201,7 @@ async def main() -> None:
             line += f"  {peer_median:>8.1f} {peer_p95:>8.1f} {p95 / peer_p95:>9.2f}{same}"
         print(line)
 
-    print(
-        f"\n{'tag autocomplete (prefix)':<26} {'tags':>9} {'median':>7} {'p95':>7} {'max':>7}  {'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9}"
-    )
+    print(f"\n{'tag autocomplete (prefix)':<26} {'tags':>9} {COLUMNS}")
     for prefix in ("tag_", "tag_1", "tag_12", "tag_123"):
         timings = []
         found = 0

@@ -20,6 +20,7 @@ import bisect
 import collections
 import functools
 import heapq
+import itertools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ _RATING_CODE = {rating.value: code for code, rating in enumerate(_RATINGS)}
 _LOW = np.uint64(0xFFFFFFFF)
 PREFIX_CACHE = 64  # prefix unions kept current in memory
 WORD_CACHE = 256  # word unions kept current in memory
+BUCKETS = 64  # value ranges per numeric field
 WALK_WINDOW = 4096  # the least of the global order read at a time when most images are hits
 
 
@@ -115,6 +117,47 @@ class _Column:
             self.values = grown
 
 
+class _Buckets:
+    """The images by ranges of one numeric field: a bitmap per range, about BUCKETS of them, of equal size
+    when made. `width:>1000` is then the union of the ranges above 1000 and the exact test of one range."""
+
+    def __init__(self, values: np.ndarray, ordinals: np.ndarray) -> None:
+        mine = values[ordinals]
+        if len(mine):
+            quantiles = np.quantile(mine, np.linspace(0, 1, BUCKETS + 1)[1:-1], method="lower")
+            self.edges: list[int] = [int(edge) for edge in np.unique(quantiles)]
+        else:
+            self.edges = []
+        # Bucket i holds the values v with edges[i-1] <= v < edges[i].
+        where = np.searchsorted(np.asarray(self.edges, dtype=np.int64), mine, side="right").astype(np.uint64)
+        keys = (where << np.uint64(32)) | ordinals.astype(np.uint64)
+        keys.sort()
+        buckets = keys >> np.uint64(32)
+        bounds = np.searchsorted(buckets, np.arange(len(self.edges) + 2, dtype=np.uint64))
+        self.bitmaps = [_bitmap(keys[start:end] & _LOW) for start, end in itertools.pairwise(bounds)]
+        self.made_for = len(ordinals)
+
+    def bucket(self, value: int) -> int:
+        return bisect.bisect_right(self.edges, value)
+
+    def lopsided(self, alive: int) -> bool:
+        """Grown unevenly since made (an index filled from empty, say): make it again."""
+        return alive > 2 * self.made_for + 4096 or max(map(len, self.bitmaps)) > 4 * alive // BUCKETS + 4096
+
+    def select(self, hits: BitMap, numeric: NumericFilter, values: np.ndarray) -> BitMap:
+        at = self.bucket(numeric.value)
+        if numeric.op in (">", ">="):
+            whole = self.bitmaps[at + 1 :]
+        elif numeric.op in ("<", "<="):
+            whole = self.bitmaps[:at]
+        else:
+            whole = []
+        edge = self.bitmaps[at] & hits
+        ordinals = np.frombuffer(edge.to_array(), dtype=np.uint32)
+        exact = _bitmap(ordinals[_compare(values[ordinals], numeric)])
+        return (BitMap.union(BitMap(), *whole) & hits) | exact
+
+
 def _order_key(added: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
     """The sort key of (added, ordinal) as one unsigned 64-bit number: seconds in the high half.
 
@@ -142,6 +185,7 @@ class TagBitmaps:
         self._prefixes: collections.OrderedDict[str, BitMap] = collections.OrderedDict()
         # Every alive image's (added, ordinal) key, sorted: the order by added without sorting per query.
         self._order = np.zeros(0, dtype=np.uint64)
+        self._buckets: dict[str, _Buckets] = {}  # per numeric field, made at its first filter
 
     def __len__(self) -> int:
         return len(self.alive)
@@ -155,10 +199,14 @@ class TagBitmaps:
         self.alive = _bitmap(ordinals)
         self.by_rating = [_bitmap(ordinals[columns.ratings == code]) for code in range(len(_RATINGS))]
         # Every (tag, image) pair, grouped by tag with one stable sort: each group becomes a bitmap.
-        owners = np.repeat(ordinals, columns.tag_counts)
-        order = np.argsort(columns.tag_ids, kind="stable")
-        tag_ids = columns.tag_ids[order]
-        owners = owners[order]
+        # One sort of (tag id, ordinal) keys: three times faster than a stable argsort of the tag ids.
+        keys = (columns.tag_ids.astype(np.uint64) << np.uint64(32)) | np.repeat(ordinals, columns.tag_counts).astype(
+            np.uint64
+        )
+        keys.sort()
+        tag_ids = keys >> np.uint64(32)
+        owners = keys & _LOW
+        del keys
         bounds = np.flatnonzero(np.diff(tag_ids)) + 1
         starts = np.concatenate(([0], bounds)) if len(tag_ids) else np.zeros(0, dtype=np.int64)
         ends = np.concatenate((bounds, [len(tag_ids)])) if len(tag_ids) else np.zeros(0, dtype=np.int64)
@@ -175,6 +223,7 @@ class TagBitmaps:
         self._tags_of_word = None
         self._words.clear()
         self._prefixes.clear()
+        self._buckets.clear()
         self._order = np.sort(_order_key(self.columns["added"].values[ordinals], ordinals))
 
     def apply(self, removed: Mapping[int, Iterable[str]], current: Sequence[Row]) -> None:
@@ -193,7 +242,8 @@ class TagBitmaps:
                     if not bitmap:
                         self._forget_tag(tag)
         self.alive -= gone
-        for bitmap in (*self.by_rating, *self._words.values(), *self._prefixes.values()):
+        ranges = [bitmap for buckets in self._buckets.values() for bitmap in buckets.bitmaps]
+        for bitmap in (*self.by_rating, *self._words.values(), *self._prefixes.values(), *ranges):
             bitmap.difference_update(gone)
         if dropped:
             index = np.asarray(dropped, dtype=np.int64)
@@ -216,8 +266,12 @@ class TagBitmaps:
                 bitmap.add(row.ordinal)
             touched.update(row.tags)
             for name, column in self.columns.items():
+                value = getattr(row, name)
                 column.reserve(row.ordinal)
-                column.values[row.ordinal] = getattr(row, name)
+                column.values[row.ordinal] = value
+                buckets = self._buckets.get(name)
+                if buckets is not None:
+                    buckets.bitmaps[buckets.bucket(value)].add(row.ordinal)
         self._add_to_unions(touched, BitMap(row.ordinal for row in current))
         index = np.asarray([row.ordinal for row in current], dtype=np.int64)
         keys = np.sort(_order_key(self.columns["added"].values[index], index))
@@ -342,14 +396,15 @@ class TagBitmaps:
 
     def _numeric(self, hits: BitMap, numeric: NumericFilter) -> BitMap:
         values = self.columns[numeric.field].values
-        if len(hits) * 2 < len(self.alive):
-            # Fewer than half the images: test only the hits.
+        if len(hits) * 16 < len(self.alive):
+            # Few hits: test only them.
             ordinals = np.frombuffer(hits.to_array(), dtype=np.uint32)
-            keep = _compare(values[ordinals], numeric)
-            return BitMap(array.array("I", ordinals[keep].tobytes()))
-        # Many: test the whole column at once (ordinals that are not hits drop out in the intersection).
-        matching = np.flatnonzero(_compare(values, numeric)).astype(np.uint32)
-        return hits & BitMap(array.array("I", matching.tobytes()))
+            return _bitmap(ordinals[_compare(values[ordinals], numeric)])
+        buckets = self._buckets.get(numeric.field)
+        if buckets is None or buckets.lopsided(len(self.alive)):
+            ordinals = np.frombuffer(self.alive.to_array(), dtype=np.uint32).astype(np.int64)
+            buckets = self._buckets[numeric.field] = _Buckets(values, ordinals)
+        return buckets.select(hits, numeric, values)
 
     def page(self, hits: BitMap, order: Order, limit: int, offset: int, rng_sample: Sequence[int] = ()) -> list[int]:
         """The ordinals of one page of `hits`: by added (ties by ordinal) or at the given random positions."""
