@@ -278,7 +278,7 @@ TAGGED = [
     doc(2, "tag_1 tag_10 a_b 日本語 emile"),
     doc(3, "tag_1 xtag_1 axb 日本"),
     doc(4, "tag_10 tag_2 axb a%c émile"),
-    doc(5, "tag_1 abc emoji_😀 say_\"cheese\""),
+    doc(5, 'tag_1 abc emoji_😀 say_"cheese"'),
 ]
 
 
@@ -298,8 +298,20 @@ TAGGED = [
         ("tag_3", []),
         ("x" * 300, []),
     ],
-    ids=["tag_1", "longer", "tag_", "underscore", "percent", "ties", "cjk", "no-accent-folding", "accent",
-         "quote", "none", "long"],  # fmt: skip
+    ids=[
+        "tag_1",
+        "longer",
+        "tag_",
+        "underscore",
+        "percent",
+        "ties",
+        "cjk",
+        "no-accent-folding",
+        "accent",
+        "quote",
+        "none",
+        "long",
+    ],
 )
 async def test_tags_start_with_the_prefix_most_used_first(
     tag_backend: SearchBackend, prefix: str, expected: list[tuple[str, int]]
