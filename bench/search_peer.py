@@ -10,9 +10,9 @@ compares like with like:
   phrase);
 - `order:-added` / `order:added` by a fast field holding (added, insertion order), the order SQLite sorts by;
 - `order:random`, a uniform sample of all hits: one pass of a histogram aggregation counts the hits in each
-  block of the insertion-order field, `limit` positions are drawn from 0..total-1, and each block holding one
-  is read in insertion order (the query AND that block's range), so no query reads more than its hits once
-  plus the blocks it samples from;
+  block of the insertion-order field (about BUCKETS blocks), `limit` positions are drawn from 0..total-1, and
+  one search reads the hits of the blocks holding them in insertion order (the query AND those blocks' ranges
+  of the indexed insertion order), so a query reads its hits once plus at most `limit` blocks;
 - tag autocomplete: the term dictionary walked from the prefix with each term's document frequency, most used
   first, ties by name. Exact because this index is written once and never has a document deleted (a deleted
   document stays in the document frequency until its segment is merged).
@@ -42,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.search 
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import NumericFilter, Order, SearchQuery, parse_query
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ORD_BITS = 24  # insertion order in the low bits of the sort key: up to 16.7 million documents
-BLOCK = 512  # documents of insertion order per histogram bucket for random sampling
+BUCKETS = 4096  # histogram buckets over insertion order for random sampling, about
+MIN_BLOCK = 64
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 _WORD = re.compile(r"[^\W_]+")
 
@@ -57,7 +58,8 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("words", tokenizer_name="default")
     for name in ("width", "height", "size", "added"):
         builder.add_integer_field(name, fast=True)
-    builder.add_unsigned_field("ord", fast=True)
+    # Indexed too: a block of insertion order is then a range over the term dictionary, not a scan of the column.
+    builder.add_unsigned_field("ord", indexed=True, fast=True)
     builder.add_unsigned_field("sort", fast=True)  # added << ORD_BITS | ord
     return builder.build()
 
@@ -180,36 +182,62 @@ class TantivyPeer:
         if query.order is Order.random:
             return self._random(searcher, compiled, limit, offset)
         order = tantivy.Order.Desc if query.order is Order.added_desc else tantivy.Order.Asc
-        result = searcher.search(compiled, limit, count=True, order_by_field="sort", offset=offset, order=order)
+        # Tantivy refuses a limit of 0 (it panics); ask for one and show none.
+        result = searcher.search(compiled, max(limit, 1), count=True, order_by_field="sort", offset=offset, order=order)
         total = result.count
         assert total is not None
-        return total, self._ids(searcher, [address for _, address in result.hits])
+        return total, self._ids(searcher, [address for _, address in result.hits[:limit]])
+
+    def _block(self, searcher: tantivy.Searcher) -> int:
+        # About BUCKETS blocks: the histogram stays small, and so do the blocks a sample reads.
+        size = MIN_BLOCK
+        while size * BUCKETS < searcher.num_docs:
+            size *= 2
+        return size
 
     def _random(
         self, searcher: tantivy.Searcher, compiled: tantivy.Query, limit: int, offset: int
     ) -> tuple[int, list[str]]:
-        buckets = searcher.aggregate(compiled, {"b": {"histogram": {"field": "ord", "interval": BLOCK}}})["b"]
-        starts: list[int] = []  # hits before each non-empty block, and the block's first ordinal
+        block = self._block(searcher)
+        buckets = searcher.aggregate(compiled, {"b": {"histogram": {"field": "ord", "interval": block}}})["b"]
+        starts: list[int] = []  # for each block holding hits: the hits before it, its first ordinal, its hits
         lows: list[int] = []
+        sizes: list[int] = []
         total = 0
         for bucket in buckets["buckets"]:
             if bucket["doc_count"]:
                 starts.append(total)
                 lows.append(int(bucket["key"]))
-                total += int(bucket["doc_count"])
+                sizes.append(int(bucket["doc_count"]))
+                total += sizes[-1]
         if total == 0 or offset >= total:
             return total, []
-        wanted: dict[int, list[int]] = {}  # block -> ranks within it
-        for position in random.sample(range(total), min(limit, total)):
-            block = bisect.bisect_right(starts, position) - 1
-            wanted.setdefault(block, []).append(position - starts[block])
+        positions = random.sample(range(total), min(limit, total))
+        if not positions:
+            return total, []
+        picked = sorted({bisect.bisect_right(starts, p) - 1 for p in positions})
+        # One search reads every hit of the picked blocks in insertion order; a position is then an index into it.
+        spans = [
+            tantivy.Query.range_query(
+                self.schema, "ord", tantivy.FieldType.Unsigned, lows[b], lows[b] + block - 1, use_inverted_index=True
+            )
+            for b in picked
+        ]
+        span = spans[0] if len(spans) == 1 else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in spans])
+        within = tantivy.Query.boolean_query([(tantivy.Occur.Must, compiled), (tantivy.Occur.Must, span)])
+        read = sum(sizes[b] for b in picked)
+        hits = searcher.search(within, read, count=False, order_by_field="ord", order=tantivy.Order.Asc).hits
+        if len(hits) != read:
+            raise RuntimeError(f"the picked blocks held {len(hits)} hits, the histogram counted {read}")
+        base: dict[int, int] = {}  # picked block -> where its hits start in `hits`
+        before = 0
+        for b in picked:
+            base[b] = before
+            before += sizes[b]
         addresses = []
-        for block, ranks in wanted.items():
-            low = lows[block]
-            span = tantivy.Query.range_query(self.schema, "ord", tantivy.FieldType.Unsigned, low, low + BLOCK - 1)
-            within = tantivy.Query.boolean_query([(tantivy.Occur.Must, compiled), (tantivy.Occur.Must, span)])
-            hits = searcher.search(within, max(ranks) + 1, count=False, order_by_field="ord", order=tantivy.Order.Asc)
-            addresses.extend(hits.hits[rank][1] for rank in ranks)
+        for p in positions:
+            b = bisect.bisect_right(starts, p) - 1
+            addresses.append(hits[base[b] + p - starts[b]][1])
         random.shuffle(addresses)
         return total, self._ids(searcher, addresses)
 

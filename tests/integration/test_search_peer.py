@@ -147,6 +147,12 @@ def test_random_order_is_a_uniform_sample_of_all_hits(peer: TantivyPeer, corpus:
     assert max(seen.values()) < 3 * expected and min(seen.values()) > 0
 
 
+def test_a_limit_of_zero_counts_and_shows_nothing(peer: TantivyPeer) -> None:
+    for text in ("tag_0", "tag_0 order:-added"):
+        total, ids = peer.search(parse_query(text), 0)
+        assert total == peer.search(parse_query(text), 5)[0] > 0 and ids == []
+
+
 def test_a_second_peer_on_the_same_path_reuses_the_index(peer: TantivyPeer, corpus: list[ImageDocument]) -> None:
     again = TantivyPeer(peer.path)
     assert again.build(corpus) == peer.build(corpus) and again.from_cache
