@@ -32,8 +32,9 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import tantivy
 
@@ -43,6 +44,7 @@ from paktum_common.contracts import ImageDocument
 from paktum_common.search import NumericFilter, Order, SearchQuery, parse_query
 
 SCHEMA_VERSION = 2
+T = TypeVar("T")
 ORD_BITS = 24  # insertion order in the low bits of the sort key: up to 16.7 million documents
 BUCKETS = 4096  # histogram buckets over insertion order for random sampling, about
 MIN_BLOCK = 64
@@ -254,9 +256,16 @@ class TantivyPeer:
 # -- a standalone measurement -------------------------------------------------------------------------
 
 
-def _p95(timings: list[float]) -> float:
-    timings = sorted(timings)
-    return timings[min(len(timings) - 1, int(len(timings) * 0.95))]
+def _timed(call: Callable[[], T], repeat: int) -> tuple[T, str]:
+    """The last answer of `repeat` calls, and their median, p95 and maximum in milliseconds as columns."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = call()
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
+    return answer, f"{statistics.median(timings):>8.2f} {p95:>8.2f} {timings[-1]:>8.2f}"
 
 
 def main() -> None:
@@ -269,32 +278,18 @@ def main() -> None:
     args = parser.parse_args()
     CORPUS.mkdir(exist_ok=True)
     peer = TantivyPeer(CORPUS / f"tantivy-{args.images}")
-    docs = corpus_documents(args.images)
-    seconds = peer.build(docs)
-    cached = " (recorded when built; cached)" if peer.from_cache else ""
-    print(
-        f"tantivy: {args.images:,} documents built in {seconds:.1f} s, {args.images / seconds:,.0f} documents/s{cached}"
-    )
+    seconds = peer.build(corpus_documents(args.images))
+    cached = " (as recorded when it was built)" if peer.from_cache else ""
+    print(f"tantivy: {args.images:,} documents indexed in {seconds:.1f} s{cached}: {args.images / seconds:,.0f}/s")
     print(f"{'query':<28} {'hits':>8} {'median':>8} {'p95':>8} {'max':>8}   (ms, limit {args.limit})")
     for text in QUERIES:
         query = parse_query(text)
-        timings = []
-        total = 0
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            total, _ids = peer.search(query, args.limit)
-            timings.append((time.perf_counter() - started) * 1000)
-        print(f"{text or '(all)':<28} {total:>8,} {statistics.median(timings):>8.2f} {_p95(timings):>8.2f} "
-              f"{max(timings):>8.2f}")  # fmt: skip
+        (total, _), columns = _timed(lambda query=query: peer.search(query, args.limit), args.repeat)
+        print(f"{text or '(all)':<28} {total:>8,} {columns}")
     print(f"\n{'tag autocomplete (prefix)':<28} {'tags':>8} {'median':>8} {'p95':>8} {'max':>8}")
     for prefix in ("tag_", "tag_1", "tag_12", "tag_123"):
-        timings = []
-        found = 0
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            found = len(peer.tags(prefix, 10))
-            timings.append((time.perf_counter() - started) * 1000)
-        print(f"{prefix:<28} {found:>8} {statistics.median(timings):>8.2f} {_p95(timings):>8.2f} {max(timings):>8.2f}")
+        found, columns = _timed(lambda prefix=prefix: peer.tags(prefix, 10), args.repeat)
+        print(f"{prefix:<28} {len(found):>8} {columns}")
 
 
 if __name__ == "__main__":
