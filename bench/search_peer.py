@@ -5,9 +5,9 @@ compares like with like:
 
 - exact totals (its count collector), and every term of SearchQuery: whole tags (a `raw` field, one term per
   tag), `tag*` (a regex over the term dictionary, so `_` and `%` are plain characters), none/any tags, ratings,
-  width/height/size/added ranges (fast fields), full-text words (tags split on `_` and every other character
-  that is not a letter or digit, lower case, as FTS5's unicode61 splits them; a word of several parts is a
-  phrase);
+  width/height/size/added ranges (fast fields), full-text words (the words of each tag as the embedded backend
+  makes them, `paktum_common.search.bitmaps.words_of`, indexed as terms; a quoted term of several words needs
+  every one of them, as there);
 - `order:-added` / `order:added` by a fast field holding (added, insertion order), the order SQLite sorts by;
 - `order:random`, a uniform sample of all hits: one pass of a histogram aggregation counts the hits in each
   block of the insertion-order field (about BUCKETS blocks), `limit` positions are drawn from 0..total-1, and
@@ -27,7 +27,6 @@ import argparse
 import bisect
 import json
 import random
-import re
 import shutil
 import statistics
 import sys
@@ -42,14 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.search 
 
 from paktum_common.contracts import ImageDocument
 from paktum_common.search import NumericFilter, Order, SearchQuery, parse_query
+from paktum_common.search.bitmaps import words_of
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 T = TypeVar("T")
 ORD_BITS = 24  # insertion order in the low bits of the sort key: up to 16.7 million documents
 BUCKETS = 4096  # histogram buckets over insertion order for random sampling, about
 MIN_BLOCK = 64
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
-_WORD = re.compile(r"[^\W_]+")
 
 
 def _schema() -> tantivy.Schema:
@@ -57,18 +56,13 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("tags", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("rating", tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("words", tokenizer_name="default")
+    builder.add_text_field("words", tokenizer_name="whitespace", index_option="basic")  # words_of's, space-joined
     for name in ("width", "height", "size", "added"):
         builder.add_integer_field(name, fast=True)
     # Indexed too: a block of insertion order is then a range over the term dictionary, not a scan of the column.
     builder.add_unsigned_field("ord", indexed=True, fast=True)
     builder.add_unsigned_field("sort", fast=True)  # added << ORD_BITS | ord
     return builder.build()
-
-
-def words_of(text: str) -> list[str]:
-    """Tokens as the index's `default` tokenizer makes them: letters and digits, lower case."""
-    return _WORD.findall(text.lower())
 
 
 def _regex_prefix(prefix: str) -> str:
@@ -110,7 +104,7 @@ class TantivyPeer:
             for tag in doc.Tags:
                 row.add_text("tags", tag)
             row.add_text("rating", doc.Rating.value)
-            row.add_text("words", " ".join(tag.replace("_", " ") for tag in doc.Tags))
+            row.add_text("words", " ".join(word for tag in doc.Tags for word in words_of(tag)))
             row.add_integer("width", doc.Width)
             row.add_integer("height", doc.Height)
             row.add_integer("size", doc.Size)
@@ -149,13 +143,11 @@ class TantivyPeer:
             include_lower=numeric.op != ">", include_upper=numeric.op != "<",
         )  # fmt: skip
 
-    def _words(self, word: str) -> tantivy.Query:
+    def _words(self, word: str) -> list[tantivy.Query]:
         tokens = words_of(word)
         if not tokens:
-            return tantivy.Query.empty_query()
-        if len(tokens) == 1:
-            return tantivy.Query.term_query(self.schema, "words", tokens[0])
-        return tantivy.Query.phrase_query(self.schema, "words", tokens)
+            return [tantivy.Query.empty_query()]
+        return [self._term("words", token) for token in dict.fromkeys(tokens)]
 
     def query(self, query: SearchQuery) -> tantivy.Query:
         must: list[tantivy.Query] = [self._term("tags", tag) for tag in query.all_tags]
@@ -167,7 +159,8 @@ class TantivyPeer:
         if query.ratings:
             must.append(tantivy.Query.term_set_query(self.schema, "rating", [r.value for r in query.ratings]))
         must.extend(self._numeric(numeric) for numeric in query.numeric)
-        must.extend(self._words(word) for word in query.words)
+        for word in query.words:
+            must.extend(self._words(word))
         if not must:
             must.append(tantivy.Query.all_query())
         if len(must) == 1 and not must_not:

@@ -115,7 +115,7 @@ async def test_whole_tags_prefixes_and_words_on_awkward_tags(tmp_path: Path) -> 
         synthetic(1, "a_b cat_ears", rating=Rating.explicit),
         synthetic(2, "axb a%c"),
         synthetic(3, "日本語 tag_1"),
-        synthetic(4, "xtag_1 tag_10 say_(hi)"),
+        synthetic(4, "xtag_1 tag_10 say_(hi) café_au_lait"),
     ]
     peer = TantivyPeer(tmp_path / "t")
     peer.build(docs)
@@ -124,7 +124,8 @@ async def test_whole_tags_prefixes_and_words_on_awkward_tags(tmp_path: Path) -> 
     queries = [
         SearchQuery(prefixes=("a_",)), SearchQuery(prefixes=("a%",)), SearchQuery(prefixes=("say_(",)),
         SearchQuery(prefixes=("tag_1",)), SearchQuery(all_tags=("cat",)), SearchQuery(words=("cat",)),
-        SearchQuery(words=("ears cat",)), SearchQuery(prefixes=("日本",)), SearchQuery(none_prefixes=("a",)),
+        SearchQuery(words=("ears cat",)), SearchQuery(words=("Cafe",)), SearchQuery(words=("au-lait",)),
+        SearchQuery(words=("-",)), SearchQuery(prefixes=("日本",)), SearchQuery(none_prefixes=("a",)),
         SearchQuery(any_tags=("axb", "tag_10")), SearchQuery(ratings=(Rating.explicit,)),
         SearchQuery(numeric=(NumericFilter("size", ">", 102), NumericFilter("size", "<=", 104))),
     ]  # fmt: skip
