@@ -46,8 +46,8 @@ from paktum_common.search.bitmaps import words_of
 SCHEMA_VERSION = 3
 T = TypeVar("T")
 ORD_BITS = 24  # insertion order in the low bits of the sort key: up to 16.7 million documents
-BUCKETS = 4096  # histogram buckets over insertion order for random sampling, about
-MIN_BLOCK = 64
+BUCKETS = 4096  # about this many histogram buckets over insertion order for random sampling
+MIN_BLOCK = 64  # insertion-order positions per bucket, at the least
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 
 
@@ -100,7 +100,7 @@ class TantivyPeer:
         index = tantivy.Index(self.schema, path=str(self.path))
         writer = index.writer(heap_size=256_000_000)
         for ordinal, doc in enumerate(docs):
-            added = doc.added_seconds
+            added = min(max(doc.added_seconds, 0), 2**32 - 1)  # the embedded backend's order clips it so too
             row = tantivy.Document()
             row.add_text("id", doc.ID)
             for tag in doc.Tags:
@@ -110,7 +110,7 @@ class TantivyPeer:
             row.add_integer("width", doc.Width)
             row.add_integer("height", doc.Height)
             row.add_integer("size", doc.Size)
-            row.add_integer("added", added)
+            row.add_integer("added", doc.added_seconds)
             row.add_unsigned("ord", ordinal)
             row.add_unsigned("sort", added << ORD_BITS | ordinal)
             writer.add_document(row)

@@ -158,3 +158,16 @@ def test_a_second_peer_on_the_same_path_reuses_the_index(peer: TantivyPeer, corp
     again = TantivyPeer(peer.path)
     assert again.build(corpus) == 0.0 and again.from_cache and again.built_seconds == peer.built_seconds > 0
     assert again.search(parse_query("tag_0"), 5)[0] == peer.search(parse_query("tag_0"), 5)[0]
+
+
+async def test_images_added_in_the_same_second_are_ordered_as_sqlite_orders_them(tmp_path: Path) -> None:
+    docs = [synthetic(n, "t", added=1_700_000_000 - n + n // 4 * 4) for n in range(12)]  # four to a second
+    peer = TantivyPeer(tmp_path / "t")
+    peer.build(docs)
+    sqlite = SqliteSearch(tmp_path / "s.sqlite3")
+    await sqlite.add_documents(docs)
+    for order in (Order.added_desc, Order.added_asc):
+        for offset in (0, 3, 10):
+            page = await sqlite.search(SearchQuery(order=order), 5, offset)
+            assert peer.search(SearchQuery(order=order), 5, offset) == (12, [hit.ID for hit in page.hits])
+    await sqlite.close()
