@@ -91,9 +91,11 @@ async def test_a_failed_write_numbers_no_tag_for_later_writes(tmp_path: Path) ->
     """Tag ids numbered in a transaction that rolls back must not be remembered by the writer."""
     search = SqliteSearch(tmp_path / "search.sqlite3")
     try:
-        bad = doc(1, "fresh_tag").model_copy(update={"Width": 2**70})  # SQLite refuses the integer: rollback
-        with pytest.raises(OverflowError):
+        bad = doc(1, "fresh_tag").model_copy(update={"Width": 2**70})  # too large to store: the batch rolls back
+        with pytest.raises(ValueError, match="64-bit"):
             await search.add_documents([bad])
+        with pytest.raises(ValueError, match="64-bit"):
+            await search.add_documents([doc(3, "fresh_tag"), bad])  # numbered, then rolled back
         await search.add_documents([doc(2, "another"), doc(1, "fresh_tag")])
         assert (await search.search(SearchQuery(all_tags=("fresh_tag",)), 10)).total == 1
         assert (await search.search(SearchQuery(all_tags=("another",)), 10)).total == 1

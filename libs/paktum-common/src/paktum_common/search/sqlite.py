@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import sqlite3
+import struct
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,7 +35,7 @@ import numpy as np
 from paktum_common.contracts import ImageDocument
 from paktum_common.errors import SearchUnavailableError
 from paktum_common.search.base import SearchBackend, SearchPage, TagCount
-from paktum_common.search.bitmaps import Columns, Row, TagBitmaps, rating_code
+from paktum_common.search.bitmaps import Columns, Row, TagBitmaps, rating_code, rating_value
 from paktum_common.search.query import Order, SearchQuery
 
 T = TypeVar("T")
@@ -46,16 +47,14 @@ _CHUNK = 500  # values per `IN (...)` list
 _TAG_ID = np.dtype("<u4")  # a tag list is stored as its tag ids, little-endian 32-bit, end to end
 
 # `images` holds what the index needs, narrow so that loading it reads little; `documents` the documents.
-# Tags are numbered once in `tag_names` (never renumbered or reused), so loading is numpy work on ids.
+# Both of its columns are packed for numpy, so loading a million rows builds three Python objects per row,
+# not eight: `fields` is (rating code, added, width, height, size) as little-endian int64 (FIELDS), `tags`
+# the tag ids, numbered once in `tag_names` (never renumbered or reused), as little-endian uint32.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
-    rating TEXT NOT NULL,
-    added INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    size INTEGER NOT NULL,
+    fields BLOB NOT NULL,
     tags BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS documents (
@@ -73,7 +72,16 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 
-_ROW = "SELECT rowid, rating, added, width, height, size, tags FROM images"
+_ROW = "SELECT rowid, fields, tags FROM images"
+FIELDS = np.dtype([("rating", "<i8"), ("added", "<i8"), ("width", "<i8"), ("height", "<i8"), ("size", "<i8")])
+_PACK = struct.Struct("<5q")
+
+
+def _pack(doc: ImageDocument) -> bytes:
+    try:
+        return _PACK.pack(rating_code(doc.Rating.value), doc.added_seconds, doc.Width, doc.Height, doc.Size)
+    except struct.error as exc:
+        raise ValueError(f"image {doc.ID}: a number does not fit a signed 64-bit integer ({exc})") from exc
 
 
 class SqliteSearch(SearchBackend):
@@ -178,7 +186,7 @@ class SqliteSearch(SearchBackend):
         return [TagCount(tag, count) for tag, count in counts]
 
     async def warm(self) -> None:
-        await self._with_index(len)
+        await self._with_index(TagBitmaps.prepare)
 
     async def count(self) -> int:
         if self._bitmaps is not None:  # a process that searches: its index knows (a scan of 1M rows takes ms)
@@ -325,8 +333,8 @@ def _catch_up(
         chunk = ordinals[start : start + _CHUNK]
         rows = conn.execute(f"{_ROW} WHERE rowid IN ({','.join('?' * len(chunk))})", chunk)
         current.extend(
-            Row(int(rowid), _decode(tags, names), rating, int(added), int(width), int(height), int(size))
-            for rowid, rating, added, width, height, size, tags in rows
+            Row(int(rowid), _decode(tags, names), rating_value(code), added, width, height, size)
+            for rowid, (code, added, width, height, size), tags in ((r, _PACK.unpack(f), t) for r, f, t in rows)
         )
     bitmaps.apply(removed, current)
     return bitmaps, head
@@ -334,19 +342,16 @@ def _catch_up(
 
 def _columns(conn: sqlite3.Connection, names: dict[int, str]) -> Columns:
     rows = conn.execute(_ROW).fetchall()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return Columns(empty, empty, empty, empty, empty, empty, np.zeros(0, dtype=np.uint32), empty, names)
-    rowids, ratings, added, width, height, size, tags = zip(*rows, strict=True)
+    rowids, fields, tags = zip(*rows, strict=True) if rows else ((), (), ())
     del rows
-    codes = {rating: rating_code(rating) for rating in set(ratings)}
+    packed = np.frombuffer(b"".join(fields), dtype=FIELDS)
     return Columns(
         ordinals=np.asarray(rowids, dtype=np.int64),
-        ratings=np.asarray([codes[rating] for rating in ratings], dtype=np.int64),
-        added=np.asarray(added, dtype=np.int64),
-        width=np.asarray(width, dtype=np.int64),
-        height=np.asarray(height, dtype=np.int64),
-        size=np.asarray(size, dtype=np.int64),
+        ratings=packed["rating"].astype(np.int64),
+        added=packed["added"].astype(np.int64),
+        width=packed["width"].astype(np.int64),
+        height=packed["height"].astype(np.int64),
+        size=packed["size"].astype(np.int64),
         tag_ids=np.frombuffer(b"".join(tags), dtype=_TAG_ID).astype(np.uint32),
         tag_counts=np.fromiter(map(len, tags), dtype=np.int64, count=len(tags)) // _TAG_ID.itemsize,
         names=names,
@@ -390,14 +395,7 @@ def _write_rows(
     changes: list[tuple[int, bytes | None]] = []
     documents: list[tuple[int, str]] = []
     for n, doc in enumerate(docs):
-        values = (
-            doc.Rating.value,
-            doc.added_seconds,
-            doc.Width,
-            doc.Height,
-            doc.Size,
-            tag_ids.encode(conn, doc.Tags, pending),
-        )
+        values = (_pack(doc), tag_ids.encode(conn, doc.Tags, pending))
         known = existing.get(doc.ID)
         if known:
             rowid = known[0]
@@ -411,10 +409,8 @@ def _write_rows(
             inserts.append((rowid, doc.ID, *values))
             changes.append((rowid, None))
         documents.append((rowid, json.dumps(doc.to_index(), separators=(",", ":"))))
-    conn.executemany("UPDATE images SET rating=?, added=?, width=?, height=?, size=?, tags=? WHERE rowid=?", updates)
-    conn.executemany(
-        "INSERT INTO images (rowid, id, rating, added, width, height, size, tags) VALUES (?,?,?,?,?,?,?,?)", inserts
-    )
+    conn.executemany("UPDATE images SET fields=?, tags=? WHERE rowid=?", updates)
+    conn.executemany("INSERT INTO images (rowid, id, fields, tags) VALUES (?,?,?,?)", inserts)
     conn.executemany("INSERT OR REPLACE INTO documents (image, doc) VALUES (?, ?)", documents)
     _log_changes(conn, changes)
 
