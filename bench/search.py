@@ -21,14 +21,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from paktum_api.tags import tag_counts
 from paktum_common.contracts import ImageDocument, Rating
 from paktum_common.search import parse_query
 from paktum_common.search.sqlite import SqliteSearch
 
+T = TypeVar("T")
 CORPUS = Path(__file__).parent / ".corpus"
 sys.path.insert(0, str(Path(__file__).parent))  # the peer (search_peer.py) lives beside this file
 VOCABULARY = 5_000
@@ -124,6 +126,36 @@ async def freshness(path: Path, search: SqliteSearch) -> float:
 COLUMNS = f"{'median':>7} {'p95':>7} {'max':>7}  {'peer p50':>8} {'peer p95':>8} {'p95 ratio':>9}"
 
 
+async def measure(call: Callable[[], Awaitable[T]], repeat: int) -> tuple[list[float], T]:
+    """Milliseconds of each of `repeat` calls, and the last answer."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = await call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings, answer
+
+
+def measure_peer(call: Callable[[], Any], repeat: int, peer: Any) -> tuple[list[float], Any]:
+    if peer is None:
+        return [], (None, None)
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings, answer
+
+
+def row(label: str, count: str, ours: list[float], theirs: list[float]) -> str:
+    median, p95 = percentiles(ours)
+    line = f"{label:<26} {count:>9} {median:>7.1f} {p95:>7.1f} {max(ours):>7.1f}"
+    if theirs:
+        peer_median, peer_p95 = percentiles(theirs)
+        line += f"  {peer_median:>8.1f} {peer_p95:>8.1f} {p95 / peer_p95:>9.2f}"
+    return line
+
+
 def percentiles(timings: list[float]) -> tuple[float, float]:
     timings = sorted(timings)
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.95))]
@@ -168,9 +200,9 @@ async def main() -> None:
     search = SqliteSearch(path)
     before = rss_mib()
     started = time.perf_counter()
-    await search.search(parse_query(""), 1)
+    await search.warm()  # what the api does as it starts
     print(
-        f"loading the index in a fresh process: {time.perf_counter() - started:.2f} s, "
+        f"loading the index in a fresh process (as the api does at start): {time.perf_counter() - started:.2f} s, "
         f"{rss_mib() - before:,.0f} MiB resident"
     )
     print(
@@ -181,45 +213,16 @@ async def main() -> None:
     print(f"{'query':<26} {'hits':>9} {COLUMNS}")
     for text in QUERIES:
         query = parse_query(text)
-        timings = []
-        total = 0
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            page = await search.search(query, args.limit)
-            timings.append((time.perf_counter() - started) * 1000)
-            total = page.total
-        median, p95 = percentiles(timings)
-        line = f"{text or '(all)':<26} {total:>9,} {median:>7.1f} {p95:>7.1f} {max(timings):>7.1f}"
-        if peer is not None:
-            peer_timings = []
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                peer_total, _ids = peer.search(query, args.limit)
-                peer_timings.append((time.perf_counter() - started) * 1000)
-            peer_median, peer_p95 = percentiles(peer_timings)
-            same = "" if peer_total == total else f"  (peer counted {peer_total:,})"
-            line += f"  {peer_median:>8.1f} {peer_p95:>8.1f} {p95 / peer_p95:>9.2f}{same}"
-        print(line)
+        ours, page = await measure(lambda q=query: search.search(q, args.limit), args.repeat)
+        theirs, (peer_total, _ids) = measure_peer(lambda q=query: peer.search(q, args.limit), args.repeat, peer)
+        same = "" if peer is None or peer_total == page.total else f"  (peer counted {peer_total:,})"
+        print(row(text or "(all)", f"{page.total:,}", ours, theirs) + same)
 
     print(f"\n{'tag autocomplete (prefix)':<26} {'tags':>9} {COLUMNS}")
     for prefix in ("tag_", "tag_1", "tag_12", "tag_123"):
-        timings = []
-        found = 0
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            found = len(await tag_counts(search, prefix, 10))
-            timings.append((time.perf_counter() - started) * 1000)
-        median, p95 = percentiles(timings)
-        line = f"{prefix:<26} {found:>9} {median:>7.1f} {p95:>7.1f} {max(timings):>7.1f}"
-        if peer is not None:
-            peer_timings = []
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                peer.tags(prefix, 10)
-                peer_timings.append((time.perf_counter() - started) * 1000)
-            peer_median, peer_p95 = percentiles(peer_timings)
-            line += f"  {peer_median:>8.1f} {peer_p95:>8.1f} {p95 / peer_p95:>9.2f}"
-        print(line)
+        ours, found = await measure(lambda p=prefix: tag_counts(search, p, 10), args.repeat)
+        theirs, _ = measure_peer(lambda p=prefix: peer.tags(p, 10), args.repeat, peer)
+        print(row(prefix, str(len(found)), ours, theirs))
     await search.close()
 
 

@@ -305,9 +305,9 @@ class TagBitmaps:
         if self._words:
             for tag in touched:
                 for word in _words_of_tag(tag):
-                    union = self._words.get(word)
-                    if union is not None:
-                        union |= self.by_tag[tag] & ordinals
+                    cached = self._words.get(word)
+                    if cached is not None:
+                        cached |= self.by_tag[tag] & ordinals
 
     def _forget_tag(self, tag: str) -> None:
         del self.by_tag[tag]

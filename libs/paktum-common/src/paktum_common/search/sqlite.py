@@ -408,7 +408,7 @@ def _write_rows(
                 rowid, next_rowid = next_rowid, next_rowid + 1
             inserts.append((rowid, doc.ID, *values))
             changes.append((rowid, None))
-        documents.append((rowid, json.dumps(doc.to_index(), separators=(",", ":"))))
+        documents.append((rowid, doc.to_index_json()))
     conn.executemany("UPDATE images SET fields=?, tags=? WHERE rowid=?", updates)
     conn.executemany("INSERT INTO images (rowid, id, fields, tags) VALUES (?,?,?,?)", inserts)
     conn.executemany("INSERT OR REPLACE INTO documents (image, doc) VALUES (?, ?)", documents)
