@@ -90,6 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
             "/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES"),
             upload.UPLOAD_PATH: (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES"),
         },
+        # GraphQL uploads (uploadImages): the upload's ceiling, for multipart bodies only.
+        multipart_limits={"/query": (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES")},
     )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
@@ -97,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "GraphQL-Preflight", "Apollo-Require-Preflight"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)

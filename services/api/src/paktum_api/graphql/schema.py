@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors
 from strawberry.fastapi import GraphQLRouter
+from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
@@ -19,8 +20,8 @@ from strawberry.types.base import get_object_definition
 from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.field_metrics import RootFieldMetrics
-from paktum_api.graphql.http import PaktumGraphQLRouter
 from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
+from paktum_api.graphql.uploads import UploadedFile, UploadingGraphQLRouter, upload_images, upload_status
 from paktum_api.limits import LIMIT_MAX, DocumentGuard, DocumentLimits, analysis_pool
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
@@ -178,6 +179,11 @@ class Query:
             QueryErrors=p.query_errors, Job=p.job,
         )  # fmt: skip
 
+    @strawberry.field(description="How an upload that answered `pending` went; needs the admin or upload token. "
+                      "Null when no upload of this ID is known.")  # fmt: skip
+    async def uploadStatus(self, info: Info[Context, None], ID: str) -> UploadedFile | None:
+        return await upload_status(info.context.state, info.context.authorization, ID)
+
 
 @strawberry.type(description="Admin actions; each needs the admin token (Authorization: Bearer <token>).")
 class Mutation:
@@ -249,6 +255,25 @@ class Mutation:
         edit, token = _admin_edit(info, addTags, removeTags, rating)
         return await edits.update_images(info.context.state, query, edit, token)
 
+    @strawberry.mutation(
+        description="Upload images (the GraphQL multipart request spec: `operations`, `map`, then the file parts; "
+        "headers Authorization: Bearer <admin or upload token> and GraphQL-Preflight: 1). Each file takes the "
+        "path of every image; per file its ID and indexed, exists, refused (why) or pending after `wait` seconds "
+        "(default 5, at most 30; uploadStatus tells the rest). Same limits as POST /api/upload."
+    )
+    async def uploadImages(
+        self,
+        info: Info[Context, None],
+        files: list[Upload],
+        tags: list[str] | None = None,
+        rating: RatingValue | None = None,
+        sourceUrl: str | None = None,
+        wait: float | None = None,
+    ) -> list[UploadedFile]:
+        state, authorization = info.context.state, info.context.authorization
+        domain = rating.domain() if rating else None
+        return await upload_images(state, authorization, files, tags, domain, sourceUrl, wait)
+
 
 REDIS_DOWN = "redis unavailable: try again in a moment"
 
@@ -301,4 +326,5 @@ def build_schema(limits: DocumentLimits) -> strawberry.Schema:
 
 
 def graphql_router(limits: DocumentLimits) -> GraphQLRouter[Any, None]:
-    return PaktumGraphQLRouter(build_schema(limits), path="/query", graphql_ide="graphiql", context_getter=get_context)
+    schema = build_schema(limits)
+    return UploadingGraphQLRouter(schema, path="/query", graphql_ide="graphiql", context_getter=get_context)
