@@ -16,6 +16,7 @@ from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
+from strawberry.types.graphql import OperationType
 
 from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
@@ -26,7 +27,7 @@ from paktum_api.limits import LIMIT_MAX, DocumentGuard, DocumentLimits, analysis
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
 from paktum_common.contracts import TagEdit
-from paktum_common.errors import InvalidQueryError, PaktumError
+from paktum_common.errors import InvalidQueryError, PaktumError, TransientError
 from paktum_common.groups import group_stats
 from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
 
@@ -303,6 +304,15 @@ class PaktumSchema(strawberry.Schema):
                 log.warning("graphql field failed: %s", REDIS_DOWN)
             elif _unexpected(error):
                 log.error("graphql error", exc_info=error.original_error)
+        # A change that failed because Redis or the index is away (or an edit waited too long for another) is a 503,
+        # which clients and proxies retry; a query keeps its 200 with whatever part of the answer it could give.
+        if execution_context is None or execution_context.graphql_document is None:
+            return  # refused before it ran
+        if not any(isinstance(e.original_error, RedisError | TransientError) for e in errors):
+            return
+        response = getattr(execution_context.context, "response", None)
+        if response is not None and execution_context.operation_type is OperationType.MUTATION:
+            response.status_code = 503
 
 
 def build_schema(limits: DocumentLimits) -> strawberry.Schema:

@@ -177,6 +177,10 @@ class UploadingGraphQLRouter(PaktumGraphQLRouter):
         except RequestTooLargeError as exc:
             return _closing(graphql_error(413, str(exc)))
         token = _CURRENT.set(form)
+        # Strawberry keeps the request's sub-response on the router; other requests ran while this body streamed.
+        sub_response = getattr(context, "response", None)
+        if isinstance(sub_response, Response):
+            self.temporal_response = sub_response
         try:
             return await super().run(request, context, root_value)
         finally:
