@@ -294,3 +294,20 @@ async def test_files_not_taken_by_upload_images_are_removed(
         assert "admin token" in answer["errors"][0]["message"]
     assert await redis_client.xlen(keys.INGEST_STREAM) == 1
     assert [name for name in staged(settings) if not name.startswith(md5_of(pictures[0]))] == []
+
+
+async def test_private_mode_the_admin_token_uploads_through_graphql(
+    pipeline: Pipeline, pictures: list[Path], redis_client: Redis
+) -> None:
+    settings = tokens(pipeline.settings, read_token=[SecretStr(READER)])
+    with serve(settings) as api:
+        # /query needs a read token first: the upload token alone is refused there (it uploads through REST) ...
+        refused = post(api, pictures[:1], headers(UPLOADER))
+        assert refused.status_code == 401 and "private mode" in refused.json()["errors"][0]["message"]
+        # ... and a read token is no upload token.
+        assert post(api, pictures[:1], headers(READER)).status_code == 401
+        assert staged(settings) == [] and await redis_client.xlen(keys.INGEST_STREAM) == 0
+        answer = post(api, pictures[:1], wait=0)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["uploadImages"][0]["status"] == "pending"
+        assert await redis_client.xlen(keys.INGEST_STREAM) == 1
