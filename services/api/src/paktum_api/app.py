@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -64,9 +65,11 @@ def create_app(settings: Settings) -> FastAPI:
             search=settings.effective_search_url,
             thumbnails="imgproxy" if state.imgproxy else "own",
         )
+        sweeping = asyncio.create_task(upload.keep_staging_clean(state))
         try:
             yield
         finally:
+            sweeping.cancel()
             await state.search.close()
             await state.redis.aclose()
 

@@ -3,12 +3,14 @@
 An uploaded file takes the path of every other post: it is written (0600, atomically) into
 `<data_dir>/uploads/`, an allowed local root, and published on the ingest stream as a local post; the hasher
 and the catalog's bans decide. The api removes a staged file once its outcome is known (while the request
-waits, or at the follow-up `GET /api/upload/{md5}`), and sweeps staged files older than STALE_SECONDS at start.
+waits, or at the follow-up `GET /api/upload/{md5}`); every SWEEP_SECONDS it removes those of images indexed
+meanwhile (an upload that answered pending and was never asked about again), and any older than STALE_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -18,14 +20,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from paktum_api.admin import presented_token, upload_token_valid
 from paktum_api.openapi import ErrorAnswer, UploadAnswer, UploadStatusAnswer, answers, query_parameter
 from paktum_api.state import AppState
-from paktum_api.upload_form import Staged, UploadParser, UploadRefusedError
+from paktum_api.upload_form import PARTIAL, Staged, UploadParser, UploadRefusedError
 from paktum_common.contracts import LOCAL_SOURCE, DeadLetter, Post, Rating, normalize_tags
-from paktum_common.errors import BadPostError
+from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.local_roots import allow_root
 from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
@@ -41,6 +43,8 @@ WAIT_MAX = 30.0
 POLL_SECONDS = 0.25
 STALE_SECONDS = 24 * 3600  # a staged file this old has no request waiting for it any more
 DEAD_LETTERS_SCANNED = 2000  # the newest dead letters looked through for an upload's refusal
+SWEEP_SECONDS = 300.0
+SWEEP_MAX_FILES = 5000  # staged files looked at per sweep: bounded work, the next sweep takes the rest
 
 Status = Literal["indexed", "exists", "refused", "pending"]
 
@@ -70,6 +74,47 @@ def prepare_staging(settings: Settings) -> Path:
         except OSError as exc:
             log_event(log, logging.WARNING, "stale upload not removed", path=str(path), reason=str(exc))
     return folder
+
+
+async def sweep_staging(state: AppState) -> int:
+    """Remove staged files whose image is indexed, and any (a request's partial file too) older than STALE_SECONDS;
+    returns how many were removed."""
+    folder = state.settings.upload_staging_dir
+    cutoff = time.time() - STALE_SECONDS
+
+    def listed() -> list[tuple[Path, float]]:
+        found = []
+        for path in itertools.islice(folder.iterdir(), SWEEP_MAX_FILES):
+            try:
+                found.append((path, path.stat().st_mtime))
+            except FileNotFoundError:  # its request removed it meanwhile
+                continue
+        return found
+
+    stale: list[Path] = []
+    by_md5: dict[str, list[Path]] = {}
+    for path, mtime in await asyncio.to_thread(listed):
+        if mtime < cutoff:
+            stale.append(path)
+        elif not path.name.startswith(PARTIAL):
+            by_md5.setdefault(path.name.partition("-")[0], []).append(path)
+    indexed = await state.search.get_documents(list(by_md5)) if by_md5 else {}
+    gone = [*stale, *(path for md5 in indexed for path in by_md5[md5])]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    if gone:
+        log_event(log, logging.INFO, "staged uploads removed", indexed=len(gone) - len(stale), stale=len(stale))
+    return len(gone)
+
+
+async def keep_staging_clean(state: AppState) -> None:
+    """The api's background sweep of the staging folder, every SWEEP_SECONDS, for as long as it runs."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await sweep_staging(state)
+        except (OSError, PaktumError, RedisError) as exc:  # the folder, the index or Redis away: next time
+            log_event(log, logging.WARNING, "staged uploads not swept", reason=str(exc) or type(exc).__name__)
 
 
 def options(fields: dict[str, str], query: dict[str, str]) -> tuple[list[str], Rating, str, float]:
