@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,11 +29,21 @@ from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
 from paktum_common.log import log_event
 from paktum_common.redis_client import connect
-from paktum_common.search import open_search
+from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 
 log = logging.getLogger("paktum.api")
+
+
+async def _warm(search: SearchBackend) -> None:
+    started = time.perf_counter()
+    try:
+        await search.warm()
+    except Exception as exc:  # the searches that follow report it, one by one
+        log_event(log, logging.WARNING, "search index not loaded", reason=str(exc))
+        return
+    log_event(log, logging.INFO, "search index loaded", seconds=round(time.perf_counter() - started, 2))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -65,10 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
             search=settings.effective_search_url,
             thumbnails="imgproxy" if state.imgproxy else "own",
         )
+        # The embedded search loads its index at the first search (seconds at a million images): start now.
+        warming = asyncio.create_task(_warm(state.search))
         sweeping = asyncio.create_task(upload.keep_staging_clean(state))
         try:
             yield
         finally:
+            warming.cancel()
             sweeping.cancel()
             await state.search.close()
             await state.redis.aclose()
