@@ -78,10 +78,12 @@ def create_app(settings: Settings) -> FastAPI:
         )
         # The embedded search loads its index at the first search (seconds at a million images): start now.
         warming = asyncio.create_task(_warm(state.search))
+        sweeping = asyncio.create_task(upload.keep_staging_clean(state))
         try:
             yield
         finally:
             warming.cancel()
+            sweeping.cancel()
             await state.search.close()
             await state.redis.aclose()
 
@@ -105,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
             "/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES"),
             upload.UPLOAD_PATH: (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES"),
         },
+        # GraphQL uploads (uploadImages): the upload's ceiling, for multipart bodies only.
+        multipart_limits={"/query": (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES")},
     )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
@@ -112,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "GraphQL-Preflight", "Apollo-Require-Preflight"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)
