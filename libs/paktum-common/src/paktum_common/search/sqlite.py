@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import functools
+import gc
 import json
 import logging
 import random
@@ -25,7 +27,7 @@ import sqlite3
 import struct
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -322,7 +324,8 @@ def _catch_up(
     )
     if bitmaps is None or not changes or changes[0][0] != seq + 1 or changes[-1][0] != head:
         fresh = TagBitmaps()
-        fresh.load(_columns(conn, names))
+        with _no_cycle_collection():  # a million fetched rows would set it off over and over: half the time
+            fresh.load(_columns(conn, names))
         return fresh, head
     removed: dict[int, set[str]] = {}
     for _, image, old_tags in changes:
@@ -338,6 +341,17 @@ def _catch_up(
         )
     bitmaps.apply(removed, current)
     return bitmaps, head
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _columns(conn: sqlite3.Connection, names: dict[int, str]) -> Columns:
