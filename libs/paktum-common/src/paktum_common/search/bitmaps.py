@@ -19,7 +19,6 @@ import array
 import bisect
 import collections
 import functools
-import heapq
 import itertools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -190,6 +189,7 @@ class TagBitmaps:
         # Every alive image's (added, ordinal) key, sorted: the order by added without sorting per query.
         self._order = np.zeros(0, dtype=np.uint64)
         self._buckets: dict[str, _Buckets] = {}  # per numeric field, made at its first filter
+        self._counts: np.ndarray | None = None  # the count of each of _sorted_tags, for `tags`
 
     def __len__(self) -> int:
         return len(self.alive)
@@ -240,6 +240,7 @@ class TagBitmaps:
         self._words.clear()
         self._prefixes.clear()
         self._buckets.clear()
+        self._counts = None
         self._order = np.sort(_order_key(self.columns["added"].values[ordinals], ordinals))
 
     def apply(self, removed: Mapping[int, Iterable[str]], current: Sequence[Row]) -> None:
@@ -248,6 +249,7 @@ class TagBitmaps:
         A change batch removes every changed ordinal with its old tags first, then adds what the
         ordinals hold now, so several changes of one image in one batch end in its latest state.
         """
+        self._counts = None
         dropped = [ordinal for ordinal in removed if ordinal in self.alive]
         gone = _bitmap(np.asarray(list(removed), dtype=np.int64))
         for ordinal, tags in removed.items():
@@ -471,9 +473,20 @@ class TagBitmaps:
 
     def tags(self, prefix: str, limit: int) -> list[tuple[str, int]]:
         """The `limit` most used tags starting with `prefix`, most used first, ties by name."""
-        named = self._with_prefix(prefix)
-        best = heapq.nsmallest(limit, ((-len(self.by_tag[tag]), tag) for tag in named))
-        return [(tag, -negative) for negative, tag in best]
+        names = self._tags_sorted()
+        if self._counts is None:  # every tag's count, in name order, until the next change
+            self._counts = np.fromiter((len(self.by_tag[tag]) for tag in names), dtype=np.int64, count=len(names))
+        start = bisect.bisect_left(names, prefix)
+        end = bisect.bisect_left(names, prefix + "\U0010ffff", lo=start)
+        counts = self._counts[start:end]
+        if len(counts) > limit:
+            # Every tag at least as used as the limit-th: ranked by count, then by position (name).
+            least = np.partition(counts, len(counts) - limit)[len(counts) - limit]
+            candidates = np.flatnonzero(counts >= least)
+        else:
+            candidates = np.arange(len(counts))
+        ranked = candidates[np.lexsort((candidates, -counts[candidates]))][:limit]
+        return [(names[start + int(at)], int(counts[at])) for at in ranked]
 
 
 def _compare(values: np.ndarray, numeric: NumericFilter) -> np.ndarray:
