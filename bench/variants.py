@@ -186,8 +186,9 @@ def timed_map(func: Callable[[bytes], object], files: list[File]) -> tuple[list[
 # ---- distances between every two files -------------------------------------------------------------------
 
 
-def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain.
+def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, penalty: int = 0) -> np.ndarray:
+    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain
+    (`penalty` bits added to those: a stricter distance for matches through an extra hash).
 
     plain: (n, w) words; extra: (n, k, w) words (k may be 0); unusable rows and columns are 10**6.
     """
@@ -196,7 +197,7 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> n
     for word in range(plain.shape[1]):
         best += np.bitwise_count(plain[:, None, word] ^ plain[None, :, word])
     for slot in range(extra.shape[1]):
-        through = np.zeros((n, n), dtype=np.int64)
+        through = np.full((n, n), penalty, dtype=np.int64)
         for word in range(plain.shape[1]):
             through += np.bitwise_count(extra[:, None, slot, word] ^ plain[None, :, word])
         best = np.minimum(best, np.minimum(through, through.T))
@@ -205,7 +206,7 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> n
     return best
 
 
-def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool) -> np.ndarray:
+def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, penalty: int = 0) -> np.ndarray:
     plain = np.array([[r[0]] for r in results], dtype=np.uint64)
     width = max((len(r[1]) for r in results), default=0) if alternates else 0
     extra = np.zeros((len(results), width, 1), dtype=np.uint64)
@@ -215,7 +216,7 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool) 
             value = alts[slot] if slot < len(alts) and not is_degenerate(alts[slot]) else own
             extra[i, slot, 0] = value
     usable = np.array([not is_degenerate(r[0]) for r in results])
-    return min_distances(plain, extra, usable)
+    return min_distances(plain, extra, usable, penalty)
 
 
 def counted(files: list[File]) -> list[int]:
@@ -267,6 +268,10 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
     parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
     parser.add_argument("--misses", action="store_true", help="list Paktum's misses per kind")
+    parser.add_argument(
+        "--alternate-distance", type=int, metavar="N",
+        help="also a row for Paktum with matches through an alternate counted only within N bits (what-if)",
+    )  # fmt: skip
     args = parser.parse_args()
     fetch_corpus(args.corpus, PACKAGES)
     by_package: dict[str, list[Sample]] = {}
@@ -310,6 +315,9 @@ def main() -> None:
     distances = paktum_matrix(ours, True)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
+    if args.alternate_distance is not None:
+        stricter = paktum_matrix(ours, True, PHASH_DISTANCE - args.alternate_distance)  # type: ignore[arg-type]
+        report(f"paktum alt {args.alternate_distance}", stricter, PHASH_DISTANCE, files, seconds)
     theirs, seconds = timed_map(imagehash_phash, files)
     plain = np.array([[h] for h in theirs], dtype=np.uint64)
     usable = np.ones(len(files), dtype=bool)

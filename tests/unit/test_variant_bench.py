@@ -55,3 +55,16 @@ def test_recall_is_counted_over_the_variants_that_are_not_blank() -> None:
         variant_bench.File(0, "flat_black", b"", blank=True),
     ]
     assert variant_bench.counted(files) == [1]
+
+
+def test_a_stricter_alternate_distance_counts_only_the_near_alternates() -> None:
+    base = 0x0123_4567_89AB_CDEF
+    far = base ^ 0xFFF  # 12 bits from base: no plain match
+    # The second image's alternate is 9 bits from the first's plain hash, the third's 10 bits.
+    results = [(base, ()), (far, (base ^ 0x1FF,)), (far ^ (0xFFF << 20), (base ^ 0x3FF,))]
+    plain_only = variant_bench.paktum_matrix(results, False)
+    usual = variant_bench.paktum_matrix(results, True)
+    stricter = variant_bench.paktum_matrix(results, True, penalty=1)
+    assert plain_only[0, 1] == 12
+    assert (usual[0, 1], usual[0, 2]) == (9, 10)
+    assert (stricter[0, 1], stricter[0, 2]) == (10, 11)  # within 9 bits through an alternate: only the first
