@@ -43,7 +43,9 @@ BENCH_ARGS ?=
 bench-hasher: sync
 	$(VENV)/bin/python bench/hasher.py $(BENCH_ARGS)
 
+# The SQLite backend on a generated corpus, beside Tantivy (bench/search_peer.py: the `bench` dependency group).
 bench-search: sync
+	$(UV) sync --frozen --inexact --group bench
 	$(VENV)/bin/python bench/search.py
 
 bench-groups: sync

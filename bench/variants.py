@@ -9,6 +9,11 @@ their picture), the false pairs (files of two distinct pictures that match) and 
 
 Pictures a package ships in several sizes count once. False pairs are counted two ways: pairs of distinct
 pictures that any two of their files link (what a user sees as a wrong "related"), and pairs of files.
+A variant that is blank (one flat grey at the 32x32 that pHash looks at, or made from a picture that is: an
+overlay wallpaper whose colours only show on a dark desktop, seen on white; black line art flattened on black)
+has nothing of its picture in it for any hasher to find: it is set apart from every hasher's recall, and
+counted. With
+--misses, Paktum's misses are listed per kind, with the distance and what the degenerate rule refused.
 
 - paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits,
   directly or through an alternate of either side: mirrored, rotated, flattened on the other background);
@@ -58,6 +63,7 @@ class File:
     picture: int  # which picture it shows
     kind: str  # "original" or one of KINDS
     data: bytes
+    blank: bool = False  # nothing of the picture in it for any hasher (set apart from recall)
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -78,6 +84,12 @@ def crop(image: Image.Image, percent: float) -> Image.Image:
     return image.crop((dx, dy, image.width - dx, image.height - dy))
 
 
+def flat(image: Image.Image) -> bool:
+    """One flat grey at the 32x32 pHash reduces a picture to: there is nothing in it for any hasher to find."""
+    grey = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    return int(np.ptp(np.asarray(grey))) == 0
+
+
 def watermark(image: Image.Image) -> Image.Image:
     marked = image.convert("RGBA")
     layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
@@ -90,9 +102,10 @@ def watermark(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(marked, layer).convert("RGB")
 
 
-def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool]:
+def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool, set[str]]:
     """The original (a large wallpaper scaled to fit ORIGINAL_SIDE, to keep the run short), each kind's variant
-    of it, and whether the picture is transparent."""
+    of it, whether the picture is transparent, and the kinds that are blank: made from a picture that is flat as
+    seen (an overlay wallpaper whose colours only show on a dark desktop, on white), or flat themselves."""
     image = Image.open(io.BytesIO(data))
     image.load()
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
@@ -119,7 +132,9 @@ def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool]:
     if transparent:
         made["flat_white"] = jpeg(flatten(image, (255, 255, 255)))
         made["flat_black"] = jpeg(flatten(image, (0, 0, 0)))
-    return data, made, transparent
+    blank = {k for k in made if k != "flat_black"} if flat(seen) else set()
+    blank |= {k for k, variant in made.items() if flat(Image.open(io.BytesIO(variant)))}
+    return data, made, transparent, blank
 
 
 # ---- the hashers: each gives, per file, a matrix row set the pair search below understands ----------------
@@ -171,8 +186,9 @@ def timed_map(func: Callable[[bytes], object], files: list[File]) -> tuple[list[
 # ---- distances between every two files -------------------------------------------------------------------
 
 
-def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain.
+def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, penalty: int = 0) -> np.ndarray:
+    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain
+    (`penalty` bits added to those: a stricter distance for matches through an extra hash).
 
     plain: (n, w) words; extra: (n, k, w) words (k may be 0); unusable rows and columns are 10**6.
     """
@@ -181,7 +197,7 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> n
     for word in range(plain.shape[1]):
         best += np.bitwise_count(plain[:, None, word] ^ plain[None, :, word])
     for slot in range(extra.shape[1]):
-        through = np.zeros((n, n), dtype=np.int64)
+        through = np.full((n, n), penalty, dtype=np.int64)
         for word in range(plain.shape[1]):
             through += np.bitwise_count(extra[:, None, slot, word] ^ plain[None, :, word])
         best = np.minimum(best, np.minimum(through, through.T))
@@ -190,7 +206,7 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray) -> n
     return best
 
 
-def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool) -> np.ndarray:
+def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, penalty: int = 0) -> np.ndarray:
     plain = np.array([[r[0]] for r in results], dtype=np.uint64)
     width = max((len(r[1]) for r in results), default=0) if alternates else 0
     extra = np.zeros((len(results), width, 1), dtype=np.uint64)
@@ -200,7 +216,28 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool) 
             value = alts[slot] if slot < len(alts) and not is_degenerate(alts[slot]) else own
             extra[i, slot, 0] = value
     usable = np.array([not is_degenerate(r[0]) for r in results])
-    return min_distances(plain, extra, usable)
+    return min_distances(plain, extra, usable, penalty)
+
+
+def counted(files: list[File]) -> list[int]:
+    """The variants recall is measured on: those that are not blank."""
+    return [i for i, f in enumerate(files) if f.kind != "original" and not f.blank]
+
+
+def print_misses(results: list[tuple[int, tuple[int, ...]]], distances: np.ndarray, files: list[File],
+                 names: dict[int, str]) -> None:  # fmt: skip
+    """Paktum's misses, per kind: which picture, how far, and whether the degenerate rule refused a side."""
+    original = {f.picture: i for i, f in enumerate(files) if f.kind == "original"}
+    print("\npaktum's misses (distance through the nearest alternate; 'degenerate': a plain hash refused):")
+    for kind in KINDS:
+        for i in (i for i in counted(files) if files[i].kind == kind):
+            o = original[files[i].picture]
+            if distances[o, i] <= PHASH_DISTANCE:
+                continue
+            refused = [side for side, k in (("original", o), ("variant", i)) if is_degenerate(results[k][0])]
+            bits = ", ".join(str(results[k][0].bit_count()) for k in (o, i))
+            why = f"degenerate {' and '.join(refused)} ({bits} bits set)" if refused else f"{distances[o, i]} bits"
+            print(f"  {kind:<10} {names[files[i].picture]:<44} {why}")
 
 
 def report(name: str, distances: np.ndarray, threshold: int, files: list[File], seconds: float) -> dict[str, float]:
@@ -209,7 +246,7 @@ def report(name: str, distances: np.ndarray, threshold: int, files: list[File], 
     original = {f.picture: i for i, f in enumerate(files) if f.kind == "original"}
     recall: dict[str, float] = {}
     for kind in KINDS:
-        members = [i for i, f in enumerate(files) if f.kind == kind]
+        members = [i for i in counted(files) if files[i].kind == kind]
         if members:
             recall[kind] = sum(bool(close[original[files[i].picture], i]) for i in members) / len(members)
     distinct = pictures[:, None] != pictures[None, :]
@@ -230,6 +267,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
     parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
+    parser.add_argument("--misses", action="store_true", help="list Paktum's misses per kind")
+    parser.add_argument(
+        "--alternate-distance", type=int, metavar="N",
+        help="also a row for Paktum with matches through an alternate counted only within N bits (what-if)",
+    )  # fmt: skip
     args = parser.parse_args()
     fetch_corpus(args.corpus, PACKAGES)
     by_package: dict[str, list[Sample]] = {}
@@ -243,6 +285,7 @@ def main() -> None:
     # Taken in turn from each package, so that --limit keeps the mix of wallpapers and clip art.
     samples = [s for row in itertools.zip_longest(*by_package.values()) for s in row if s is not None]
     files: list[File] = []
+    names: dict[int, str] = {}
     transparent = 0
     for sample in samples:
         if args.limit and len(files) and files[-1].picture + 1 >= args.limit:
@@ -251,23 +294,30 @@ def main() -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                data, made, is_transparent = variants_of(data)
+                data, made, is_transparent, blank = variants_of(data)
         except OSError:
             continue
         picture = files[-1].picture + 1 if files else 0
         transparent += is_transparent
+        names[picture] = f"{sample.package}/{Path(sample.path).name}"
         files.append(File(picture, "original", data))
-        files += [File(picture, kind, variant) for kind, variant in made.items()]
+        files += [File(picture, kind, variant, kind in blank) for kind, variant in made.items()]
     pictures = files[-1].picture + 1 if files else 0
     print(f"{pictures} pictures ({transparent} transparent), {len(files) - pictures} variants, {len(files)} files;")
+    apart = len(files) - pictures - len(counted(files))
+    print(f"{apart} variants set apart from recall as blank (made from a picture flat as seen, or flat themselves);")
     print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
     print("files of distinct pictures that match; CPU ms per image\n")
     print(f"{'hasher':<14} {'max':>3} | " + " ".join(f"{k[:6]:>6}" for k in KINDS) + " | false: pics  files | ms/image")
     print("-" * (24 + 7 * len(KINDS) + 20))
 
     ours, seconds = timed_map(paktum, files)
-    recalls = {"paktum": report("paktum", paktum_matrix(ours, True), PHASH_DISTANCE, files, seconds)}  # type: ignore[arg-type]
+    distances = paktum_matrix(ours, True)  # type: ignore[arg-type]
+    recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
+    if args.alternate_distance is not None:
+        stricter = paktum_matrix(ours, True, PHASH_DISTANCE - args.alternate_distance)  # type: ignore[arg-type]
+        report(f"paktum alt {args.alternate_distance}", stricter, PHASH_DISTANCE, files, seconds)
     theirs, seconds = timed_map(imagehash_phash, files)
     plain = np.array([[h] for h in theirs], dtype=np.uint64)
     usable = np.ones(len(files), dtype=bool)
@@ -276,6 +326,8 @@ def main() -> None:
         import pdqhash  # noqa: F401
     except ImportError:
         print("\npdqhash is not installed: `uv sync --group bench` (make bench-variants does) for the PDQ rows")
+        if args.misses:
+            print_misses(ours, distances, files, names)  # type: ignore[arg-type]
         return
     words, seconds = timed_map(pdq_plain, files)
     stacked = np.stack(words)  # type: ignore[arg-type]
@@ -286,6 +338,8 @@ def main() -> None:
     recalls["pdq dihedral"] = report(
         "pdq dihedral", min_distances(turned[:, 0], turned[:, 1:], usable), PDQ_DISTANCE, files, seconds
     )
+    if args.misses:
+        print_misses(ours, distances, files, names)  # type: ignore[arg-type]
     behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls["pdq dihedral"][k]]
     print(f"\npaktum behind pdq dihedral on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
 

@@ -5,17 +5,27 @@ documents, settings and tasks in memory and answers in the documented formats, b
 bodies under tests/fixtures/meili/. It does not evaluate search filters or `q`: a search pages over
 all documents of the index in insertion order, which is enough to check what we send and how we
 read what comes back. What a filter matches is the live contract suite's job.
+
+Facet search (without `q` or filter) it does evaluate, as Meilisearch documents and implements it: the
+facet must be filterable; `facetQuery` is a prefix of the whole value after a lossy normalization (lower
+case, compatibility forms and accents folded), so it finds values that do not start with the query as
+written; the faceting settings decide the answer: `sortFacetValuesBy` "count" keeps the
+`maxValuesPerFacet` (default 100) most used values, a tie going to the value met later in normalized
+order, answered most used first; "alpha" (the default) answers the first values in normalized order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import heapq
 import json
 import re
 import socket
 import threading
 import time
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -268,6 +278,8 @@ class FakeMeili:
             return 200, {"results": page, "offset": 0, "limit": limit, "total": len(docs)}
         if (method, rest) == ("POST", "search"):
             return self._search(name, body)
+        if (method, rest) == ("POST", "facet-search"):
+            return self._facet_search(name, index, body)
         return 404, {"message": f"Not found: {method} {rest}", "code": "not_found", "type": "invalid_request",
                      "link": "https://docs.meilisearch.com/errors#not_found"}  # fmt: skip
 
@@ -289,6 +301,35 @@ class FakeMeili:
         hits = docs[offset : offset + limit]
         return 200, {"hits": [_pick(d, fields) for d in hits], **common, "limit": limit, "offset": offset,
                      "estimatedTotalHits": len(docs)}  # fmt: skip
+
+    def _facet_search(self, name: str, index: _Index, body: dict[str, Any]) -> tuple[int, Any]:
+        facet = body.get("facetName")
+        if facet not in index.settings.get("filterableAttributes", []):
+            return 400, _error("invalid_facet_search_facet_name", Tags=str(facet))
+        counts: Counter[str] = Counter()
+        for doc in index.documents.values():
+            value = doc.get(facet)
+            counts.update(set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set())
+        query = body.get("facetQuery")
+        wanted = _fold(query) if query is not None else ""
+        found = sorted((_fold(v), v, n) for v, n in counts.items() if _fold(v).startswith(wanted))
+        faceting = index.settings.get("faceting", {})
+        most = faceting.get("maxValuesPerFacet", 100)
+        orders = faceting.get("sortFacetValuesBy", {})
+        if orders.get(facet, orders.get("*", "alpha")) == "count":
+            # Meilisearch's heap, in its order: a value replaces the least (count, value) kept when used as often.
+            heap: list[tuple[int, str]] = []
+            for _, value, count in found:
+                if len(heap) < most:
+                    heapq.heappush(heap, (count, value))
+                elif heap and heap[0][0] <= count:
+                    heapq.heapreplace(heap, (count, value))
+            hits = sorted(heap, reverse=True)
+        else:
+            hits = [(n, v) for _, v, n in found[:most]]
+        answer = fixture("facet_search")
+        answer.update(facetHits=[{"value": v, "count": n} for n, v in hits], facetQuery=query)
+        return 200, answer
 
     def _enqueue(self, kind: str, name: str, details: dict[str, Any], change: Any) -> tuple[int, Any]:
         uid = len(self.tasks)
@@ -345,6 +386,12 @@ class FakeMeili:
             answer["details"] = task.details
         answer.update(uid=uid, indexUid=task.index, type=task.type)
         return 200, answer
+
+
+def _fold(value: str) -> str:
+    """A stand-in for Meilisearch's lossy facet normalization: lower case, compatibility forms, no accents."""
+    decomposed = unicodedata.normalize("NFKD", value.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _pick(doc: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def test_no_secret_has_a_default() -> None:
                 assert line.split(":", 1)[1].strip() in {
                     "",
                     "read-token",
+                    "upload-token",
                     "admin-token",
                     "imgproxy-salt",
                     "meilisearch-master-key",

@@ -54,6 +54,8 @@ async def test_first_start_applies_every_migration_in_order_under_the_lock(meili
         ("POST", "/indexes/images_migrations/documents"),
         ("PATCH", "/indexes/images/settings"),  # migration 2
         ("POST", "/indexes/images_migrations/documents"),
+        ("PATCH", "/indexes/images/settings"),  # migration 3
+        ("POST", "/indexes/images_migrations/documents"),
         ("DELETE", "/indexes/images_migrations_lock"),
     ]
     assert fake.bodies("POST", "/indexes") == [
@@ -67,10 +69,11 @@ async def test_first_start_applies_every_migration_in_order_under_the_lock(meili
             "sortableAttributes": ["AddedTs", "Size", "Width", "Height"],
             "typoTolerance": {"enabled": False},
             "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
-        }
+        },
+        {"faceting": {"maxValuesPerFacet": 200, "sortFacetValuesBy": {"*": "alpha", "Tags": "count"}}},
     ]
     records = fake.bodies("POST", "/indexes/images_migrations/documents")
-    assert [r[0]["version"] for r in records] == [1, 2]
+    assert [r[0]["version"] for r in records] == [1, 2, 3]
     # Every task was polled past "processing" to its end before the next step.
     assert all(task.polls >= 2 for task in fake.tasks.values())
     assert set(fake.indexes) == {"images", "images_migrations"}
@@ -118,7 +121,7 @@ async def test_an_index_deleted_by_hand_is_set_up_again_on_the_next_call(meili: 
         await meili.search(SearchQuery(), 5)
     assert (await meili.search(SearchQuery(), 5)).total == 0
     assert fake.indexes["images"].settings["filterableAttributes"][0] == "Tags"
-    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 2
+    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 2 * 2
 
 
 async def test_concurrent_starts_apply_each_migration_once(fake: FakeMeili) -> None:
@@ -127,7 +130,7 @@ async def test_concurrent_starts_apply_each_migration_once(fake: FakeMeili) -> N
     for backend in backends:
         await backend.close()
     assert fake.bodies("POST", "/indexes").count({"uid": "images", "primaryKey": "ID"}) == 1
-    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 1
+    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 2
     assert len(fake.bodies("POST", "/indexes/images_migrations/documents")) == len(MIGRATIONS)
     assert "images_migrations_lock" not in fake.indexes
 
@@ -147,7 +150,7 @@ async def test_a_stale_lock_left_by_a_dead_process_is_broken(fake: FakeMeili) ->
     client = MeiliClient(fake.url, None, task_timeout=5)
     await client.run_task("POST", "/indexes", {"uid": "images_migrations_lock"})
     fake.indexes["images_migrations_lock"].created_at -= 3600
-    assert await migrate(client, "images", stale_after=300) == [1, 2]
+    assert await migrate(client, "images", stale_after=300) == [1, 2, 3]
     assert "images" in fake.indexes and "images_migrations_lock" not in fake.indexes
     await client.close()
 
@@ -161,7 +164,7 @@ async def test_a_failed_migration_task_is_an_error_and_is_retried_on_the_next_ca
     assert caught.value.code == "no_space_left_on_device"
     assert "images_migrations_lock" not in fake.indexes  # the lock is released on failure
     await meili.ready()
-    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 2
+    assert len(fake.bodies("PATCH", "/indexes/images/settings")) == 3  # the failed one, again, then migration 3
 
 
 # -- documents -----------------------------------------------------------------------------------------
@@ -327,6 +330,87 @@ async def test_an_untranslatable_query_is_refused_before_anything_is_sent(meili:
     with pytest.raises(InvalidQueryError, match="at most 10 full-text words"):
         await meili.search(SearchQuery(words=tuple("abcdefghijk")), 5)
     assert fake.requests == []
+
+
+# -- tag counts ----------------------------------------------------------------------------------------
+
+
+async def test_tag_counts_are_one_facet_search_on_tags(meili: MeiliSearch, fake: FakeMeili) -> None:
+    await meili.add_documents([synthetic(1, "cat_ears cat"), synthetic(2, "cat_ears dog"), synthetic(3, "xcat")])
+    fake.clear()
+    assert [(t.name, t.count) for t in await meili.tags("cat", 10)] == [("cat_ears", 2), ("cat", 1)]
+    assert [(t.name, t.count) for t in await meili.tags("", 2)] == [("cat_ears", 2), ("cat", 1)]
+    assert fake.calls() == [("POST", "/indexes/images/facet-search")] * 2
+    # No q and no filter: counted over every document. An empty prefix sends no facetQuery (every value).
+    assert fake.bodies("POST", "/indexes/images/facet-search") == [
+        {"facetName": "Tags", "facetQuery": "cat"},
+        {"facetName": "Tags"},
+    ]
+
+
+async def test_a_recorded_facet_answer_is_narrowed_to_the_prefix_as_written_and_ranked(
+    meili: MeiliSearch, fake: FakeMeili
+) -> None:
+    await ready(meili, fake)
+    fake.script("POST", "/indexes/images/facet-search", 200, fixture("facet_search"))
+    found = await meili.tags("cat", 10)
+    # çat_tail matched Meilisearch's folded prefix but does not start with "cat"; 87 and 87 go by name.
+    assert [(t.name, t.count) for t in found] == [("cat_ears", 1204), ("cat", 87), ("catgirl", 87)]
+    fake.script("POST", "/indexes/images/facet-search", 200, fixture("facet_search"))
+    assert [t.name for t in await meili.tags("cat", 2)] == ["cat_ears", "cat"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"facetQuery": "cat"},
+        {"facetHits": [{"value": "cat"}]},
+        {"facetHits": [{"value": "cat", "count": "3"}]},
+        {"facetHits": [{"value": 7, "count": 3}]},
+        {"facetHits": [{"value": "cat", "count": -1}]},
+        {"facetHits": ["cat"]},
+    ],
+    ids=["no-hits", "no-count", "count-string", "value-number", "negative", "not-object"],
+)
+async def test_a_facet_answer_paktum_cannot_read_is_an_error(meili: MeiliSearch, fake: FakeMeili, answer) -> None:
+    await ready(meili, fake)
+    fake.script("POST", "/indexes/images/facet-search", 200, answer)
+    with pytest.raises(MeiliError, match="meilisearch answered"):
+        await meili.tags("cat", 10)
+
+
+async def test_tags_not_facet_searchable_is_unavailable_with_meilisearchs_reason(
+    meili: MeiliSearch, fake: FakeMeili
+) -> None:
+    await ready(meili, fake)
+    fake.indexes["images"].settings["filterableAttributes"] = ["ID", "Rating"]  # changed by hand
+    with pytest.raises(SearchUnavailableError, match="invalid_facet_search_facet_name: Invalid facet name") as got:
+        await meili.tags("cat", 10)
+    assert isinstance(got.value, MeiliError) and got.value.status == 400
+
+
+async def test_tag_counts_on_a_meilisearch_before_1_7_are_refused_by_name(meili: MeiliSearch, fake: FakeMeili) -> None:
+    fake.version = "1.6.2"
+    await meili.add_documents([synthetic(1, "cat")])
+    assert (await meili.search(SearchQuery(), 5)).total == 1  # searching works; only the tag ranking would be wrong
+    with pytest.raises(SearchUnavailableError, match=r"tag counts need Meilisearch 1\.7 or newer, found 1\.6"):
+        await meili.tags("cat", 10)
+    assert fake.bodies("POST", "/indexes/images/facet-search") == []
+
+
+async def test_the_fake_keeps_the_most_used_facet_values_as_meilisearch_does(fake: FakeMeili) -> None:
+    """The fake's facet search follows the settings (a check of the stand-in the contract suite uses)."""
+    client = MeiliClient(fake.url, None, task_timeout=5)
+    docs = [{"ID": str(n), "Tags": [f"t{n % 5}", *(["t_hot"] if n < 9 else [])]} for n in range(30)]
+    await client.run_task("POST", "/indexes/x/documents?primaryKey=ID", docs)
+    await client.run_task("PATCH", "/indexes/x/settings", {"filterableAttributes": ["Tags"]})
+    alpha = await client.request("POST", "/indexes/x/facet-search", {"facetName": "Tags", "facetQuery": "T"})
+    assert [h["value"] for h in alpha["facetHits"]] == ["t0", "t1", "t2", "t3", "t4", "t_hot"]
+    faceting = {"maxValuesPerFacet": 2, "sortFacetValuesBy": {"Tags": "count"}}
+    await client.run_task("PATCH", "/indexes/x/settings", {"faceting": faceting})
+    top = await client.request("POST", "/indexes/x/facet-search", {"facetName": "Tags"})
+    assert top["facetHits"] == [{"value": "t_hot", "count": 9}, {"value": "t4", "count": 6}]  # ties: the later kept
+    await client.close()
 
 
 # -- errors --------------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ from redis.asyncio import Redis
 
 from paktum_common.catalog import Catalog
 from paktum_common.contracts import ImageDocument, Rating, TagEdit
-from paktum_common.search import NumericFilter, Order, SearchBackend, SearchQuery, parse_query
+from paktum_common.search import NumericFilter, Order, SearchBackend, SearchQuery, TagCount, parse_query
 from paktum_common.search.meili import MeiliSearch
 from paktum_common.search.meili_client import MeiliError
 from paktum_common.search.meili_migrations import lock_index, migrations_index
 from paktum_common.search.sqlite import SqliteSearch
 from paktum_common.store import ImageStore
 from tests.documents import synthetic
+from tests.fakemeili import FakeMeili
 
 LIVE_MEILI = os.environ.get("PAKTUM_TEST_MEILI_URL", "")
 
@@ -30,12 +31,20 @@ def doc(n: int, tags: str | list[str], rating: Rating = Rating.safe, added: int 
     return synthetic(n, tags, rating=rating, added=added, width=640 + n % 2)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("meili", marks=pytest.mark.live)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchBackend]:
-    if request.param == "sqlite":
+@contextlib.asynccontextmanager
+async def opened(kind: str, tmp_path: Path) -> AsyncIterator[SearchBackend]:
+    if kind == "sqlite":
         sqlite = SqliteSearch(tmp_path / "search.sqlite3")
         yield sqlite
         await sqlite.close()
+        return
+    if kind == "fakemeili":
+        # Our side of the wire for real against Meilisearch's documented behaviour (tests/fakemeili.py).
+        fake = FakeMeili().start()
+        meili = MeiliSearch(fake.url, task_timeout=5)
+        yield meili
+        await meili.close()
+        fake.stop()
         return
     if not LIVE_MEILI:
         pytest.skip("PAKTUM_TEST_MEILI_URL is not set: the contract suite runs on SQLite only")
@@ -46,6 +55,19 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         with contextlib.suppress(MeiliError):  # an index the test never created
             await meili.client.run_task("DELETE", f"/indexes/{uid}")
     await meili.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("meili", marks=pytest.mark.live)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchBackend]:
+    async with opened(request.param, tmp_path) as search:
+        yield search
+
+
+@pytest.fixture(params=["sqlite", "fakemeili", pytest.param("meili", marks=pytest.mark.live)])
+async def tag_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchBackend]:
+    """Tag counts on every backend, and on the fake Meilisearch too: it evaluates facet search as documented."""
+    async with opened(request.param, tmp_path) as search:
+        yield search
 
 
 @pytest.fixture
@@ -242,3 +264,89 @@ async def test_an_owners_edit_is_found_under_its_new_tags_only(
     await catalog.index([doc(1, "cat_ears solo smile new_tag"), doc(4, "cat_ears solo")])
     assert await ids_of(index, parse_query("cat_ears")) == {2}
     assert await ids_of(index, parse_query("new_tag kitten rating:e")) == {1}
+
+
+# -- tag counts (autocomplete) -------------------------------------------------------------------------
+
+
+def counts(found: list[TagCount]) -> list[tuple[str, int]]:
+    return [(t.name, t.count) for t in found]
+
+
+TAGGED = [
+    doc(1, "tag_1 tag_10 solo 日本語 emile"),
+    doc(2, "tag_1 tag_10 a_b 日本語 emile"),
+    doc(3, "tag_1 xtag_1 axb 日本"),
+    doc(4, "tag_10 tag_2 axb a%c émile"),
+    doc(5, 'tag_1 abc emoji_😀 say_"cheese"'),
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("tag_1", [("tag_1", 4), ("tag_10", 3)]),  # the whole tag starts with it: not xtag_1, not a word inside
+        ("tag_10", [("tag_10", 3)]),
+        ("tag_", [("tag_1", 4), ("tag_10", 3), ("tag_2", 1)]),
+        ("a_", [("a_b", 1)]),  # `_` is no wildcard
+        ("a%", [("a%c", 1)]),  # nor is `%`
+        ("a", [("axb", 2), ("a%c", 1), ("a_b", 1), ("abc", 1)]),  # ties by name (code point order)
+        ("日本", [("日本語", 2), ("日本", 1)]),
+        ("e", [("emile", 2), ("emoji_😀", 1)]),  # not émile: no accent folding
+        ("é", [("émile", 1)]),
+        ('say_"', [('say_"cheese"', 1)]),
+        ("tag_3", []),
+        ("x" * 300, []),
+    ],
+    ids=[
+        "tag_1",
+        "longer",
+        "tag_",
+        "underscore",
+        "percent",
+        "ties",
+        "cjk",
+        "no-accent-folding",
+        "accent",
+        "quote",
+        "none",
+        "long",
+    ],
+)
+async def test_tags_start_with_the_prefix_most_used_first(
+    tag_backend: SearchBackend, prefix: str, expected: list[tuple[str, int]]
+) -> None:
+    await tag_backend.add_documents(TAGGED)
+    assert counts(await tag_backend.tags(prefix, 50)) == expected
+
+
+async def test_tags_limit_and_the_empty_prefix_rank_every_tag(tag_backend: SearchBackend) -> None:
+    await tag_backend.add_documents(TAGGED)
+    assert counts(await tag_backend.tags("", 4)) == [("tag_1", 4), ("tag_10", 3), ("axb", 2), ("emile", 2)]
+    assert counts(await tag_backend.tags("tag_", 1)) == [("tag_1", 4)]
+    every = await tag_backend.tags("", 50)
+    assert len(every) == len({t for d in TAGGED for t in d.Tags}) == 15
+    assert sum(t.count for t in every) == sum(len(d.Tags) for d in TAGGED)
+
+
+async def test_tag_counts_follow_deletes_and_replacements(tag_backend: SearchBackend) -> None:
+    await tag_backend.add_documents(TAGGED)
+    await tag_backend.delete_documents([f"{2:032x}"])
+    # Replacing a document moves its counts: tag_1 and solo leave it, tag_2 and new come.
+    await tag_backend.add_documents([doc(1, "tag_10 tag_2 new")])
+    assert counts(await tag_backend.tags("tag_", 50)) == [("tag_1", 2), ("tag_10", 2), ("tag_2", 2)]
+    assert counts(await tag_backend.tags("so", 50)) == []  # used by no image any more
+    assert counts(await tag_backend.tags("a", 50)) == [("axb", 2), ("a%c", 1), ("abc", 1)]
+    assert counts(await tag_backend.tags("n", 50)) == [("new", 1)]
+
+
+async def test_tag_counts_are_exact_past_a_page_of_images(tag_backend: SearchBackend) -> None:
+    # More images than any page or batch, and more tags with the prefix (300) than one Meilisearch facet answer.
+    docs = [doc(n, [f"many_{n % 7}", f"p_{n % 300:03d}", "all"]) for n in range(1200)]
+    docs = [d.model_copy(update={"Tags": [*d.Tags, "p_hot"]}) if n % 24 == 0 else d for n, d in enumerate(docs)]
+    docs = [d.model_copy(update={"Tags": [*d.Tags, "p_warm"]}) if n % 60 == 1 else d for n, d in enumerate(docs)]
+    await tag_backend.add_documents(docs)
+    assert counts(await tag_backend.tags("many_", 3)) == [("many_0", 172), ("many_1", 172), ("many_2", 172)]
+    assert counts(await tag_backend.tags("", 2)) == [("all", 1200), ("many_0", 172)]
+    assert counts(await tag_backend.tags("p_", 2)) == [("p_hot", 50), ("p_warm", 20)]
+    assert counts(await tag_backend.tags("p_29", 2)) == [("p_290", 4), ("p_291", 4)]

@@ -3,6 +3,7 @@ added in the same second, a query whose tag the edit takes away; and the edit on
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -111,3 +112,19 @@ async def test_an_edit_cut_short_before_its_index_write_is_done_by_the_next(
     assert TagEdit.from_redis(await redis_client.hget(keys.TAG_EDITS, f"{1:032x}")) == TagEdit(  # type: ignore[arg-type]
         add=("c",), remove=("a",)
     )
+
+
+async def test_concurrent_edits_of_one_image_through_two_catalogs_all_apply(
+    sqlite: SqliteSearch, redis_client: Redis, tmp_path: Path
+) -> None:
+    # Two catalogs (two api replicas) on one Redis and one index, editing the same image and a bulk edit at once.
+    await sqlite.add_documents([synthetic(1, "a"), synthetic(2, "a")])
+    first, second = catalog(redis_client, sqlite, tmp_path), catalog(redis_client, sqlite, tmp_path)
+    image = f"{1:032x}"
+    edits = [(first if n % 2 else second).update_tags([image], TagEdit(add=(f"t{n}",))) for n in range(10)]
+    await asyncio.gather(*edits, second.update_matching(parse_query("a"), TagEdit(add=("bulk",))))
+    wanted = {"a", "bulk", *(f"t{n}" for n in range(10))}
+    doc = (await sqlite.get_documents([image]))[image]
+    assert set(doc.Tags) == wanted
+    assert set(TagEdit.from_redis(await redis_client.hget(keys.TAG_EDITS, image)).add) == wanted - {"a"}
+    assert await redis_client.exists(keys.TAG_EDIT_LOCK) == 0  # released

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from paktum_api import upload
 from paktum_common import keys
 from paktum_common.settings import Settings
 from tests.imagefiles import good_images
@@ -203,3 +206,25 @@ async def test_bad_form_fields_are_400_and_nothing_staged(pipeline: Pipeline, pi
             response = api.post("/api/upload", content=body, headers=malformed)
             assert response.status_code == 400, (body, response.text)
         assert staged(settings) == []
+
+
+async def test_the_api_sweeps_staged_files_of_indexed_uploads_no_one_asked_about(
+    pipeline: Pipeline, pictures: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload, "SWEEP_SECONDS", 0.1)
+    settings = tokens(pipeline.settings)
+    with serve(settings) as api:
+        response = post(api, files_of(pictures[:2]), wait="0")
+        assert [r["status"] for r in response.json()["files"]] == ["pending", "pending"]
+        assert len(staged(settings)) == 2
+        # A request's partial file left long ago (its api died mid-upload) goes too.
+        old = settings.upload_staging_dir / ".part-0123456789abcdef"
+        old.write_bytes(b"half a picture")
+        os.utime(old, (time.time() - upload.STALE_SECONDS - 60,) * 2)
+        await pipeline.drain()  # indexed; nobody asks GET /api/upload/{md5}
+        for _ in range(200):
+            if not staged(settings):
+                break
+            await asyncio.sleep(0.05)
+        assert staged(settings) == []
+        assert len(search_ids(api, "")) == 2

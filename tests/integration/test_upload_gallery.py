@@ -57,6 +57,9 @@ async def test_a_dropped_picture_is_uploaded_and_found(pipeline: Pipeline, brows
         assert browser.evaluate("document.querySelector('#upload-results li a').getAttribute('href')") == (
             f"#/image/{md5}"
         )
+        # Signed in, a drop is an upload only, never also a search by image; the grid shows the new picture.
+        browser.wait_for(f"!!document.querySelector('#grid a[data-id=\"{md5}\"]')")
+        assert "similar" not in browser.evaluate("document.getElementById('status').textContent")
         found = api.get("/api/search", params={"query": "dropped_picture sunset"}).json()["results"]
         assert [r["ID"] for r in found] == [md5]
         assert list(pipeline.settings.upload_staging_dir.iterdir()) == []

@@ -85,3 +85,12 @@ def test_links_are_not_stored_in_the_index_and_old_documents_with_them_still_rea
     assert "URL" not in indexed and "ThumbnailURL" not in indexed
     old = {**indexed, "URL": "/images/a.jpg", "ThumbnailURL": "/thumbnails/a.jpg"}
     assert ImageDocument.from_index(old) == _doc(5)
+
+
+@pytest.mark.parametrize("alternates", [(), (0, PHASH_MAX, 0x0123456789ABCDEF)], ids=["none", "three"])
+def test_the_index_json_is_the_index_form(alternates: tuple[int, ...]) -> None:
+    doc = _doc(0x8000000000000001).model_copy(
+        update={"PHashAlternates": alternates, "Tags": ['say_"cheese"', "日本語", "back\\slash"], "Source": "</script>"}
+    )
+    assert json.loads(doc.to_index_json()) == doc.to_index()
+    assert ImageDocument.from_index(json.loads(doc.to_index_json())) == doc

@@ -250,3 +250,16 @@ config.publicUrl; else the api's ingress hostname; else the address NOTES' port-
 http://127.0.0.1:8080
 {{- end -}}
 {{- end -}}
+
+{{/*
+Where the api stages uploads: <PAKTUM_DATA_DIR>/uploads on the shared images volume. It creates the folder
+0700 as its own user, so a hasher that runs as another user could not read an upload: refused at render time.
+*/}}
+{{- define "paktum.uploadStaging" -}}
+{{- $api := .Values.api.podSecurityContext.runAsUser -}}
+{{- $hasher := .Values.hasher.podSecurityContext.runAsUser -}}
+{{- if ne (toString $api) (toString $hasher) -}}
+{{- fail (printf "api.podSecurityContext.runAsUser (%v) and hasher.podSecurityContext.runAsUser (%v) differ: the hashers could not read the uploads the api stages" $api $hasher) -}}
+{{- end -}}
+/data/uploads
+{{- end -}}

@@ -28,10 +28,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 
 from paktum_common import keys
 from paktum_common.contracts import ImageDocument, TagEdit
-from paktum_common.errors import BannedImageError
+from paktum_common.errors import BannedImageError, TransientError
 from paktum_common.groups import link_images, remove_from_groups
 from paktum_common.log import log_event
 from paktum_common.redis_client import as_text
@@ -46,6 +47,11 @@ log = logging.getLogger("paktum.catalog")
 BATCH = 500
 # A bulk edit's list of hits outlives an api that died mid-way by this long (renewed as it goes), no longer.
 HITS_TTL_SECONDS = 3600
+# Owners' edits one batch at a time, across api replicas: each reads an image's remembered edit and document and
+# writes both back, so two at once would write over each other (a lost update). A holder that died frees the lock
+# after EDIT_LOCK_SECONDS (a batch takes far less); an edit waiting longer than EDIT_WAIT_SECONDS gives up.
+EDIT_LOCK_SECONDS = 60
+EDIT_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -209,16 +215,25 @@ class Catalog(Admission):
         ids = list(dict.fromkeys(md5s))
         if len(ids) > BATCH:
             raise ValueError(f"update_tags takes at most {BATCH} images at a time, got {len(ids)}")
-        documents = await self.search.get_documents(ids)
-        if not documents:
-            return []
-        earlier = await self.tag_edits(list(documents))
-        remembered = {md5: earlier[md5].then(edit) if md5 in earlier else edit for md5 in documents}
-        await self.redis.hset(keys.TAG_EDITS, mapping={md5: e.to_redis() for md5, e in remembered.items()})
-        # All of the image's edits, not only this one: one cut short by a crash before its index write is done now.
-        changed = [new for md5, doc in documents.items() if (new := remembered[md5].apply(doc)) != doc]
-        await self.search.add_documents(changed)
-        return changed
+        lock = self.redis.lock(keys.TAG_EDIT_LOCK, timeout=EDIT_LOCK_SECONDS, blocking_timeout=EDIT_WAIT_SECONDS)
+        if not await lock.acquire():
+            raise TransientError(f"another tag edit has been running for {EDIT_WAIT_SECONDS} s: try again")
+        try:
+            documents = await self.search.get_documents(ids)
+            if not documents:
+                return []
+            earlier = await self.tag_edits(list(documents))
+            remembered = {md5: earlier[md5].then(edit) if md5 in earlier else edit for md5 in documents}
+            await self.redis.hset(keys.TAG_EDITS, mapping={md5: e.to_redis() for md5, e in remembered.items()})
+            # All of the image's edits, not only this one: one cut short by a crash before its index write is done now.
+            changed = [new for md5, doc in documents.items() if (new := remembered[md5].apply(doc)) != doc]
+            await self.search.add_documents(changed)
+            return changed
+        finally:
+            try:
+                await lock.release()
+            except LockError:  # it expired meanwhile (or Redis went away): the edit is written all the same
+                log_event(log, logging.WARNING, "tag edit lock was lost before its release", images=len(ids))
 
     async def update_matching(self, query: SearchQuery, edit: TagEdit) -> tuple[int, int]:
         """Apply an owner's edit to every image `query` finds; returns (images matched, images changed).

@@ -51,6 +51,7 @@ NOT_VARIANTS_OF = "paktum:notvariants:of"  # + ":<md5>": set of md5s
 TAG_EDITS = "paktum:edits:tags"
 # What was edited, by whom (a token's fingerprint, never the token): a capped stream of the latest changes.
 TAG_EDIT_LOG = "paktum:edits:log"
+TAG_EDIT_LOCK = "paktum:edits:lock"  # held by the one edit writing remembered edits and documents at a time
 TAG_EDIT_HITS = "paktum:edits:hits:"  # + a random ID: a bulk edit's list of the md5s its query found (expires)
 
 # Held while a cleanup run works, so two runs never interleave their swaps.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,11 +29,21 @@ from paktum_common import __version__
 from paktum_common.errors import InvalidQueryError, SearchUnavailableError
 from paktum_common.log import log_event
 from paktum_common.redis_client import connect
-from paktum_common.search import open_search
+from paktum_common.search import SearchBackend, open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 
 log = logging.getLogger("paktum.api")
+
+
+async def _warm(search: SearchBackend) -> None:
+    started = time.perf_counter()
+    try:
+        await search.warm()
+    except Exception as exc:  # the searches that follow report it, one by one
+        log_event(log, logging.WARNING, "search index not loaded", reason=str(exc))
+        return
+    log_event(log, logging.INFO, "search index loaded", seconds=round(time.perf_counter() - started, 2))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -64,9 +76,14 @@ def create_app(settings: Settings) -> FastAPI:
             search=settings.effective_search_url,
             thumbnails="imgproxy" if state.imgproxy else "own",
         )
+        # The embedded search loads its index at the first search (seconds at a million images): start now.
+        warming = asyncio.create_task(_warm(state.search))
+        sweeping = asyncio.create_task(upload.keep_staging_clean(state))
         try:
             yield
         finally:
+            warming.cancel()
+            sweeping.cancel()
             await state.search.close()
             await state.redis.aclose()
 
@@ -90,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
             "/api/similar": (settings.similar_max_bytes + FORM_ENVELOPE, "PAKTUM_SIMILAR_MAX_BYTES"),
             upload.UPLOAD_PATH: (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES"),
         },
+        # GraphQL uploads (uploadImages): the upload's ceiling, for multipart bodies only.
+        multipart_limits={"/query": (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES")},
     )
     app.middleware("http")(ops.observe)
     if settings.cors_origins:
@@ -97,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "GraphQL-Preflight", "Apollo-Require-Preflight"],
         )
     app.include_router(rest.router)
     app.include_router(related.router)

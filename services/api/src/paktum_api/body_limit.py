@@ -30,20 +30,28 @@ class BodyLimit:
         max_bytes: int,
         graphql_paths: tuple[str, ...] = (),
         path_limits: Mapping[str, tuple[int, str]] | None = None,
+        multipart_limits: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.graphql_paths = graphql_paths  # answered as GraphQL errors there, `{"error": ...}` elsewhere
         # Routes that take files: their own ceiling and the setting that names it, instead of max_bytes.
         self.path_limits = dict(path_limits or {})
+        # Routes that take files only in a multipart/form-data body (GraphQL uploads): that body's ceiling.
+        self.multipart_limits = dict(multipart_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         graphql = scope["path"] in self.graphql_paths
         limit, setting = self.path_limits.get(scope["path"], (self.max_bytes, "PAKTUM_API_MAX_BODY_BYTES"))
+        if scope["path"] in self.multipart_limits and headers.get(b"content-type", b"").lower().startswith(
+            b"multipart/form-data"
+        ):
+            limit, setting = self.multipart_limits[scope["path"]]
         if declared is not None and not declared.isdigit():
             await _refuse(send, 400, "Content-Length is not a number", graphql)
             return

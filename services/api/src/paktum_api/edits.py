@@ -17,7 +17,14 @@ from paktum_api.rest import rest_image
 from paktum_api.state import AppState
 from paktum_common import keys
 from paktum_common.contracts import ImageDocument, Rating, TagEdit, edited_tag
-from paktum_common.errors import BadPostError, InvalidEditError, PaktumError, SearchUnavailableError, UnknownImageError
+from paktum_common.errors import (
+    BadPostError,
+    InvalidEditError,
+    PaktumError,
+    SearchUnavailableError,
+    TransientError,
+    UnknownImageError,
+)
 from paktum_common.log import log_event
 from paktum_common.search import parse_query
 
@@ -139,6 +146,8 @@ async def patch_image(image_id: str, request: Request) -> JSONResponse:
         doc = await update_image(state, image_id, tag_edit(body.addTags, body.removeTags, body.rating), token)
     except SearchUnavailableError as exc:
         return _error(f"search unavailable: {exc}", 503)
+    except TransientError as exc:  # another edit held the lock too long: worth a retry
+        return _error(str(exc), 503)
     except UnknownImageError as exc:
         return _error(str(exc), 404)
     except PaktumError as exc:

@@ -3,12 +3,14 @@
 An uploaded file takes the path of every other post: it is written (0600, atomically) into
 `<data_dir>/uploads/`, an allowed local root, and published on the ingest stream as a local post; the hasher
 and the catalog's bans decide. The api removes a staged file once its outcome is known (while the request
-waits, or at the follow-up `GET /api/upload/{md5}`), and sweeps staged files older than STALE_SECONDS at start.
+waits, or at the follow-up `GET /api/upload/{md5}`); every SWEEP_SECONDS it removes those of images indexed
+meanwhile (an upload that answered pending and was never asked about again), and any older than STALE_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -18,14 +20,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import parse_options_header
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from paktum_api.admin import presented_token, upload_token_valid
 from paktum_api.openapi import ErrorAnswer, UploadAnswer, UploadStatusAnswer, answers, query_parameter
 from paktum_api.state import AppState
-from paktum_api.upload_form import Staged, UploadParser, UploadRefusedError
+from paktum_api.upload_form import PARTIAL, Staged, UploadParser, UploadRefusedError
 from paktum_common.contracts import LOCAL_SOURCE, DeadLetter, Post, Rating, normalize_tags
-from paktum_common.errors import BadPostError
+from paktum_common.errors import BadPostError, PaktumError
 from paktum_common.local_roots import allow_root
 from paktum_common.log import log_event
 from paktum_common.queue import IngestQueue
@@ -41,6 +43,8 @@ WAIT_MAX = 30.0
 POLL_SECONDS = 0.25
 STALE_SECONDS = 24 * 3600  # a staged file this old has no request waiting for it any more
 DEAD_LETTERS_SCANNED = 2000  # the newest dead letters looked through for an upload's refusal
+SWEEP_SECONDS = 300.0
+SWEEP_MAX_FILES = 5000  # staged files looked at per sweep: bounded work, the next sweep takes the rest
 
 Status = Literal["indexed", "exists", "refused", "pending"]
 
@@ -72,6 +76,47 @@ def prepare_staging(settings: Settings) -> Path:
     return folder
 
 
+async def sweep_staging(state: AppState) -> int:
+    """Remove staged files whose image is indexed, and any (a request's partial file too) older than STALE_SECONDS;
+    returns how many were removed."""
+    folder = state.settings.upload_staging_dir
+    cutoff = time.time() - STALE_SECONDS
+
+    def listed() -> list[tuple[Path, float]]:
+        found = []
+        for path in itertools.islice(folder.iterdir(), SWEEP_MAX_FILES):
+            try:
+                found.append((path, path.stat().st_mtime))
+            except FileNotFoundError:  # its request removed it meanwhile
+                continue
+        return found
+
+    stale: list[Path] = []
+    by_md5: dict[str, list[Path]] = {}
+    for path, mtime in await asyncio.to_thread(listed):
+        if mtime < cutoff:
+            stale.append(path)
+        elif not path.name.startswith(PARTIAL):
+            by_md5.setdefault(path.name.partition("-")[0], []).append(path)
+    indexed = await state.search.get_documents(list(by_md5)) if by_md5 else {}
+    gone = [*stale, *(path for md5 in indexed for path in by_md5[md5])]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    if gone:
+        log_event(log, logging.INFO, "staged uploads removed", indexed=len(gone) - len(stale), stale=len(stale))
+    return len(gone)
+
+
+async def keep_staging_clean(state: AppState) -> None:
+    """The api's background sweep of the staging folder, every SWEEP_SECONDS, for as long as it runs."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await sweep_staging(state)
+        except (OSError, PaktumError, RedisError) as exc:  # the folder, the index or Redis away: next time
+            log_event(log, logging.WARNING, "staged uploads not swept", reason=str(exc) or type(exc).__name__)
+
+
 def options(fields: dict[str, str], query: dict[str, str]) -> tuple[list[str], Rating, str, float]:
     """Tags, rating, source URL and wait, from the form (the query string may give `wait` too)."""
     tags = normalize_tags(fields.get("tags", ""))
@@ -79,11 +124,16 @@ def options(fields: dict[str, str], query: dict[str, str]) -> tuple[list[str], R
         rating = Rating.parse(fields.get("rating") or "general")
     except BadPostError as exc:
         raise UploadRefusedError(400, str(exc)) from exc
-    source_url = fields.get("source_url", "").strip()
+    waits = [seconds(raw) for raw in (query.get("wait"), fields.get("wait")) if raw is not None]
+    wait = waits[-1] if waits else WAIT_DEFAULT  # the form's, if both say
+    return tags, rating, checked_source_url(fields.get("source_url", "")), wait
+
+
+def checked_source_url(raw: str) -> str:
+    source_url = raw.strip()
     if source_url and (not source_url.startswith(("http://", "https://")) or len(source_url) > 2048):
         raise UploadRefusedError(400, "source_url must be an http(s) URL of at most 2048 characters")
-    waits = [seconds(raw) for raw in (query.get("wait"), fields.get("wait")) if raw is not None]
-    return tags, rating, source_url, waits[-1] if waits else WAIT_DEFAULT  # the form's, if both say
+    return source_url
 
 
 def seconds(raw: str) -> float:
@@ -91,6 +141,10 @@ def seconds(raw: str) -> float:
         wait = float(raw)
     except ValueError:
         raise UploadRefusedError(400, f"wait must be a number of seconds (at most {WAIT_MAX:g})") from None
+    return checked_wait(wait)
+
+
+def checked_wait(wait: float) -> float:
     if not 0 <= wait <= WAIT_MAX:  # also refuses nan
         raise UploadRefusedError(400, f"wait must be between 0 and {WAIT_MAX:g} seconds")
     return wait
@@ -134,27 +188,54 @@ def is_staged(settings: Settings, md5: str) -> bool:
     return any(settings.upload_staging_dir.glob(f"{md5}-*"))
 
 
-async def upload(state: AppState, request: Request) -> list[FileResult]:
-    """Stage the request's files, publish them, and wait (bounded) for their outcomes."""
+async def upload_status(state: AppState, md5: str) -> tuple[Status, str] | None:
+    """The outcome of an upload of this md5 (lower-case hex), its staged file removed once known; None when no
+    upload of it is known (never uploaded, or swept long after)."""
+    if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+        return None
+    status, reason = await outcome(state, md5)
+    if status != "pending":
+        remove_staged(state.settings, md5)
+    elif not is_staged(state.settings, md5):
+        return None
+    return status, reason
+
+
+def boundary_of(request: Request, refusal: str) -> bytes:
+    """The multipart boundary of the request; UploadRefusedError(415, refusal) when it is not multipart."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise UploadRefusedError(415, "an upload is multipart/form-data with `file` parts")
-    parser = UploadParser(state.settings, boundary)
+        raise UploadRefusedError(415, refusal)
+    return boundary
+
+
+async def stage(request: Request, parser: UploadParser) -> None:
+    """Stream the request's body through `parser` (files into staging); on any failure nothing stays staged."""
     try:
         async for chunk in request.stream():
             await asyncio.to_thread(parser.write, chunk)
         parser.finish()
-        tags, rating, source_url, wait = options(parser.fields, dict(request.query_params))
-        if not parser.files:
-            raise UploadRefusedError(400, "no `file` part in the upload")
-        results, posts = await _admit(state, parser.files, tags, rating, source_url)
-        await IngestQueue(state.redis, state.settings).publish_posts(posts)
     except BaseException:
         parser.discard()
         raise
-    log_event(log, logging.INFO, "upload published", files=len(parser.files), published=len(posts))
-    if posts and not await hasher_reading(state):
+
+
+async def publish_staged(
+    state: AppState, files: list[Staged], tags: list[str], rating: Rating, source_url: str
+) -> list[FileResult]:
+    """Answer what is known at once (not an image, already indexed) and publish the rest as local posts."""
+    results, posts = await _admit(state, files, tags, rating, source_url)
+    await IngestQueue(state.redis, state.settings).publish_posts([post for _, post in posts])
+    for staged, _ in posts:
+        staged.published = True
+    log_event(log, logging.INFO, "upload published", files=len(files), published=len(posts))
+    return results
+
+
+async def outcomes(state: AppState, results: list[FileResult], wait: float) -> list[FileResult]:
+    """Wait up to `wait` seconds for the hasher's word on each pending file; staged files go once it is known."""
+    if any(r.status == "pending" for r in results) and not await hasher_reading(state):
         wait = 0  # no hasher is reading the stream: nothing will change while this request waits
     deadline = time.monotonic() + wait
     while True:
@@ -166,6 +247,20 @@ async def upload(state: AppState, request: Request) -> list[FileResult]:
         if all(r.status != "pending" for r in results) or time.monotonic() >= deadline:
             return results
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def upload(state: AppState, request: Request) -> list[FileResult]:
+    """Stage the request's files, publish them, and wait (bounded) for their outcomes."""
+    parser = UploadParser(state.settings, boundary_of(request, "an upload is multipart/form-data with `file` parts"))
+    await stage(request, parser)
+    try:
+        tags, rating, source_url, wait = options(parser.fields, dict(request.query_params))
+        if not parser.files:
+            raise UploadRefusedError(400, "no `file` part in the upload")
+        results = await publish_staged(state, parser.files, tags, rating, source_url)
+    finally:
+        parser.discard()  # what was not published (the request failed before, or it was not an image)
+    return await outcomes(state, results, wait)
 
 
 async def hasher_reading(state: AppState) -> bool:
@@ -182,9 +277,9 @@ async def hasher_reading(state: AppState) -> bool:
 
 async def _admit(
     state: AppState, files: list[Staged], tags: list[str], rating: Rating, source_url: str
-) -> tuple[list[FileResult], list[Post]]:
+) -> tuple[list[FileResult], list[tuple[Staged, Post]]]:
     results: list[FileResult] = []
-    posts: list[Post] = []
+    posts: list[tuple[Staged, Post]] = []
     for staged in files:
         if staged.problem or staged.path is None:
             results.append(FileResult(staged.filename, "", "refused", staged.problem))
@@ -198,17 +293,22 @@ async def _admit(
         url = staged.path.resolve().as_uri()
         source_id = f"upload/{staged.path.name}"
         post = Post(source=LOCAL_SOURCE, source_id=source_id, md5=md5, file_url=url, tags=tags, rating=rating)
-        posts.append(post.model_copy(update={"page_url": source_url}))
+        posts.append((staged, post.model_copy(update={"page_url": source_url})))
     return results, posts
 
 
-def _refusal(state: AppState, request: Request) -> JSONResponse | None:
-    if state.settings.admin_token is None and state.settings.upload_token is None:
-        message = "uploads are off: neither PAKTUM_ADMIN_TOKEN nor PAKTUM_UPLOAD_TOKEN is set"
-        return JSONResponse({"error": message}, 403)
-    if not upload_token_valid(state.settings, presented_token(request)):
-        return JSONResponse({"error": "this needs the admin or upload token: Authorization: Bearer <token>"}, 401)
+def uploader_problem(settings: Settings, token: str | None) -> tuple[int, str] | None:
+    """Why `token` may not upload (the status code and the reason), or None: it is the admin or upload token."""
+    if settings.admin_token is None and settings.upload_token is None:
+        return 403, "uploads are off: neither PAKTUM_ADMIN_TOKEN nor PAKTUM_UPLOAD_TOKEN is set"
+    if not upload_token_valid(settings, token):
+        return 401, "this needs the admin or upload token: Authorization: Bearer <token>"
     return None
+
+
+def _refusal(state: AppState, request: Request) -> JSONResponse | None:
+    problem = uploader_problem(state.settings, presented_token(request))
+    return None if problem is None else JSONResponse({"error": problem[1]}, problem[0])
 
 
 WAIT_SCHEMA = {"type": "number", "minimum": 0, "maximum": WAIT_MAX}
@@ -278,12 +378,8 @@ async def upload_status_route(request: Request, md5: str) -> JSONResponse:
     if refusal is not None:
         return refusal
     md5 = md5.strip().lower()
-    unknown = JSONResponse({"error": f"no upload with ID {md5!r} is known"}, 404)
-    if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
-        return unknown
-    status, reason = await outcome(state, md5)
-    if status != "pending":
-        remove_staged(state.settings, md5)
-    elif not is_staged(state.settings, md5):  # never uploaded, or swept long after
-        return unknown
+    found = await upload_status(state, md5)
+    if found is None:
+        return JSONResponse({"error": f"no upload with ID {md5!r} is known"}, 404)
+    status, reason = found
     return JSONResponse({"ID": md5, "status": status, "reason": reason, "error": ""})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ class Staged:
 
     filename: str
     partial: Path
+    name: str = "file"  # the part's form field name (a GraphQL multipart request names each file part)
     handle: Any = None
     md5: Any = field(default_factory=hashlib.md5)
     size: int = 0
@@ -43,6 +44,7 @@ class Staged:
     path: Path | None = None
     ext: str = ""
     problem: str = ""  # refused up front (not an image): the reason
+    published: bool = False  # on the stream: the hasher's now, and removed once its outcome is known
 
 
 def sniff_image(head: bytes) -> str:
@@ -64,12 +66,31 @@ def sniff_image(head: bytes) -> str:
     return ""
 
 
+def file_field(name: str) -> None:
+    """POST /api/upload's rule for a file part: it is a `file` field."""
+    if name != "file":
+        raise UploadRefusedError(400, f"unexpected file field {name!r}: files go in `file` parts")
+
+
 class UploadParser:
     """Feeds a multipart body to python-multipart's streaming parser: file parts go to staging files in
-    chunks, under the per-file and per-request limits; text fields are kept, bounded."""
+    chunks, under the per-file and per-request limits; text fields are kept, bounded.
 
-    def __init__(self, settings: Settings, boundary: bytes) -> None:
+    `check_file` refuses a file part by its field name (raising UploadRefusedError) before a byte of it is
+    staged; `field_limits`, when given, names the only text fields allowed and the bytes each may have.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        boundary: bytes,
+        check_file: Callable[[str], None] = file_field,
+        field_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.settings = settings
+        self.check_file = check_file
+        self.field_limits = field_limits
+        self._field_max = FIELD_MAX_BYTES
         self.folder = settings.upload_staging_dir
         self.files: list[Staged] = []
         self.fields: dict[str, str] = {}
@@ -103,8 +124,10 @@ class UploadParser:
             raise UploadRefusedError(400, "the multipart body ends inside a file")
 
     def discard(self) -> None:
-        """Remove every file this request staged (on any failure, or once its outcome is known)."""
+        """Remove every file this request staged and did not publish (on any failure, or when no one took it)."""
         for staged in self.files:
+            if staged.published:
+                continue
             if staged.handle is not None:
                 staged.handle.close()
             for path in (staged.partial, staged.path):
@@ -130,15 +153,15 @@ class UploadParser:
         filename = options.get(b"filename")
         self._text = bytearray()
         if filename is None:
+            self._field_max = self._limit_of(self._name)
             return
-        if self._name != "file":
-            raise UploadRefusedError(400, f"unexpected file field {self._name!r}: files go in `file` parts")
+        self.check_file(self._name)
         if len(self.files) >= self.settings.upload_max_files:
             raise UploadRefusedError(
                 400, f"at most {self.settings.upload_max_files} files per upload (PAKTUM_UPLOAD_MAX_FILES)"
             )
         partial = self.folder / f"{PARTIAL}{secrets.token_hex(8)}"
-        staged = Staged(filename.decode("utf-8", "replace")[:255], partial)
+        staged = Staged(filename.decode("utf-8", "replace")[:255], partial, self._name)
         self.files.append(staged)
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         staged.handle = os.fdopen(descriptor, "wb")
@@ -148,8 +171,8 @@ class UploadParser:
         piece = data[start:end]
         staged = self._file
         if staged is None:
-            if len(self._text) + len(piece) > FIELD_MAX_BYTES:
-                raise UploadRefusedError(400, f"the form field {self._name!r} is longer than {FIELD_MAX_BYTES} bytes")
+            if len(self._text) + len(piece) > self._field_max:
+                raise UploadRefusedError(400, f"the form field {self._name!r} is longer than {self._field_max} bytes")
             self._text += piece
             return
         staged.size += len(piece)
@@ -161,6 +184,14 @@ class UploadParser:
             staged.head += piece[: 16 - len(staged.head)]
         staged.md5.update(piece)
         staged.handle.write(piece)
+
+    def _limit_of(self, name: str) -> int:
+        if self.field_limits is None:
+            return FIELD_MAX_BYTES
+        if name not in self.field_limits:
+            expected = ", ".join(f"`{known}`" for known in self.field_limits)
+            raise UploadRefusedError(400, f"unexpected form field {name!r}: this form has {expected} and files")
+        return self.field_limits[name]
 
     def _part_end(self) -> None:
         staged, self._file = self._file, None

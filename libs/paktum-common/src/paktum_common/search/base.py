@@ -91,6 +91,9 @@ class SearchBackend(abc.ABC):
         """Every document, `batch` at a time (an async generator in the backends that have one)."""
         raise NotImplementedError(f"{type(self).__name__} cannot export its documents")
 
+    async def warm(self) -> None:  # noqa: B027 - most backends have nothing to prepare
+        """Do now what the first search would do at its own cost (the embedded backend loads its index)."""
+
     async def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         pass
 

@@ -4,6 +4,14 @@ Random order: Meilisearch cannot sort randomly, so a random page is drawn as the
 draws it: the exact total of hits first, then `limit` distinct positions sampled uniformly from
 0..total-1, read in one multi-search request as (offset, limit) runs over the index's own order.
 Positions that fall on the first page come from the request that counted the total.
+
+Tag counts: one facet search on `Tags` (not the derived TagPrefixes, whose values are prefixes, not tags).
+Its prefix match runs on Meilisearch's normalized values, so what it answers is narrowed to the tags that
+start with the prefix as written, then ranked by count and name here. The counts are Meilisearch's own,
+exact over all documents. It answers the FACET_VALUES most used matching tags (meili_migrations), so
+every tag used more often than the least used one answered is there; only when more than FACET_VALUES
+tags match and the last of `limit` ties with that least used one can a tie of the same count with a
+smaller name be missing (Meilisearch keeps the later names of a tie).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from paktum_common.search.meili_query import (
     ADDED_TS,
     ID,
     TAG_PREFIXES,
+    facet_search_request,
     position_queries,
     quote_list,
     search_request,
@@ -34,6 +43,8 @@ from paktum_common.search.query import Order, SearchQuery
 # What we read back: the document's own fields, never the derived ones only the index needs.
 FIELDS: tuple[str, ...] = tuple(ImageDocument.model_fields)
 DERIVED = (ADDED_TS, TAG_PREFIXES)
+# Facet search honours sortFacetValuesBy (most used first) from 1.7; before, it answers the first values by name.
+TAG_COUNTS_SINCE = (1, 7)
 
 
 def to_meili(doc: ImageDocument) -> dict[str, Any]:
@@ -68,6 +79,7 @@ class MeiliSearch(SearchBackend):
         self.batch = batch
         self._ready = False
         self._ready_lock = asyncio.Lock()
+        self.version: tuple[int, int] | None = None  # (major, minor) once ready, if the key may read it
 
     async def ready(self) -> None:
         """Apply the index migrations once per process; until they succeed, every call tries again."""
@@ -75,7 +87,7 @@ class MeiliSearch(SearchBackend):
             return
         async with self._ready_lock:
             if not self._ready:
-                await check_version(self.client)
+                self.version = await check_version(self.client)
                 await migrate(self.client, self.index)
                 self._ready = True
 
@@ -165,7 +177,14 @@ class MeiliSearch(SearchBackend):
         return unique
 
     async def tags(self, prefix: str, limit: int) -> list[TagCount]:
-        raise SearchUnavailableError("tag counts are not implemented for Meilisearch yet")
+        await self.ready()
+        if self.version is not None and self.version < TAG_COUNTS_SINCE:
+            raise SearchUnavailableError(
+                f"tag counts need Meilisearch {'.'.join(map(str, TAG_COUNTS_SINCE))} or newer, found "
+                f"{'.'.join(map(str, self.version))}: before it, facet search answers tags by name, not by use"
+            )
+        answer = await self._request("POST", f"{self._path}/facet-search", facet_search_request(prefix))
+        return top_tags(_list(answer, "facetHits"), prefix, limit)
 
     async def count(self) -> int:
         await self.ready()
@@ -197,6 +216,20 @@ class MeiliSearch(SearchBackend):
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def top_tags(hits: list[Any], prefix: str, limit: int) -> list[TagCount]:
+    """The `limit` facet hits whose value starts with `prefix` exactly, most used first, ties by name."""
+    counts: dict[str, int] = {}
+    for hit in hits:
+        value = hit.get("value") if isinstance(hit, dict) else None
+        count = hit.get("count") if isinstance(hit, dict) else None
+        if not isinstance(value, str) or not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise MeiliError(f"meilisearch answered a facet hit Paktum cannot read: {hit!r}"[:300])
+        if count and value.startswith(prefix):
+            counts.setdefault(value, count)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [TagCount(name, count) for name, count in ranked[:limit]]
 
 
 def _list(answer: Any, key: str) -> list[Any]:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from paktum_common.errors import SearchUnavailableError
 from paktum_common.log import log_event
+from paktum_common.search.base import TAG_LIMIT_MAX
 from paktum_common.search.meili_client import MeiliClient, MeiliError
 from paktum_common.search.meili_query import ADDED_TS, ID, NUMERIC_ATTRIBUTES, RATING, TAG_PREFIXES, TAGS
 
@@ -61,28 +62,53 @@ async def _settings(client: MeiliClient, index: str) -> None:
     await client.run_task("PATCH", f"/indexes/{index}/settings", SETTINGS, f"settings of {index}")
 
 
+# How many values one facet search answers with. Meilisearch keeps the most used ones (by the count
+# order below) of every value that matches, so any tag used more often than the least used one answered
+# is certain to be among them: a margin over the TAG_LIMIT_MAX that autocomplete asks for.
+FACET_VALUES = 4 * TAG_LIMIT_MAX
+FACETING = {
+    "faceting": {
+        "maxValuesPerFacet": FACET_VALUES,
+        # Facet search ranks by count from Meilisearch 1.7 on (before, by name: see meili.TAG_COUNTS_SINCE).
+        "sortFacetValuesBy": {"*": "alpha", TAGS: "count"},
+    }
+}
+
+
+async def _faceting(client: MeiliClient, index: str) -> None:
+    await client.run_task("PATCH", f"/indexes/{index}/settings", FACETING, f"faceting settings of {index}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the images index with primary key ID", _create_index),
     Migration(2, "searchable, filterable and sortable attributes; no typos; exact totals", _settings),
+    Migration(3, "facet search on Tags answers the most used values first, up to FACET_VALUES", _faceting),
 )
 
 
 MIN_VERSION = (1, 4)  # filter values unescape `\\` since 1.4; before it a tag with a backslash cannot match
 
 
-async def check_version(client: MeiliClient) -> None:
-    """Refuse a Meilisearch too old for the filters Paktum writes; tolerate a key not allowed to ask."""
+async def check_version(client: MeiliClient) -> tuple[int, int] | None:
+    """Refuse a Meilisearch too old for the filters Paktum writes; tolerate a key not allowed to ask.
+
+    Returns its (major, minor) version, or None when the key may not read it or the answer names none.
+    """
     try:
         answer = await client.request("GET", "/version")
     except MeiliError as exc:
         if exc.kind != "auth":
             raise
         log_event(log, logging.WARNING, "cannot read the Meilisearch version with this key; assuming 1.4 or newer")
-        return
+        return None
     text = str(answer.get("pkgVersion", "")) if isinstance(answer, dict) else ""
-    found = tuple(int(part) for part in re.findall(r"\d+", text)[:2])
-    if len(found) == 2 and found < MIN_VERSION:
+    parts = [int(part) for part in re.findall(r"\d+", text)[:2]]
+    if len(parts) != 2:
+        return None
+    found = (parts[0], parts[1])
+    if found < MIN_VERSION:
         raise MeiliError(f"Paktum needs Meilisearch {'.'.join(map(str, MIN_VERSION))} or newer, found {text}")
+    return found
 
 
 def migrations_index(index: str) -> str:

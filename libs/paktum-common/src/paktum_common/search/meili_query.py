@@ -49,6 +49,21 @@ def tag_prefixes(tags: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def facet_search_request(prefix: str) -> dict[str, Any]:
+    """The body for POST /indexes/{uid}/facet-search asking for the `Tags` values that start with `prefix`.
+
+    The facet index holds whole values, so `facetQuery` is a prefix of the whole tag, not of a word in it.
+    Meilisearch compares it with its normalized form of each value (case, accents and compatibility forms
+    folded; no typos, since typo tolerance is off), which finds a superset of the tags that start with
+    `prefix`: the caller keeps only those. No `q` and no filter: counts are over every document. An empty
+    prefix sends no `facetQuery` at all, the documented way to ask for every value.
+    """
+    body: dict[str, Any] = {"facetName": TAGS}
+    if prefix:
+        body["facetQuery"] = prefix
+    return body
+
+
 def filter_clauses(query: SearchQuery) -> list[str]:
     """The filter in array form: each element must hold, in the order the query lists its parts."""
     clauses: list[str] = [f"{TAGS} = {quote(tag)}" for tag in query.all_tags]

@@ -12,21 +12,23 @@ from graphql import GraphQLError
 from redis.exceptions import RedisError
 from strawberry.extensions import MaskErrors
 from strawberry.fastapi import GraphQLRouter
+from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import get_object_definition
+from strawberry.types.graphql import OperationType
 
 from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.execution import execution_context_class
 from paktum_api.graphql.field_metrics import RootFieldMetrics
-from paktum_api.graphql.http import PaktumGraphQLRouter
 from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
+from paktum_api.graphql.uploads import UploadedFile, UploadingGraphQLRouter, upload_images, upload_status
 from paktum_api.limits import LIMIT_MAX, DocumentCache, DocumentGuard, DocumentLimits, analysis_pool
 from paktum_api.tags import tag_counts
 from paktum_common import __version__
 from paktum_common.contracts import TagEdit
-from paktum_common.errors import InvalidQueryError, PaktumError
+from paktum_common.errors import InvalidQueryError, PaktumError, TransientError
 from paktum_common.groups import group_stats
 from paktum_common.search import Order, SearchPage, SearchQuery, parse_query
 
@@ -179,6 +181,11 @@ class Query:
             QueryErrors=p.query_errors, Job=p.job,
         )  # fmt: skip
 
+    @strawberry.field(description="How an upload that answered `pending` went; needs the admin or upload token. "
+                      "Null when no upload of this ID is known.")  # fmt: skip
+    async def uploadStatus(self, info: Info[Context, None], ID: str) -> UploadedFile | None:
+        return await upload_status(info.context.state, info.context.authorization, ID)
+
 
 @strawberry.type(description="Admin actions; each needs the admin token (Authorization: Bearer <token>).")
 class Mutation:
@@ -250,6 +257,25 @@ class Mutation:
         edit, token = _admin_edit(info, addTags, removeTags, rating)
         return await edits.update_images(info.context.state, query, edit, token)
 
+    @strawberry.mutation(
+        description="Upload images (the GraphQL multipart request spec: `operations`, `map`, then the file parts; "
+        "headers Authorization: Bearer <admin or upload token> and GraphQL-Preflight: 1). Each file takes the "
+        "path of every image; per file its ID and indexed, exists, refused (why) or pending after `wait` seconds "
+        "(default 5, at most 30; uploadStatus tells the rest). Same limits as POST /api/upload."
+    )
+    async def uploadImages(
+        self,
+        info: Info[Context, None],
+        files: list[Upload],
+        tags: list[str] | None = None,
+        rating: RatingValue | None = None,
+        sourceUrl: str | None = None,
+        wait: float | None = None,
+    ) -> list[UploadedFile]:
+        state, authorization = info.context.state, info.context.authorization
+        domain = rating.domain() if rating else None
+        return await upload_images(state, authorization, files, tags, domain, sourceUrl, wait)
+
 
 REDIS_DOWN = "redis unavailable: try again in a moment"
 
@@ -279,6 +305,15 @@ class PaktumSchema(strawberry.Schema):
                 log.warning("graphql field failed: %s", REDIS_DOWN)
             elif _unexpected(error):
                 log.error("graphql error", exc_info=error.original_error)
+        # A change that failed because Redis or the index is away (or an edit waited too long for another) is a 503,
+        # which clients and proxies retry; a query keeps its 200 with whatever part of the answer it could give.
+        if execution_context is None or execution_context.graphql_document is None:
+            return  # refused before it ran
+        if not any(isinstance(e.original_error, RedisError | TransientError) for e in errors):
+            return
+        response = getattr(execution_context.context, "response", None)
+        if response is not None and execution_context.operation_type is OperationType.MUTATION:
+            response.status_code = 503
 
 
 def build_schema(limits: DocumentLimits) -> strawberry.Schema:
@@ -305,4 +340,5 @@ def build_schema(limits: DocumentLimits) -> strawberry.Schema:
 
 
 def graphql_router(limits: DocumentLimits) -> GraphQLRouter[Any, None]:
-    return PaktumGraphQLRouter(build_schema(limits), path="/query", graphql_ide="graphiql", context_getter=get_context)
+    schema = build_schema(limits)
+    return UploadingGraphQLRouter(schema, path="/query", graphql_ide="graphiql", context_getter=get_context)

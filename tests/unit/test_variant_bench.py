@@ -1,0 +1,70 @@
+"""The variant bench sets apart the variants that carry nothing of their picture (bench/variants.py)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+variant_bench = pytest.importorskip("variants", reason="the bench's imports (imagehash) are the hasher's")
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def line_art(background: tuple[int, int, int, int]) -> Image.Image:
+    image = Image.new("RGBA", (240, 160), background)
+    draw = ImageDraw.Draw(image)
+    draw.line((10, 10, 230, 150), fill=(0, 0, 0, 255), width=9)
+    draw.ellipse((150, 20, 220, 90), outline=(0, 0, 0, 255), width=7)
+    return image
+
+
+def test_black_line_art_flattened_on_black_is_set_apart_and_nothing_else() -> None:
+    _, made, transparent, blank = variant_bench.variants_of(png(line_art((0, 0, 0, 0))))
+    assert transparent
+    assert blank == {"flat_black"}
+    assert set(made) == set(variant_bench.KINDS)
+
+
+def test_a_picture_invisible_on_white_sets_apart_every_kind_made_from_it() -> None:
+    # An overlay whose colours sit under an alpha of zero: on white (as a viewer sees it) a blank page.
+    overlay = Image.new("RGBA", (200, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(overlay).rectangle((20, 20, 120, 100), fill=(200, 30, 30, 0))
+    _, made, _, blank = variant_bench.variants_of(png(overlay))
+    assert blank == set(made)
+
+
+def test_an_opaque_picture_has_no_blank_variant() -> None:
+    _, made, transparent, blank = variant_bench.variants_of(png(line_art((255, 255, 255, 255)).convert("RGB")))
+    assert not transparent and blank == set()
+    assert "flat_black" not in made
+
+
+def test_recall_is_counted_over_the_variants_that_are_not_blank() -> None:
+    files = [
+        variant_bench.File(0, "original", b""),
+        variant_bench.File(0, "mirror", b""),
+        variant_bench.File(0, "flat_black", b"", blank=True),
+    ]
+    assert variant_bench.counted(files) == [1]
+
+
+def test_a_stricter_alternate_distance_counts_only_the_near_alternates() -> None:
+    base = 0x0123_4567_89AB_CDEF
+    far = base ^ 0xFFF  # 12 bits from base: no plain match
+    # The second image's alternate is 9 bits from the first's plain hash, the third's 10 bits.
+    results = [(base, ()), (far, (base ^ 0x1FF,)), (far ^ (0xFFF << 20), (base ^ 0x3FF,))]
+    plain_only = variant_bench.paktum_matrix(results, False)
+    usual = variant_bench.paktum_matrix(results, True)
+    stricter = variant_bench.paktum_matrix(results, True, penalty=1)
+    assert plain_only[0, 1] == 12
+    assert (usual[0, 1], usual[0, 2]) == (9, 10)
+    assert (stricter[0, 1], stricter[0, 2]) == (10, 11)  # within 9 bits through an alternate: only the first
