@@ -268,12 +268,14 @@ def main() -> None:
         parser.error("--limit must be from 1 to 50 (REST's maximum page)")
     CORPUS.mkdir(exist_ok=True)
     index = CORPUS / f"search-{args.images}.sqlite3"
-    asyncio.run(build_index(index, args.images))
+    docs = corpus_documents(args.images)
+    asyncio.run(build(index, args.images, docs))  # once; later runs find it built
     tmp = Path(tempfile.mkdtemp(prefix="paktum-bench-api-"))
     redis = EmbeddedRedis(tmp / "redis").start()
     try:
         # The same generated documents as the index, so the groups name indexed images.
-        groups = asyncio.run(write_groups(redis.url, corpus_documents(args.images)))
+        groups = asyncio.run(write_groups(redis.url, docs))
+        del docs
         with api_processes(args.workers, tmp / "data", index, redis.url) as (base, pids):
             print(
                 f"{args.images:,} images, {groups:,} variant groups; {args.workers} api process(es), "
@@ -283,11 +285,6 @@ def main() -> None:
             asyncio.run(measure(base, pids, args))
     finally:
         redis.stop()
-
-
-async def build_index(path: Path, images: int) -> None:
-    search = await build(path, images)  # once; later runs find it built
-    await search.close()
 
 
 if __name__ == "__main__":
