@@ -181,10 +181,12 @@ class SqliteSearch(SearchBackend):
                 return total, bitmaps.page(hits, query.order, limit, offset, positions)
             return total, bitmaps.page(hits, query.order, limit, offset)
 
-        total, ordinals = await self._with_index(find)
-        if not ordinals:
-            return SearchPage([], total)
-        return SearchPage(await self._run(lambda conn: _docs_in_order(conn, ordinals)), total)
+        def answer(conn: sqlite3.Connection) -> SearchPage:
+            total, ordinals = find(self._current(conn))
+            # The page's documents in the same call: a second thread hop cost more than reading them here.
+            return SearchPage(_docs_in_order(conn, ordinals) if ordinals else [], total)
+
+        return await self._run(answer, self._index_thread)
 
     async def tags(self, prefix: str, limit: int) -> list[TagCount]:
         counts = await self._with_index(lambda bitmaps: bitmaps.tags(prefix, limit))
