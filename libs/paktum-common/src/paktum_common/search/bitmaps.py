@@ -90,6 +90,16 @@ def rating_value(code: int) -> str:
     return _RATINGS[code].value
 
 
+def _ordinals(bitmap: BitMap) -> np.ndarray:
+    """The bitmap's members as a uint32 array (a view of pyroaring's copy, no Python ints)."""
+    return np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+
+
+def _union(bitmaps: Iterable[BitMap]) -> BitMap:
+    """The union of any number of bitmaps (empty for none), in one call."""
+    return BitMap.union(BitMap(), *bitmaps)
+
+
 def _bitmap(values: np.ndarray) -> BitMap:
     return BitMap(array.array("I", values.astype(np.uint32).tobytes()))
 
@@ -156,9 +166,9 @@ class _Buckets:
         else:
             whole = []
         edge = self.bitmaps[at] & hits
-        ordinals = np.frombuffer(edge.to_array(), dtype=np.uint32)
+        ordinals = _ordinals(edge)
         exact = _bitmap(ordinals[_compare(values[ordinals], numeric)])
-        return (BitMap.union(BitMap(), *whole) & hits) | exact
+        return (_union(whole) & hits) | exact
 
 
 def _order_key(added: np.ndarray, ordinals: np.ndarray) -> np.ndarray:
@@ -197,14 +207,23 @@ class TagBitmaps:
     def prepare(self) -> None:
         """Make now what the first numeric filter and the first full-text word would (a fraction of a
         second at a million images each), so that no search pays for it."""
-        ordinals = np.frombuffer(self.alive.to_array(), dtype=np.uint32).astype(np.int64)
-        for name, column in self.columns.items():
+        for name in self.columns:
             if name not in self._buckets:
-                self._buckets[name] = _Buckets(column.values, ordinals)
+                self._make_buckets(name)
+        self._word_map()
+
+    def _make_buckets(self, name: str) -> _Buckets:
+        ordinals = _ordinals(self.alive).astype(np.int64)
+        buckets = self._buckets[name] = _Buckets(self.columns[name].values, ordinals)
+        return buckets
+
+    def _word_map(self) -> dict[str, set[str]]:
+        """Which tags hold each word: made at the first word query (or `prepare`), kept current after."""
         if self._tags_of_word is None:
             self._tags_of_word = {}
             for tag in self.by_tag:
                 self._index_words(self._tags_of_word, tag)
+        return self._tags_of_word
 
     def load(self, columns: Columns) -> None:
         """Fill an empty index at once from whole columns (no Python work per tag of each image)."""
@@ -352,7 +371,7 @@ class TagBitmaps:
             self._prefixes.move_to_end(prefix)
             return union
         tags = self._with_prefix(prefix)
-        union = BitMap.union(BitMap(), *(self.by_tag[tag] for tag in tags))
+        union = _union(self.by_tag[tag] for tag in tags)
         if len(tags) > 1:  # one tag is its own bitmap already
             self._prefixes[prefix] = union
             if len(self._prefixes) > PREFIX_CACHE:
@@ -371,11 +390,8 @@ class TagBitmaps:
     def _token(self, token: str) -> BitMap:
         bitmap = self._words.get(token)
         if bitmap is None:
-            if self._tags_of_word is None:
-                self.prepare()
-            assert self._tags_of_word is not None
-            tags = self._tags_of_word.get(token, ())
-            bitmap = BitMap.union(BitMap(), *(self.by_tag[tag] for tag in tags))
+            tags = self._word_map().get(token, ())
+            bitmap = _union(self.by_tag[tag] for tag in tags)
             if len(self._words) >= WORD_CACHE:
                 self._words.pop(next(iter(self._words)))
             self._words[token] = bitmap
@@ -390,11 +406,11 @@ class TagBitmaps:
                 return BitMap()
             required.append(bitmap)
         if query.any_tags:
-            required.append(BitMap.union(BitMap(), *(self.by_tag.get(t, BitMap()) for t in query.any_tags)))
+            required.append(_union(self.by_tag.get(t, BitMap()) for t in query.any_tags))
         required.extend(self._union_of_prefix(prefix) for prefix in query.prefixes)
         required.extend(self._word(word) for word in query.words)
         if query.ratings:
-            required.append(BitMap.union(BitMap(), *(self.by_rating[_RATING_CODE[r.value]] for r in query.ratings)))
+            required.append(_union(self.by_rating[_RATING_CODE[r.value]] for r in query.ratings))
         if required:
             required.sort(key=len)  # the smallest first: every intersection after it is at most its size
             result = BitMap.intersection(*required) if len(required) > 1 else required[0].copy()
@@ -415,12 +431,11 @@ class TagBitmaps:
         values = self.columns[numeric.field].values
         if len(hits) * 16 < len(self.alive):
             # Few hits: test only them.
-            ordinals = np.frombuffer(hits.to_array(), dtype=np.uint32)
+            ordinals = _ordinals(hits)
             return _bitmap(ordinals[_compare(values[ordinals], numeric)])
         buckets = self._buckets.get(numeric.field)
         if buckets is None or buckets.lopsided(len(self.alive)):
-            ordinals = np.frombuffer(self.alive.to_array(), dtype=np.uint32).astype(np.int64)
-            buckets = self._buckets[numeric.field] = _Buckets(values, ordinals)
+            buckets = self._make_buckets(numeric.field)
         return buckets.select(hits, numeric, values)
 
     def page(self, hits: BitMap, order: Order, limit: int, offset: int, rng_sample: Sequence[int] = ()) -> list[int]:
@@ -437,7 +452,7 @@ class TagBitmaps:
         if len(hits) * 4 >= len(self.alive):
             found = self._walk(hits, want, descending)
         else:
-            ordinals = np.frombuffer(hits.to_array(), dtype=np.uint32).astype(np.int64)
+            ordinals = _ordinals(hits).astype(np.int64)
             keys = _order_key(self.columns["added"].values[ordinals], ordinals)
             if descending:
                 keys = ~keys  # the largest first
@@ -465,7 +480,7 @@ class TagBitmaps:
             ordinals = (chunk & _LOW).astype(np.uint32)
             member = BitMap(array.array("I", ordinals.tobytes())) & hits
             if member:
-                keep = np.isin(ordinals, np.frombuffer(member.to_array(), dtype=np.uint32), assume_unique=True)
+                keep = np.isin(ordinals, _ordinals(member), assume_unique=True)
                 found.append(chunk[keep])
                 have += int(keep.sum())
             window *= 2

@@ -161,7 +161,7 @@ class SqliteSearch(SearchBackend):
                 f"SELECT i.id, d.doc FROM images i JOIN documents d ON d.image = i.rowid WHERE i.id IN ({marks})",
                 list(ids),
             )
-            return {row[0]: ImageDocument.from_index(json.loads(row[1])) for row in rows}
+            return {row[0]: _document(row[1]) for row in rows}
 
         return await self._run(read)
 
@@ -210,7 +210,7 @@ class SqliteSearch(SearchBackend):
             rows = await self._run(functools.partial(_page_after, after=after, batch=batch))
             if rows:
                 after = rows[-1][0]
-                yield [ImageDocument.from_index(json.loads(row[1])) for row in rows]
+                yield [_document(row[1]) for row in rows]
             if len(rows) < batch:
                 return
 
@@ -295,7 +295,7 @@ def _migrate_from_0(conn: sqlite3.Connection, tag_ids: _TagIds) -> None:
         if not batch:
             break
         after = int(batch[-1][0])
-        docs = [ImageDocument.from_index(json.loads(doc)) for _, doc in batch]
+        docs = [_document(doc) for _, doc in batch]
         # The rowids stay: they are the images' ordinals, and nothing else refers to them.
         _write_rows(conn, docs, tag_ids, {}, rowids=[int(rowid) for rowid, _ in batch])
         moved += len(batch)
@@ -303,6 +303,11 @@ def _migrate_from_0(conn: sqlite3.Connection, tag_ids: _TagIds) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute("DELETE FROM changes")
     log.info("search index: %d documents moved to schema %d", moved, SCHEMA_VERSION)
+
+
+def _document(stored: str) -> ImageDocument:
+    """A document as the `documents` table holds it (ImageDocument.to_index_json)."""
+    return ImageDocument.from_index(json.loads(stored))
 
 
 def _head(conn: sqlite3.Connection) -> int:
@@ -314,10 +319,9 @@ def _catch_up(
     conn: sqlite3.Connection, bitmaps: TagBitmaps | None, seq: int, names: dict[int, str]
 ) -> tuple[TagBitmaps, int]:
     """The index at the newest change of this read transaction: `bitmaps` with the changes after `seq`
-    applied, or a fresh load when there is no index yet or the changes after `seq` are no longer kept."""
+    applied, or a fresh load when there is no index yet or the changes after `seq` are no longer kept.
+    The caller has seen a change after `seq` (SqliteSearch._current answers without one)."""
     head = _head(conn)
-    if bitmaps is not None and head == seq:
-        return bitmaps, seq
     newest = max(names, default=0)
     names.update(conn.execute("SELECT id, name FROM tag_names WHERE id > ?", (newest,)))
     changes = (
@@ -466,4 +470,4 @@ def _docs_in_order(conn: sqlite3.Connection, rowids: list[int]) -> list[ImageDoc
     """The documents of `rowids` in that order; one deleted since the index answered is left out."""
     marks = ",".join("?" * len(rowids))
     found = dict(conn.execute(f"SELECT image, doc FROM documents WHERE image IN ({marks})", rowids).fetchall())
-    return [ImageDocument.from_index(json.loads(found[rowid])) for rowid in rowids if rowid in found]
+    return [_document(found[rowid]) for rowid in rowids if rowid in found]
