@@ -43,6 +43,12 @@ def _is_token(token: SecretStr | None, presented: str | None) -> bool:
     return hmac.compare_digest(token.get_secret_value().encode("utf-8"), presented.strip().encode("utf-8"))
 
 
+def bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None for any other scheme."""
+    scheme, _, given = (authorization or "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else None
+
+
 def admin_token_valid(settings: Settings, presented: str | None) -> bool:
     """True when admin features are on and `presented` is the token."""
     return _is_token(settings.admin_token, presented)
@@ -57,8 +63,7 @@ def check_admin(state: AppState, authorization: str | None) -> None:
     """Raise unless `Authorization: Bearer <PAKTUM_ADMIN_TOKEN>`."""
     if state.settings.admin_token is None:
         raise NotAuthorizedError("admin features are off: PAKTUM_ADMIN_TOKEN is not set")
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not admin_token_valid(state.settings, given):
+    if not admin_token_valid(state.settings, bearer(authorization)):
         raise NotAuthorizedError("this needs the admin token: Authorization: Bearer <token>")
 
 
@@ -240,10 +245,7 @@ async def not_variants(state: AppState, a: str, b: str) -> Separation:
 
 def presented_token(request: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer <token>`, or from `X-Admin-Token`."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-admin-token")
+    return bearer(request.headers.get("authorization")) or request.headers.get("x-admin-token")
 
 
 IMAGE_ID = r"^\s*[0-9A-Fa-f]{32}\s*$"  # an MD5 in hex

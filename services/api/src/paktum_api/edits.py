@@ -43,11 +43,6 @@ def token_fingerprint(token: str | None) -> str:
     return "sha256:" + hashlib.sha256(token.strip().encode("utf-8")).hexdigest()[:12]
 
 
-def bearer(authorization: str | None) -> str | None:
-    scheme, _, given = (authorization or "").partition(" ")
-    return given.strip() if scheme.lower() == "bearer" else None
-
-
 def tag_edit(add: list[str] | None, remove: list[str] | None, rating: str | None) -> TagEdit:
     """The edit asked for, checked: tags as scraped tags are normalised, at most MAX_EDIT_TAGS, a known rating."""
     add, remove = list(add or []), list(remove or [])

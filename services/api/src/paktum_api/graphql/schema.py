@@ -84,7 +84,7 @@ def _admin_edit(
 ) -> tuple[TagEdit, str | None]:
     """The edit asked for, checked, and the admin token that asks (for the log's fingerprint)."""
     admin.check_admin(info.context.state, info.context.authorization)
-    return edits.tag_edit(add, remove, rating.value if rating else None), edits.bearer(info.context.authorization)
+    return edits.tag_edit(add, remove, rating.value if rating else None), admin.bearer(info.context.authorization)
 
 
 @strawberry.type

@@ -26,8 +26,8 @@ from strawberry.http.typevars import Context, RootValue
 from strawberry.types.unset import UNSET
 
 from paktum_api import upload
+from paktum_api.admin import bearer
 from paktum_api.body_limit import RequestTooLargeError
-from paktum_api.edits import bearer
 from paktum_api.graphql.http import PaktumGraphQLRouter, checked_json, graphql_error
 from paktum_api.state import AppState
 from paktum_api.upload_form import FIELD_MAX_BYTES, Staged, UploadParser, UploadRefusedError
