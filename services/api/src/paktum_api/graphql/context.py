@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField, Selection
 
 from paktum_api.graphql.types import Image, NestedImage, transform_value
 from paktum_api.state import AppState
@@ -36,7 +36,7 @@ class Context(BaseContext):
         the data loader costs an awaitable per image, most of what `Related` added to a page.
         """
         path = (within, "Related") if within else ("Related",)
-        if not docs or not asks_for([s for f in info.selected_fields for s in _inside(f)], path):
+        if not docs or not asks_for(info, path):
             return [self.image(doc) for doc in docs]
         related = await self._load_related([doc.ID for doc in docs])
         return [self.image(doc, nested) for doc, nested in zip(docs, related, strict=True)]
@@ -58,18 +58,34 @@ class Context(BaseContext):
         ]
 
 
-def _inside(selection: Selection) -> list[Selection]:
-    return selection.selections
+def asks_for(info: Info[Any, None], path: Sequence[str]) -> bool:
+    """Whether the field being resolved selects the field at `path` (field names, one level each; fragments
+    looked into, directives not: asking too eagerly only fetches what is then left out).
+
+    From graphql-core's own nodes: strawberry's `selected_fields` converts the whole selection, arguments and
+    directives included, on every call.
+    """
+    raw = info._raw_info
+    return _selects([node.selection_set for node in raw.field_nodes], raw.fragments, path)
 
 
-def asks_for(selections: Sequence[Selection], path: Sequence[str]) -> bool:
-    """Whether the selections ask for the field at `path` (field names, one level each; fragments looked into)."""
-    for selection in selections:
-        if not isinstance(selection, SelectedField):  # a fragment spread or inline fragment: its fields count here
-            if asks_for(selection.selections, path):
-                return True
-        elif selection.name == path[0] and (len(path) == 1 or asks_for(selection.selections, path[1:])):
-            return True
+def _selects(
+    selection_sets: Sequence[SelectionSetNode | None], fragments: Mapping[str, Any], path: Sequence[str]
+) -> bool:
+    for selection_set in selection_sets:
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value == path[0] and (
+                    len(path) == 1 or _selects([selection.selection_set], fragments, path[1:])
+                ):
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                if _selects([selection.selection_set], fragments, path):
+                    return True
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None and _selects([fragment.selection_set], fragments, path):
+                    return True
     return False
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.types import Info
 
+from paktum_api.graphql.execution import prefetched
 from paktum_common.contracts import ImageDocument
 from paktum_common.contracts import Rating as DomainRating
 
@@ -110,7 +111,8 @@ class NestedImage(_ImageFields):
 @strawberry.type(description="A full image with all available metadata.")
 class Image(_ImageFields):
     @strawberry.field(
-        description="Variants of this image (perceptual hashes within PAKTUM_VARIANT_DISTANCE bits), nearest first."
+        description="Variants of this image (perceptual hashes within PAKTUM_VARIANT_DISTANCE bits), nearest first.",
+        metadata=prefetched("related"),  # fetched with the page: then completed without calling this resolver
     )
     def Related(self, info: Info[Any, None]) -> list[NestedImage]:
         if self.related is not None:  # fetched with the page it is on (Context.images)
