@@ -100,9 +100,9 @@ def create_app(settings: Settings) -> FastAPI:
         # Any route, whatever it reads: the body limit answers before the route runs.
         responses={413: {"model": ErrorAnswer, "description": REASONS[413]}},
     )
-    if access is not None:  # innermost: refused reads are still counted and logged by observe
+    if access is not None:  # innermost: refused reads are still counted and logged by Observe
         app.add_middleware(ReadGuard, settings=settings, access=access)
-    # Inside `observe`, so a refused body is counted and logged like any other answer.
+    # Inside Observe, so a refused body is counted and logged like any other answer.
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api_max_body_bytes,
@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         # GraphQL uploads (uploadImages): the upload's ceiling, for multipart bodies only.
         multipart_limits={"/query": (settings.upload_max_request_bytes, "PAKTUM_UPLOAD_MAX_REQUEST_BYTES")},
     )
-    app.middleware("http")(ops.observe)
+    app.add_middleware(ops.Observe)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paktum_api.openapi import ReadyAnswer
 from paktum_api.state import AppState
@@ -96,33 +96,51 @@ async def prometheus_metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def route_name(request: Request) -> str:
+def route_name(scope: Scope) -> str:
     """The route template (`/api/image/{image_id}`), so labels stay few whatever IDs are asked for."""
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
 
 
-async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Metrics by route and one structured access-log line per request."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = route_name(request)
-        elapsed = time.perf_counter() - started
-        LATENCY.labels(route).observe(elapsed)
-        REQUESTS.labels(route, str(status)).inc()
-        log_event(
-            access_log,
-            logging.INFO,
-            "request",
-            method=request.method,
-            path=request.url.path,
-            route=route,
-            status=status,
-            ms=round(elapsed * 1000, 1),
-            client=request.client.host if request.client else "",
-        )
+class Observe:
+    """Metrics by route and one structured access-log line per HTTP request, once its answer is sent.
+
+    Plain ASGI: starlette's BaseHTTPMiddleware (what `app.middleware("http")` makes) runs the app in a task of
+    its own and passes the body and the answer through memory streams, a tenth of a millisecond per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # until the app starts an answer: what the server's error handler will send
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            route = route_name(scope)
+            elapsed = time.perf_counter() - started
+            LATENCY.labels(route).observe(elapsed)
+            REQUESTS.labels(route, str(status)).inc()
+            client = scope.get("client")
+            log_event(
+                access_log,
+                logging.INFO,
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status,
+                ms=round(elapsed * 1000, 1),
+                client=client[0] if client else "",
+            )
