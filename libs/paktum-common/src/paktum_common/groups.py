@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
@@ -83,7 +84,7 @@ class VariantGroup:
 
     @classmethod
     def from_json(cls, text: str) -> VariantGroup:
-        data = json.loads(text)
+        data = orjson.loads(text)
         return cls(
             tuple(
                 Member(m[0], phash_from_hex(m[1]), int(m[2]), alternates_from_text(m[3]) if len(m) > 3 else ())

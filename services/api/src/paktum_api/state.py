@@ -62,13 +62,13 @@ class AppState:
         """The link to a file this api serves; in private mode signed, so an `<img>` opens it without headers."""
         return base + (self.access.sign_link(path) if self.access is not None else path)
 
-    def srcset(self, doc: ImageDocument, base_url: str) -> str:
-        """The thumbnails as an `<img srcset>`: the smaller one and the default one, each with its width.
+    def srcset(self, doc: ImageDocument, base_url: str, thumbnail: str) -> str:
+        """The thumbnails as an `<img srcset>`: the smaller one and the default one (`thumbnail`, from `links`),
+        each with its width.
 
         An image stored before the smaller size existed has none: its URL serves the default thumbnail.
         With imgproxy, its one thumbnail URL.
         """
-        thumbnail = self.links(doc, base_url)[1]
         if self.imgproxy is not None:
             return thumbnail
         size, small = self.settings.thumbnail_size, self.settings.thumbnail_small_size

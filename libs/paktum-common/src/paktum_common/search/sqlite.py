@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import orjson
 
 from paktum_common.contracts import ImageDocument
 from paktum_common.errors import SearchUnavailableError
@@ -307,7 +308,7 @@ def _migrate_from_0(conn: sqlite3.Connection, tag_ids: _TagIds) -> None:
 
 def _document(stored: str) -> ImageDocument:
     """A document as the `documents` table holds it (ImageDocument.to_index_json)."""
-    return ImageDocument.from_index(json.loads(stored))
+    return ImageDocument.from_index(orjson.loads(stored))  # a third of json.loads's time
 
 
 def _head(conn: sqlite3.Connection) -> int:

@@ -46,7 +46,8 @@ class Context(BaseContext):
         return NestedImage(**fields, Distance=distance, Transform=transform_value(transform))
 
     def _links(self, doc: ImageDocument) -> tuple[tuple[str, str], str]:
-        return self.state.links(doc, self.base_url), self.state.srcset(doc, self.base_url)
+        links = self.state.links(doc, self.base_url)
+        return links, self.state.srcset(doc, self.base_url, links[1])  # the thumbnail made (and signed) once
 
     async def _load_related(self, ids: Sequence[str]) -> list[list[NestedImage]]:
         # One related_details call and one index read for every Related in the answer, however many images it has.
