@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import json
 import logging
 import random
 import sqlite3
