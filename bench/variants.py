@@ -18,6 +18,9 @@ counted. With
 - paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits,
   directly or through an alternate of either side: mirrored, rotated, flattened on the other background);
 - paktum plain: the same pHashes without alternates (Paktum before them; PAKTUM_VARIANT_TRANSFORMS=false);
+- paktum symmetric (what-if, --symmetric): the proposed rule for symmetric pictures (paktum_common.dct_hash): a
+  pair one of whose pictures is symmetric is measured by their symmetric hashes alone, within SYMMETRIC_DISTANCE
+  (shown scaled to 10), every other pair as paktum;
 - imagehash: imagehash.phash of the file as opened, within 10 bits;
 - pdq, pdq dihedral: pdqhash.compute / compute_dihedral, within 31 bits of 256 (the dihedral hashes of one side
   against the plain hash of the other, both ways).
@@ -43,6 +46,7 @@ import numpy as np
 from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
+from paktum_common.dct_hash import SYMMETRIC_DISTANCE, PictureHashes, is_degenerate_symmetric
 from paktum_common.phash import is_degenerate
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
@@ -140,9 +144,9 @@ def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool, set[str]]:
 # ---- the hashers: each gives, per file, a matrix row set the pair search below understands ----------------
 
 
-def paktum(data: bytes) -> tuple[int, tuple[int, ...]]:
+def paktum(data: bytes) -> PictureHashes:
     decoded = decode_image(data, MAX_PIXELS, 300, "fast")
-    return decoded.phash, decoded.alternates
+    return PictureHashes(decoded.phash, decoded.alternates, decoded.symmetric, decoded.symmetric_hashes)
 
 
 def imagehash_phash(data: bytes) -> int:
@@ -210,7 +214,7 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, 
     plain = np.array([[r[0]] for r in results], dtype=np.uint64)
     width = max((len(r[1]) for r in results), default=0) if alternates else 0
     extra = np.zeros((len(results), width, 1), dtype=np.uint64)
-    for i, (own, alts) in enumerate(results):
+    for i, (own, alts, *_) in enumerate(results):
         for slot in range(width):
             # A missing or degenerate alternate stands in as the plain hash: it adds nothing.
             value = alts[slot] if slot < len(alts) and not is_degenerate(alts[slot]) else own
@@ -219,22 +223,43 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, 
     return min_distances(plain, extra, usable, penalty)
 
 
+def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
+    """The proposed rule: `usual` (paktum_matrix's distances), except that a pair one of whose pictures is
+    symmetric is measured by the symmetric hashes alone (any of one side's against the first of the other's),
+    scaled so that SYMMETRIC_DISTANCE shows as PHASH_DISTANCE."""
+    n = len(results)
+    width = max((len(r.symmetric_hashes) for r in results), default=1)
+
+    first = np.array([[r.symmetric_hashes[0]] for r in results], dtype=np.uint64)
+    others = np.zeros((n, width - 1, 1), dtype=np.uint64)
+    for i, r in enumerate(results):
+        for slot in range(1, width):
+            value = r.symmetric_hashes[slot] if slot < len(r.symmetric_hashes) else r.symmetric_hashes[0]
+            others[i, slot - 1, 0] = r.symmetric_hashes[0] if is_degenerate_symmetric(value) else value
+    usable = np.array([not is_degenerate_symmetric(r.symmetric_hashes[0]) for r in results])
+    bits = min_distances(first, others, usable)
+    scaled = np.where(usable[:, None] & usable[None, :], -(-bits * PHASH_DISTANCE // SYMMETRIC_DISTANCE), 10**6)
+    symmetric = np.array([r.symmetric for r in results])
+    return np.where(symmetric[:, None] | symmetric[None, :], scaled, usual)
+
+
 def counted(files: list[File]) -> list[int]:
     """The variants recall is measured on: those that are not blank."""
     return [i for i, f in enumerate(files) if f.kind != "original" and not f.blank]
 
 
 def print_misses(results: list[tuple[int, tuple[int, ...]]], distances: np.ndarray, files: list[File],
-                 names: dict[int, str]) -> None:  # fmt: skip
+                 names: dict[int, str], row: str = "paktum") -> None:  # fmt: skip
     """Paktum's misses, per kind: which picture, how far, and whether the degenerate rule refused a side."""
     original = {f.picture: i for i, f in enumerate(files) if f.kind == "original"}
-    print("\npaktum's misses (distance through the nearest alternate; 'degenerate': a plain hash refused):")
+    print(f"\n{row}'s misses (distance through the nearest alternate; 'degenerate': a plain hash refused):")
     for kind in KINDS:
         for i in (i for i in counted(files) if files[i].kind == kind):
             o = original[files[i].picture]
             if distances[o, i] <= PHASH_DISTANCE:
                 continue
             refused = [side for side, k in (("original", o), ("variant", i)) if is_degenerate(results[k][0])]
+            refused = refused if distances[o, i] >= 10**6 else []  # the symmetric rule may have measured them
             bits = ", ".join(str(results[k][0].bit_count()) for k in (o, i))
             why = f"degenerate {' and '.join(refused)} ({bits} bits set)" if refused else f"{distances[o, i]} bits"
             print(f"  {kind:<10} {names[files[i].picture]:<44} {why}")
@@ -269,8 +294,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
     parser.add_argument("--misses", action="store_true", help="list Paktum's misses per kind")
     parser.add_argument(
-        "--alternate-distance", type=int, metavar="N",
-        help="also a row for Paktum with matches through an alternate counted only within N bits (what-if)",
+        "--symmetric", action="store_true", help="also a row for the proposed rule for symmetric pictures (what-if)"
+    )
+    parser.add_argument(
+        "--alternate-distance", type=int, metavar="N", action="append", default=[],
+        help="also a row for Paktum with matches through an alternate counted only within N bits (what-if; "
+        "may be given more than once)",
     )  # fmt: skip
     args = parser.parse_args()
     fetch_corpus(args.corpus, PACKAGES)
@@ -315,9 +344,13 @@ def main() -> None:
     distances = paktum_matrix(ours, True)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
-    if args.alternate_distance is not None:
-        stricter = paktum_matrix(ours, True, PHASH_DISTANCE - args.alternate_distance)  # type: ignore[arg-type]
-        report(f"paktum alt {args.alternate_distance}", stricter, PHASH_DISTANCE, files, seconds)
+    proposed = distances
+    if args.symmetric:
+        proposed = symmetric_matrix(ours, distances)  # type: ignore[arg-type]
+        recalls["paktum sym"] = report("paktum sym", proposed, PHASH_DISTANCE, files, seconds)
+    for alternate_distance in args.alternate_distance:
+        stricter = paktum_matrix(ours, True, PHASH_DISTANCE - alternate_distance)  # type: ignore[arg-type]
+        report(f"paktum alt {alternate_distance}", stricter, PHASH_DISTANCE, files, seconds)
     theirs, seconds = timed_map(imagehash_phash, files)
     plain = np.array([[h] for h in theirs], dtype=np.uint64)
     usable = np.ones(len(files), dtype=bool)
@@ -328,6 +361,8 @@ def main() -> None:
         print("\npdqhash is not installed: `uv sync --group bench` (make bench-variants does) for the PDQ rows")
         if args.misses:
             print_misses(ours, distances, files, names)  # type: ignore[arg-type]
+            if args.symmetric:
+                print_misses(ours, proposed, files, names, "paktum sym")  # type: ignore[arg-type]
         return
     words, seconds = timed_map(pdq_plain, files)
     stacked = np.stack(words)  # type: ignore[arg-type]
@@ -340,6 +375,8 @@ def main() -> None:
     )
     if args.misses:
         print_misses(ours, distances, files, names)  # type: ignore[arg-type]
+        if args.symmetric:
+            print_misses(ours, proposed, files, names, "paktum sym")  # type: ignore[arg-type]
     behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls["pdq dihedral"][k]]
     print(f"\npaktum behind pdq dihedral on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
 

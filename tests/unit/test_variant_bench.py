@@ -68,3 +68,23 @@ def test_a_stricter_alternate_distance_counts_only_the_near_alternates() -> None
     assert plain_only[0, 1] == 12
     assert (usual[0, 1], usual[0, 2]) == (9, 10)
     assert (stricter[0, 1], stricter[0, 2]) == (10, 11)  # within 9 bits through an alternate: only the first
+
+
+def test_a_pair_with_a_symmetric_side_is_measured_by_the_symmetric_hashes_alone() -> None:
+    from paktum_common.dct_hash import SYMMETRIC_DISTANCE, PictureHashes
+
+    plain = 0x0123_4567_89AB_CDEF
+    star = (1 << 32) - 1  # 32 of 64 bits set: a usable symmetric hash
+    near = star ^ (0b1 << 40) ^ (0b1 << 10)  # 2 bits away, still 32 set
+    far = star ^ (0b11 << 20)  # two bits cleared: 30 set, unusable
+    results = [
+        PictureHashes(plain, (), True, (star, 0)),  # a star: its other background flat (0)
+        PictureHashes(plain ^ 0xFFFF_FFFF, (), False, (near,)),  # its plain pHash 32 bits away (noise)
+        PictureHashes(plain, (), False, (far,)),  # the same plain pHash, a degenerate symmetric hash
+        PictureHashes(plain ^ 0xF, (), False, (star,)),  # neither symmetric: the plain rule
+    ]
+    usual = variant_bench.paktum_matrix(results, True)
+    proposed = variant_bench.symmetric_matrix(results, usual)
+    assert usual[0, 1] == 32 and proposed[0, 1] == -(-2 * 10 // SYMMETRIC_DISTANCE)
+    assert usual[0, 2] == 0 and proposed[0, 2] == 10**6  # a symmetric side: the plain pHash no longer counts
+    assert proposed[1, 3] == usual[1, 3] and proposed[2, 3] == usual[2, 3] == 4

@@ -1,9 +1,10 @@
 """Search by image: the indexed images nearest to a picture uploaded or named by URL, without indexing it.
 
-The picture is hashed as the hasher hashes one (paktum_common.dct_hash: the plain pHash and its mirrored and
-rotated alternates from one DCT; a transparent picture on white, with its flattening on black as more
-alternates), but with numpy alone: the api carries no scipy. The nearest images are looked up in the pHash
-registry's chunk tables, as the hasher's linking does, and measured with paktum_common.phash.match.
+The picture is hashed as the hasher hashes one (paktum_common.dct_hash: the plain pHash, its mirrored and
+rotated alternates and its symmetric hash from one DCT; a transparent picture on white, with its flattening on
+black as more alternates and a second symmetric hash), but with numpy alone: the api carries no scipy. The
+nearest images are looked up in the pHash registry's chunk tables, as the hasher's linking does, and measured
+with paktum_common.phash.match (which does not use the symmetric hashes yet).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from paktum_api.openapi import SIMILAR_BODY, SimilarAnswer, answers, query_param
 from paktum_api.rest import parse_limit, rest_image, whole_number
 from paktum_api.state import AppState
 from paktum_common.contracts import ImageDocument
-from paktum_common.dct_hash import PICTURE_SIDE, dct_32, hashes_from_dct
+from paktum_common.dct_hash import PICTURE_SIDE, PictureHashes, dct_32, picture_hashes, with_other_background
 from paktum_common.download import download
 from paktum_common.errors import (
     BadImageError,
@@ -59,8 +60,8 @@ class Found:
     transform: str  # how the found image shows the query picture ("mirror": mirrored)
 
 
-def query_hashes(data: bytes, max_pixels: int) -> tuple[int, tuple[int, ...]]:
-    """The plain pHash and alternates of a picture, as the hasher would compute them (to floating-point rounding)."""
+def query_hashes(data: bytes, max_pixels: int) -> PictureHashes:
+    """The hashes of a picture, as the hasher would compute them (to floating-point rounding)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -75,9 +76,9 @@ def query_hashes(data: bytes, max_pixels: int) -> tuple[int, tuple[int, ...]]:
             image.load()
             if image.mode in ALPHA_MODES or "transparency" in image.info:
                 rgba = image.convert("RGBA")
-                plain, alternates = _hashes(_flatten(rgba, (255, 255, 255)))
-                black, black_alternates = _hashes(_flatten(rgba, (0, 0, 0)))
-                return plain, (*alternates, black, *black_alternates)
+                return with_other_background(
+                    _hashes(_flatten(rgba, (255, 255, 255))), _hashes(_flatten(rgba, (0, 0, 0)))
+                )
             return _hashes(image)
     except BadImageError:
         raise
@@ -96,11 +97,11 @@ def query_hashes(data: bytes, max_pixels: int) -> tuple[int, tuple[int, ...]]:
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
-def _hashes(image: Image.Image) -> tuple[int, tuple[int, ...]]:
+def _hashes(image: Image.Image) -> PictureHashes:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         image = Image.fromarray((np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8), "L")
     grey = image.convert("L").resize((PICTURE_SIDE, PICTURE_SIDE), Image.Resampling.LANCZOS)
-    return hashes_from_dct(dct_32(np.asarray(grey)))
+    return picture_hashes(dct_32(np.asarray(grey)))
 
 
 def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
@@ -145,7 +146,7 @@ async def picture_from_url(state: AppState, url: str) -> bytes:
     return await download(url, state.settings, state.settings.similar_max_bytes, limit_name="PAKTUM_SIMILAR_MAX_BYTES")
 
 
-async def hash_picture(state: AppState, data: bytes) -> tuple[int, tuple[int, ...]]:
+async def hash_picture(state: AppState, data: bytes) -> PictureHashes:
     """query_hashes off the event loop, within PAKTUM_SIMILAR_TIMEOUT_SECONDS."""
     seconds = state.settings.similar_timeout_seconds
     try:
@@ -246,8 +247,8 @@ async def similar_images(request: Request) -> JSONResponse:
         limit = parse_limit(
             request.query_params.get("limit", fields.get("limit")), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX
         )
-        plain, alternates = await hash_picture(state, data)
-        found = await nearest_images(state, plain, alternates, distance, limit)
+        hashes = await hash_picture(state, data)
+        found = await nearest_images(state, hashes.plain, hashes.alternates, distance, limit)
     except UploadTooLargeError as exc:
         return _error(str(exc), 413)
     except (InvalidQueryError, BadImageError, BadPostError) as exc:
@@ -276,8 +277,8 @@ async def similar_to(
     bits = parse_distance(None if distance is None else str(distance), state.settings.variant_distance)
     count = parse_limit(None if limit is None else str(limit), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX)
     if url is not None:
-        plain, alternates = await hash_picture(state, await picture_from_url(state, url))
-        return await nearest_images(state, plain, alternates, bits, count)
+        hashes = await hash_picture(state, await picture_from_url(state, url))
+        return await nearest_images(state, hashes.plain, hashes.alternates, bits, count)
     wanted = str(image_id).strip().lower()
     doc = await state.search.get_document(wanted)
     if doc is None:

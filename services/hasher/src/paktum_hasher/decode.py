@@ -30,11 +30,12 @@ from typing import Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
+from paktum_common.dct_hash import PictureHashes, with_other_background
 from paktum_common.errors import BadImageError
 from paktum_common.phash import is_degenerate
 from paktum_common.settings import Settings
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
-from paktum_hasher.phash import phash_set
+from paktum_hasher.phash import hashes_of
 from paktum_hasher.pool import memory_refusal
 
 PhashMode = Literal["fast", "exact"]
@@ -106,6 +107,10 @@ class DecodedImage:
     # The pHashes of the picture mirrored and rotated, then (transparent pictures) of it flattened on the
     # other background: paktum_common.phash's alternate slots.
     alternates: tuple[int, ...] = ()
+    # Whether the picture is symmetric (its plain pHash then mostly noise), and its symmetric hashes: of the
+    # picture as hashed, then (transparent pictures) of it on the other background. paktum_common.dct_hash.
+    symmetric: bool = False
+    symmetric_hashes: tuple[int, ...] = ()
 
 
 def decode_image(
@@ -161,7 +166,7 @@ def _decode(
     orientation = _orientation(image)
     image.load()
     transpose = ORIENTATION_TRANSPOSE.get(orientation)
-    phash, alternates, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
+    hashes, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     thumbnail = _resized(picture, thumbnail_size)
@@ -172,10 +177,12 @@ def _decode(
         width=width,
         height=height,
         ext=FORMAT_EXTENSIONS[fmt],
-        phash=phash,
+        phash=hashes.plain,
         thumbnail=_jpeg(thumbnail),
         small_thumbnail=small,
-        alternates=alternates,
+        alternates=hashes.alternates,
+        symmetric=hashes.symmetric,
+        symmetric_hashes=hashes.symmetric_hashes,
     )
 
 
@@ -237,9 +244,9 @@ Bands = Callable[[Image.Image], tuple[Image.Image, Image.Image]]
 
 def _phash_and_picture(
     image: Image.Image, box: tuple[int, int], transpose: Image.Transpose | None
-) -> tuple[int, tuple[int, ...], Image.Image]:
-    """The pHash of the picture a viewer sees, its alternates, and that picture in RGB reduced towards `box`
-    for the thumbnail.
+) -> tuple[PictureHashes, Image.Image]:
+    """The hashes of the picture a viewer sees (its pHash, alternates, symmetric hashes), and that picture in RGB
+    reduced towards `box` for the thumbnail.
 
     An opaque image is hashed in its own mode, exactly as imagehash would see it (its conversion
     to greyscale from CMYK or a palette is not always the same as via RGB).
@@ -257,22 +264,21 @@ def _phash_and_picture(
     # says something is hashed: on white, as stored (alpha dropped), on black.
     # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on white)
     # follows as the second background's alternates: a re-save flattened on either matches.
-    on_white = _render(image, _on_background(WHITE), box, transpose)
-    on_black = _render(image, _on_background(BLACK), box, transpose)
-    black = (on_black[0], *on_black[1])
-    if not is_degenerate(on_white[0]):
-        return on_white[0], (*on_white[1], *black), on_white[2]
-    as_stored = _render(image, _as_stored, box, transpose)
-    if not is_degenerate(as_stored[0]):
-        return as_stored[0], (*as_stored[1], *black), as_stored[2]
-    if not is_degenerate(on_black[0]):
-        return on_black[0], (*on_black[1], on_white[0], *on_white[1]), on_black[2]
-    return on_white[0], (*on_white[1], *black), on_white[2]
+    on_white, white_picture = _render(image, _on_background(WHITE), box, transpose)
+    on_black, black_picture = _render(image, _on_background(BLACK), box, transpose)
+    if not is_degenerate(on_white.plain):
+        return with_other_background(on_white, on_black), white_picture
+    as_stored, stored_picture = _render(image, _as_stored, box, transpose)
+    if not is_degenerate(as_stored.plain):
+        return with_other_background(as_stored, on_black), stored_picture
+    if not is_degenerate(on_black.plain):
+        return with_other_background(on_black, on_white), black_picture
+    return with_other_background(on_white, on_black), white_picture
 
 
 def _render(
     image: Image.Image, bands: Bands, box: tuple[int, int], transpose: Image.Transpose | None
-) -> tuple[int, tuple[int, ...], Image.Image]:
+) -> tuple[PictureHashes, Image.Image]:
     """Hash the greyscale `bands` makes of `image`, and reduce its RGB picture towards `box`, band by band.
 
     Every conversion is per pixel, so the greyscale is exactly that of the whole picture converted at once;
@@ -286,7 +292,7 @@ def _render(
         grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
         if transpose is not None:
             grey, small = grey.transpose(transpose), small.transpose(transpose)
-        return *phash_set(grey), small
+        return hashes_of(grey), small
     grey = Image.new("L", image.size)
     small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])
@@ -298,7 +304,7 @@ def _render(
     if transpose is not None:
         grey = grey.transpose(transpose)
         small = small.transpose(transpose)
-    return *phash_set(grey), small
+    return hashes_of(grey), small
 
 
 def _as_stored(band: Image.Image) -> tuple[Image.Image, Image.Image]:

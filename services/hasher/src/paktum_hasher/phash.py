@@ -1,5 +1,5 @@
 """Computing a pHash: imagehash's DCT hash of a decoded picture, as an unsigned 64-bit integer, and from the
-same DCT the hashes of its mirror images and rotations (paktum_common.dct_hash)."""
+same DCT the hashes of its mirror images and rotations and its symmetric hash (paktum_common.dct_hash)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image
 
-from paktum_common.dct_hash import PICTURE_SIDE, hashes_from_dct
+from paktum_common.dct_hash import PICTURE_SIDE, PictureHashes, hashes_from_dct, picture_hashes
 
 # imagehash.phash's resampling (its ANTIALIAS is Pillow's LANCZOS).
 RESAMPLE = Image.Resampling.LANCZOS
@@ -26,6 +26,11 @@ def phash_set(image: Image.Image) -> tuple[int, tuple[int, ...]]:
     """imagehash.phash of `image` as an integer, and its alternates: the pHashes of the picture under
     TRANSFORMS[1:] (mirror, flip, rot180, transpose, rot90, rot270, transverse), from the one DCT."""
     return hashes_from_dct(phash_dct(image))
+
+
+def hashes_of(image: Image.Image) -> PictureHashes:
+    """phash_set's hashes, and whether the picture is symmetric with its symmetric hash, from the one DCT."""
+    return picture_hashes(phash_dct(image))
 
 
 def phash_int(image: Image.Image) -> int:

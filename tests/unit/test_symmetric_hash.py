@@ -1,0 +1,127 @@
+"""The symmetric hash: what a star, a ring or a flag is matched by once its plain pHash is mostly noise (real
+openclipart stars from tests/fixtures/real/symmetric, real photographs from tests/fixtures/real/jpeg)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from paktum_api.similar import query_hashes
+from paktum_common.dct_hash import (
+    SYMMETRIC_DISTANCE,
+    dct_32,
+    is_degenerate_symmetric,
+    odd_share,
+    symmetric_hash,
+)
+from paktum_common.phash import hamming, is_degenerate
+from paktum_hasher.decode import DecodedImage, decode_image
+from paktum_hasher.phash import bits_to_int, hashes_of
+from tests.imagefiles import encode
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
+STARS = sorted((REAL / "symmetric").glob("*.png"))
+PHOTOS = sorted((REAL / "jpeg").glob("*.jpg"))
+TURN = Image.Transpose
+
+
+def decode(data: bytes) -> DecodedImage:
+    return decode_image(data, 50_000_000, 300, "exact")
+
+
+def on_white(path: Path) -> Image.Image:
+    rgba = Image.open(path).convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, (0, 0), rgba)
+    return flat
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    return encode(image.convert("RGB"), "JPEG", quality=quality)
+
+
+def symmetric_distance(a: DecodedImage, b: DecodedImage) -> int:
+    """As the proposed rule measures it: any of one side's symmetric hashes against the first of the other's."""
+    return min(
+        min(hamming(h, b.symmetric_hashes[0]) for h in a.symmetric_hashes),
+        min(hamming(h, a.symmetric_hashes[0]) for h in b.symmetric_hashes),
+    )
+
+
+def test_stars_are_symmetric_and_photographs_are_not() -> None:
+    assert STARS and PHOTOS
+    for path in STARS:
+        assert decode(path.read_bytes()).symmetric, path.name
+    for path in PHOTOS:
+        decoded = decode(path.read_bytes())
+        assert not decoded.symmetric, path.name
+        assert len(decoded.symmetric_hashes) == 1 and not is_degenerate_symmetric(decoded.symmetric_hashes[0])
+
+
+VARIANTS = {
+    "reencode": lambda image: jpeg(image, 70),
+    "half size": lambda image: jpeg(image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)),
+    "grey": lambda image: jpeg(image.convert("L")),
+    "mirror": lambda image: jpeg(image.transpose(TURN.FLIP_LEFT_RIGHT)),
+    "rot90": lambda image: jpeg(image.transpose(TURN.ROTATE_90)),
+}
+
+
+@pytest.mark.parametrize("path", STARS, ids=[p.stem for p in STARS])
+def test_a_star_copied_keeps_its_symmetric_hash_while_its_plain_phash_moves(path: Path) -> None:
+    original = decode(path.read_bytes())
+    assert len(original.symmetric_hashes) == 2  # transparent: on white, then on black
+    reencoded = decode(jpeg(on_white(path), 70))
+    # The plain pHash of a symmetric picture is mostly noise: a JPEG at quality 70 moves it out of reach.
+    assert hamming(original.phash, reencoded.phash) > 10
+    for name, make in VARIANTS.items():
+        copy = decode(make(on_white(path)))
+        assert copy.symmetric, name
+        assert symmetric_distance(original, copy) <= SYMMETRIC_DISTANCE, name
+
+
+def test_distinct_stars_are_apart() -> None:
+    decoded = [decode(path.read_bytes()) for path in STARS]
+    for a, b in itertools.combinations(decoded, 2):
+        assert symmetric_distance(a, b) > 3 * SYMMETRIC_DISTANCE
+
+
+@pytest.mark.parametrize("path", PHOTOS[:3], ids=[p.stem for p in PHOTOS[:3]])
+def test_the_symmetric_hash_is_the_same_under_every_turn_and_mirror_at_32x32(path: Path) -> None:
+    grey = Image.open(path).convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    expected = hashes_of(grey).symmetric_hashes[0]
+    for turn in TURN:
+        assert hashes_of(grey.transpose(turn)).symmetric_hashes == (expected,), turn.name
+
+
+def test_a_flat_picture_is_neither_symmetric_nor_hashed_by_its_symmetry() -> None:
+    flat = Image.new("L", (32, 32), 128)
+    dct = dct_32(np.asarray(flat))
+    assert odd_share(dct) == 1.0
+    assert is_degenerate_symmetric(symmetric_hash(dct))
+    assert not hashes_of(flat).symmetric
+    with pytest.raises(ValueError, match="32x32"):
+        symmetric_hash(dct[:8, :8])
+
+
+@pytest.mark.parametrize("path", [*STARS, *PHOTOS[:3]], ids=[p.stem for p in [*STARS, *PHOTOS[:3]]])
+def test_search_by_image_hashes_a_picture_as_the_hasher_does(path: Path) -> None:
+    # As PNG: the api decodes a large JPEG at reduced scale, which may move a bit of any hash.
+    data = path.read_bytes() if path.suffix == ".png" else encode(Image.open(path), "PNG")
+    ours, api = decode(data), query_hashes(data, 50_000_000)
+    if not is_degenerate(ours.phash):  # a degenerate pHash's bits are ties broken by rounding, and never compared
+        assert (api.plain, api.alternates) == (ours.phash, ours.alternates)
+    assert api.symmetric == ours.symmetric
+    assert api.symmetric_hashes == ours.symmetric_hashes
+
+
+def test_the_plain_phash_of_a_star_is_still_imagehash_of_it_on_white() -> None:
+    for path in STARS:
+        flat = on_white(path)
+        assert decode(path.read_bytes()).phash == bits_to_int(imagehash.phash(flat).hash)
+        assert decode(encode(flat, "PNG")).phash == bits_to_int(imagehash.phash(flat).hash)
