@@ -5,8 +5,8 @@ Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a
 (measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
 and a pure-Python double loop measured on a small N and extrapolated.
 
-    make bench-groups            # N = 10k, 100k, 1M, plain and with 7 alternates per image
-    .venv/bin/python bench/groups.py --alternates 7 --sizes 10000 100000 --brute-max 100000
+    make bench-groups            # N = 10k, 100k, 1M, plain and with 7 alternates per image (brute force to 100k)
+    .venv/bin/python bench/groups.py --alternates 7 --sizes 10000 100000 1000000 --brute-max 100000
     .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
 """
 
@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from paktum_cleanup import variants
+from paktum_common.phash import alternate_distance
 
 T = TypeVar("T")
 DISTANCE = 10
@@ -131,7 +132,10 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     if args.alternates:
-        print(f"with {args.alternates} alternates per image: each alternate against every plain hash\n")
+        print(
+            f"with {args.alternates} alternates per image: each alternate against every plain hash, within "
+            f"{alternate_distance(DISTANCE)} bits (paktum_common.phash.alternate_distance)\n"
+        )
     for n in args.sizes:
         hashes = make_hashes(n)
         alts = make_alternates(hashes, args.alternates) if args.alternates else None
@@ -139,9 +143,8 @@ def main() -> None:
         peak = peak_memory(lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, method, None, a))
         total_pairs = n * (n - 1) / 2
         if n <= args.brute_max:
-            block = max(1, 16_000_000 // n)
             if alts is None:
-                brute_pairs, brute = timed(lambda h=hashes, b=block: variants.pairs_brute_force(h, DISTANCE, b))
+                brute_pairs, brute = timed(lambda h=hashes: variants.pairs_brute_force(h, DISTANCE))
                 # Brute force does not skip degenerate hashes; compare on the same footing.
                 usable = ~variants.degenerate_mask(hashes)
                 brute_pairs = variants._sorted_pairs(brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]])

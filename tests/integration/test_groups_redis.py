@@ -18,7 +18,7 @@ from paktum_common.groups import (
     related_many,
     remove_from_groups,
 )
-from paktum_common.phash import is_degenerate
+from paktum_common.phash import ALTERNATE_PENALTY, is_degenerate, match
 from paktum_common.redis_client import connect
 from paktum_common.registry import IMAGES, PURGED
 
@@ -100,6 +100,31 @@ async def test_registry_finds_exactly_the_hashes_within_the_distance(redis_clien
     assert md5(1000) not in {m for m, _ in (await IMAGES.near(redis_client, [centre], 10))[0]}
     assert (await IMAGES.get(redis_client, [md5(1000), md5(1001)])) == {md5(1001): stored[md5(1001)]}
     assert await PURGED.near(redis_client, [centre], 10) == [[]]  # the purged registry is a separate one
+
+
+async def test_near_any_finds_what_match_links_through_alternates(redis_client: Redis) -> None:
+    # Ingest linking (near_any) and the regroup share paktum_common.phash.match's rule: a registered image is
+    # found when the new one's plain hash is within the distance of it, or an alternate within ALTERNATE_PENALTY
+    # bits less, and its distance is match's.
+    rng = random.Random(6)
+    stored = {md5(i): random_hash(rng) for i in range(200)}
+    await IMAGES.add(redis_client, stored)
+    hashes = list(stored.values())
+    queries = []
+    for _ in range(40):
+        plain = flip(rng.choice(hashes), rng.sample(range(64), rng.randrange(6, 14)))
+        alternates = [flip(rng.choice(hashes), rng.sample(range(64), rng.randrange(5, 12))) for _ in range(7)]
+        alternates.append(flip(plain, rng.sample(range(64), rng.randrange(0, ALTERNATE_PENALTY + 1))))  # near itself
+        alternates.append(0)  # degenerate: never matches
+        queries.append((plain, *alternates))
+    through = sum(1 for q in queries for h in q[1:8] if any(8 <= (h ^ s).bit_count() <= 10 for s in hashes))
+    assert through > 5  # alternates at the edge of the rule: the test proves something
+    for distance in (10, 12, ALTERNATE_PENALTY - 1):
+        found = await IMAGES.near_any(redis_client, queries, distance)
+        for query, near in zip(queries, found, strict=True):
+            measured = ((m, match(query[0], query[1:], h, ())[0]) for m, h in stored.items())
+            expected = sorted(((m, bits) for m, bits in measured if bits <= distance), key=lambda i: (i[1], i[0]))
+            assert near == expected
 
 
 async def test_linking_joins_and_merges_groups_as_images_arrive(redis_client: Redis) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from paktum_cleanup import variants
-from paktum_common.phash import is_degenerate
+from paktum_common.phash import ALTERNATE_PENALTY, is_degenerate
 
 METHODS = [pytest.param("numpy", id="numpy")]
 if variants.available_method() == "numba":
@@ -232,7 +232,8 @@ def with_alternates(seed: int, n: int, per_image: int) -> tuple[np.ndarray, np.n
 
 
 def reference_with_alternates(hashes: np.ndarray, owners: np.ndarray, values: np.ndarray, distance: int) -> set:
-    """Quadratic, written apart from the module: plain pairs, and every alternate against every plain hash."""
+    """Quadratic, written apart from the module: plain pairs within the distance, and every alternate within
+    ALTERNATE_PENALTY bits less of every plain hash."""
     usable = np.array([not is_degenerate(int(h)) for h in hashes])
     good = np.array([not is_degenerate(int(v)) for v in values]) & usable[owners]
     found = reference_pairs([int(h) for h in hashes], distance) if hashes.size <= 400 else set()
@@ -243,7 +244,7 @@ def reference_with_alternates(hashes: np.ndarray, owners: np.ndarray, values: np
                 if start + i < j and usable[start + i] and usable[j]:
                     found.add((int(start + i), int(j)))
     for start in range(0, values.size, 512):
-        close = np.bitwise_count(values[start : start + 512, None] ^ hashes[None, :]) <= distance
+        close = np.bitwise_count(values[start : start + 512, None] ^ hashes[None, :]) <= distance - ALTERNATE_PENALTY
         for q, t in zip(*np.nonzero(close), strict=True):
             owner = int(owners[start + q])
             if good[start + q] and usable[t] and owner != t:
@@ -263,12 +264,77 @@ def test_pairs_through_alternates_match_the_reference(method: variants.Method, n
     assert len(found) == len(expected)
 
 
-@pytest.mark.skipif(variants.available_method() != "numba", reason="the wide-chunk search is numba's")
-@pytest.mark.parametrize("distance", [10, 7])
-def test_the_wide_chunk_search_matches_the_reference(monkeypatch: pytest.MonkeyPatch, distance: int) -> None:
-    # Used from 500,000 hashes on; here on 10,000, to compare it with the quadratic reference.
-    monkeypatch.setattr(variants, "WIDE_MIN_HASHES", 0)
-    hashes, owners, values = with_alternates(distance, 10_000, 7)
-    expected = reference_with_alternates(hashes, owners, values, distance)
-    found = variants.variant_pairs(hashes, distance, "numba", alternates=(owners, values))
+@pytest.mark.parametrize("method", [*METHODS, pytest.param("brute", id="brute")])
+def test_an_alternate_links_only_within_the_penalty_less(method: variants.Method) -> None:
+    rng = random.Random(5)
+    a, b = random_hash(rng), random_hash(rng)
+    while (a ^ b).bit_count() < 30:
+        b = random_hash(rng)
+    through = 10 - ALTERNATE_PENALTY
+    hashes = np.array([a, b, random_hash(rng)], dtype=np.uint64)
+    owners = np.array([0, 2], dtype=np.int64)
+    values = np.array([usable_flip(rng, b, through), usable_flip(rng, b, through + 1)], dtype=np.uint64)
+    found = variants.variant_pairs(hashes, 10, method, alternates=(owners, values))
+    assert found.tolist() == [[0, 1]]
+    # Below the penalty nothing can match through an alternate, not even a copy of the other's hash.
+    copies = np.array([b, b], dtype=np.uint64)
+    assert variants.variant_pairs(hashes, ALTERNATE_PENALTY - 1, method, alternates=(owners, copies)).size == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_alternates_near_their_own_hash_find_every_pair_they_alone_would(method: variants.Method) -> None:
+    # The search leaves out an alternate within ALTERNATE_PENALTY bits of its own image's hash (the plain
+    # search has whatever it finds); one bit further it must still be searched. Each alternate here is that
+    # near its own hash, and some are that near another image's.
+    rng = random.Random(11)
+    hashes = [random_hash(rng) for _ in range(400)]
+    owners, values = [], []
+    for owner in range(400):
+        for _ in range(4):
+            own = usable_flip(rng, hashes[owner], rng.randrange(0, ALTERNATE_PENALTY + 2))
+            other = usable_flip(rng, hashes[rng.randrange(400)], rng.randrange(0, 12))
+            owners.append(owner)
+            values.append(own if rng.random() < 0.5 else other)
+    # Pictures whose alternate is near their own hash and near another's: make the other's hash just far enough.
+    for owner in range(0, 400, 10):
+        near = usable_flip(rng, hashes[owner], ALTERNATE_PENALTY + 1)
+        hashes[owner + 1] = usable_flip(rng, near, 10 - ALTERNATE_PENALTY)
+        owners.append(owner)
+        values.append(near)
+    h, o, v = np.array(hashes, dtype=np.uint64), np.array(owners, dtype=np.int64), np.array(values, dtype=np.uint64)
+    expected = reference_with_alternates(h, o, v, 10)
+    assert {(i, i + 1) for i in range(0, 400, 10)} - reference_pairs(hashes, 10)  # some only through alternates
+    found = variants.variant_pairs(h, 10, method, alternates=(o, v))
     assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)
+
+
+def crowded(seed: int, n: int) -> list[int]:
+    """Hashes whose every chunk takes one of a few values, so each chunk table has long runs of one value
+    (the compiled loops run along them), with pairs at 9-12 bits spread over the chunks."""
+    rng = random.Random(seed)
+    values = [[rng.getrandbits(16) for _ in range(6)] for _ in range(4)]
+    hashes: list[int] = []
+    while len(hashes) < n:
+        base = sum(rng.choice(values[c]) << (16 * c) for c in range(4))
+        if is_degenerate(base):
+            continue
+        hashes.append(base)
+        if rng.random() < 0.3:
+            hashes.append(flip(base, rng.sample(range(64), rng.randrange(0, 13))))
+    return hashes[:n]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_long_runs_of_one_chunk_value_match_the_reference(method: variants.Method) -> None:
+    hashes = crowded(3, 1500)
+    rng = random.Random(4)
+    owners = [o for o in range(1500) for _ in range(3)]
+    values = [flip(hashes[rng.randrange(1500)], rng.sample(range(64), rng.randrange(0, 12))) for _ in owners]
+    h, o, v = np.array(hashes, dtype=np.uint64), np.array(owners, dtype=np.int64), np.array(values, dtype=np.uint64)
+    for distance in (10, 7):
+        assert {tuple(p) for p in variants.variant_pairs(h, distance, method).tolist()} == reference_pairs(
+            hashes, distance
+        )
+        expected = reference_with_alternates(h, o, v, distance)
+        found = variants.variant_pairs(h, distance, method, alternates=(o, v))
+        assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)

@@ -17,7 +17,14 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
-from paktum_common.phash import alternates_from_text, alternates_to_text, hamming, is_degenerate
+from paktum_common.phash import (
+    ALTERNATE_PENALTY,
+    alternate_distance,
+    alternates_from_text,
+    alternates_to_text,
+    hamming,
+    is_degenerate,
+)
 
 CHUNKS = 4
 CHUNK_BITS = 16
@@ -116,9 +123,13 @@ class PhashRegistry:
 
         A degenerate query finds nothing: such hashes never link. One round trip for all queries.
         """
-        radii = chunk_radii(distance)
+        return await self._near(redis, [(phash, distance) for phash in phashes])
+
+    async def _near(self, redis: Redis, queries: Sequence[tuple[int, int]]) -> list[list[tuple[str, int]]]:
+        """near() with a distance of its own for each query hash (at least 0)."""
         async with redis.pipeline(transaction=False) as pipe:
-            for phash in phashes:
+            for phash, distance in queries:
+                radii = chunk_radii(distance)
                 chunk_keys = [
                     self._chunk_key(chunk, chunk_value(phash, chunk) ^ mask)
                     for chunk in range(CHUNKS)
@@ -128,7 +139,7 @@ class PhashRegistry:
                 pipe.sunion(chunk_keys)
             candidates = await pipe.execute()
         found: list[list[tuple[str, int]]] = []
-        for phash, members in zip(phashes, candidates, strict=True):
+        for (phash, distance), members in zip(queries, candidates, strict=True):
             close: list[tuple[str, int]] = []
             if not is_degenerate(phash):
                 for member in members:
@@ -143,26 +154,37 @@ class PhashRegistry:
         self, redis: Redis, queries: Sequence[Sequence[int]], distance: int
     ) -> list[list[tuple[str, int]]]:
         """For each image given as its query hashes (the plain pHash first, then its alternates), the registered
-        images within `distance` bits of any of them, as (md5, least distance), nearest first. One round trip."""
-        flat = [h for hashes in queries for h in _usable_queries(hashes)]
-        found = await self.near(redis, flat, distance)
+        images within `distance` bits of its plain hash or alternate_distance(distance) of an alternate, as (md5,
+        least distance), nearest first; a match through an alternate counts its bits plus ALTERNATE_PENALTY, as
+        paktum_common.phash.match does. One round trip."""
+        per_image = [_usable_queries(hashes, distance) for hashes in queries]
+        found = await self._near(redis, [query for usable in per_image for query in usable])
         results: list[list[tuple[str, int]]] = []
         position = 0
-        for hashes in queries:
+        for usable in per_image:
             best: dict[str, int] = {}
-            for _ in _usable_queries(hashes):
+            for _, limit in usable:
+                penalty = distance - limit
                 for md5, bits in found[position]:
-                    best[md5] = min(bits, best.get(md5, bits))
+                    best[md5] = min(bits + penalty, best.get(md5, bits + penalty))
                 position += 1
             results.append(sorted(best.items(), key=lambda item: (item[1], item[0])))
         return results
 
 
-def _usable_queries(hashes: Sequence[int]) -> list[int]:
-    # An image whose plain hash is degenerate never links (paktum_common.phash.match), whatever its alternates.
+def _usable_queries(hashes: Sequence[int], distance: int) -> list[tuple[int, int]]:
+    """(hash, how near it must come) for the plain pHash and each alternate that can find something.
+
+    An image whose plain hash is degenerate never links (paktum_common.phash.match), whatever its alternates.
+    An alternate within ALTERNATE_PENALTY bits of the plain hash finds nothing the plain hash does not, at no
+    less a distance (the triangle inequality), so it is not asked."""
     if not hashes or is_degenerate(hashes[0]):
         return []
-    return [h for h in hashes if not is_degenerate(h)]
+    plain, through = hashes[0], alternate_distance(distance)
+    usable = [(plain, distance)]
+    if through >= 0:
+        usable += [(h, through) for h in hashes[1:] if not is_degenerate(h) and hamming(h, plain) > ALTERNATE_PENALTY]
+    return usable
 
 
 IMAGES = PhashRegistry(keys.PHASHES, keys.PHASH_CHUNKS, keys.PHASH_ALTERNATES)

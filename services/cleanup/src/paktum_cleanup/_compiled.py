@@ -1,5 +1,5 @@
-"""The compiled kernels of variant grouping (numba): the chunk-table pair searches (within one set, between
-two) and union-find."""
+"""The compiled kernels of variant grouping (numba): ordering hashes by a chunk, the chunk-table pair search
+(within one set or between two) and union-find."""
 
 from __future__ import annotations
 
@@ -10,26 +10,29 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
+CHUNKS = 4
 CHUNK_BITS = 16
 CHUNK_VALUES = 1 << CHUNK_BITS
-# The 4 chunks of 16 bits, for the kernels that take chunks of any width.
-SIXTEEN_OFFSETS = np.array([0, 16, 32, 48], dtype=np.int64)
-SIXTEEN_WIDTHS = np.array([16, 16, 16, 16], dtype=np.int64)
+CHUNK_MASK = np.uint64(CHUNK_VALUES - 1)
 
 
 @intrinsic
-def _ctpop(typingctx: Any, value: Any) -> Any:
-    # numba exposes no popcount; LLVM's ctpop becomes one POPCNT instruction on the host CPU.
-    signature = types.uint64(types.uint64)
+def _xor_ctpop(typingctx: Any, a: Any, b: Any) -> Any:
+    # numba exposes no popcount; LLVM's ctpop becomes one POPCNT instruction, or a vector one in a loop. The
+    # XOR and the count keep the first argument's width (numba would widen a uint32 XOR to 64 bits): 8 uint32
+    # words to a 256-bit register where 4 uint64 hashes fit.
+    if a not in types.unsigned_domain or b not in types.unsigned_domain:
+        return None
+    signature = a(a, a)
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        return builder.ctpop(args[0])
+        return builder.ctpop(builder.xor(args[0], args[1]))
 
     return signature, codegen
 
 
 # Called only from compiled code, where numba resolves the intrinsic; to mypy it is any callable.
-_popcount: Any = cast(Any, _ctpop)
+_distance: Any = cast(Any, _xor_ctpop)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -40,101 +43,106 @@ def _grow(out: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_row(
-    a: np.uint64,
-    p: int,
-    others: np.ndarray,
-    first: int,
-    end: int,
-    chunk: int,
-    limit: np.uint64,
-    radii: np.ndarray,
-    offsets: np.ndarray,
-    widths: np.ndarray,
-    out: np.ndarray,
-    count: int,
-) -> tuple[np.ndarray, int]:
-    """Record (p, q) for every q in first..end whose hash is within `limit` of `a`, first close on `chunk`."""
-    # Almost no candidate is a pair: a branch-free counting pass (which LLVM vectorizes)
-    # rules most rows out before the pass that records pairs.
-    hits = np.int64(0)
-    for q in range(first, end):
-        hits += np.int64(_popcount(a ^ others[q]) <= limit)
-    if hits == 0:
-        return out, count
-    for q in range(first, end):
-        xor = a ^ others[q]
-        if _popcount(xor) <= limit and _first_close_wide(xor, chunk, radii, offsets, widths):
-            if count == out.shape[0]:
-                out = _grow(out)
-            out[count, 0] = p
-            out[count, 1] = q
-            count += 1
-    return out, count
+def chunk_sorted(hashes: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hashes ordered by one chunk's value (a counting sort, stable): their order, the sorted hashes,
+    where each value's run starts, and each sorted hash's two following chunks as one 32-bit word (the
+    filter chunk_join compares first)."""
+    shift = np.uint64(CHUNK_BITS * chunk)
+    low = np.uint64(CHUNK_BITS * ((chunk + 1) % CHUNKS))
+    high = np.uint64(CHUNK_BITS * ((chunk + 2) % CHUNKS))
+    starts = np.zeros(CHUNK_VALUES + 1, dtype=np.int64)
+    for value in hashes:
+        starts[((value >> shift) & CHUNK_MASK) + np.uint64(1)] += 1
+    for key in range(CHUNK_VALUES):
+        starts[key + 1] += starts[key]
+    fill = starts[:-1].copy()
+    order = np.empty(hashes.size, dtype=np.int64)
+    ordered = np.empty(hashes.size, dtype=np.uint64)
+    words = np.empty(hashes.size, dtype=np.uint32)
+    for index in range(hashes.size):
+        value = hashes[index]
+        key = (value >> shift) & CHUNK_MASK
+        position = fill[key]
+        fill[key] += 1
+        order[position] = index
+        ordered[position] = value
+        words[position] = np.uint32(((value >> low) & CHUNK_MASK) | (((value >> high) & CHUNK_MASK) << np.uint64(16)))
+    return order, ordered, starts, words
 
 
 @numba.njit(cache=True, nogil=True)
-def chunk_pairs(
-    sorted_hashes: np.ndarray, starts: np.ndarray, masks: np.ndarray, chunk: int, distance: int, radii: np.ndarray
-) -> np.ndarray:
-    """Positions (p, q) in the chunk-sorted order of every pair within `distance` first close on `chunk`."""
-    return _bucket_pairs(sorted_hashes, starts, sorted_hashes, starts, masks, chunk, distance, radii, True)
-
-
-@numba.njit(cache=True, nogil=True)
-def cross_chunk_pairs(
-    sorted_targets: np.ndarray,
-    target_starts: np.ndarray,
-    sorted_queries: np.ndarray,
-    query_starts: np.ndarray,
-    masks: np.ndarray,
-    chunk: int,
-    distance: int,
-    radii: np.ndarray,
-) -> np.ndarray:
-    """Positions (t, q) in the two chunk-sorted orders of every target-query pair within `distance` first
-    close on `chunk`: chunk_pairs between two sets (alternate pHashes against plain ones)."""
-    return _bucket_pairs(
-        sorted_targets, target_starts, sorted_queries, query_starts, masks, chunk, distance, radii, False
-    )
-
-
-@numba.njit(cache=True, nogil=True)
-def _bucket_pairs(
-    left: np.ndarray,
-    left_starts: np.ndarray,
-    right: np.ndarray,
-    right_starts: np.ndarray,
+def chunk_join(
+    held: np.ndarray,
+    held_starts: np.ndarray,
+    held_words: np.ndarray,
+    streamed: np.ndarray,
+    streamed_starts: np.ndarray,
+    streamed_words: np.ndarray,
     masks: np.ndarray,
     chunk: int,
     distance: int,
     radii: np.ndarray,
     same: bool,
 ) -> np.ndarray:
-    # `same`: left and right are one set, so each pair of buckets is visited once (from the lower key to the
-    # higher) and within one bucket each position pairs with the ones after it.
+    """Positions (h, s) in the two chunk-sorted orders (chunk_sorted) of every pair within `distance` that is
+    first close on `chunk`: the held hash's chunk value and the streamed one's differ by one of `masks`, and on
+    no earlier chunk are they within that chunk's radius. `same`: both sides are one set, and each pair is
+    reported once (h > s).
+
+    The held side's run of one chunk value stays in the L1 cache while the streamed runs of every value within
+    the radius pass by it (hold the larger side's runs). Almost no candidate is a pair, so each streamed hash is
+    first compared on 32 other bits alone, 8 at a time: their distance can be at most `distance` less the bits
+    the chunk's mask sets. Only a row with such a candidate is compared on all 64 bits."""
     limit = np.uint64(distance)
     out = np.empty((1024, 2), dtype=np.int64)
     count = 0
     for key in range(CHUNK_VALUES):
-        s1 = left_starts[key]
-        e1 = left_starts[key + 1]
-        if s1 == e1:
+        held_start = held_starts[key]
+        if held_start == held_starts[key + 1]:
             continue
+        # Unsigned loop bounds: numba then drops its negative-index check, and LLVM vectorizes the loops.
+        held_end = np.uint64(held_starts[key + 1])
         for mask in masks:
             partner = key ^ mask
             if same and partner < key:
                 continue
-            s2 = right_starts[partner]
-            e2 = right_starts[partner + 1]
-            if s2 == e2:
-                continue
-            for p in range(s1, e1):
-                first = p + 1 if same and mask == 0 else s2
-                out, count = _scan_row(
-                    left[p], p, right, first, e2, chunk, limit, radii, SIXTEEN_OFFSETS, SIXTEEN_WIDTHS, out, count
-                )
+            rest = np.uint32(distance - np.int64(_distance(np.uint64(mask), np.uint64(0))))
+            for s in range(streamed_starts[partner], streamed_starts[partner + 1]):
+                first = np.uint64(s + 1 if same and mask == 0 else held_start)
+                if _least_distance(streamed_words[s], held_words, first, held_end) > rest:
+                    continue
+                value = streamed[s]
+                if _least_distance(value, held, first, held_end) > limit:
+                    continue
+                for h in range(first, held_end):
+                    xor = value ^ held[h]
+                    if _distance(xor, np.uint64(0)) <= limit and _first_close(xor, chunk, radii):
+                        if count == out.shape[0]:
+                            out = _grow(out)
+                        out[count, 0] = h
+                        out[count, 1] = s
+                        count += 1
     return out[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _least_distance(value: Any, others: np.ndarray, first: np.uint64, end: np.uint64) -> Any:
+    """The least Hamming distance from `value` to others[first:end], in the width of `value`'s type (that width
+    when the range is empty)."""
+    least = _distance(value, ~value)
+    for index in range(first, end):
+        least = min(least, _distance(value, others[index]))
+    return least
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_close(xor: np.uint64, chunk: int, radii: np.ndarray) -> bool:
+    """True when no chunk before `chunk` is within its radius: the pair is reported from `chunk` only."""
+    for earlier in range(chunk):
+        part = (xor >> np.uint64(CHUNK_BITS * earlier)) & CHUNK_MASK
+        if radii[earlier] >= 0 and _distance(part, np.uint64(0)) <= np.uint64(radii[earlier]):
+            return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -159,48 +167,3 @@ def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
     for node in range(n):
         parent[node] = _find(parent, node)
     return parent
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_close_wide(xor: np.uint64, chunk: int, radii: np.ndarray, offsets: np.ndarray, widths: np.ndarray) -> bool:
-    # _first_close_chunk for chunks of any widths.
-    for earlier in range(chunk):
-        part = (xor >> np.uint64(offsets[earlier])) & ((np.uint64(1) << np.uint64(widths[earlier])) - np.uint64(1))
-        if radii[earlier] >= 0 and _popcount(part) <= np.uint64(radii[earlier]):
-            return False
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def wide_cross_pairs(
-    sorted_targets: np.ndarray,
-    target_keys: np.ndarray,
-    target_runs: np.ndarray,
-    sorted_queries: np.ndarray,
-    query_starts: np.ndarray,
-    masks: np.ndarray,
-    layout: np.ndarray,  # one row per chunk: bit offset, width, search radius
-    chunk: int,
-    distance: int,
-) -> np.ndarray:
-    """cross_chunk_pairs over wide chunks (about 21 bits): the targets' distinct chunk values (`target_keys`,
-    their runs in `target_runs`), each probed with every mask. The mask is the outer loop, so the probes walk
-    `query_starts` nearly in order (x ^ mask for ascending x), which the memory prefetcher follows."""
-    offsets = layout[:, 0].copy()
-    widths = layout[:, 1].copy()
-    radii = layout[:, 2].copy()
-    limit = np.uint64(distance)
-    out = np.empty((1024, 2), dtype=np.int64)
-    count = 0
-    for mask in masks:
-        for index in range(target_keys.size):
-            partner = target_keys[index] ^ mask
-            s2 = query_starts[partner]
-            e2 = query_starts[partner + 1]
-            if s2 == e2:
-                continue
-            for p in range(target_runs[index], target_runs[index + 1]):
-                out, count = _scan_row(
-                    sorted_targets[p], p, sorted_queries, s2, e2, chunk, limit, radii, offsets, widths, out, count
-                )
-    return out[:count].copy()

@@ -8,23 +8,23 @@ is then checked exactly. A pair close on several chunks is kept only from the fi
 pair is reported once.
 
 With alternates (each image's pHashes mirrored, rotated, on the other background), two images also pair
-when an alternate of one is within the distance of the plain hash of the other: the same search between
-the alternates and the plain hashes (chunk tables over the plain ones, probed with the alternates' chunks).
+when an alternate of one is within paktum_common.phash.alternate_distance of the plain hash of the other: the
+same search between the alternates and the plain hashes. An alternate within ALTERNATE_PENALTY bits of its own
+image's plain hash is left out of it: whatever it is near, that plain hash is near too, within the distance
+(the triangle inequality), so the plain search has the pair already.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal
 
 import numpy as np
 
 from paktum_common import registry
-from paktum_common.phash import DEGENERATE_MIN_BITS
+from paktum_common.phash import ALTERNATE_PENALTY, DEGENERATE_MIN_BITS, alternate_distance
 
 log = logging.getLogger("paktum.cleanup")
 
@@ -88,7 +88,8 @@ def variant_pairs(
     alternates: Alternates | None = None,
 ) -> np.ndarray:
     """Every pair (i, j), i < j, of non-degenerate hashes at most `distance` bits apart, sorted; with
-    `alternates`, also every pair where a non-degenerate alternate of one is that near the other's hash.
+    `alternates`, also every pair where a non-degenerate alternate of one is within alternate_distance(distance)
+    of the other's hash (paktum_common.phash.match's rule).
 
     `excluded` is a (k, 2) array of index pairs that must not link ("not variants" decisions).
     """
@@ -96,22 +97,26 @@ def variant_pairs(
     usable_mask = ~degenerate_mask(hashes)
     usable = np.flatnonzero(usable_mask)
     sub = hashes[usable]
-    owners, queries = _usable_alternates(alternates, usable_mask)
+    through = alternate_distance(distance)
+    owners, queries = _usable_alternates(alternates, usable_mask, through)
     if method == "auto":
         # With a wide radius the chunk tables stop pruning anything: comparing all pairs is cheaper.
         mih_cost = CHUNK_VALUES * sum(len(chunk_masks(int(r))) for r in chunk_radii(distance) if r >= 0)
         method = "brute" if sub.size * (sub.size + 2 * queries.size) < mih_cost else available_method()
-    if method == "numba":
-        if _compiled is None:
-            raise RuntimeError("numba is not available")
-        local = _pairs_mih(sub, distance, _compiled.chunk_pairs)
-        cross = _cross_numba(sub, queries, distance) if queries.size else None
-    elif method == "numpy":
-        local = _pairs_mih(sub, distance, _chunk_pairs_numpy)
-        cross = _cross_numpy(sub, queries, distance) if queries.size else None
-    else:
+    if method == "brute":
+        # The reference: every alternate, compared with every plain hash.
         local = pairs_brute_force(sub, distance)
-        cross = cross_pairs_brute_force(sub, queries, distance) if queries.size else None
+        cross = cross_pairs_brute_force(sub, queries, through) if queries.size else None
+    else:
+        owners, queries = _new_alternates(owners, queries, hashes)
+        if method == "numba":
+            if _compiled is None:
+                raise RuntimeError("numba is not available")
+            local = _chunk_join(sub, None, distance)
+            cross = _cross_numba(sub, queries, through) if queries.size else None
+        else:
+            local = _pairs_mih(sub, distance)
+            cross = _cross_numpy(sub, queries, through) if queries.size else None
     pairs = usable[local] if local.size else np.empty((0, 2), dtype=np.int64)
     if cross is not None and cross.size:
         linked = np.stack([usable[cross[:, 0]], owners[cross[:, 1]]], axis=1)
@@ -128,13 +133,23 @@ def degenerate_mask(hashes: np.ndarray) -> np.ndarray:
     return (ones < DEGENERATE_MIN_BITS) | (ones > 64 - DEGENERATE_MIN_BITS)
 
 
-def _usable_alternates(alternates: Alternates | None, usable_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The alternates that can link: not degenerate, of an image whose own hash is not degenerate."""
-    if alternates is None or not alternates[0].size:
+def _usable_alternates(
+    alternates: Alternates | None, usable_mask: np.ndarray, through: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The alternates that can link: not degenerate, of an image whose own hash is not degenerate (none when
+    the distance leaves nothing to match through an alternate)."""
+    if alternates is None or not alternates[0].size or through < 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
     owners = np.asarray(alternates[0], dtype=np.int64)
     values = np.ascontiguousarray(alternates[1], dtype=np.uint64)
     keep = usable_mask[owners] & ~degenerate_mask(values)
+    return owners[keep], np.ascontiguousarray(values[keep])
+
+
+def _new_alternates(owners: np.ndarray, values: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The alternates that can add a pair to the plain ones. One within ALTERNATE_PENALTY bits of its image's
+    plain hash A cannot: if it is within distance - ALTERNATE_PENALTY of B, A is within the distance of B."""
+    keep = np.bitwise_count(values ^ hashes[owners]) > ALTERNATE_PENALTY
     return owners[keep], np.ascontiguousarray(values[keep])
 
 
@@ -149,11 +164,40 @@ def group_variants(
     return Grouping(pairs, component_labels(hashes.size, pairs, method))
 
 
+def _chunk_join(held: np.ndarray, streamed: np.ndarray | None, distance: int) -> np.ndarray:
+    """(held, streamed) index pairs within `distance`, each once, by _compiled.chunk_join on every chunk the
+    distance needs searched; `streamed` None: the pairs within `held`."""
+    assert _compiled is not None
+    radii = chunk_radii(distance)
+    found: list[np.ndarray] = []
+    for chunk, masks in _searched_chunks(distance):
+        h_order, h_sorted, h_starts, h_words = _compiled.chunk_sorted(held, chunk)
+        if streamed is None:
+            s_order, s_sorted, s_starts, s_words = h_order, h_sorted, h_starts, h_words
+        else:
+            s_order, s_sorted, s_starts, s_words = _compiled.chunk_sorted(streamed, chunk)
+        local = _compiled.chunk_join(
+            h_sorted, h_starts, h_words, s_sorted, s_starts, s_words, masks, chunk, distance, radii, streamed is None
+        )
+        if local.size:
+            found.append(np.stack([h_order[local[:, 0]], s_order[local[:, 1]]], axis=1))
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+
+
+def _cross_numba(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.ndarray:
+    """(target, query) index pairs within `distance`. The larger side is the held one: its runs of one chunk
+    value are the longer, and the compiled loops run along them."""
+    if queries.size >= targets.size:
+        return _chunk_join(queries, targets, distance)[:, ::-1]
+    return _chunk_join(targets, queries, distance)
+
+
 def _chunk_sorted(hashes: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hashes ordered by one chunk's value: (order, sorted hashes, where each value's run starts)."""
-    keys = ((hashes >> np.uint64(chunk * CHUNK_BITS)) & CHUNK_MASK).astype(np.int64)
+    keys = ((hashes >> np.uint64(chunk * CHUNK_BITS)) & CHUNK_MASK).astype(np.uint16)
     order = np.argsort(keys, kind="stable")
-    starts = np.searchsorted(keys[order], np.arange(CHUNK_VALUES + 1)).astype(np.int64)
+    starts = np.zeros(CHUNK_VALUES + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=CHUNK_VALUES), out=starts[1:])
     return order, np.ascontiguousarray(hashes[order]), starts
 
 
@@ -163,91 +207,21 @@ def _searched_chunks(distance: int) -> list[tuple[int, np.ndarray]]:
     return [(chunk, chunk_masks(int(radii[chunk]))) for chunk in range(CHUNKS) if radii[chunk] >= 0]
 
 
-def _pairs_mih(hashes: np.ndarray, distance: int, chunk_pairs: object) -> np.ndarray:
+def _pairs_mih(hashes: np.ndarray, distance: int) -> np.ndarray:
+    """The numpy twin of _chunk_join within one set."""
     radii = chunk_radii(distance)
     found: list[np.ndarray] = []
     for chunk, masks in _searched_chunks(distance):
         order, sorted_hashes, starts = _chunk_sorted(hashes, chunk)
-        local = chunk_pairs(sorted_hashes, starts, masks, chunk, distance, radii)  # type: ignore[operator]
+        local = _chunk_pairs_numpy(sorted_hashes, starts, masks, chunk, distance, radii)
         if local.size:
             found.append(order[local])
     return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
 
 
-def _cross_mih(targets: np.ndarray, queries: np.ndarray, distance: int, kernel: object) -> np.ndarray:
-    """(target, query) index pairs within `distance`, each once: the chunk tables over the targets, probed
-    with every query's chunks."""
-    radii = chunk_radii(distance)
-    found: list[np.ndarray] = []
-    for chunk, masks in _searched_chunks(distance):
-        t_order, t_sorted, t_starts = _chunk_sorted(targets, chunk)
-        q_order, q_sorted, q_starts = _chunk_sorted(queries, chunk)
-        local = kernel(t_sorted, t_starts, q_sorted, q_starts, masks, chunk, distance, radii)  # type: ignore[operator]
-        if local.size:
-            found.append(np.stack([t_order[local[:, 0]], q_order[local[:, 1]]], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
-
-
-# The search between alternates and plain hashes splits the 64 bits into 3 wide chunks instead of 4 of 16: with
-# seven or more alternates per hash there are many more probes to share the cost of each chunk value's run, and
-# wide chunks leave about a fifth of the candidates (at distance 10: within 3 bits on 22 or 21 bits, or 2 on 21).
-WIDE_CHUNKS = (22, 21, 21)
-WIDE_OFFSETS = (0, 22, 43)
-WIDE_MAX_MASKS = 20_000  # beyond it (distances far above 10) the 16-bit chunks cost less
-# Below this many hashes the wide chunks' values are too sparse for the probes to stay in cache: measured at
-# 100,000 hashes with 7 alternates each, 16-bit chunks took 11.8 s and wide ones 30.9 s; at 1,000,000 the wide
-# ones cost 3.6 times the plain search and the 16-bit ones 7.5 times.
-WIDE_MIN_HASHES = 500_000
-
-
-@cache
-def wide_masks(width: int, radius: int) -> np.ndarray:
-    """Every `width`-bit XOR mask with at most `radius` bits set, the empty mask first."""
-    masks = [0]
-    for bits in range(1, min(radius, width) + 1):
-        masks += [sum(1 << b for b in combo) for combo in itertools.combinations(range(width), bits)]
-    return np.array(masks, dtype=np.int64)
-
-
-def wide_radii(distance: int) -> np.ndarray:
-    radius, extra = divmod(distance, len(WIDE_CHUNKS))
-    return np.array([radius if c <= extra else radius - 1 for c in range(len(WIDE_CHUNKS))], dtype=np.int64)
-
-
-def _cross_numba(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.ndarray:
-    assert _compiled is not None
-    radii = wide_radii(distance)
-    masks = sum(len(wide_masks(w, int(r))) for w, r in zip(WIDE_CHUNKS, radii, strict=True) if r >= 0)
-    if targets.size < WIDE_MIN_HASHES or masks > WIDE_MAX_MASKS:
-        return _cross_mih(targets, queries, distance, _compiled.cross_chunk_pairs)
-    layout = np.stack([np.array(WIDE_OFFSETS), np.array(WIDE_CHUNKS), radii], axis=1).astype(np.int64)
-    found: list[np.ndarray] = []
-    for chunk, (width, offset) in enumerate(zip(WIDE_CHUNKS, WIDE_OFFSETS, strict=True)):
-        if radii[chunk] < 0:
-            continue
-        low = np.uint64((1 << width) - 1)
-        t_keys = ((targets >> np.uint64(offset)) & low).astype(np.int64)
-        t_order = np.argsort(t_keys, kind="stable")
-        t_sorted_keys = t_keys[t_order]
-        distinct, first = np.unique(t_sorted_keys, return_index=True)
-        runs = np.append(first, t_keys.size).astype(np.int64)
-        q_keys = ((queries >> np.uint64(offset)) & low).astype(np.int64)
-        q_order = np.argsort(q_keys, kind="stable")
-        q_starts = np.zeros((1 << width) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(q_keys, minlength=1 << width), out=q_starts[1:])
-        local = _compiled.wide_cross_pairs(
-            np.ascontiguousarray(targets[t_order]), distinct.astype(np.int64), runs,
-            np.ascontiguousarray(queries[q_order]), q_starts, wide_masks(width, int(radii[chunk])),
-            layout, chunk, distance,
-        )  # fmt: skip
-        if local.size:
-            found.append(np.stack([t_order[local[:, 0]], q_order[local[:, 1]]], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
-
-
 def _cross_numpy(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.ndarray:
-    """The numpy twin of _cross_mih: the pairs within both sets at once, keeping those between the two."""
-    found = _pairs_mih(np.concatenate([targets, queries]), distance, _chunk_pairs_numpy)
+    """The numpy twin of _cross_numba: the pairs within both sets at once, keeping those between the two."""
+    found = _pairs_mih(np.concatenate([targets, queries]), distance)
     if not found.size:
         return np.empty((0, 2), dtype=np.int64)
     low, high = found.min(axis=1), found.max(axis=1)
@@ -258,7 +232,7 @@ def _cross_numpy(targets: np.ndarray, queries: np.ndarray, distance: int) -> np.
 def _chunk_pairs_numpy(
     sorted_hashes: np.ndarray, starts: np.ndarray, masks: np.ndarray, chunk: int, distance: int, radii: np.ndarray
 ) -> np.ndarray:
-    """The numpy twin of _compiled.chunk_pairs: positions (p, q) in the chunk-sorted order."""
+    """The numpy twin of _compiled.chunk_join within one set: positions (p, q) in the chunk-sorted order."""
     n = sorted_hashes.size
     keys = np.repeat(np.arange(CHUNK_VALUES, dtype=np.int64), np.diff(starts))
     positions = np.arange(n, dtype=np.int64)
@@ -300,9 +274,15 @@ def _chunk_pairs_numpy(
     return np.concatenate(found)
 
 
-def pairs_brute_force(hashes: np.ndarray, distance: int, block: int = 2048) -> np.ndarray:
+# Comparisons made at once by brute force: the temporaries (8 bytes each) stay within a few MB, which is about
+# three times faster than blocks of 2,048 rows against 100,000 hashes (1.6 GB each).
+BRUTE_BLOCK_COMPARISONS = 2_000_000
+
+
+def pairs_brute_force(hashes: np.ndarray, distance: int, block: int | None = None) -> np.ndarray:
     """Every pair within the distance by comparing all pairs: quadratic, the reference and the small-n path."""
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    block = block or max(1, BRUTE_BLOCK_COMPARISONS // max(hashes.size, 1))
     found: list[np.ndarray] = []
     for start in range(0, hashes.size, block):
         rows = hashes[start : start + block]
@@ -319,9 +299,12 @@ def pairs_brute_force(hashes: np.ndarray, distance: int, block: int = 2048) -> n
     return np.concatenate(found).astype(np.int64)
 
 
-def cross_pairs_brute_force(targets: np.ndarray, queries: np.ndarray, distance: int, block: int = 2048) -> np.ndarray:
+def cross_pairs_brute_force(
+    targets: np.ndarray, queries: np.ndarray, distance: int, block: int | None = None
+) -> np.ndarray:
     """Every (target, query) index pair within the distance by comparing all of them: the reference."""
     targets = np.ascontiguousarray(targets, dtype=np.uint64)
+    block = block or max(1, BRUTE_BLOCK_COMPARISONS // max(targets.size, 1))
     found: list[np.ndarray] = []
     for start in range(0, queries.size, block):
         rows = np.ascontiguousarray(queries[start : start + block], dtype=np.uint64)
