@@ -15,8 +15,9 @@ has nothing of its picture in it for any hasher to find: it is set apart from ev
 counted. With
 --misses, Paktum's misses are listed per kind, with the distance and what the degenerate rule refused.
 
-- paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits,
-  directly or through an alternate of either side: mirrored, rotated, flattened on the other background);
+- paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits
+  directly, or within 8 through an alternate of either side: mirrored, rotated, flattened on the other
+  background; paktum_common.phash.ALTERNATE_PENALTY);
 - paktum plain: the same pHashes without alternates (Paktum before them; PAKTUM_VARIANT_TRANSFORMS=false);
 - paktum symmetric (what-if, --symmetric): the proposed rule for symmetric pictures (paktum_common.dct_hash): a
   pair one of whose pictures is symmetric is measured by their symmetric hashes alone, within SYMMETRIC_DISTANCE
@@ -47,7 +48,7 @@ from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
 from paktum_common.dct_hash import SYMMETRIC_DISTANCE, PictureHashes, is_degenerate_symmetric
-from paktum_common.phash import is_degenerate
+from paktum_common.phash import ALTERNATE_PENALTY, is_degenerate
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
 
@@ -341,7 +342,7 @@ def main() -> None:
     print("-" * (24 + 7 * len(KINDS) + 20))
 
     ours, seconds = timed_map(paktum, files)
-    distances = paktum_matrix(ours, True)  # type: ignore[arg-type]
+    distances = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]  # the live rule
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
     proposed = distances
