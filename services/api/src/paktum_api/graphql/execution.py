@@ -11,7 +11,10 @@ most of what a GraphQL page cost beyond the REST one. Here three kinds of field 
   value the page fetched already, marked with `prefetched()`; `Image.Related`), when every field its selection
   asks for is one of these kinds too: the whole object (or list) is built here, or none of it is.
 
-A value the schema asks for and a root field's list of objects are completed the same way (`complete_value`).
+An object whose selection is all such fields is built by one function compiled for that selection's shape
+(`builder`), once per shape for every execution; a root field's list of objects (and a `Related` loaded later)
+is completed the same way (`complete_value`). In a selection that also has other fields, each short-path field
+is read on its own (`_read`) and the rest go the general way.
 Anything unexpected (a null where the schema says non-null, a value the type will not coerce, a missing
 attribute, a prefetched field not fetched, a directive on the field, a deferred fragment) goes the general way,
 which then resolves and reports it exactly as before.
