@@ -1,10 +1,10 @@
 """Hostile files against a decode worker under the hasher's budgets: CPU seconds and peak memory per file.
 
 Each file is decoded in a fresh worker process forked from this one, running the decode pool's own worker
-loop (`paktum_hasher.pool.serve`: RLIMIT_CPU, RLIMIT_AS, the byte estimate in decode_image) with the default
-budgets, so what it spends is what a hasher's worker would; the worker's rusage (CPU, peak RSS) is read when
-it exits, even when the budget killed it. The peer is an ordinary photo of the same decode: every figure is
-also printed as a ratio to it.
+loop (`paktum_hasher.pool.serve`: the CPU timer and RLIMIT_CPU, RLIMIT_AS, the byte estimate in
+decode_image) with the default budgets, so what it spends is what a hasher's worker would; the worker's
+rusage (CPU, peak RSS) is read when it exits, even when the budget killed it. The peer is an ordinary
+photo of the same decode: every figure is also printed as a ratio to it.
 
     make stress                                   # or: .venv/bin/python bench/hostile.py --side 6000
 """

@@ -3,8 +3,10 @@
 A file from outside can make a decoder spin (a JPEG of thousands of scans) or allocate without end (a
 few bytes that claim gigapixels). Each decode therefore runs in a worker process of its own slot:
 
-- under `RLIMIT_CPU` (the kernel stops the worker with SIGXCPU past PAKTUM_DECODE_CPU_SECONDS) and a
-  wall-clock watchdog in the hasher (a worker that stalls without spending CPU is killed too);
+- under a CPU-time interval timer (`ITIMER_PROF`: the kernel stops the worker with SIGPROF once the decode
+  has used PAKTUM_DECODE_CPU_SECONDS of CPU, to the millisecond), `RLIMIT_CPU` a whole second or so beyond
+  it as a backstop (SIGXCPU), and a wall-clock watchdog in the hasher (a worker that stalls without
+  spending CPU is killed too);
 - under `RLIMIT_AS` (PAKTUM_DECODE_MEMORY_MIB above what the worker holds before it starts), a backstop to
   the estimate `decode_image` checks before it decodes: an allocation past it fails as MemoryError;
 - and when a worker dies, only the decode it was running fails, with the cause (its CPU budget, the OOM
@@ -165,7 +167,7 @@ class _Worker:
 
 def death_reason(exitcode: int | None, cpu_seconds: float, memory_mib: int) -> DecodeAbortedError:
     """Why a worker died, as the dead letter says it."""
-    if exitcode == -signal.SIGXCPU:
+    if exitcode in (-signal.SIGPROF, -signal.SIGXCPU):
         return DecodeAbortedError(
             f"decode took more than {cpu_seconds:g} s of CPU (PAKTUM_DECODE_CPU_SECONDS); stopped"
         )
@@ -189,18 +191,22 @@ def serve(conn: Connection, cpu_seconds: float, memory_mib: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the hasher's: a decode in flight finishes
     _die_with_parent()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a worker stopped by SIGXCPU leaves no core file
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU budget's timer: its default action ends the worker
     while True:
         try:
             fn, args, kwargs = conn.recv()
         except (EOFError, OSError):
             return
         _set_budgets(cpu_seconds, memory_mib)
+        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
         try:
             result: tuple[bool, Any] = (True, fn(*args, **kwargs))
         except MemoryError:
             result = (False, BadImageError(memory_refusal(memory_mib)))
         except Exception as exc:
             result = (False, exc)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
         _lift_memory_budget()  # the answer must be picklable whatever the decode left
         conn.send(result)
 
@@ -218,12 +224,12 @@ def _die_with_parent() -> None:
 
 
 def _set_budgets(cpu_seconds: float, memory_mib: int) -> None:
-    # RLIMIT_CPU counts the process's whole life: allow this call `cpu_seconds` more than used so far.
+    # The backstop to the interval timer. RLIMIT_CPU counts the process's whole life in whole seconds: allow
+    # this call at least `cpu_seconds` more than used so far, and at most a second beyond that.
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = usage.ru_utime + usage.ru_stime
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    # Whole seconds only: never past the budget, but always at least some of a second beyond what is used.
-    cpu_soft = max(math.floor(used + cpu_seconds), math.ceil(used) + 1)
+    cpu_soft = math.ceil(used + cpu_seconds) + 1
     if cpu_hard == resource.RLIM_INFINITY or cpu_soft <= cpu_hard:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
     mapped = _address_space_bytes()
