@@ -198,16 +198,13 @@ def serve(conn: Connection, cpu_seconds: float, memory_mib: int) -> None:
         except (EOFError, OSError):
             return
         _set_budgets(cpu_seconds, memory_mib)
-        signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
         try:
             result: tuple[bool, Any] = (True, fn(*args, **kwargs))
         except MemoryError:
             result = (False, BadImageError(memory_refusal(memory_mib)))
         except Exception as exc:
             result = (False, exc)
-        finally:
-            signal.setitimer(signal.ITIMER_PROF, 0)
-        _lift_memory_budget()  # the answer must be picklable whatever the decode left
+        _lift_budgets()  # the answer must be picklable whatever the decode left, and sent in whatever time
         conn.send(result)
 
 
@@ -224,8 +221,8 @@ def _die_with_parent() -> None:
 
 
 def _set_budgets(cpu_seconds: float, memory_mib: int) -> None:
-    # The backstop to the interval timer. RLIMIT_CPU counts the process's whole life in whole seconds: allow
-    # this call at least `cpu_seconds` more than used so far, and at most a second beyond that.
+    # RLIMIT_CPU is the backstop to the CPU timer armed last. It counts the process's whole life in whole
+    # seconds: allow this call at least `cpu_seconds` more than used so far, and at most a second beyond.
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = usage.ru_utime + usage.ru_stime
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
@@ -238,9 +235,11 @@ def _set_budgets(cpu_seconds: float, memory_mib: int) -> None:
         as_soft = mapped + memory_mib * 1024 * 1024 + AS_SLACK_BYTES
         if as_hard == resource.RLIM_INFINITY or as_soft <= as_hard:
             resource.setrlimit(resource.RLIMIT_AS, (as_soft, as_hard))
+    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)  # the CPU time of this call alone, to the millisecond
 
 
-def _lift_memory_budget() -> None:
+def _lift_budgets() -> None:
+    signal.setitimer(signal.ITIMER_PROF, 0)
     _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (as_hard, as_hard))
 
