@@ -12,14 +12,8 @@ import pytest
 from PIL import Image
 
 from paktum_api.similar import query_hashes
-from paktum_common.dct_hash import (
-    SYMMETRIC_DISTANCE,
-    dct_32,
-    is_degenerate_symmetric,
-    odd_share,
-    symmetric_hash,
-)
-from paktum_common.phash import hamming, is_degenerate
+from paktum_common.dct_hash import dct_32, odd_share, symmetric_hash
+from paktum_common.phash import SYMMETRIC_DISTANCE, hamming, is_degenerate, is_degenerate_symmetric
 from paktum_hasher.decode import DecodedImage, decode_image
 from paktum_hasher.phash import bits_to_int, hashes_of
 from tests.imagefiles import encode

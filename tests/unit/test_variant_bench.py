@@ -71,7 +71,8 @@ def test_a_stricter_alternate_distance_counts_only_the_near_alternates() -> None
 
 
 def test_a_pair_with_a_symmetric_side_is_measured_by_the_symmetric_hashes_alone() -> None:
-    from paktum_common.dct_hash import SYMMETRIC_DISTANCE, PictureHashes
+    from paktum_common.dct_hash import PictureHashes
+    from paktum_common.phash import SYMMETRIC_DISTANCE
 
     plain = 0x0123_4567_89AB_CDEF
     star = (1 << 32) - 1  # 32 of 64 bits set: a usable symmetric hash

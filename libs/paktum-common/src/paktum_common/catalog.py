@@ -35,6 +35,7 @@ from paktum_common.contracts import ImageDocument, TagEdit
 from paktum_common.errors import BannedImageError, TransientError
 from paktum_common.groups import link_images, remove_from_groups
 from paktum_common.log import log_event
+from paktum_common.phash import Symmetry
 from paktum_common.redis_client import as_text
 from paktum_common.registry import IMAGES, PURGED
 from paktum_common.search import SearchBackend, SearchQuery
@@ -76,6 +77,8 @@ def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
     update: dict[str, object] = {"Tags": tags, "Tagstring": " ".join(tags)}
     if not old.PHashAlternates and new.PHashAlternates:  # indexed before alternates were computed
         update["PHashAlternates"] = new.PHashAlternates
+    if not old.PHashSymmetric and new.PHashSymmetric:  # indexed before symmetric hashes were computed
+        update.update(Symmetric=new.Symmetric, PHashSymmetric=new.PHashSymmetric)
     return old.model_copy(update=update)
 
 
@@ -184,17 +187,21 @@ class Catalog(Admission):
         for start in range(0, len(ids), BATCH):
             indexed = await self.search.get_documents(ids[start : start + BATCH])
             alternates = {md5: doc.PHashAlternates for md5, doc in indexed.items()}
-            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed}, alternates)
+            symmetry = {md5: doc.symmetry for md5, doc in indexed.items()}
+            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed}, alternates, symmetry)
             done += list(indexed)
         return done
 
     async def register(
-        self, phashes: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+        self,
+        phashes: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]] | None = None,
+        symmetry: Mapping[str, Symmetry | None] | None = None,
     ) -> int:
-        """Register indexed images' pHashes (md5 -> pHash, and their alternates) and link each into its variant
-        group at once (one round trip to find neighbours); returns how many joined a group. The cleanup run
-        redoes both."""
-        return await link_images(self.redis, phashes, self.distance, alternates)
+        """Register indexed images' pHashes (md5 -> pHash, and their alternates and Symmetry) and link each into
+        its variant group at once (one round trip to find neighbours); returns how many joined a group. The
+        cleanup run redoes both."""
+        return await link_images(self.redis, phashes, self.distance, alternates, symmetry)
 
     # ---- Editing ---------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from paktum_common.errors import BadPostError, InvalidEditError
+from paktum_common.phash import Symmetry
 
 PHASH_MAX = (1 << 64) - 1
 
@@ -234,35 +235,49 @@ class ImageDocument(BaseModel):
     # The pHashes the picture also matches by (mirrored, rotated, flattened on the other background): the
     # slots of paktum_common.phash. Empty for images indexed before they were computed. Not shown to clients.
     PHashAlternates: tuple[int, ...] = ()
+    # Whether the picture is symmetric, and its symmetric hashes (paktum_common.phash.Symmetry): empty for images
+    # hashed before they were computed, which are then matched by their pHashes alone. Not shown to clients.
+    Symmetric: bool = False
+    PHashSymmetric: tuple[int, ...] = ()
 
     @property
     def added_seconds(self) -> int:
         return int(self.Added)
+
+    @property
+    def symmetry(self) -> Symmetry | None:
+        return Symmetry(self.Symmetric, self.PHashSymmetric) if self.PHashSymmetric else None
 
     def to_index(self) -> dict[str, Any]:
         """The index form: the pHash as 16 hex digits, never a JSON number (a double would corrupt it)."""
         doc = self.model_dump(mode="json")
         doc["PHash"] = phash_to_hex(self.PHash)
         doc["PHashAlternates"] = [phash_to_hex(h) for h in self.PHashAlternates]
+        doc["PHashSymmetric"] = [phash_to_hex(h) for h in self.PHashSymmetric]
         return doc
 
     def to_index_json(self) -> str:
         """`to_index` as compact JSON, serialised by pydantic's core (a quarter of the time of json.dumps)."""
-        body = self.model_dump_json(exclude={"PHash", "PHashAlternates"})
+        body = self.model_dump_json(exclude={"PHash", "PHashAlternates", "PHashSymmetric"})
         alternates = ",".join(f'"{phash_to_hex(h)}"' for h in self.PHashAlternates)
-        return f'{body[:-1]},"PHash":"{phash_to_hex(self.PHash)}","PHashAlternates":[{alternates}]}}'
+        symmetric = ",".join(f'"{phash_to_hex(h)}"' for h in self.PHashSymmetric)
+        return (
+            f'{body[:-1]},"PHash":"{phash_to_hex(self.PHash)}","PHashAlternates":[{alternates}],'
+            f'"PHashSymmetric":[{symmetric}]}}'
+        )
 
     @classmethod
     def from_index(cls, doc: dict[str, Any]) -> ImageDocument:
         data = dict(doc)
         data["PHash"] = phash_from_hex(str(data["PHash"]))
         data["PHashAlternates"] = tuple(phash_from_hex(str(h)) for h in data.get("PHashAlternates") or ())
+        data["PHashSymmetric"] = tuple(phash_from_hex(str(h)) for h in data.get("PHashSymmetric") or ())
         return cls.model_validate(data)
 
     def to_rest(self, url: str, thumbnail_url: str) -> dict[str, Any]:
         """The REST form: the pHash as an unsigned 64-bit JSON integer, the links as the api serves them,
         in the original's field order."""
-        doc = self.model_dump(mode="json", exclude={"PHashAlternates"})
+        doc = self.model_dump(mode="json", exclude={"PHashAlternates", "Symmetric", "PHashSymmetric"})
         return {"ID": doc.pop("ID"), "URL": url, "ThumbnailURL": thumbnail_url, **doc}
 
     def to_json_line(self) -> str:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from paktum_common.phash import TRANSFORMS
+from paktum_common.phash import SYMMETRIC_BITS, TRANSFORMS, Symmetry
 
 HASH_SIDE = 8
 PICTURE_SIDE = 32
@@ -74,12 +74,9 @@ def hashes_from_dct(dct: np.ndarray) -> tuple[int, tuple[int, ...]]:
 # above their median: 64 bits, so that it fits the registry's chunk tables as the pHash does. Measured with
 # bench/variants.py (--symmetric) on 290 pictures, 42 of them stars: a re-encode, a half-size copy, grey, a mirror
 # or a turn of a star within 4 bits; between distinct pictures one of which is symmetric, 395 false pairs within
-# 4 bits where the plain pHash made 731 (648 of them between stars) within 10.
+# 4 bits where the plain pHash made 731 (648 of them between stars) within 10. How pairs are matched by
+# it: paktum_common.phash (Symmetry, SYMMETRIC_DISTANCE).
 SYMMETRIC_SHARE = 0.01  # a picture is symmetric when odd frequencies hold less than this share of its AC energy
-SYMMETRIC_BITS = 64
-# Two pictures one of which is symmetric are variants when their symmetric hashes are within this many bits
-# (bench/variants.py: 6 adds 26 false pairs for 0.01 to 0.02 more recall on crops and brightness).
-SYMMETRIC_DISTANCE = 4
 _EVEN_ORDER = sorted(
     ((u, v) for u in range(PICTURE_SIDE // 2) for v in range(u, PICTURE_SIDE // 2)),
     key=lambda uv: (uv[0] + uv[1], uv[0]),
@@ -125,12 +122,6 @@ def symmetric_hash(dct: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def is_degenerate_symmetric(value: int) -> bool:
-    """True for a symmetric hash that says nothing: the median of 64 distinct values splits them in halves, so
-    anything else comes from ties or a flat picture (0)."""
-    return value.bit_count() != SYMMETRIC_BITS // 2
-
-
 class PictureHashes(NamedTuple):
     """What a picture is matched by: the plain pHash, its alternates (paktum_common.phash's slots), whether it is
     symmetric, and its symmetric hashes (the picture as hashed, then, for a transparent one, the other background)."""
@@ -139,6 +130,10 @@ class PictureHashes(NamedTuple):
     alternates: tuple[int, ...]
     symmetric: bool
     symmetric_hashes: tuple[int, ...]
+
+    @property
+    def symmetry(self) -> Symmetry:
+        return Symmetry(self.symmetric, self.symmetric_hashes)
 
 
 def picture_hashes(dct: np.ndarray) -> PictureHashes:

@@ -1,5 +1,6 @@
 """Variant groups in Redis: images whose pHashes differ in at most PAKTUM_VARIANT_DISTANCE bits, directly or
-through an alternate (mirrored, rotated, flattened on the other background: paktum_common.phash.match).
+through an alternate (mirrored, rotated, flattened on the other background), or whose symmetric hashes are near
+when one of them is symmetric: paktum_common.phash.match.
 
 The cleanup job computes every group and replaces them all at once (`GroupsBuild`); the hasher links
 each new image as it indexes it (`link_images`); the api reads them (`related_many`, `group_stats`);
@@ -9,6 +10,7 @@ first image of the group, to which every member's stored distance refers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +25,17 @@ from redis.exceptions import WatchError
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.errors import TransientError
-from paktum_common.phash import alternates_from_text, alternates_to_text, is_degenerate, match
+from paktum_common.phash import (
+    SYMMETRIC_DISTANCE,
+    Symmetry,
+    alternates_from_text,
+    alternates_to_text,
+    is_degenerate,
+    is_degenerate_symmetric,
+    match,
+    symmetry_from_text,
+    symmetry_to_text,
+)
 from paktum_common.registry import IMAGES
 
 DEFAULT_DISTANCE = 10
@@ -43,6 +55,7 @@ class Member:
     phash: int
     distance: int  # to the group's anchor (paktum_common.phash.match: through any alternate of either)
     alternates: tuple[int, ...] = ()
+    symmetry: Symmetry | None = None  # None: hashed before symmetric hashes were computed
 
 
 @dataclass(frozen=True)
@@ -55,31 +68,44 @@ class VariantGroup:
 
     @classmethod
     def around(
-        cls, anchor: str, phashes: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+        cls,
+        anchor: str,
+        phashes: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]] | None = None,
+        symmetry: Mapping[str, Symmetry | None] | None = None,
     ) -> VariantGroup:
-        """The group of `phashes` anchored at `anchor` (one of them), each with its alternates if given."""
-        alts = alternates or {}
-        origin, origin_alts = phashes[anchor], alts.get(anchor, ())
-        others = sorted(
-            (
-                Member(md5, ph, match(origin, origin_alts, ph, alts.get(md5, ()))[0], alts.get(md5, ()))
-                for md5, ph in phashes.items()
-                if md5 != anchor
-            ),
+        """The group of `phashes` anchored at `anchor` (one of them), each with its alternates and Symmetry if
+        given."""
+        alts, shapes = alternates or {}, symmetry or {}
+        origin = Member(anchor, phashes[anchor], 0, alts.get(anchor, ()), shapes.get(anchor))
+        others = [
+            Member(md5, ph, 0, alts.get(md5, ()), shapes.get(md5)) for md5, ph in phashes.items() if md5 != anchor
+        ]
+        placed = sorted(
+            (dataclasses.replace(m, distance=member_match(origin, m)[0]) for m in others),
             key=lambda m: (m.distance, m.md5),
         )
-        return cls((Member(anchor, origin, 0, origin_alts), *others))
+        return cls((origin, *placed))
 
     @property
     def alternates(self) -> dict[str, tuple[int, ...]]:
         return {m.md5: m.alternates for m in self.members if m.alternates}
 
+    @property
+    def symmetry(self) -> dict[str, Symmetry]:
+        return {m.md5: m.symmetry for m in self.members if m.symmetry is not None}
+
     def to_json(self) -> str:
-        """The one place a group becomes its Redis form (a member's alternates only when it has some)."""
-        members = [
-            [m.md5, phash_to_hex(m.phash), m.distance, *([alternates_to_text(m.alternates)] if m.alternates else [])]
-            for m in self.members
-        ]
+        """The one place a group becomes its Redis form: [md5, pHash, distance], then the alternates when it has
+        some or a Symmetry, then its Symmetry when it has one."""
+        members = []
+        for m in self.members:
+            row: list[str | int] = [m.md5, phash_to_hex(m.phash), m.distance]
+            if m.alternates or m.symmetry is not None:
+                row.append(alternates_to_text(m.alternates))
+            if m.symmetry is not None:
+                row.append(symmetry_to_text(m.symmetry))
+            members.append(row)
         return json.dumps({"anchor": self.anchor, "members": members}, separators=(",", ":"))
 
     @classmethod
@@ -87,10 +113,21 @@ class VariantGroup:
         data = orjson.loads(text)
         return cls(
             tuple(
-                Member(m[0], phash_from_hex(m[1]), int(m[2]), alternates_from_text(m[3]) if len(m) > 3 else ())
+                Member(
+                    m[0],
+                    phash_from_hex(m[1]),
+                    int(m[2]),
+                    alternates_from_text(m[3]) if len(m) > 3 else (),
+                    symmetry_from_text(m[4]) if len(m) > 4 else None,
+                )
                 for m in data["members"]
             )
         )
+
+
+def member_match(a: Member, b: Member) -> tuple[int, str]:
+    """paktum_common.phash.match between two members: how near b is to a, and the transform from a to b."""
+    return match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)
 
 
 @dataclass(frozen=True)
@@ -179,9 +216,7 @@ async def related_details(
             found[image_id] = []
             continue
         others = [
-            Related(m.md5, *match(own.phash, own.alternates, m.phash, m.alternates))
-            for m in group.members
-            if m.md5 != image_id and m.md5 not in separated
+            Related(m.md5, *member_match(own, m)) for m in group.members if m.md5 != image_id and m.md5 not in separated
         ]
         if max_distance is not None:
             others = [item for item in others if item.distance <= max_distance]
@@ -190,10 +225,15 @@ async def related_details(
 
 
 def close_pairs(
-    phashes: Sequence[int], distance: int, block: int = 1024, alternates: Sequence[tuple[int, ...]] = ()
+    phashes: Sequence[int],
+    distance: int,
+    block: int = 1024,
+    alternates: Sequence[tuple[int, ...]] = (),
+    symmetry: Sequence[Symmetry | None] = (),
 ) -> list[tuple[int, int]]:
-    """Index pairs (i < j) of non-degenerate hashes within `distance`, through the alternates of either when
-    given (one tuple per hash): for one group's members, not for all images."""
+    """Index pairs (i < j) that match as paktum_common.phash.match says, within `distance`: non-degenerate hashes,
+    through the alternates of either when given (one tuple per hash), and, where both have a Symmetry (one per
+    hash, if given) and either is symmetric, by symmetric hashes alone. For one group's members, not all images."""
     values = np.array(phashes, dtype=np.uint64)
     usable = np.array([not is_degenerate(int(h)) for h in phashes], dtype=bool)
     # Every alternate as a column; a missing or degenerate one is replaced by the plain hash, which adds nothing.
@@ -203,6 +243,17 @@ def close_pairs(
         for slot, alternate in enumerate(own):
             if not is_degenerate(alternate):
                 alts[i, slot] = alternate
+    shapes = list(symmetry) or [None] * values.size
+    known = np.array([s is not None for s in shapes], dtype=bool)
+    symmetric = np.array([s is not None and s.symmetric for s in shapes], dtype=bool)
+    sym_width = max((len(s.hashes) for s in shapes if s is not None), default=0)
+    # Symmetric hashes as columns, and which of them are usable.
+    sym = np.zeros((values.size, sym_width), dtype=np.uint64)
+    sym_usable = np.zeros((values.size, sym_width), dtype=bool)
+    for i, shape in enumerate(shapes):
+        for slot, value in enumerate(shape.hashes if shape is not None else ()):
+            sym[i, slot], sym_usable[i, slot] = value, not is_degenerate_symmetric(value)
+    sym_limit = min(SYMMETRIC_DISTANCE, distance)
     found: list[tuple[int, int]] = []
     for start in range(0, values.size, block):
         rows = slice(start, start + block)
@@ -211,6 +262,14 @@ def close_pairs(
             close |= np.bitwise_count(alts[rows, slot, None] ^ values[None, :]) <= distance
             close |= np.bitwise_count(values[rows, None] ^ alts[None, :, slot]) <= distance
         close &= usable[rows, None] & usable[None, :]
+        by_symmetry = known[rows, None] & known[None, :] & (symmetric[rows, None] | symmetric[None, :])
+        if by_symmetry.any():
+            near = np.zeros_like(close)
+            for p in range(sym_width):
+                for q in range(sym_width):
+                    both = sym_usable[rows, p, None] & sym_usable[None, :, q]
+                    near |= both & (np.bitwise_count(sym[rows, p, None] ^ sym[None, :, q]) <= sym_limit)
+            close = np.where(by_symmetry, near, close)
         for i, j in zip(*np.nonzero(close), strict=True):
             if start + i < j:
                 found.append((int(start + i), int(j)))
@@ -222,12 +281,13 @@ def split_group(
     distance: int,
     separated: Iterable[tuple[str, str]] = (),
     alternates: Mapping[str, tuple[int, ...]] | None = None,
+    symmetry: Mapping[str, Symmetry] | None = None,
 ) -> list[VariantGroup]:
     """The connected components (two or more images) of these images, without the separated pairs.
 
     Each component keeps as anchor its first image in the mapping's order.
     """
-    alts = alternates or {}
+    alts, shapes = alternates or {}, symmetry or {}
     md5s = list(phashes)
     forbidden = {_pair_key(a, b) for a, b in separated}
     parent = list(range(len(md5s)))
@@ -238,7 +298,10 @@ def split_group(
             node = parent[node]
         return node
 
-    for i, j in close_pairs([phashes[m] for m in md5s], distance, alternates=[alts.get(m, ()) for m in md5s]):
+    hashes = [phashes[m] for m in md5s]
+    for i, j in close_pairs(
+        hashes, distance, alternates=[alts.get(m, ()) for m in md5s], symmetry=[shapes.get(m) for m in md5s]
+    ):
         if _pair_key(md5s[i], md5s[j]) not in forbidden:
             a, b = root(i), root(j)
             parent[max(a, b)] = min(a, b)
@@ -246,7 +309,7 @@ def split_group(
     for index, md5 in enumerate(md5s):
         components.setdefault(root(index), []).append(md5)
     return [
-        VariantGroup.around(members[0], {m: phashes[m] for m in members}, alts)
+        VariantGroup.around(members[0], {m: phashes[m] for m in members}, alts, shapes)
         for members in components.values()
         if len(members) > 1
     ]
@@ -319,8 +382,9 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
                 old = [VariantGroup.from_json(str(r)) for r in records if r]
                 phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in dropped}
                 alternates = {md5: alts for g in old for md5, alts in g.alternates.items()}
+                shapes = {md5: shape for g in old for md5, shape in g.symmetry.items()}
                 separated = await _separated_among(redis, list(phashes))
-                new = split_group(phashes, distance, separated, alternates)
+                new = split_group(phashes, distance, separated, alternates, shapes)
                 pipe.multi()
                 pipe.hdel(keys.GROUP_MEMBERS, *group_ids)
                 grouped = {m.md5 for g in new for m in g.members}
@@ -357,37 +421,46 @@ def _write_groups(pipe: Pipeline, of_key: str, members_key: str, groups: Sequenc
 
 
 async def link_images(
-    redis: Redis, images: Mapping[str, int], distance: int, alternates: Mapping[str, tuple[int, ...]] | None = None
+    redis: Redis,
+    images: Mapping[str, int],
+    distance: int,
+    alternates: Mapping[str, tuple[int, ...]] | None = None,
+    symmetry: Mapping[str, Symmetry | None] | None = None,
 ) -> int:
     """Register newly indexed images and join each to the groups of the images within `distance`.
 
     Called by the hasher right after an index write, so related images appear without waiting for
     the next cleanup run (which remains the full recomputation). A new image's alternates (mirrored,
-    rotated, other background) are queried with its plain pHash, against the registered plain pHashes, in the
-    one round trip that finds neighbours. Returns how many images joined a group.
+    rotated, other background) are queried with its plain pHash, against the registered plain pHashes, and its
+    symmetric hashes against the registered ones (paktum_common.phash.match's rule), in the one round trip that
+    finds neighbours. Returns how many images joined a group.
     """
     if not images:
         return 0
-    alts = dict(alternates or {})
+    alts, shapes = dict(alternates or {}), dict(symmetry or {})
     # Register first: two hashers indexing near images at once then each find the other.
-    await IMAGES.add(redis, images, alts)
+    await IMAGES.add(redis, images, alts, shapes)
     md5s = list(images)
-    neighbours = await IMAGES.near_any(redis, [(images[m], *alts.get(m, ())) for m in md5s], distance)
+    queries = [(images[m], *alts.get(m, ())) for m in md5s]
+    neighbours = await IMAGES.near_any(redis, queries, distance, [shapes.get(m) for m in md5s])
     joined = 0
     for md5, near in zip(md5s, neighbours, strict=True):
         others = {other: bits for other, bits in near if other != md5}
-        if others and await _join(redis, md5, images[md5], alts.get(md5, ()), others):
+        own = Member(md5, images[md5], 0, alts.get(md5, ()), shapes.get(md5))
+        if others and await _join(redis, own, others):
             joined += 1
     return joined
 
 
-async def _join(redis: Redis, md5: str, phash: int, alternates: tuple[int, ...], near: Mapping[str, int]) -> bool:
+async def _join(redis: Redis, own: Member, near: Mapping[str, int]) -> bool:
+    md5 = own.md5
     separated = await redis.smembers(_not_variants_key(md5))
     near = {other: bits for other, bits in near.items() if other not in separated}
     if not near:
         return False
     near_phashes = await IMAGES.get(redis, list(near))
     near_alternates = await IMAGES.alternates(redis, list(near))
+    near_symmetry = await IMAGES.symmetry(redis, list(near))
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:
@@ -398,21 +471,25 @@ async def _join(redis: Redis, md5: str, phash: int, alternates: tuple[int, ...],
                 old = [VariantGroup.from_json(str(r)) for r in records if r]
                 phashes: dict[str, int] = {}
                 member_alternates: dict[str, tuple[int, ...]] = dict(near_alternates)
+                member_symmetry: dict[str, Symmetry | None] = dict(near_symmetry)
                 # The largest group keeps its anchor; without one, the nearest image that was there first.
                 old.sort(key=lambda g: (-len(g.members), g.anchor))
                 for group in old:
                     phashes.update({m.md5: m.phash for m in group.members})
                     member_alternates.update(group.alternates)
+                    member_symmetry.update(group.symmetry)
                 nearest_first = sorted(near, key=lambda other: (near[other], other))
                 phashes.update({other: near_phashes[other] for other in nearest_first if other in near_phashes})
-                phashes[md5] = phash
-                if alternates:
-                    member_alternates[md5] = alternates
+                phashes[md5] = own.phash
+                if own.alternates:
+                    member_alternates[md5] = own.alternates
+                if own.symmetry is not None:
+                    member_symmetry[md5] = own.symmetry
                 anchor = old[0].anchor if old else next(iter(phashes))
                 if anchor == md5:  # no neighbour is registered any more
                     await pipe.reset()
                     return False
-                group = VariantGroup.around(anchor, phashes, member_alternates)
+                group = VariantGroup.around(anchor, phashes, member_alternates, member_symmetry)
                 pipe.multi()
                 stale = [g.anchor for g in old if g.anchor != anchor]
                 if stale:

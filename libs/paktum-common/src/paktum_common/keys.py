@@ -30,6 +30,12 @@ PHASH_CHUNKS = "paktum:phash:chunk"
 # Each image's alternate pHashes (mirrored, rotated, on the other background; paktum_common.phash), md5 ->
 # 16 hex digits each, one after the other; absent for images indexed before they were computed.
 PHASH_ALTERNATES = "paktum:phash:alternates"
+# Each image's Symmetry (paktum_common.phash: "s" when symmetric, else "-", then its symmetric hashes in 16 hex
+# digits each), and chunk tables over the symmetric hashes: of every image, and of the symmetric ones alone. A
+# symmetric image is in these and not in PHASH_CHUNKS: it is matched by its symmetric hashes alone.
+PHASH_SYMMETRY = "paktum:phash:symmetry"
+SYMMETRIC_CHUNKS = "paktum:phash:symchunk"
+SYMMETRIC_ONLY_CHUNKS = "paktum:phash:symonly"
 # The same for images removed for good: a new image near one of them is refused as a re-upload. PURGED_AT
 # (md5 -> UNIX seconds) says when, so the cleanup purge removes only images that came in after it.
 PURGED_PHASHES = "paktum:purged:phash"

@@ -19,11 +19,16 @@ from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
+    SYMMETRIC_DISTANCE,
+    Symmetry,
     alternate_distance,
     alternates_from_text,
     alternates_to_text,
     hamming,
     is_degenerate,
+    is_degenerate_symmetric,
+    symmetry_from_text,
+    symmetry_to_text,
 )
 
 CHUNKS = 4
@@ -51,33 +56,79 @@ def chunk_value(phash: int, chunk: int) -> int:
     return (phash >> (chunk * CHUNK_BITS)) & (CHUNK_VALUES - 1)
 
 
+def _member(md5: str, value: int) -> str:
+    return f"{md5}:{phash_to_hex(value)}"
+
+
+def _chunk_key(prefix: str, chunk: int, value: int) -> str:
+    return f"{prefix}:{chunk}:{value:04x}"
+
+
+def _chunk_keys(prefix: str, value: int) -> list[str]:
+    """The chunk sets a hash is a member of."""
+    return [_chunk_key(prefix, chunk, chunk_value(value, chunk)) for chunk in range(CHUNKS)]
+
+
+def _usable_symmetric(symmetry: Symmetry | None) -> tuple[int, ...]:
+    return tuple(h for h in symmetry.hashes if not is_degenerate_symmetric(h)) if symmetry else ()
+
+
 @dataclass(frozen=True)
 class PhashRegistry:
     """md5 -> pHash in one Redis hash, plus chunk tables over the non-degenerate hashes, plus (when it has an
     `alternates_key`) md5 -> the image's alternate pHashes, which are looked up but never in the chunk tables:
-    a new image's alternates are queried against the plain hashes, which is enough to find a mirrored pair."""
+    a new image's alternates are queried against the plain hashes, which is enough to find a mirrored pair.
+
+    With a `symmetry_key`, also md5 -> the image's Symmetry, and two chunk tables over symmetric hashes: every
+    image's (`symmetric_prefix`) and the symmetric images' alone (`symmetric_only_prefix`). A symmetric image's
+    pHash is left out of the plain chunk tables: a pair with a symmetric side is matched by symmetric hashes alone
+    (paktum_common.phash.match), so a symmetric image asks the table of every image's symmetric hashes, another
+    image the plain tables and the symmetric images' table."""
 
     hash_key: str
     chunk_prefix: str
     alternates_key: str = ""
+    symmetry_key: str = ""
+    symmetric_prefix: str = ""
+    symmetric_only_prefix: str = ""
 
     def _chunk_key(self, chunk: int, value: int) -> str:
-        return f"{self.chunk_prefix}:{chunk}:{value:04x}"
+        return _chunk_key(self.chunk_prefix, chunk, value)
 
     async def add(
-        self, redis: Redis, images: Mapping[str, int], alternates: Mapping[str, tuple[int, ...]] | None = None
+        self,
+        redis: Redis,
+        images: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]] | None = None,
+        symmetry: Mapping[str, Symmetry | None] | None = None,
     ) -> None:
         if not images:
             return
         extra = {md5: alternates_to_text(alts) for md5, alts in (alternates or {}).items() if alts and md5 in images}
+        shapes = {md5: s for md5, s in (symmetry or {}).items() if s is not None and md5 in images}
+        if not self.symmetry_key:
+            shapes = {}
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
             if extra and self.alternates_key:
                 pipe.hset(self.alternates_key, mapping=extra)  # type: ignore[arg-type]
+            if shapes:
+                pipe.hset(self.symmetry_key, mapping={md5: symmetry_to_text(s) for md5, s in shapes.items()})
             for md5, phash in images.items():
-                if not is_degenerate(phash):
-                    for chunk in range(CHUNKS):
-                        pipe.sadd(self._chunk_key(chunk, chunk_value(phash, chunk)), f"{md5}:{phash_to_hex(phash)}")
+                shape = shapes.get(md5)
+                if shape is not None and shape.symmetric:
+                    for key in _chunk_keys(self.chunk_prefix, phash):  # registered before it was known symmetric
+                        pipe.srem(key, _member(md5, phash))
+                elif not is_degenerate(phash):
+                    for key in _chunk_keys(self.chunk_prefix, phash):
+                        pipe.sadd(key, _member(md5, phash))
+                tables = [self.symmetric_prefix]
+                if shape is not None and shape.symmetric:
+                    tables.append(self.symmetric_only_prefix)
+                for value in _usable_symmetric(shape):
+                    for prefix in tables:
+                        for key in _chunk_keys(prefix, value):
+                            pipe.sadd(key, _member(md5, value))
             await pipe.execute()
 
     async def remove(self, redis: Redis, md5s: Iterable[str]) -> int:
@@ -86,15 +137,22 @@ class PhashRegistry:
         if not md5s:
             return 0
         stored = await redis.hmget(self.hash_key, md5s)
+        shapes = await self.symmetry(redis, md5s)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.hash_key, *md5s)
             if self.alternates_key:
                 pipe.hdel(self.alternates_key, *md5s)
+            if self.symmetry_key:
+                pipe.hdel(self.symmetry_key, *md5s)
             for md5, hex_hash in zip(md5s, stored, strict=True):
                 if hex_hash is not None:
                     phash = phash_from_hex(str(hex_hash))
-                    for chunk in range(CHUNKS):
-                        pipe.srem(self._chunk_key(chunk, chunk_value(phash, chunk)), f"{md5}:{phash_to_hex(phash)}")
+                    for key in _chunk_keys(self.chunk_prefix, phash):
+                        pipe.srem(key, _member(md5, phash))
+                for value in _usable_symmetric(shapes.get(md5)):
+                    for prefix in (self.symmetric_prefix, self.symmetric_only_prefix):
+                        for key in _chunk_keys(prefix, value):
+                            pipe.srem(key, _member(md5, value))
             await pipe.execute()
         return sum(1 for hex_hash in stored if hex_hash is not None)
 
@@ -111,6 +169,13 @@ class PhashRegistry:
         stored = await redis.hmget(self.alternates_key, list(md5s))
         return {md5: alternates_from_text(str(t)) for md5, t in zip(md5s, stored, strict=True) if t}
 
+    async def symmetry(self, redis: Redis, md5s: Sequence[str]) -> dict[str, Symmetry]:
+        """The stored Symmetry of these images (those hashed since it was computed)."""
+        if not md5s or not self.symmetry_key:
+            return {}
+        stored = await redis.hmget(self.symmetry_key, list(md5s))
+        return {md5: symmetry_from_text(str(t)) for md5, t in zip(md5s, stored, strict=True) if t}
+
     async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """The whole registry, read in pieces so Redis is never blocked for long."""
         found: dict[str, int] = {}
@@ -123,15 +188,15 @@ class PhashRegistry:
 
         A degenerate query finds nothing: such hashes never link. One round trip for all queries.
         """
-        return await self._near(redis, [(phash, distance) for phash in phashes])
+        return await self._near(redis, [(phash, distance, self.chunk_prefix) for phash in phashes])
 
-    async def _near(self, redis: Redis, queries: Sequence[tuple[int, int]]) -> list[list[tuple[str, int]]]:
-        """near() with a distance of its own for each query hash (at least 0)."""
+    async def _near(self, redis: Redis, queries: Sequence[tuple[int, int, str]]) -> list[list[tuple[str, int]]]:
+        """near() with a distance and a chunk table (prefix) of its own for each query hash (at least 0)."""
         async with redis.pipeline(transaction=False) as pipe:
-            for phash, distance in queries:
+            for phash, distance, prefix in queries:
                 radii = chunk_radii(distance)
                 chunk_keys = [
-                    self._chunk_key(chunk, chunk_value(phash, chunk) ^ mask)
+                    _chunk_key(prefix, chunk, chunk_value(phash, chunk) ^ mask)
                     for chunk in range(CHUNKS)
                     if radii[chunk] >= 0
                     for mask in chunk_masks(radii[chunk])
@@ -139,9 +204,10 @@ class PhashRegistry:
                 pipe.sunion(chunk_keys)
             candidates = await pipe.execute()
         found: list[list[tuple[str, int]]] = []
-        for (phash, distance), members in zip(queries, candidates, strict=True):
+        for (phash, distance, prefix), members in zip(queries, candidates, strict=True):
             close: list[tuple[str, int]] = []
-            if not is_degenerate(phash):
+            degenerate = is_degenerate_symmetric if prefix != self.chunk_prefix else is_degenerate
+            if not degenerate(phash):
                 for member in members:
                     md5, _, hex_hash = member.partition(":")
                     bits = hamming(phash, int(hex_hash, 16))
@@ -151,25 +217,48 @@ class PhashRegistry:
         return found
 
     async def near_any(
-        self, redis: Redis, queries: Sequence[Sequence[int]], distance: int
+        self,
+        redis: Redis,
+        queries: Sequence[Sequence[int]],
+        distance: int,
+        symmetry: Sequence[Symmetry | None] = (),
     ) -> list[list[tuple[str, int]]]:
-        """For each image given as its query hashes (the plain pHash first, then its alternates), the registered
-        images within `distance` bits of its plain hash or alternate_distance(distance) of an alternate, as (md5,
-        least distance), nearest first; a match through an alternate counts its bits plus ALTERNATE_PENALTY, as
-        paktum_common.phash.match does. One round trip."""
-        per_image = [_usable_queries(hashes, distance) for hashes in queries]
-        found = await self._near(redis, [query for usable in per_image for query in usable])
+        """For each image given as its query hashes (the plain pHash first, then its alternates) and its Symmetry
+        (one per image, or none at all), the registered images it matches as paktum_common.phash.match does, as
+        (md5, least distance), nearest first. Through the pHashes: within `distance` bits of its plain hash or
+        alternate_distance(distance) of an alternate, which counts its bits plus ALTERNATE_PENALTY. Through the
+        symmetric hashes, when the image or the registered one is symmetric: within SYMMETRIC_DISTANCE (and the
+        distance). One round trip."""
+        shapes = list(symmetry) or [None] * len(queries)
+        per_image = [
+            self._image_queries(hashes, shape, distance) for hashes, shape in zip(queries, shapes, strict=True)
+        ]
+        found = await self._near(redis, [(h, limit, prefix) for usable in per_image for h, limit, prefix, _ in usable])
         results: list[list[tuple[str, int]]] = []
         position = 0
         for usable in per_image:
             best: dict[str, int] = {}
-            for _, limit in usable:
-                penalty = distance - limit
+            for _, _, _, penalty in usable:
                 for md5, bits in found[position]:
                     best[md5] = min(bits + penalty, best.get(md5, bits + penalty))
                 position += 1
             results.append(sorted(best.items(), key=lambda item: (item[1], item[0])))
         return results
+
+    def _image_queries(
+        self, hashes: Sequence[int], shape: Symmetry | None, distance: int
+    ) -> list[tuple[int, int, str, int]]:
+        """(hash, how near it must come, chunk table, bits added to what it finds) for one image."""
+        queries: list[tuple[int, int, str, int]] = []
+        if shape is not None and self.symmetry_key:
+            limit = min(SYMMETRIC_DISTANCE, distance)
+            table = self.symmetric_prefix if shape.symmetric else self.symmetric_only_prefix
+            queries += [(value, limit, table, 0) for value in _usable_symmetric(shape)]
+            if shape.symmetric:
+                return queries
+        return queries + [
+            (h, limit, self.chunk_prefix, distance - limit) for h, limit in _usable_queries(hashes, distance)
+        ]
 
 
 def _usable_queries(hashes: Sequence[int], distance: int) -> list[tuple[int, int]]:
@@ -187,5 +276,12 @@ def _usable_queries(hashes: Sequence[int], distance: int) -> list[tuple[int, int
     return usable
 
 
-IMAGES = PhashRegistry(keys.PHASHES, keys.PHASH_CHUNKS, keys.PHASH_ALTERNATES)
+IMAGES = PhashRegistry(
+    keys.PHASHES,
+    keys.PHASH_CHUNKS,
+    keys.PHASH_ALTERNATES,
+    keys.PHASH_SYMMETRY,
+    keys.SYMMETRIC_CHUNKS,
+    keys.SYMMETRIC_ONLY_CHUNKS,
+)
 PURGED = PhashRegistry(keys.PURGED_PHASHES, keys.PURGED_CHUNKS)

@@ -4,7 +4,7 @@ The picture is hashed as the hasher hashes one (paktum_common.dct_hash: the plai
 rotated alternates and its symmetric hash from one DCT; a transparent picture on white, with its flattening on
 black as more alternates and a second symmetric hash), but with numpy alone: the api carries no scipy. The
 nearest images are looked up in the pHash registry's chunk tables, as the hasher's linking does, and measured
-with paktum_common.phash.match (which does not use the symmetric hashes yet).
+with paktum_common.phash.match (a pair with a symmetric side by the symmetric hashes alone).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from paktum_common.errors import (
     PaktumError,
     SearchUnavailableError,
 )
-from paktum_common.phash import match
+from paktum_common.phash import Symmetry, match
 from paktum_common.registry import IMAGES
 
 router = APIRouter()
@@ -111,19 +111,28 @@ def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
 
 
 async def nearest_images(
-    state: AppState, plain: int, alternates: tuple[int, ...], distance: int, limit: int, exclude: str = ""
+    state: AppState,
+    plain: int,
+    alternates: tuple[int, ...],
+    symmetry: Symmetry | None,
+    distance: int,
+    limit: int,
+    exclude: str = "",
 ) -> list[Found]:
-    """The indexed images within `distance` of the picture (through any alternate of either), nearest first."""
-    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance))[0]
+    """The indexed images within `distance` of the picture as paktum_common.phash.match measures it (through any
+    alternate of either, or by symmetric hashes when one is symmetric), nearest first."""
+    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance, [symmetry]))[0]
     md5s = [md5 for md5, _ in near if md5 != exclude]
     if not md5s:
         return []
     stored = await IMAGES.get(state.redis, md5s)
     stored_alternates = await IMAGES.alternates(state.redis, md5s)
+    stored_symmetry = await IMAGES.symmetry(state.redis, md5s)
     measured = []
     for md5 in md5s:
         if md5 in stored:
-            bits, how = match(plain, alternates, stored[md5], stored_alternates.get(md5, ()))
+            theirs = stored_alternates.get(md5, ())
+            bits, how = match(plain, alternates, stored[md5], theirs, symmetry, stored_symmetry.get(md5))
             if bits <= distance:
                 measured.append((bits, md5, how))
     # Nearest first; at the same distance the picture as it is before a mirrored or turned one, then by ID.
@@ -248,7 +257,7 @@ async def similar_images(request: Request) -> JSONResponse:
             request.query_params.get("limit", fields.get("limit")), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX
         )
         hashes = await hash_picture(state, data)
-        found = await nearest_images(state, hashes.plain, hashes.alternates, distance, limit)
+        found = await nearest_images(state, hashes.plain, hashes.alternates, hashes.symmetry, distance, limit)
     except UploadTooLargeError as exc:
         return _error(str(exc), 413)
     except (InvalidQueryError, BadImageError, BadPostError) as exc:
@@ -278,9 +287,9 @@ async def similar_to(
     count = parse_limit(None if limit is None else str(limit), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX)
     if url is not None:
         hashes = await hash_picture(state, await picture_from_url(state, url))
-        return await nearest_images(state, hashes.plain, hashes.alternates, bits, count)
+        return await nearest_images(state, hashes.plain, hashes.alternates, hashes.symmetry, bits, count)
     wanted = str(image_id).strip().lower()
     doc = await state.search.get_document(wanted)
     if doc is None:
         raise InvalidQueryError(f"no image with ID {image_id!r}")
-    return await nearest_images(state, doc.PHash, doc.PHashAlternates, bits, count, exclude=doc.ID)
+    return await nearest_images(state, doc.PHash, doc.PHashAlternates, doc.symmetry, bits, count, exclude=doc.ID)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from paktum_cleanup.progress import Progress
+from paktum_cleanup.variants import SymmetryRows
 from paktum_common.banned import banned_in
+from paktum_common.phash import Symmetry
 from paktum_common.search import SearchBackend
 
 EXPORT_BATCH = 2000
@@ -26,6 +28,11 @@ class Catalogue:
     # Every image's alternate pHashes, one after the other: image i's are alt_values[alt_starts[i]:alt_starts[i+1]].
     alt_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     alt_values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    # Every image's Symmetry (paktum_common.phash): image i's symmetric hashes are sym_values[sym_starts[i]:
+    # sym_starts[i+1]], none for an image hashed before they were computed; `symmetric` says which are symmetric.
+    sym_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    sym_values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    symmetric: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -35,10 +42,20 @@ class Catalogue:
             return ()
         return tuple(int(h) for h in self.alt_values[self.alt_starts[index] : self.alt_starts[index + 1]])
 
+    def symmetry_of(self, index: int) -> Symmetry | None:
+        if self.sym_starts.size <= index + 1 or self.sym_starts[index] == self.sym_starts[index + 1]:
+            return None
+        values = self.sym_values[self.sym_starts[index] : self.sym_starts[index + 1]]
+        return Symmetry(bool(self.symmetric[index]), tuple(int(h) for h in values))
+
     def alternate_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(owner index, alternate pHash) for every alternate: what the grouping matches against the plain hashes."""
-        counts = np.diff(self.alt_starts) if self.alt_starts.size == len(self) + 1 else np.zeros(len(self), np.int64)
-        return np.repeat(np.arange(len(self), dtype=np.int64), counts), self.alt_values
+        return _rows(self.alt_starts, self.alt_values, len(self))
+
+    def symmetry_rows(self) -> SymmetryRows:
+        """What the grouping matches symmetric pictures by: Catalogue.symmetric, and (owner, symmetric hash)."""
+        symmetric = self.symmetric if self.symmetric.size == len(self) else np.zeros(len(self), dtype=bool)
+        return (symmetric, *_rows(self.sym_starts, self.sym_values, len(self)))
 
     def without(self, drop: Iterable[str]) -> Catalogue:
         gone = set(drop)
@@ -52,18 +69,28 @@ class Catalogue:
             filenames=[self.filenames[i] for i in keep],
             added=self.added[position] if keep else np.empty(0, dtype=np.int64),
             banned=[renumber[i] for i in self.banned if i in remaining],
-            **self._alternates_at(keep),
+            **_ragged_at("alt", self.alt_starts, self.alt_values, keep, len(self)),
+            **_ragged_at("sym", self.sym_starts, self.sym_values, keep, len(self)),
+            **({"symmetric": self.symmetric[position] if keep else self.symmetric[:0]} if self.symmetric.size else {}),
         )
 
-    def _alternates_at(self, keep: list[int]) -> dict[str, np.ndarray]:
-        if self.alt_starts.size != len(self) + 1:
-            return {}
-        counts = np.diff(self.alt_starts)[keep] if keep else np.empty(0, dtype=np.int64)
-        kept = [self.alt_values[self.alt_starts[i] : self.alt_starts[i + 1]] for i in keep]
-        return {
-            "alt_starts": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            "alt_values": np.concatenate(kept).astype(np.uint64) if kept else np.empty(0, dtype=np.uint64),
-        }
+
+def _rows(starts: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(owner index, value) for every value of a ragged column."""
+    counts = np.diff(starts) if starts.size == n + 1 else np.zeros(n, np.int64)
+    return np.repeat(np.arange(n, dtype=np.int64), counts), values
+
+
+def _ragged_at(name: str, starts: np.ndarray, values: np.ndarray, keep: list[int], n: int) -> dict[str, np.ndarray]:
+    """A ragged column (`name`_starts, `name`_values) for the kept rows only."""
+    if starts.size != n + 1:
+        return {}
+    counts = np.diff(starts)[keep] if keep else np.empty(0, dtype=np.int64)
+    kept = [values[starts[i] : starts[i + 1]] for i in keep]
+    return {
+        f"{name}_starts": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        f"{name}_values": np.concatenate(kept).astype(np.uint64) if kept else np.empty(0, dtype=np.uint64),
+    }
 
 
 async def load_catalogue(
@@ -78,6 +105,9 @@ async def load_catalogue(
     flagged: list[int] = []
     alt_counts: list[int] = []
     alt_values: list[int] = []
+    sym_counts: list[int] = []
+    sym_values: list[int] = []
+    symmetric: list[bool] = []
     progress.start("scan index", await search.count())
     async for batch in search.export(EXPORT_BATCH):
         for doc in batch:
@@ -90,10 +120,15 @@ async def load_catalogue(
             if alternates:
                 alt_counts.append(len(doc.PHashAlternates))
                 alt_values.extend(doc.PHashAlternates)
+            sym_counts.append(len(doc.PHashSymmetric))
+            sym_values.extend(doc.PHashSymmetric)
+            symmetric.append(doc.Symmetric)
         progress.advance(len(batch))
     progress.finish()
     starts = np.concatenate([[0], np.cumsum(np.array(alt_counts if alternates else [0] * len(ids), dtype=np.int64))])
     return Catalogue(
         ids, np.array(phashes, dtype=np.uint64), filenames, np.array(added, dtype=np.int64), flagged,
         starts.astype(np.int64), np.array(alt_values, dtype=np.uint64),
+        np.concatenate([[0], np.cumsum(np.array(sym_counts, dtype=np.int64))]).astype(np.int64),
+        np.array(sym_values, dtype=np.uint64), np.array(symmetric, dtype=bool),
     )  # fmt: skip

@@ -45,7 +45,13 @@ async def regroup_all(
     started = time.perf_counter()
     # CPU-bound for seconds: off the event loop (the kernels release the GIL) so the lock keeps being renewed.
     grouping = await asyncio.to_thread(
-        group_variants, catalogue.phashes, distance, method, _excluded(catalogue, decisions), catalogue.alternate_rows()
+        group_variants,
+        catalogue.phashes,
+        distance,
+        method,
+        _excluded(catalogue, decisions),
+        catalogue.alternate_rows(),
+        catalogue.symmetry_rows(),
     )
     seconds = time.perf_counter() - started
     progress.finish()
@@ -79,7 +85,8 @@ def _variant_group(catalogue: Catalogue, members: np.ndarray) -> VariantGroup:
     anchor = catalogue.ids[int(members[0])]
     phashes = {catalogue.ids[int(i)]: int(catalogue.phashes[int(i)]) for i in members}
     alternates = {catalogue.ids[int(i)]: catalogue.alternates_of(int(i)) for i in members}
-    return VariantGroup.around(anchor, phashes, alternates)
+    symmetry = {catalogue.ids[int(i)]: catalogue.symmetry_of(int(i)) for i in members}
+    return VariantGroup.around(anchor, phashes, alternates, symmetry)
 
 
 async def _link_late_images(catalog: Catalog, catalogue: Catalogue) -> int:
@@ -89,4 +96,5 @@ async def _link_late_images(catalog: Catalog, catalogue: Catalogue) -> int:
     late = [md5 for md5 in registry if md5 not in scanned]
     present = await catalog.search.get_documents(late)
     alternates = {md5: doc.PHashAlternates for md5, doc in present.items() if doc.PHashAlternates}
-    return await catalog.register({md5: doc.PHash for md5, doc in present.items()}, alternates)
+    symmetry = {md5: doc.symmetry for md5, doc in present.items()}
+    return await catalog.register({md5: doc.PHash for md5, doc in present.items()}, alternates, symmetry)

@@ -12,6 +12,10 @@ when an alternate of one is within paktum_common.phash.alternate_distance of the
 same search between the alternates and the plain hashes. An alternate within ALTERNATE_PENALTY bits of its own
 image's plain hash is left out of it: whatever it is near, that plain hash is near too, within the distance
 (the triangle inequality), so the plain search has the pair already.
+
+With symmetric hashes (paktum_common.phash.Symmetry), a pair of images that both have them, one symmetric, is
+matched by them alone: the pHash pairs between such images are dropped, and the same search over every symmetric
+hash, within SYMMETRIC_DISTANCE, adds theirs.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from typing import Literal
 import numpy as np
 
 from paktum_common import registry
-from paktum_common.phash import ALTERNATE_PENALTY, DEGENERATE_MIN_BITS, alternate_distance
+from paktum_common.phash import (
+    ALTERNATE_PENALTY,
+    DEGENERATE_MIN_BITS,
+    SYMMETRIC_BITS,
+    SYMMETRIC_DISTANCE,
+    alternate_distance,
+)
 
 log = logging.getLogger("paktum.cleanup")
 
@@ -38,6 +48,8 @@ NUMPY_BLOCK_PAIRS = 4_000_000
 Method = Literal["auto", "numba", "numpy", "brute"]
 # (owner index, alternate pHash) for every alternate of the hashes grouped: Catalogue.alternate_rows.
 Alternates = tuple[np.ndarray, np.ndarray]
+# (which hashes are symmetric, owner index, symmetric hash) for every symmetric hash: Catalogue.symmetry_rows.
+SymmetryRows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 try:
     from paktum_cleanup import _compiled
@@ -86,10 +98,12 @@ def variant_pairs(
     method: Method = "auto",
     excluded: np.ndarray | None = None,
     alternates: Alternates | None = None,
+    symmetry: SymmetryRows | None = None,
 ) -> np.ndarray:
     """Every pair (i, j), i < j, of non-degenerate hashes at most `distance` bits apart, sorted; with
     `alternates`, also every pair where a non-degenerate alternate of one is within alternate_distance(distance)
-    of the other's hash (paktum_common.phash.match's rule).
+    of the other's hash; with `symmetry`, a pair of images that both have symmetric hashes, one of them
+    symmetric, pairs by those alone, within min(SYMMETRIC_DISTANCE, distance) (paktum_common.phash.match's rule).
 
     `excluded` is a (k, 2) array of index pairs that must not link ("not variants" decisions).
     """
@@ -122,9 +136,42 @@ def variant_pairs(
         linked = np.stack([usable[cross[:, 0]], owners[cross[:, 1]]], axis=1)
         linked = linked[linked[:, 0] != linked[:, 1]]  # an image's own alternates near itself
         pairs = _unique_pairs(np.concatenate([pairs, linked]), hashes.size)
+    if symmetry is not None and symmetry[1].size:
+        pairs = _with_symmetric_pairs(pairs, hashes.size, distance, method, symmetry)
     if excluded is not None and excluded.size and pairs.size:
         pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
     return _sorted_pairs(pairs)
+
+
+def _with_symmetric_pairs(
+    pairs: np.ndarray, n: int, distance: int, method: Method, symmetry: SymmetryRows
+) -> np.ndarray:
+    """`pairs` (by pHashes) without those between two images with symmetric hashes one of which is symmetric, and
+    with the pairs of such images whose symmetric hashes (any of one against any of the other) are near."""
+    symmetric, owners, values = symmetry
+    owners = np.asarray(owners, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.uint64)
+    known = np.zeros(n, dtype=bool)
+    known[owners] = True
+    if pairs.size:
+        a, b = pairs[:, 0], pairs[:, 1]
+        by_symmetry = known[a] & known[b] & (symmetric[a] | symmetric[b])
+        pairs = pairs[~by_symmetry]
+    usable = np.bitwise_count(values) == SYMMETRIC_BITS // 2  # paktum_common.phash.is_degenerate_symmetric
+    owners, values = owners[usable], np.ascontiguousarray(values[usable])
+    limit = min(SYMMETRIC_DISTANCE, distance)
+    if method == "brute":
+        local = pairs_brute_force(values, limit)
+    elif method == "numba" or (method == "auto" and _compiled is not None):
+        local = _chunk_join(values, None, limit) if _compiled is not None else _pairs_mih(values, limit)
+    else:
+        local = _pairs_mih(values, limit)
+    if local.size:
+        linked = np.stack([owners[local[:, 0]], owners[local[:, 1]]], axis=1)
+        linked = linked[(linked[:, 0] != linked[:, 1]) & (symmetric[linked[:, 0]] | symmetric[linked[:, 1]])]
+        if linked.size:
+            return _unique_pairs(np.concatenate([pairs, linked]), n)
+    return pairs
 
 
 def degenerate_mask(hashes: np.ndarray) -> np.ndarray:
@@ -159,8 +206,9 @@ def group_variants(
     method: Method = "auto",
     excluded: np.ndarray | None = None,
     alternates: Alternates | None = None,
+    symmetry: SymmetryRows | None = None,
 ) -> Grouping:
-    pairs = variant_pairs(hashes, distance, method, excluded, alternates)
+    pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry)
     return Grouping(pairs, component_labels(hashes.size, pairs, method))
 
 

@@ -62,6 +62,8 @@ class Ingestor:
             Added=str(int(time.time())),
             PHash=decoded.phash,
             PHashAlternates=alternates,
+            Symmetric=decoded.symmetric,
+            PHashSymmetric=decoded.symmetric_hashes,
             Size=len(data),
             Width=decoded.width,
             Height=decoded.height,

@@ -193,12 +193,13 @@ class HasherWorker:
         run does not repair (the full regroup links them, `--repair` registers them). Never raises."""
         phashes = {d.ID: d.PHash for d in indexed.written}
         alternates = {d.ID: d.PHashAlternates for d in indexed.written if d.PHashAlternates}
+        symmetry = {d.ID: d.symmetry for d in indexed.written}
         try:
             if self.queue.health is not None:  # ride out a Redis outage here too, rather than leave repairs
                 register = self.ingestor.catalog.register
-                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates)))
+                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates, symmetry)))
             else:
-                LINKED.inc(await self.ingestor.catalog.register(phashes, alternates))
+                LINKED.inc(await self.ingestor.catalog.register(phashes, alternates, symmetry))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 
