@@ -48,8 +48,7 @@ from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
 from paktum_common.dct_hash import PictureHashes
-from paktum_common.phash import SYMMETRIC_DISTANCE, is_degenerate_symmetric
-from paktum_common.phash import ALTERNATE_PENALTY, is_degenerate
+from paktum_common.phash import ALTERNATE_PENALTY, SYMMETRIC_DISTANCE, is_degenerate, is_degenerate_symmetric
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
 
