@@ -18,7 +18,7 @@ from paktum_common.groups import (
     related_many,
     remove_from_groups,
 )
-from paktum_common.phash import ALTERNATE_PENALTY, is_degenerate, match
+from paktum_common.phash import ALTERNATE_PENALTY, Symmetry, is_degenerate, match
 from paktum_common.redis_client import connect
 from paktum_common.registry import IMAGES, PURGED
 
@@ -125,6 +125,85 @@ async def test_near_any_finds_what_match_links_through_alternates(redis_client: 
             measured = ((m, match(query[0], query[1:], h, ())[0]) for m, h in stored.items())
             expected = sorted(((m, bits) for m, bits in measured if bits <= distance), key=lambda i: (i[1], i[0]))
             assert near == expected
+
+
+def balanced(rng: random.Random) -> int:
+    return sum(1 << bit for bit in rng.sample(range(64), 32))  # a usable symmetric hash
+
+
+def swapped(rng: random.Random, value: int, swaps: int) -> int:
+    """2 * swaps bits away, still 32 set."""
+    ones = [b for b in range(64) if value >> b & 1]
+    zeros = [b for b in range(64) if not value >> b & 1]
+    return flip(value, rng.sample(ones, swaps) + rng.sample(zeros, swaps))
+
+
+async def test_near_any_matches_symmetric_pictures_by_their_symmetric_hashes(redis_client: Redis) -> None:
+    # A pair with a symmetric side is matched by symmetric hashes alone (paktum_common.phash.match): a symmetric
+    # image is found by every image's symmetric hashes, never by its noisy pHash, and finds nothing by its own.
+    rng = random.Random(8)
+    centres = [balanced(rng) for _ in range(10)]
+    stored: dict[str, int] = {}
+    shapes: dict[str, Symmetry] = {}
+    for i in range(300):
+        stored[md5(i)] = random_hash(rng)
+        values = (swapped(rng, rng.choice(centres), rng.randrange(0, 4)),)
+        shapes[md5(i)] = Symmetry(rng.random() < 0.3, values + ((0,) if i % 7 == 0 else ()))
+    await IMAGES.add(redis_client, stored, symmetry=shapes)
+    queries, query_shapes = [], []
+    for _ in range(60):
+        origin = rng.choice(list(stored))
+        queries.append((flip(stored[origin], rng.sample(range(64), rng.randrange(4, 12))),))
+        sym = swapped(rng, shapes[origin].hashes[0], rng.randrange(0, 4))
+        query_shapes.append(Symmetry(rng.random() < 0.4, (sym,)))
+    found = await IMAGES.near_any(redis_client, queries, 10, query_shapes)
+    by_symmetry = by_phash = 0
+    for query, shape, near in zip(queries, query_shapes, found, strict=True):
+        measured = ((m, match(query[0], (), h, (), shape, shapes[m])[0]) for m, h in stored.items())
+        expected = sorted(((m, bits) for m, bits in measured if bits <= 10), key=lambda i: (i[1], i[0]))
+        assert near == expected
+        for m, _ in near:
+            if shape.symmetric or shapes[m].symmetric:
+                by_symmetry += 1
+            else:
+                by_phash += 1
+    assert by_symmetry > 20 and by_phash > 10  # both rules at work: the test proves something
+    # A symmetric image is in the symmetric chunk tables alone; removing it empties them of it.
+    star = next(m for m, s in shapes.items() if s.symmetric)
+    assert (await IMAGES.near(redis_client, [stored[star]], 0))[0] == []
+    assert await IMAGES.symmetry(redis_client, [star]) == {star: shapes[star]}
+    await IMAGES.remove(redis_client, list(stored))
+    leftovers = [k async for k in redis_client.scan_iter(f"{keys.SYMMETRIC_CHUNKS}:*")]
+    leftovers += [k async for k in redis_client.scan_iter(f"{keys.SYMMETRIC_ONLY_CHUNKS}:*")]
+    leftovers += [k async for k in redis_client.scan_iter(f"{keys.PHASH_CHUNKS}:*")]
+    assert leftovers == [] and not await redis_client.exists(keys.PHASH_SYMMETRY)
+
+
+async def test_an_image_registered_again_with_its_symmetry_leaves_the_phash_tables(redis_client: Redis) -> None:
+    rng = random.Random(9)
+    phash, sym = random_hash(rng), balanced(rng)
+    await IMAGES.add(redis_client, {md5(1): phash})  # hashed before symmetric hashes existed
+    assert (await IMAGES.near(redis_client, [phash], 0))[0] == [(md5(1), 0)]
+    await IMAGES.add(redis_client, {md5(1): phash}, symmetry={md5(1): Symmetry(True, (sym,))})
+    assert (await IMAGES.near(redis_client, [phash], 0))[0] == []
+    found = await IMAGES.near_any(redis_client, [(random_hash(rng),)], 10, [Symmetry(False, (swapped(rng, sym, 1),))])
+    assert found == [[(md5(1), 2)]]
+
+
+async def test_linking_groups_a_turned_star_and_keeps_distinct_stars_apart(redis_client: Redis) -> None:
+    rng = random.Random(10)
+    star, other = balanced(rng), balanced(rng)
+    noisy = random_hash(rng)
+    shapes = {
+        md5(1): Symmetry(True, (star,)),
+        md5(2): Symmetry(True, (swapped(rng, other, 1),)),  # another star whose pHash is 2 bits from the first's
+        md5(3): Symmetry(False, (swapped(rng, star, 1),)),  # the first, watermarked: no longer symmetric itself
+    }
+    phashes = {md5(1): noisy, md5(2): flip(noisy, [1, 2]), md5(3): flip(noisy, rng.sample(range(64), 25))}
+    for image in phashes:
+        await link_images(redis_client, {image: phashes[image]}, 10, symmetry={image: shapes[image]})
+    related = await related_many(redis_client, list(phashes))
+    assert related == {md5(1): [(md5(3), 2)], md5(2): [], md5(3): [(md5(1), 2)]}
 
 
 async def test_linking_joins_and_merges_groups_as_images_arrive(redis_client: Redis) -> None:
