@@ -5,8 +5,8 @@ Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a
 (measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
 and a pure-Python double loop measured on a small N and extrapolated.
 
-    make bench-groups            # N = 10k, 100k, 1M, plain and with 7 alternates per image (brute force to 100k)
-    .venv/bin/python bench/groups.py --alternates 7 --sizes 10000 100000 1000000 --brute-max 100000
+    make bench-groups            # N = 10k, 100k, 1M: plain, then with 7 alternates and symmetric hashes per image
+    .venv/bin/python bench/groups.py --alternates 7 --symmetry --sizes 10000 100000 1000000 --brute-max 100000
     .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
 """
 
@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from paktum_cleanup import variants
-from paktum_common.phash import alternate_distance
+from paktum_common.phash import SYMMETRIC_DISTANCE, alternate_distance
 
 T = TypeVar("T")
 DISTANCE = 10
@@ -66,6 +66,45 @@ def make_alternates(hashes: np.ndarray, per_image: int, seed: int = 0) -> tuple[
             masks[index] |= np.uint64(1) << np.uint64(bit)
     values[planted] = hashes[sources] ^ masks
     return owners, values
+
+
+SYMMETRIC_SHARE = 0.05  # pictures that are symmetric (stars, emblems): on booru sites far fewer
+SECOND_SHARE = 0.1  # pictures with transparency: a second symmetric hash (flattened on black)
+
+
+def balanced_hashes(rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` uniform 64-bit hashes with 32 bits set, as every usable symmetric hash has."""
+    found: list[np.ndarray] = []
+    total = 0
+    while total < count:
+        draw = rng.integers(0, np.iinfo(np.uint64).max, 12 * (count - total) + 64, dtype=np.uint64, endpoint=True)
+        keep = draw[np.bitwise_count(draw) == 32]
+        found.append(keep)
+        total += keep.size
+    return np.concatenate(found)[:count]
+
+
+def make_symmetry(n: int, seed: int = 0) -> variants.SymmetryRows:
+    """Every image's symmetric hashes (paktum_common.phash.Symmetry) as the cleanup's rows: uniform balanced
+    hashes, a fifth of them in clusters 0-8 bits from a centre (bits swapped, so still balanced), SECOND_SHARE
+    of the images with a second one, SYMMETRIC_SHARE of them symmetric."""
+    rng = np.random.default_rng(seed + 2)
+    values = balanced_hashes(rng, n)
+    clustered = rng.choice(n, n // 5, replace=False)
+    centres = balanced_hashes(rng, max(1, clustered.size // 5))
+    for index, row in enumerate(clustered):
+        centre = int(centres[index % centres.size])
+        ones = [b for b in range(64) if centre >> b & 1]
+        zeros = [b for b in range(64) if not centre >> b & 1]
+        swaps = int(rng.integers(0, 5))
+        for bit in [*rng.choice(ones, swaps, replace=False), *rng.choice(zeros, swaps, replace=False)]:
+            centre ^= 1 << int(bit)
+        values[row] = np.uint64(centre)
+    seconds = np.flatnonzero(rng.random(n) < SECOND_SHARE)
+    owners = np.concatenate([np.arange(n, dtype=np.int64), seconds])
+    extra = values[rng.integers(0, n, seconds.size)]  # near some other picture as seen on black
+    symmetric = rng.random(n) < SYMMETRIC_SHARE
+    return symmetric, owners, np.concatenate([values, extra])
 
 
 def timed(func: Callable[[], T]) -> tuple[T, float]:
@@ -114,6 +153,11 @@ def main() -> None:
         "--alternates", type=int, default=0,
         help="alternates per image (the hasher makes 7, 15 for a transparent picture): dihedral and alpha matching",
     )  # fmt: skip
+    parser.add_argument(
+        "--symmetry", action="store_true",
+        help=f"symmetric hashes for every image ({SYMMETRIC_SHARE:.0%} symmetric, {SECOND_SHARE:.0%} with two): "
+        "a pair with a symmetric side matched by them alone",
+    )  # fmt: skip
     args = parser.parse_args()
 
     method = variants.available_method()
@@ -136,21 +180,27 @@ def main() -> None:
             f"with {args.alternates} alternates per image: each alternate against every plain hash, within "
             f"{alternate_distance(DISTANCE)} bits (paktum_common.phash.alternate_distance)\n"
         )
+    if args.symmetry:
+        print(
+            f"with symmetric hashes: {SYMMETRIC_SHARE:.0%} of the images symmetric, matched by them alone within "
+            f"{SYMMETRIC_DISTANCE} bits (paktum_common.phash.match)\n"
+        )
     for n in args.sizes:
         hashes = make_hashes(n)
         alts = make_alternates(hashes, args.alternates) if args.alternates else None
-        grouping, ours = timed(lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, method, None, a))
-        peak = peak_memory(lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, method, None, a))
+        sym = make_symmetry(n) if args.symmetry else None
+        grouping, ours = timed(lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, method, None, a, y))
+        peak = peak_memory(lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, method, None, a, y))
         total_pairs = n * (n - 1) / 2
         if n <= args.brute_max:
-            if alts is None:
+            if alts is None and sym is None:
                 brute_pairs, brute = timed(lambda h=hashes: variants.pairs_brute_force(h, DISTANCE))
                 # Brute force does not skip degenerate hashes; compare on the same footing.
                 usable = ~variants.degenerate_mask(hashes)
                 brute_pairs = variants._sorted_pairs(brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]])
             else:
                 brute_pairs, brute = timed(
-                    lambda h=hashes, a=alts: variants.variant_pairs(h, DISTANCE, "brute", None, a)
+                    lambda h=hashes, a=alts, y=sym: variants.variant_pairs(h, DISTANCE, "brute", None, a, y)
                 )
             same = "yes" if np.array_equal(brute_pairs, grouping.pairs) else "NO"
             brute_per_pair = brute / total_pairs
@@ -166,7 +216,7 @@ def main() -> None:
         )
         if args.numpy_path:
             numpy_grouping, numpy_seconds = timed(
-                lambda h=hashes, a=alts: variants.group_variants(h, DISTANCE, "numpy", None, a)
+                lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, "numpy", None, a, y)
             )
             assert np.array_equal(numpy_grouping.pairs, grouping.pairs), "numpy path disagrees"
             row += f" | {human(numpy_seconds):>10}"

@@ -15,13 +15,12 @@ has nothing of its picture in it for any hasher to find: it is set apart from ev
 counted. With
 --misses, Paktum's misses are listed per kind, with the distance and what the degenerate rule refused.
 
-- paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (pHash within 10 bits
-  directly, or within 8 through an alternate of either side: mirrored, rotated, flattened on the other
-  background; paktum_common.phash.ALTERNATE_PENALTY);
-- paktum plain: the same pHashes without alternates (Paktum before them; PAKTUM_VARIANT_TRANSFORMS=false);
-- paktum symmetric (what-if, --symmetric): the proposed rule for symmetric pictures (paktum_common.dct_hash): a
-  pair one of whose pictures is symmetric is measured by their symmetric hashes alone, within SYMMETRIC_DISTANCE
-  (shown scaled to 10), every other pair as paktum;
+- paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (paktum_common.phash.match):
+  a pair one of whose pictures is symmetric by their symmetric hashes alone, within SYMMETRIC_DISTANCE (4 bits);
+  any other pair by pHash within 10 bits directly, or within 8 through an alternate of either side: mirrored,
+  rotated, flattened on the other background (ALTERNATE_PENALTY);
+- paktum phash: the same without the symmetric rule (Paktum before it, and images hashed before it);
+- paktum plain: the pHashes alone, without alternates (Paktum before them);
 - imagehash: imagehash.phash of the file as opened, within 10 bits;
 - pdq, pdq dihedral: pdqhash.compute / compute_dihedral, within 31 bits of 256 (the dihedral hashes of one side
   against the plain hash of the other, both ways).
@@ -225,23 +224,24 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, 
 
 
 def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
-    """The proposed rule: `usual` (paktum_matrix's distances), except that a pair one of whose pictures is
-    symmetric is measured by the symmetric hashes alone (any of one side's against the first of the other's),
-    scaled so that SYMMETRIC_DISTANCE shows as PHASH_DISTANCE."""
+    """The live rule (paktum_common.phash.match): `usual` (paktum_matrix's distances), except that a pair one of
+    whose pictures is symmetric is measured by the symmetric hashes alone (any usable one of one side against any
+    of the other's), a match only within SYMMETRIC_DISTANCE."""
     n = len(results)
     width = max((len(r.symmetric_hashes) for r in results), default=1)
-
-    first = np.array([[r.symmetric_hashes[0]] for r in results], dtype=np.uint64)
-    others = np.zeros((n, width - 1, 1), dtype=np.uint64)
+    values = np.zeros((n, width), dtype=np.uint64)
+    usable = np.zeros((n, width), dtype=bool)
     for i, r in enumerate(results):
-        for slot in range(1, width):
-            value = r.symmetric_hashes[slot] if slot < len(r.symmetric_hashes) else r.symmetric_hashes[0]
-            others[i, slot - 1, 0] = r.symmetric_hashes[0] if is_degenerate_symmetric(value) else value
-    usable = np.array([not is_degenerate_symmetric(r.symmetric_hashes[0]) for r in results])
-    bits = min_distances(first, others, usable)
-    scaled = np.where(usable[:, None] & usable[None, :], -(-bits * PHASH_DISTANCE // SYMMETRIC_DISTANCE), 10**6)
+        for slot, value in enumerate(r.symmetric_hashes):
+            values[i, slot], usable[i, slot] = value, not is_degenerate_symmetric(value)
+    bits = np.full((n, n), 10**6, dtype=np.int64)
+    for p in range(width):
+        for q in range(width):
+            apart = np.bitwise_count(values[:, None, p] ^ values[None, :, q]).astype(np.int64)
+            bits = np.minimum(bits, np.where(usable[:, None, p] & usable[None, :, q], apart, 10**6))
+    measured = np.where(bits <= SYMMETRIC_DISTANCE, bits, 10**6)
     symmetric = np.array([r.symmetric for r in results])
-    return np.where(symmetric[:, None] | symmetric[None, :], scaled, usual)
+    return np.where(symmetric[:, None] | symmetric[None, :], measured, usual)
 
 
 def counted(files: list[File]) -> list[int]:
@@ -295,9 +295,6 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many pictures (0: all)")
     parser.add_argument("--misses", action="store_true", help="list Paktum's misses per kind")
     parser.add_argument(
-        "--symmetric", action="store_true", help="also a row for the proposed rule for symmetric pictures (what-if)"
-    )
-    parser.add_argument(
         "--alternate-distance", type=int, metavar="N", action="append", default=[],
         help="also a row for Paktum with matches through an alternate counted only within N bits (what-if; "
         "may be given more than once)",
@@ -342,15 +339,14 @@ def main() -> None:
     print("-" * (24 + 7 * len(KINDS) + 20))
 
     ours, seconds = timed_map(paktum, files)
-    distances = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]  # the live rule
+    by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]
+    distances = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]  # the live rule
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
+    report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
     report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
-    proposed = distances
-    if args.symmetric:
-        proposed = symmetric_matrix(ours, distances)  # type: ignore[arg-type]
-        recalls["paktum sym"] = report("paktum sym", proposed, PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:
         stricter = paktum_matrix(ours, True, PHASH_DISTANCE - alternate_distance)  # type: ignore[arg-type]
+        stricter = symmetric_matrix(ours, stricter)  # type: ignore[arg-type]
         report(f"paktum alt {alternate_distance}", stricter, PHASH_DISTANCE, files, seconds)
     theirs, seconds = timed_map(imagehash_phash, files)
     plain = np.array([[h] for h in theirs], dtype=np.uint64)
@@ -362,8 +358,6 @@ def main() -> None:
         print("\npdqhash is not installed: `uv sync --group bench` (make bench-variants does) for the PDQ rows")
         if args.misses:
             print_misses(ours, distances, files, names)  # type: ignore[arg-type]
-            if args.symmetric:
-                print_misses(ours, proposed, files, names, "paktum sym")  # type: ignore[arg-type]
         return
     words, seconds = timed_map(pdq_plain, files)
     stacked = np.stack(words)  # type: ignore[arg-type]
@@ -376,8 +370,6 @@ def main() -> None:
     )
     if args.misses:
         print_misses(ours, distances, files, names)  # type: ignore[arg-type]
-        if args.symmetric:
-            print_misses(ours, proposed, files, names, "paktum sym")  # type: ignore[arg-type]
     behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls["pdq dihedral"][k]]
     print(f"\npaktum behind pdq dihedral on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
 

@@ -101,7 +101,9 @@ class _ImageFields:
 @strawberry.type(description="An image nested in another's answer: every field of Image but Related.")
 class NestedImage(_ImageFields):
     Distance: int | None = strawberry.field(
-        default=None, description="In Related: how many pHash bits differ from the image it is related to."
+        default=None,
+        description="In Related: how many bits differ from the image it is related to (pHash bits; symmetric-hash bits "
+        "when either picture is symmetric, such as a star).",
     )
     Transform: TransformValue | None = strawberry.field(
         default=None, description="In Related: how this image shows the one it is related to (mirrored, rotated...)."
