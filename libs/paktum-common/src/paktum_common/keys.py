@@ -31,8 +31,8 @@ PHASH_CHUNKS = "paktum:phash:chunk"
 # 16 hex digits each, one after the other; absent for images indexed before they were computed.
 PHASH_ALTERNATES = "paktum:phash:alternates"
 # Each image's Symmetry (paktum_common.phash: "s" when symmetric, else "-", then its symmetric hashes in 16 hex
-# digits each), and chunk tables over the symmetric hashes: of every image, and of the symmetric ones alone. A
-# symmetric image is in these and not in PHASH_CHUNKS: it is matched by its symmetric hashes alone.
+# digits each), and chunk tables over the symmetric hashes: of the images that are not symmetric, and of those
+# that are. A symmetric image is in the latter and not in PHASH_CHUNKS: it is matched by its symmetric hashes alone.
 PHASH_SYMMETRY = "paktum:phash:symmetry"
 SYMMETRIC_CHUNKS = "paktum:phash:symchunk"
 SYMMETRIC_ONLY_CHUNKS = "paktum:phash:symonly"

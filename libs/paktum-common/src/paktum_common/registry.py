@@ -79,10 +79,10 @@ class PhashRegistry:
     `alternates_key`) md5 -> the image's alternate pHashes, which are looked up but never in the chunk tables:
     a new image's alternates are queried against the plain hashes, which is enough to find a mirrored pair.
 
-    With a `symmetry_key`, also md5 -> the image's Symmetry, and two chunk tables over symmetric hashes: every
-    image's (`symmetric_prefix`) and the symmetric images' alone (`symmetric_only_prefix`). A symmetric image's
-    pHash is left out of the plain chunk tables: a pair with a symmetric side is matched by symmetric hashes alone
-    (paktum_common.phash.match), so a symmetric image asks the table of every image's symmetric hashes, another
+    With a `symmetry_key`, also md5 -> the image's Symmetry, and two chunk tables over symmetric hashes: those of
+    the images that are not symmetric (`symmetric_prefix`) and of those that are (`symmetric_only_prefix`). A
+    symmetric image's pHash is left out of the plain chunk tables: a pair with a symmetric side is matched by
+    symmetric hashes alone (paktum_common.phash.match), so a symmetric image asks both symmetric tables, another
     image the plain tables and the symmetric images' table."""
 
     hash_key: str
@@ -122,13 +122,10 @@ class PhashRegistry:
                 elif not is_degenerate(phash):
                     for key in _chunk_keys(self.chunk_prefix, phash):
                         pipe.sadd(key, _member(md5, phash))
-                tables = [self.symmetric_prefix]
-                if shape is not None and shape.symmetric:
-                    tables.append(self.symmetric_only_prefix)
+                table = self.symmetric_only_prefix if shape is not None and shape.symmetric else self.symmetric_prefix
                 for value in _usable_symmetric(shape):
-                    for prefix in tables:
-                        for key in _chunk_keys(prefix, value):
-                            pipe.sadd(key, _member(md5, value))
+                    for key in _chunk_keys(table, value):
+                        pipe.sadd(key, _member(md5, value))
             await pipe.execute()
 
     async def remove(self, redis: Redis, md5s: Iterable[str]) -> int:
@@ -252,8 +249,8 @@ class PhashRegistry:
         queries: list[tuple[int, int, str, int]] = []
         if shape is not None and self.symmetry_key:
             limit = min(SYMMETRIC_DISTANCE, distance)
-            table = self.symmetric_prefix if shape.symmetric else self.symmetric_only_prefix
-            queries += [(value, limit, table, 0) for value in _usable_symmetric(shape)]
+            tables = [self.symmetric_only_prefix, *([self.symmetric_prefix] if shape.symmetric else [])]
+            queries += [(value, limit, table, 0) for value in _usable_symmetric(shape) for table in tables]
             if shape.symmetric:
                 return queries
         return queries + [
