@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from redis.asyncio import Redis
 
 from paktum_cleanup.run import run_cleanup
+from paktum_common import keys
 from paktum_common.groups import related_many
 from paktum_common.phash import match
 from paktum_common.settings import Settings
@@ -112,3 +113,33 @@ async def test_symmetric_pictures_link_by_symmetric_hashes_at_ingest_and_after_c
         graphql = f'{{ similarImages(ID: "{ids["star"]}") {{ ID Distance }} }}'
         found = api.post("/query", json={"query": graphql}).json()["data"]["similarImages"]
         assert [f["ID"] for f in found] == [ids["star-turned"]] and found[0]["Distance"] <= 4
+
+
+async def test_a_purged_symmetric_picture_refuses_its_resaves_and_not_other_pictures(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    made = files()
+    ids = md5s()
+    banned = tmp_path / "banned"
+    banned.mkdir()
+    for name in ("star.png", "cross5.png"):
+        (banned / name).write_bytes(made[name])
+    await pipeline.queue.publish_posts(local_posts(banned, ["gore"], None, ImportReport()))
+    await pipeline.drain()
+    summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": ["gore"]}))
+    assert summary.ok and summary.purge is not None and summary.purge.banned_tag == 2, summary.lines()
+
+    later = tmp_path / "later"
+    later.mkdir()
+    for name in ("star-turned.jpg", "cross10.png"):
+        (later / name).write_bytes(made[name])
+    await pipeline.queue.publish_posts(local_posts(later, ["shape"], None, ImportReport()))
+    await pipeline.drain()
+    # The turned, re-saved star is 18 bits from the purged one by pHash and 2 by symmetric hash: refused. The
+    # wider cross is 4 bits from the purged narrow one by pHash, another picture by symmetric hash: kept.
+    assert await pipeline.search.get_document(ids["star-turned"]) is None
+    assert await redis_client.sismember(keys.BANNED_MD5, ids["star-turned"])
+    assert await pipeline.search.get_document(ids["cross10"]) is not None
+    # The cleanup's own pass over re-uploads agrees: nothing more to purge.
+    again = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": ["gore"]}))
+    assert again.ok and again.purge is not None and again.purge.near_purged == 0, again.lines()

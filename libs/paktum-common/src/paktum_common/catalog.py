@@ -121,17 +121,20 @@ class Catalog(Admission):
     def from_settings(cls, settings: Settings, redis: Redis, search: SearchBackend, store: ImageStore) -> Catalog:
         return cls(redis, search, store, settings.variant_distance)
 
-    async def admit_picture(self, md5: str, phash: int, alternates: tuple[int, ...] = ()) -> None:
+    async def admit_picture(
+        self, md5: str, phash: int, alternates: tuple[int, ...] = (), symmetry: Symmetry | None = None
+    ) -> None:
         """May we have this picture? Asked right after decoding, before any file is stored.
 
         A file we already have is a duplicate (its tags are merged), never refused: the registry says so,
         or the index (a document whose registration failed is still ours). A new one within the variant
-        distance of a purged picture is a re-upload of it (mirrored or rotated too, through its `alternates`):
-        refused, and its md5 banned too, so the scraper skips the file next time.
+        distance of a purged picture is a re-upload of it (mirrored or rotated too, through its `alternates`; by
+        symmetric hashes when either is symmetric, paktum_common.phash.match): refused, and its md5 banned too, so
+        the scraper skips the file next time.
         """
         if await self.redis.hexists(keys.PHASHES, md5):
             return
-        near = (await PURGED.near_any(self.redis, [(phash, *alternates)], self.distance))[0]
+        near = (await PURGED.near_any(self.redis, [(phash, *alternates)], self.distance, [symmetry]))[0]
         if not near or await self.search.get_document(md5) is not None:
             return
         purged, bits = near[0]
@@ -280,12 +283,13 @@ class Catalog(Admission):
         documents = await self.search.get_documents(ids)
         registered = await IMAGES.get(self.redis, ids)
         phashes = {**registered, **{md5: doc.PHash for md5, doc in documents.items()}}
+        symmetry = {**await IMAGES.symmetry(self.redis, ids), **{md5: d.symmetry for md5, d in documents.items()}}
         if ban:
             # Remembered first: a removal cut short after this still refuses the picture everywhere. When
             # before what: a purged pHash without its time is read as one from before times were kept.
             if phashes:
                 await self.redis.hset(keys.PURGED_AT, mapping=dict.fromkeys(phashes, str(int(time.time()))))
-            await PURGED.add(self.redis, phashes)
+            await PURGED.add(self.redis, phashes, symmetry=symmetry)
             await self.redis.sadd(keys.BANNED_MD5, *ids)
         # Index first: once no answer links to the files, removing them breaks no page.
         await self.search.delete_documents(ids)

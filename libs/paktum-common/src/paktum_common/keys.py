@@ -41,6 +41,11 @@ SYMMETRIC_ONLY_CHUNKS = "paktum:phash:symonly"
 PURGED_PHASHES = "paktum:purged:phash"
 PURGED_CHUNKS = "paktum:purged:chunk"
 PURGED_AT = "paktum:purged:at"
+# Their Symmetry and symmetric-hash chunk tables, as PHASH_SYMMETRY and its tables: a re-saved purged star is found
+# by its symmetric hash, and a distinct star whose noisy pHash is near a purged one is not refused.
+PURGED_SYMMETRY = "paktum:purged:symmetry"
+PURGED_SYMMETRIC_CHUNKS = "paktum:purged:symchunk"
+PURGED_SYMMETRIC_ONLY_CHUNKS = "paktum:purged:symonly"
 
 # Variant groups, replaced as a whole by each cleanup run (built under GROUPS_BUILD, then renamed).
 GROUP_OF = "paktum:groups:of"  # hash: md5 -> group ID (the group's anchor, its first image)

@@ -180,6 +180,14 @@ class PhashRegistry:
             found[str(md5)] = phash_from_hex(str(hex_hash))
         return found
 
+    async def scan_symmetry(self, redis: Redis, count: int = 10_000) -> dict[str, Symmetry]:
+        """Every stored Symmetry, read in pieces."""
+        found: dict[str, Symmetry] = {}
+        if self.symmetry_key:
+            async for md5, text in redis.hscan_iter(self.symmetry_key, count=count):
+                found[str(md5)] = symmetry_from_text(str(text))
+        return found
+
     async def near(self, redis: Redis, phashes: Sequence[int], distance: int) -> list[list[tuple[str, int]]]:
         """For each query hash, the registered images within `distance` bits as (md5, distance), nearest first.
 
@@ -281,4 +289,11 @@ IMAGES = PhashRegistry(
     keys.SYMMETRIC_CHUNKS,
     keys.SYMMETRIC_ONLY_CHUNKS,
 )
-PURGED = PhashRegistry(keys.PURGED_PHASHES, keys.PURGED_CHUNKS)
+PURGED = PhashRegistry(
+    keys.PURGED_PHASHES,
+    keys.PURGED_CHUNKS,
+    "",
+    keys.PURGED_SYMMETRY,
+    keys.PURGED_SYMMETRIC_CHUNKS,
+    keys.PURGED_SYMMETRIC_ONLY_CHUNKS,
+)

@@ -10,9 +10,10 @@ import numpy as np
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
-from paktum_cleanup.variants import variant_pairs
+from paktum_cleanup.variants import SymmetryRows, variant_pairs
 from paktum_common import keys
 from paktum_common.catalog import Catalog
+from paktum_common.phash import Symmetry
 from paktum_common.registry import PURGED
 
 PURGE_BATCH = 500
@@ -70,6 +71,18 @@ async def _banned_still_indexed(catalog: Catalog, catalogue: Catalogue) -> set[i
     return found
 
 
+def _symmetry_rows(catalogue: Catalogue, purged_ids: list[str], stored: dict[str, Symmetry]) -> SymmetryRows:
+    """The catalogue's symmetric hashes, then those of the purged pictures (numbered after the catalogue's)."""
+    symmetric, owners, values = catalogue.symmetry_rows()
+    n = len(catalogue)
+    shapes = [(n + i, stored[m]) for i, m in enumerate(purged_ids) if m in stored]
+    return (
+        np.concatenate([symmetric, np.array([m in stored and stored[m].symmetric for m in purged_ids], dtype=bool)]),
+        np.concatenate([owners, np.array([i for i, s in shapes for _ in s.hashes], dtype=np.int64)]),
+        np.concatenate([values, np.array([h for _, s in shapes for h in s.hashes], dtype=np.uint64)]),
+    )
+
+
 async def _near_purged(catalog: Catalog, catalogue: Catalogue) -> set[int]:
     """Positions of images within the variant distance of a picture purged now (for a banned tag), or of one
     removed for good earlier that they came in after: a re-upload that slipped past the hasher's check.
@@ -92,7 +105,8 @@ async def _near_purged(catalog: Catalog, catalogue: Catalogue) -> set[int]:
     after[n:] = np.array([removed_at[m] for m in purged_ids], dtype=np.int64)
     after[np.array(catalogue.banned, dtype=np.int64)] = ALWAYS  # purged now: every variant goes with it
     added = np.concatenate([catalogue.added, np.zeros(len(purged_ids), dtype=np.int64)])
-    pairs = await asyncio.to_thread(variant_pairs, combined, catalog.distance)
+    symmetry = _symmetry_rows(catalogue, purged_ids, await PURGED.scan_symmetry(catalog.redis))
+    pairs = await asyncio.to_thread(variant_pairs, combined, catalog.distance, "auto", None, None, symmetry)
     found: set[int] = set()
     for image, source in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
         hit = (image < n) & (after[image] == NEVER) & (added[image] > after[source])

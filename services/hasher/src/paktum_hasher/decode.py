@@ -32,7 +32,7 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from paktum_common.dct_hash import PictureHashes, with_other_background
 from paktum_common.errors import BadImageError
-from paktum_common.phash import is_degenerate
+from paktum_common.phash import Symmetry, is_degenerate
 from paktum_common.settings import Settings
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
 from paktum_hasher.phash import hashes_of
@@ -111,6 +111,10 @@ class DecodedImage:
     # picture as hashed, then (transparent pictures) of it on the other background. paktum_common.dct_hash.
     symmetric: bool = False
     symmetric_hashes: tuple[int, ...] = ()
+
+    @property
+    def symmetry(self) -> Symmetry | None:
+        return Symmetry(self.symmetric, self.symmetric_hashes) if self.symmetric_hashes else None
 
 
 def decode_image(

@@ -51,7 +51,7 @@ class Ingestor:
         )
         decoded: DecodedImage = await loop.run_in_executor(self.pool, decode)
         alternates = decoded.alternates if self.settings.variant_transforms else ()
-        await self.catalog.admit_picture(md5, decoded.phash, alternates)  # before any file is written
+        await self.catalog.admit_picture(md5, decoded.phash, alternates, decoded.symmetry)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"
         await self.catalog.store_files(md5, filename, data, decoded.thumbnail, decoded.small_thumbnail)
         document = ImageDocument(
