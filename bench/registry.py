@@ -1,0 +1,89 @@
+"""Redis cost of the pHash registry: memory per image and registration speed, with and without symmetric hashes.
+
+Starts an embedded Redis (the one `paktum up` runs), registers N generated images in batches as the hasher does
+(`IMAGES.add`: pHash, 7 alternates, and in the second run a Symmetry, 5% of them symmetric), and prints Redis's
+used_memory per image and images registered per second for each, the second beside the first as a ratio. Then
+times `near_any` lookups (one image's pHash, alternates and symmetric hash per call, as ingest linking asks).
+
+    .venv/bin/python bench/registry.py --images 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from paktum_cli.embedded_redis import EmbeddedRedis
+from paktum_common.phash import Symmetry
+from paktum_common.registry import IMAGES
+
+BATCH = 2000
+SYMMETRIC_SHARE = 0.05
+
+
+def balanced(rng: random.Random) -> int:
+    return sum(1 << bit for bit in rng.sample(range(64), 32))
+
+
+async def run(url: str, images: int, with_symmetry: bool, lookups: int) -> tuple[float, float, float, float]:
+    """(used_memory bytes per image, images/s registered, near_any p50 ms, p99 ms)."""
+    redis = Redis.from_url(url, decode_responses=True)
+    rng = random.Random(1)
+    base = int((await redis.info("memory"))["used_memory"])
+    started = time.perf_counter()
+    for start in range(0, images, BATCH):
+        batch = {f"{i:032x}": rng.getrandbits(64) for i in range(start, min(start + BATCH, images))}
+        alternates = {m: tuple(rng.getrandbits(64) for _ in range(7)) for m in batch}
+        shapes = (
+            {m: Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),)) for m in batch} if with_symmetry else None
+        )
+        await IMAGES.add(redis, batch, alternates, shapes)
+    rate = images / (time.perf_counter() - started)
+    used = int((await redis.info("memory"))["used_memory"]) - base
+    times = []
+    for _ in range(lookups):
+        query = (rng.getrandbits(64), *(rng.getrandbits(64) for _ in range(7)))
+        shape = [Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),))] if with_symmetry else []
+        began = time.perf_counter()
+        await IMAGES.near_any(redis, [query], 10, shape)
+        times.append((time.perf_counter() - began) * 1000)
+    await redis.aclose()
+    cuts = statistics.quantiles(times, n=100)
+    return used / images, rate, cuts[49], cuts[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=200_000)
+    parser.add_argument("--lookups", type=int, default=500)
+    args = parser.parse_args()
+    rows = {}
+    for with_symmetry in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            server = EmbeddedRedis(Path(tmp)).start()
+            try:
+                rows[with_symmetry] = asyncio.run(run(server.url, args.images, with_symmetry, args.lookups))
+            finally:
+                server.stop()
+    print(f"{args.images} images, 7 alternates each; embedded Redis; near_any at distance 10")
+    print(f"{'registry':<24} | {'B/image':>8} | {'MiB':>7} | {'images/s':>9} | {'lookup p50':>10} | {'p99':>7}")
+    for with_symmetry, name in ((False, "pHash + alternates"), (True, "+ symmetric hashes")):
+        per, rate, p50, p99 = rows[with_symmetry]
+        print(
+            f"{name:<24} | {per:>8.0f} | {per * args.images / 2**20:>7.0f} | {rate:>9.0f} | {p50:>8.2f}ms | "
+            f"{p99:>5.2f}ms"
+        )
+    (plain, plain_rate, plain_p50, _), (sym, sym_rate, sym_p50, _) = rows[False], rows[True]
+    print(f"ratio with/without: memory {sym / plain:.2f}x, registration {plain_rate / sym_rate:.2f}x the time, "
+          f"lookup p50 {sym_p50 / plain_p50:.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
