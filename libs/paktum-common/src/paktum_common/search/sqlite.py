@@ -7,6 +7,7 @@ answers a search first reads the changes after the last one it applied (one inde
 none) and brings its index up to date, so a document is searchable in every process as soon as it is
 committed. The first search of a process loads the whole index (about two seconds per million images).
 A process that falls more than KEEP_CHANGES behind (the table keeps that many) loads it again.
+Documents read by ID are kept parsed in memory and followed the same way (paktum_common.search.documents).
 
 Calls run in threads, never on the event loop: writes and document reads in a small pool, each thread with
 its own connection; the index in one thread of its own (it is not thread-safe, and its operations are
