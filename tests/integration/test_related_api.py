@@ -13,6 +13,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from paktum_cleanup.run import run_cleanup
+from paktum_common.search.sqlite import SqliteSearch
 from paktum_common.settings import Settings
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import encode, picture
@@ -142,6 +143,29 @@ def test_graphql_related_matches_rest_and_respects_not_variants(variants: dict[s
     again = api.post("/query", json={"query": query}).json()["data"]["image"]
     assert half not in {r["ID"] for r in again["Related"]}
     assert {r["ID"] for r in again["Related"]} == {variants["low"], variants["crop"]}
+
+
+async def test_related_shows_an_edit_or_delete_of_a_related_image_at_the_next_request(
+    variants: dict[str, str], settings: Settings, api: httpx.Client
+) -> None:
+    """The api keeps related images' documents in memory: a change another process commits still shows at once."""
+    query = '{ searchImages(query: "cat", limit: 10) { ID Related { ID Tags } } }'
+
+    def related_of_original() -> dict[str, list[str]]:
+        images = api.post("/query", json={"query": query}).json()["data"]["searchImages"]
+        [original] = [image for image in images if image["ID"] == variants["original"]]
+        return {related["ID"]: related["Tags"] for related in original["Related"]}
+
+    for _ in range(2):  # read, then from memory
+        assert related_of_original() == {variants[name]: ["cat"] for name in ("half", "low", "crop")}
+    writer = SqliteSearch(settings.effective_search_url.removeprefix("sqlite:///"))  # as the hasher writes
+    try:
+        [low] = (await writer.get_documents([variants["low"]])).values()
+        await writer.add_documents([low.model_copy(update={"Tags": ["cat", "edited"], "Tagstring": "cat edited"})])
+        await writer.delete_documents([variants["crop"]])
+    finally:
+        await writer.close()
+    assert related_of_original() == {variants["half"]: ["cat"], variants["low"]: ["cat", "edited"]}
 
 
 @pytest.mark.parametrize("distance", ["11", "-1", "ten", "", "1.5"])

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_password_file: Path | None = None
     search_url: str | None = None  # None: sqlite:///<data_dir>/search.sqlite3
+    # The embedded index: parsed documents each process keeps in memory (about 3 KB each), current with every write.
+    search_documents_kept: int = Field(10_000, ge=0)
     public_url: str | None = None  # None: the api derives links from the request
 
     # The ingest stream.

@@ -134,7 +134,9 @@ def create_app(settings: Settings) -> FastAPI:
     limits = DocumentLimits(
         max_tokens=settings.graphql_max_tokens, max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost
     )
-    app.include_router(graphql_router(limits), include_in_schema=False)
+    graphql, graphql_post = graphql_router(limits)
+    app.include_router(graphql, include_in_schema=False)
+    app.router.routes.insert(0, graphql_post)  # first: a POST to /query is matched before any other route
     app.include_router(gallery.router)
     app.include_router(signin.router)
     generated = app.openapi

@@ -103,7 +103,7 @@ def open_search(settings: Settings) -> SearchBackend:
     if url.startswith("sqlite:///"):
         from paktum_common.search.sqlite import SqliteSearch
 
-        return SqliteSearch(url.removeprefix("sqlite:///"))
+        return SqliteSearch(url.removeprefix("sqlite:///"), documents_kept=settings.search_documents_kept)
     if url.startswith(("http://", "https://")):
         from paktum_common.search.meili import MeiliSearch
 

@@ -7,6 +7,7 @@ answers a search first reads the changes after the last one it applied (one inde
 none) and brings its index up to date, so a document is searchable in every process as soon as it is
 committed. The first search of a process loads the whole index (about two seconds per million images).
 A process that falls more than KEEP_CHANGES behind (the table keeps that many) loads it again.
+Documents read by ID are kept parsed in memory and followed the same way (paktum_common.search.documents).
 
 Calls run in threads, never on the event loop: writes and document reads in a small pool, each thread with
 its own connection; the index in one thread of its own (it is not thread-safe, and its operations are
@@ -38,6 +39,7 @@ from paktum_common.contracts import ImageDocument
 from paktum_common.errors import SearchUnavailableError
 from paktum_common.search.base import SearchBackend, SearchPage, TagCount
 from paktum_common.search.bitmaps import Columns, Row, TagBitmaps, rating_code, rating_value
+from paktum_common.search.documents import DocumentMemory
 from paktum_common.search.query import Order, SearchQuery
 
 T = TypeVar("T")
@@ -45,6 +47,7 @@ log = logging.getLogger("paktum.search")
 
 SCHEMA_VERSION = 1
 KEEP_CHANGES = 200_000  # changes kept for processes that are behind; further behind, they reload
+DOCUMENTS_KEPT = 10_000  # parsed documents kept in memory (paktum_common.search.documents)
 _CHUNK = 500  # values per `IN (...)` list
 _TAG_ID = np.dtype("<u4")  # a tag list is stored as its tag ids, little-endian 32-bit, end to end
 
@@ -87,7 +90,7 @@ def _pack(doc: ImageDocument) -> bytes:
 
 
 class SqliteSearch(SearchBackend):
-    def __init__(self, path: str | Path, threads: int = 4) -> None:
+    def __init__(self, path: str | Path, threads: int = 4, documents_kept: int = DOCUMENTS_KEPT) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -99,6 +102,8 @@ class SqliteSearch(SearchBackend):
         self._seq = 0  # the last change the bitmaps reflect
         self._names: dict[int, str] = {}  # tag id -> tag, for the bitmaps (index thread)
         self._tag_ids = _TagIds()  # tag -> tag id, for writes
+        self._documents = DocumentMemory(documents_kept)  # parsed documents read by ID (get_documents)
+        self._loop_conn: sqlite3.Connection | None = None  # the event loop's, for the feed's head only
         conn = self._connect_raw()
         try:
             _create_or_migrate(conn, self._tag_ids)
@@ -154,16 +159,46 @@ class SqliteSearch(SearchBackend):
     async def get_documents(self, ids: Sequence[str]) -> dict[str, ImageDocument]:
         if not ids:
             return {}
+        found: dict[str, ImageDocument] = {}
+        missing: Sequence[str] = ids
+        if self._documents.capacity > 0 and self._loop_head() == self._documents.seq:
+            # Nothing changed since the memory last followed the feed: what it holds is current, here and now.
+            found, missing = self._documents.lookup(ids)
+            if not missing:
+                return found
 
         def read(conn: sqlite3.Connection) -> dict[str, ImageDocument]:
-            marks = ",".join("?" * len(ids))
-            rows = conn.execute(
-                f"SELECT i.id, d.doc FROM images i JOIN documents d ON d.image = i.rowid WHERE i.id IN ({marks})",
-                list(ids),
-            )
-            return {row[0]: _document(row[1]) for row in rows}
+            conn.execute("BEGIN")  # one snapshot for the feed's head and the documents
+            try:
+                head = _head(conn)
+                self._documents.follow(conn, head)  # what changed is taken out: the rest is current
+                held, unread = self._documents.lookup(missing)
+                rows: list[tuple[int, str]] = []
+                if unread:
+                    rows = conn.execute(
+                        "SELECT i.rowid, d.doc FROM images i JOIN documents d ON d.image = i.rowid "
+                        f"WHERE i.id IN ({','.join('?' * len(unread))})",
+                        unread,
+                    ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            docs = [(int(rowid), _document(doc)) for rowid, doc in rows]
+            self._documents.store(docs, head)
+            return {**held, **{doc.ID: doc for _, doc in docs}}
 
-        return await self._run(read)
+        return {**found, **await self._run(read)}
+
+    def _loop_head(self) -> int | None:
+        """The feed's newest change, read on the event loop: one indexed lookup of a row, never a wait (a busy
+        database, or any other failure, answers None and the read takes the thread as before)."""
+        try:
+            if self._loop_conn is None:
+                self._loop_conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+                with self._lock:
+                    self._connections.append(self._loop_conn)
+            return _head(self._loop_conn)
+        except sqlite3.Error:
+            return None
 
     async def delete_documents(self, ids: Sequence[str]) -> None:
         if ids:

@@ -9,9 +9,11 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from fastapi import Request, Response, WebSocket
-from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
+from fastapi import BackgroundTasks, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope
+from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.typevars import Context, RootValue
@@ -129,3 +131,45 @@ class PaktumGraphQLRouter(GraphQLRouter[Any, None]):
             return graphql_error(exc.status_code, exc.reason)
         except RequestTooLargeError as exc:
             return graphql_error(413, str(exc))
+
+
+class GraphQLPost(Route):
+    """POST /query handed straight to the GraphQL router's view, ahead of every other route.
+
+    Through FastAPI, a POST was matched against each route included before the GraphQL router and then had the
+    route's dependencies solved (request, response, the context and the root value, through strawberry's
+    wrappers): about a fifth of a small query's time. This does what that route does, in the same order: a
+    sub-response for the view to set a status or headers on, the context from `context_getter` with the
+    request, the sub-response and background tasks, the root value None, an HTTPException as plain text.
+    Every other method on /query (GraphiQL, queries over GET, websockets) still takes the router's own routes.
+    """
+
+    def __init__(self, path: str, router: GraphQLRouter[Any, None], context_getter: Any) -> None:
+        self.router = router
+        self.context_getter = context_getter
+        super().__init__(path, self.post, methods=["POST"], include_in_schema=False)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return Match.NONE, {}  # never a partial match: other methods go on to the router's routes
+        match, child_scope = super().matches(scope)
+        if match is Match.FULL:
+            child_scope["route"] = self  # as FastAPI's routes do: metrics and the access log name the route
+        return match, child_scope
+
+    async def post(self, request: Request) -> Response:
+        sub_response = Response()  # as FastAPI makes a route's `response`: no length, no status of its own
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        tasks = BackgroundTasks()
+        context = await self.context_getter(request)
+        if isinstance(context, BaseContext):
+            context.request, context.response, context.background_tasks = request, sub_response, tasks
+        self.router.temporal_response = sub_response  # type: ignore[attr-defined]  # where strawberry keeps it
+        try:
+            response = await self.router.run(request=request, context=context, root_value=None)
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        if tasks.tasks and response.background is None:
+            response.background = tasks
+        return response

@@ -22,6 +22,7 @@ from paktum_api import admin, edits, similar
 from paktum_api.graphql.context import Context, get_context
 from paktum_api.graphql.execution import execution_context_class
 from paktum_api.graphql.field_metrics import RootFieldMetrics
+from paktum_api.graphql.http import GraphQLPost
 from paktum_api.graphql.types import Image, ImageSearch, NestedImage, RatingValue, ScrapeStatus, ServerStats, TagCount
 from paktum_api.graphql.uploads import UploadedFile, UploadingGraphQLRouter, upload_images, upload_status
 from paktum_api.limits import LIMIT_MAX, DocumentCache, DocumentGuard, DocumentLimits, analysis_pool
@@ -339,6 +340,8 @@ def build_schema(limits: DocumentLimits) -> strawberry.Schema:
     return schema
 
 
-def graphql_router(limits: DocumentLimits) -> GraphQLRouter[Any, None]:
+def graphql_router(limits: DocumentLimits) -> tuple[GraphQLRouter[Any, None], GraphQLPost]:
+    """The router for /query, and the route that takes its POSTs ahead of every other route (GraphQLPost)."""
     schema = build_schema(limits)
-    return UploadingGraphQLRouter(schema, path="/query", graphql_ide="graphiql", context_getter=get_context)
+    router = UploadingGraphQLRouter(schema, path="/query", graphql_ide="graphiql", context_getter=get_context)
+    return router, GraphQLPost("/query", router, get_context)

@@ -48,8 +48,15 @@ class TransformValue(enum.Enum):
     transverse = "transverse"
 
 
+# By value, looked up: calling an enum class costs more than the rest of a related image's Transform.
+_TRANSFORMS = {member.value: member for member in TransformValue}
+
+
 def transform_value(transform: str | None) -> TransformValue | None:
-    return None if transform is None else TransformValue(transform)
+    return None if transform is None else _TRANSFORMS.get(transform) or TransformValue(transform)
+
+
+_RATINGS = {DomainRating(member.value): member for member in RatingValue}
 
 
 @strawberry.type
@@ -85,7 +92,7 @@ class _ImageFields:
             "ThumbnailSrcset": srcset,
             "Tags": list(doc.Tags),
             "Tagstring": doc.Tagstring,
-            "Rating": RatingValue(doc.Rating.value),
+            "Rating": _RATINGS[doc.Rating],
             "Added": doc.Added,
             "PHash": str(doc.PHash),
             "Size": doc.Size,
