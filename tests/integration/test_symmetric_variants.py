@@ -73,6 +73,16 @@ def test_the_pictures_show_what_the_phash_rule_gets_wrong() -> None:
     assert by_phash("star.png", "star-turned.jpg") > 10
 
 
+async def import_files(pipeline: Pipeline, folder: Path, names: list[str], tags: list[str]) -> None:
+    """Write these of files() to `folder` and import them as `paktum import` does, until the hashers are done."""
+    folder.mkdir()
+    made = files()
+    for name in names:
+        (folder / name).write_bytes(made[name])
+    await pipeline.queue.publish_posts(local_posts(folder, tags, None, ImportReport()))
+    await pipeline.drain()
+
+
 async def related_sets(redis: Redis, ids: list[str]) -> dict[str, set[str]]:
     related = await related_many(redis, ids)
     return {i: {other for other, _ in related[i]} for i in ids}
@@ -81,12 +91,7 @@ async def related_sets(redis: Redis, ids: list[str]) -> dict[str, set[str]]:
 async def test_symmetric_pictures_link_by_symmetric_hashes_at_ingest_and_after_cleanup(
     tmp_path: Path, pipeline: Pipeline, redis_client: Redis, settings: Settings
 ) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for name, data in files().items():
-        (folder / name).write_bytes(data)
-    await pipeline.queue.publish_posts(local_posts(folder, ["shape"], None, ImportReport()))
-    await pipeline.drain()
+    await import_files(pipeline, tmp_path / "in", list(files()), ["shape"])
     ids = md5s()
     every = list(ids.values())
     expected = {i: set() for i in every}
@@ -118,23 +123,12 @@ async def test_symmetric_pictures_link_by_symmetric_hashes_at_ingest_and_after_c
 async def test_a_purged_symmetric_picture_refuses_its_resaves_and_not_other_pictures(
     tmp_path: Path, pipeline: Pipeline, redis_client: Redis
 ) -> None:
-    made = files()
     ids = md5s()
-    banned = tmp_path / "banned"
-    banned.mkdir()
-    for name in ("star.png", "cross5.png"):
-        (banned / name).write_bytes(made[name])
-    await pipeline.queue.publish_posts(local_posts(banned, ["gore"], None, ImportReport()))
-    await pipeline.drain()
+    await import_files(pipeline, tmp_path / "banned", ["star.png", "cross5.png"], ["gore"])
     summary = await run_cleanup(pipeline.settings.model_copy(update={"banned_tags": ["gore"]}))
     assert summary.ok and summary.purge is not None and summary.purge.banned_tag == 2, summary.lines()
 
-    later = tmp_path / "later"
-    later.mkdir()
-    for name in ("star-turned.jpg", "cross10.png"):
-        (later / name).write_bytes(made[name])
-    await pipeline.queue.publish_posts(local_posts(later, ["shape"], None, ImportReport()))
-    await pipeline.drain()
+    await import_files(pipeline, tmp_path / "later", ["star-turned.jpg", "cross10.png"], ["shape"])
     # The turned, re-saved star is 18 bits from the purged one by pHash and 2 by symmetric hash: refused. The
     # wider cross is 4 bits from the purged narrow one by pHash, another picture by symmetric hash: kept.
     assert await pipeline.search.get_document(ids["star-turned"]) is None
