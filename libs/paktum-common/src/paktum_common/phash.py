@@ -89,14 +89,27 @@ def _plain_match(
     (plus ALTERNATE_PENALTY), with its transform; degenerate hashes never match."""
     if is_degenerate(plain_a) or is_degenerate(plain_b):
         return NO_MATCH, "none"
+    return _nearest(plain_a, alternates_a, plain_b, alternates_b, ALTERNATE_PENALTY, skip_degenerate=True)
+
+
+def _nearest(
+    plain_a: int,
+    alternates_a: tuple[int, ...],
+    plain_b: int,
+    alternates_b: tuple[int, ...],
+    penalty: int,
+    skip_degenerate: bool,
+) -> tuple[int, str]:
+    """The least of the plain pair's distance and each alternate's against the other's plain hash (plus `penalty`),
+    and the transform from a to b it goes through; the plain pair wins ties."""
     best, how = hamming(plain_a, plain_b), "none"
     for slot, alternate in enumerate(alternates_a):
-        bits = hamming(alternate, plain_b) + ALTERNATE_PENALTY
-        if bits < best and not is_degenerate(alternate):
+        bits = hamming(alternate, plain_b) + penalty
+        if bits < best and not (skip_degenerate and is_degenerate(alternate)):
             best, how = bits, slot_transform(slot)
     for slot, alternate in enumerate(alternates_b):
-        bits = hamming(alternate, plain_a) + ALTERNATE_PENALTY
-        if bits < best and not is_degenerate(alternate):
+        bits = hamming(alternate, plain_a) + penalty
+        if bits < best and not (skip_degenerate and is_degenerate(alternate)):
             best, how = bits, inverse(slot_transform(slot))
     return best, how
 
@@ -120,21 +133,10 @@ def match(
         bits = symmetric_distance(symmetry_a.hashes, symmetry_b.hashes)
         if bits > SYMMETRIC_DISTANCE:
             return NO_MATCH, "none"
-        return bits, _label(plain_a, alternates_a, plain_b, alternates_b)
+        # The label: the transform under which b's pHash comes nearest a's, whatever the distance (degenerate
+        # hashes too: a symmetric picture's pHash is noisy, not meaningless).
+        return bits, _nearest(plain_a, alternates_a, plain_b, alternates_b, 0, skip_degenerate=False)[1]
     return _plain_match(plain_a, alternates_a, plain_b, alternates_b)
-
-
-def _label(plain_a: int, alternates_a: tuple[int, ...], plain_b: int, alternates_b: tuple[int, ...]) -> str:
-    """The transform under which b's pHash comes nearest a's, whatever the distance (degenerate hashes too: a
-    symmetric picture's pHash is noisy, not meaningless)."""
-    best, how = hamming(plain_a, plain_b), "none"
-    for slot, alternate in enumerate(alternates_a):
-        if (bits := hamming(alternate, plain_b)) < best:
-            best, how = bits, slot_transform(slot)
-    for slot, alternate in enumerate(alternates_b):
-        if (bits := hamming(alternate, plain_a)) < best:
-            best, how = bits, inverse(slot_transform(slot))
-    return how
 
 
 def alternates_to_text(alternates: tuple[int, ...]) -> str:

@@ -117,20 +117,16 @@ def variant_pairs(
         # With a wide radius the chunk tables stop pruning anything: comparing all pairs is cheaper.
         mih_cost = CHUNK_VALUES * sum(len(chunk_masks(int(r))) for r in chunk_radii(distance) if r >= 0)
         method = "brute" if sub.size * (sub.size + 2 * queries.size) < mih_cost else available_method()
+    if method == "numba" and _compiled is None:
+        raise RuntimeError("numba is not available")
+    local = _pairs_within(sub, distance, method)
     if method == "brute":
         # The reference: every alternate, compared with every plain hash.
-        local = pairs_brute_force(sub, distance)
         cross = cross_pairs_brute_force(sub, queries, through) if queries.size else None
     else:
         owners, queries = _new_alternates(owners, queries, hashes)
-        if method == "numba":
-            if _compiled is None:
-                raise RuntimeError("numba is not available")
-            local = _chunk_join(sub, None, distance)
-            cross = _cross_numba(sub, queries, through) if queries.size else None
-        else:
-            local = _pairs_mih(sub, distance)
-            cross = _cross_numpy(sub, queries, through) if queries.size else None
+        cross_join = _cross_numba if method == "numba" else _cross_numpy
+        cross = cross_join(sub, queries, through) if queries.size else None
     pairs = usable[local] if local.size else np.empty((0, 2), dtype=np.int64)
     if cross is not None and cross.size:
         linked = np.stack([usable[cross[:, 0]], owners[cross[:, 1]]], axis=1)
@@ -141,6 +137,15 @@ def variant_pairs(
     if excluded is not None and excluded.size and pairs.size:
         pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
     return _sorted_pairs(pairs)
+
+
+def _pairs_within(hashes: np.ndarray, distance: int, method: Method) -> np.ndarray:
+    """Index pairs within `distance` among `hashes`, each once, by `method` (resolved: not "auto")."""
+    if method == "brute":
+        return pairs_brute_force(hashes, distance)
+    if method == "numba":
+        return _chunk_join(hashes, None, distance)
+    return _pairs_mih(hashes, distance)
 
 
 def _with_symmetric_pairs(
@@ -159,13 +164,7 @@ def _with_symmetric_pairs(
         pairs = pairs[~by_symmetry]
     usable = np.bitwise_count(values) == SYMMETRIC_BITS // 2  # paktum_common.phash.is_degenerate_symmetric
     owners, values = owners[usable], np.ascontiguousarray(values[usable])
-    limit = min(SYMMETRIC_DISTANCE, distance)
-    if method == "brute":
-        local = pairs_brute_force(values, limit)
-    elif method == "numba" or (method == "auto" and _compiled is not None):
-        local = _chunk_join(values, None, limit) if _compiled is not None else _pairs_mih(values, limit)
-    else:
-        local = _pairs_mih(values, limit)
+    local = _pairs_within(values, min(SYMMETRIC_DISTANCE, distance), method)
     if local.size:
         linked = np.stack([owners[local[:, 0]], owners[local[:, 1]]], axis=1)
         linked = linked[(linked[:, 0] != linked[:, 1]) & (symmetric[linked[:, 0]] | symmetric[linked[:, 1]])]
