@@ -171,7 +171,7 @@ async def test_near_any_matches_symmetric_pictures_by_their_symmetric_hashes(red
     # A symmetric image is in the symmetric chunk tables alone; removing it empties them of it.
     star = next(m for m, s in shapes.items() if s.symmetric)
     assert (await IMAGES.near(redis_client, [stored[star]], 0))[0] == []
-    assert await IMAGES.symmetry(redis_client, [star]) == {star: shapes[star]}
+    assert (await IMAGES.stored(redis_client, [star]))[2] == {star: shapes[star]}
     await IMAGES.remove(redis_client, list(stored))
     leftovers = [k async for k in redis_client.scan_iter(f"{keys.SYMMETRIC_CHUNKS}:*")]
     leftovers += [k async for k in redis_client.scan_iter(f"{keys.SYMMETRIC_ONLY_CHUNKS}:*")]

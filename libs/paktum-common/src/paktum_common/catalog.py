@@ -281,9 +281,9 @@ class Catalog(Admission):
         if not ids:
             return []
         documents = await self.search.get_documents(ids)
-        registered = await IMAGES.get(self.redis, ids)
+        registered, _, registered_symmetry = await IMAGES.stored(self.redis, ids)
         phashes = {**registered, **{md5: doc.PHash for md5, doc in documents.items()}}
-        symmetry = {**await IMAGES.symmetry(self.redis, ids), **{md5: d.symmetry for md5, d in documents.items()}}
+        symmetry = {**registered_symmetry, **{md5: doc.symmetry for md5, doc in documents.items()}}
         if ban:
             # Remembered first: a removal cut short after this still refuses the picture everywhere. When
             # before what: a purged pHash without its time is read as one from before times were kept.

@@ -492,9 +492,7 @@ async def _join(redis: Redis, own: Member, near: Mapping[str, int]) -> bool:
     near = {other: bits for other, bits in near.items() if other not in separated}
     if not near:
         return False
-    near_phashes = await IMAGES.get(redis, list(near))
-    near_alternates = await IMAGES.alternates(redis, list(near))
-    near_symmetry = await IMAGES.symmetry(redis, list(near))
+    near_phashes, near_alternates, near_symmetry = await IMAGES.stored(redis, list(near))
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:

@@ -92,8 +92,9 @@ class PhashRegistry:
     symmetric_prefix: str = ""
     symmetric_only_prefix: str = ""
 
-    def _chunk_key(self, chunk: int, value: int) -> str:
-        return _chunk_key(self.chunk_prefix, chunk, value)
+    def _symmetric_table(self, shape: Symmetry | None) -> str:
+        """The chunk table an image's symmetric hashes are in."""
+        return self.symmetric_only_prefix if shape is not None and shape.symmetric else self.symmetric_prefix
 
     async def add(
         self,
@@ -122,7 +123,7 @@ class PhashRegistry:
                 elif not is_degenerate(phash):
                     for key in _chunk_keys(self.chunk_prefix, phash):
                         pipe.sadd(key, _member(md5, phash))
-                table = self.symmetric_only_prefix if shape is not None and shape.symmetric else self.symmetric_prefix
+                table = self._symmetric_table(shape)
                 for value in _usable_symmetric(shape):
                     for key in _chunk_keys(table, value):
                         pipe.sadd(key, _member(md5, value))
@@ -133,25 +134,22 @@ class PhashRegistry:
         md5s = list(md5s)
         if not md5s:
             return 0
-        stored = await redis.hmget(self.hash_key, md5s)
-        shapes = await self.symmetry(redis, md5s)
+        phashes, _, shapes = await self.stored(redis, md5s)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.hash_key, *md5s)
             if self.alternates_key:
                 pipe.hdel(self.alternates_key, *md5s)
             if self.symmetry_key:
                 pipe.hdel(self.symmetry_key, *md5s)
-            for md5, hex_hash in zip(md5s, stored, strict=True):
-                if hex_hash is not None:
-                    phash = phash_from_hex(str(hex_hash))
-                    for key in _chunk_keys(self.chunk_prefix, phash):
-                        pipe.srem(key, _member(md5, phash))
-                for value in _usable_symmetric(shapes.get(md5)):
-                    for prefix in (self.symmetric_prefix, self.symmetric_only_prefix):
-                        for key in _chunk_keys(prefix, value):
-                            pipe.srem(key, _member(md5, value))
+            for md5, phash in phashes.items():
+                for key in _chunk_keys(self.chunk_prefix, phash):
+                    pipe.srem(key, _member(md5, phash))
+            for md5, shape in shapes.items():
+                for value in _usable_symmetric(shape):
+                    for key in _chunk_keys(self._symmetric_table(shape), value):
+                        pipe.srem(key, _member(md5, value))
             await pipe.execute()
-        return sum(1 for hex_hash in stored if hex_hash is not None)
+        return len(phashes)
 
     async def get(self, redis: Redis, md5s: Sequence[str]) -> dict[str, int]:
         if not md5s:
@@ -159,19 +157,28 @@ class PhashRegistry:
         stored = await redis.hmget(self.hash_key, list(md5s))
         return {md5: phash_from_hex(str(h)) for md5, h in zip(md5s, stored, strict=True) if h is not None}
 
-    async def alternates(self, redis: Redis, md5s: Sequence[str]) -> dict[str, tuple[int, ...]]:
-        """The stored alternates of these images (those that have any)."""
-        if not md5s or not self.alternates_key:
-            return {}
-        stored = await redis.hmget(self.alternates_key, list(md5s))
-        return {md5: alternates_from_text(str(t)) for md5, t in zip(md5s, stored, strict=True) if t}
-
-    async def symmetry(self, redis: Redis, md5s: Sequence[str]) -> dict[str, Symmetry]:
-        """The stored Symmetry of these images (those hashed since it was computed)."""
-        if not md5s or not self.symmetry_key:
-            return {}
-        stored = await redis.hmget(self.symmetry_key, list(md5s))
-        return {md5: symmetry_from_text(str(t)) for md5, t in zip(md5s, stored, strict=True) if t}
+    async def stored(
+        self, redis: Redis, md5s: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, tuple[int, ...]], dict[str, Symmetry]]:
+        """The stored pHash, alternates and Symmetry of these images (of those that have them), in one round trip."""
+        if not md5s:
+            return {}, {}, {}
+        ids = list(md5s)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.hash_key, ids)
+            if self.alternates_key:
+                pipe.hmget(self.alternates_key, ids)
+            if self.symmetry_key:
+                pipe.hmget(self.symmetry_key, ids)
+            replies = await pipe.execute()
+        phashes = replies.pop(0)
+        alternates = replies.pop(0) if self.alternates_key else [None] * len(ids)
+        shapes = replies.pop(0) if self.symmetry_key else [None] * len(ids)
+        return (
+            {md5: phash_from_hex(str(h)) for md5, h in zip(ids, phashes, strict=True) if h is not None},
+            {md5: alternates_from_text(str(t)) for md5, t in zip(ids, alternates, strict=True) if t},
+            {md5: symmetry_from_text(str(t)) for md5, t in zip(ids, shapes, strict=True) if t},
+        )
 
     async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """The whole registry, read in pieces so Redis is never blocked for long."""

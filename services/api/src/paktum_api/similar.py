@@ -125,9 +125,7 @@ async def nearest_images(
     md5s = [md5 for md5, _ in near if md5 != exclude]
     if not md5s:
         return []
-    stored = await IMAGES.get(state.redis, md5s)
-    stored_alternates = await IMAGES.alternates(state.redis, md5s)
-    stored_symmetry = await IMAGES.symmetry(state.redis, md5s)
+    stored, stored_alternates, stored_symmetry = await IMAGES.stored(state.redis, md5s)
     measured = []
     for md5 in md5s:
         if md5 in stored:
