@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,19 @@ from paktum_common.search import documents, sqlite
 from paktum_common.search.documents import DocumentMemory
 from paktum_common.search.sqlite import SqliteSearch
 from tests.integration.test_search_contract import doc
+
+
+@asynccontextmanager
+async def writer_and_reader(
+    path: Path, kept: int = sqlite.DOCUMENTS_KEPT
+) -> AsyncIterator[tuple[SqliteSearch, SqliteSearch]]:
+    """Two backends on one file, as a hasher and an api process are: one writes, the other reads."""
+    writer, reader = SqliteSearch(path), SqliteSearch(path, documents_kept=kept)
+    try:
+        yield writer, reader
+    finally:
+        await writer.close()
+        await reader.close()
 
 
 def _retag_elsewhere(path: str, n: int, tags: str) -> None:
@@ -27,8 +41,7 @@ def _retag_elsewhere(path: str, n: int, tags: str) -> None:
 
 async def test_a_document_read_again_is_the_one_kept_until_a_change_names_it(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
-    writer, reader = SqliteSearch(path), SqliteSearch(path)
-    try:
+    async with writer_and_reader(path) as (writer, reader):
         await writer.add_documents([doc(n, "old") for n in range(3)])
         ids = [doc(n, "x").ID for n in range(3)]
         first = await reader.get_documents(ids)
@@ -38,15 +51,11 @@ async def test_a_document_read_again_is_the_one_kept_until_a_change_names_it(tmp
         after = await reader.get_documents(ids)
         assert after[ids[1]].Tags == ["new"]
         assert after[ids[0]] is first[ids[0]] and after[ids[2]] is first[ids[2]]  # the others stay kept
-    finally:
-        await writer.close()
-        await reader.close()
 
 
 async def test_an_edit_a_delete_and_a_new_image_from_another_process_show_at_the_next_read(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
-    writer, reader = SqliteSearch(path), SqliteSearch(path)
-    try:
+    async with writer_and_reader(path) as (writer, reader):
         await writer.add_documents([doc(n, "old") for n in range(4)])
         ids = [doc(n, "x").ID for n in range(5)]
         assert set(await reader.get_documents(ids)) == set(ids[:4])  # number 4 is not indexed yet
@@ -60,9 +69,6 @@ async def test_an_edit_a_delete_and_a_new_image_from_another_process_show_at_the
         assert set(found) == {ids[0], ids[1], ids[3], ids[4]}
         assert (found[ids[0]].Tags, found[ids[4]].Tags) == (["edited"], ["fresh"])
         assert await reader.get_document(ids[2]) is None
-    finally:
-        await writer.close()
-        await reader.close()
 
 
 async def test_its_own_edits_show_at_once(tmp_path: Path) -> None:
@@ -85,8 +91,7 @@ async def test_a_reader_far_behind_drops_what_it_kept_and_reads_again(
     else:
         monkeypatch.setattr(sqlite, "KEEP_CHANGES", 2)  # the feed forgets what the reader did not follow
     path = tmp_path / "shared.sqlite3"
-    writer, reader = SqliteSearch(path), SqliteSearch(path)
-    try:
+    async with writer_and_reader(path) as (writer, reader):
         await writer.add_documents([doc(n, "old") for n in range(6)])
         ids = [doc(n, "x").ID for n in range(6)]
         await reader.get_documents(ids)
@@ -94,16 +99,12 @@ async def test_a_reader_far_behind_drops_what_it_kept_and_reads_again(
             await writer.add_documents([doc(n, f"new_{n}")])
         found = await reader.get_documents(ids)
         assert [found[i].Tags for i in ids] == [[f"new_{n}"] for n in range(6)]
-    finally:
-        await writer.close()
-        await reader.close()
 
 
 @pytest.mark.parametrize("kept", [0, 2])
 async def test_a_small_memory_or_none_answers_the_same(tmp_path: Path, kept: int) -> None:
     path = tmp_path / "shared.sqlite3"
-    writer, reader = SqliteSearch(path), SqliteSearch(path, documents_kept=kept)
-    try:
+    async with writer_and_reader(path, kept) as (writer, reader):
         await writer.add_documents([doc(n, "old") for n in range(5)])
         ids = [doc(n, "x").ID for n in range(5)]
         for _ in range(2):
@@ -111,9 +112,6 @@ async def test_a_small_memory_or_none_answers_the_same(tmp_path: Path, kept: int
         await writer.add_documents([doc(4, "new")])
         assert (await reader.get_documents(ids))[ids[4]].Tags == ["new"]
         assert len(reader._documents) <= kept
-    finally:
-        await writer.close()
-        await reader.close()
 
 
 def test_a_document_read_before_a_change_already_followed_is_not_kept(tmp_path: Path) -> None:
