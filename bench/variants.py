@@ -16,14 +16,21 @@ counted. With
 --misses, Paktum's misses are listed per kind, with the distance and what the degenerate rule refused.
 
 - paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (paktum_common.phash.match):
-  a pair one of whose pictures is symmetric by their symmetric hashes alone, within SYMMETRIC_DISTANCE (4 bits);
-  any other pair by pHash within 10 bits directly, or within 8 through an alternate of either side: mirrored,
-  rotated, flattened on the other background (ALTERNATE_PENALTY);
+  a pair one of whose pictures is symmetric by their symmetric hashes alone, within SYMMETRIC_DISTANCE (4 bits;
+  a radial picture's is degenerate, so it links to nothing: paktum_common.dct_hash); any other pair by pHash
+  within 10 bits directly, or within 8 through an alternate of either side: mirrored, rotated, flattened on the
+  other background (ALTERNATE_PENALTY);
 - paktum phash: the same without the symmetric rule (Paktum before it, and images hashed before it);
 - paktum plain: the pHashes alone, without alternates (Paktum before them);
+- paktum groups, plain groups: what the api shows after `paktum cleanup` by the live rule and by plain pHash:
+  every image related to every other of its variant group (connected components), so one false pair between two
+  pictures relates all their files;
+- --sample K keeps K variants of each picture drawn at random (a collection's one or two copies of a picture, as
+  the issue's corpus of 287 pictures and 436 variants had), where one false pair costs fewer file pairs;
 - imagehash: imagehash.phash of the file as opened, within 10 bits;
 - pdq, pdq dihedral: pdqhash.compute / compute_dihedral, within 31 bits of 256 (the dihedral hashes of one side
-  against the plain hash of the other, both ways).
+  against the plain hash of the other, both ways), of the file as opened (alpha dropped);
+- pdq dih. seen: compute_dihedral of the picture as a viewer sees it (a transparent one flattened on white first).
 
     make bench-variants                 # or: .venv/bin/python bench/variants.py --help (pdqhash: the bench group)
 """
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import random
 import re
 import sys
 import time
@@ -46,6 +54,7 @@ import numpy as np
 from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
+from paktum_cleanup.variants import component_labels
 from paktum_common.dct_hash import PictureHashes
 from paktum_common.phash import ALTERNATE_PENALTY, SYMMETRIC_DISTANCE, is_degenerate, is_degenerate_symmetric
 from paktum_hasher.decode import decode_image
@@ -161,6 +170,20 @@ def pdq_words(bits: np.ndarray) -> np.ndarray:
 
 def pdq_rgb(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def pdq_seen_dihedral(data: bytes) -> np.ndarray:
+    """PDQ's dihedral hashes of the picture as a viewer sees it: a transparent one flattened on white first (what
+    PDQ gets from a caller who does that for it, as Paktum's hasher does for itself)."""
+    import pdqhash
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    seen = (
+        flatten(image, (255, 255, 255)) if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else image
+    )
+    hashes, _ = pdqhash.compute_dihedral(np.asarray(seen.convert("RGB")))
+    return np.stack([pdq_words(h) for h in hashes])
 
 
 def pdq_plain(data: bytes) -> np.ndarray:
@@ -289,6 +312,27 @@ def report(name: str, distances: np.ndarray, threshold: int, files: list[File], 
     return recall
 
 
+def grouped(distances: np.ndarray, threshold: int) -> np.ndarray:
+    """What the api shows after `paktum cleanup`: every image related to every other of its variant group, the
+    connected components of the pairs within `threshold` (the cleanup's own component_labels), as a distance
+    matrix report() reads (0: in one group)."""
+    pairs = np.argwhere(np.triu(distances <= threshold, 1))
+    labels = component_labels(distances.shape[0], pairs)
+    labels[labels < 0] = -1 - np.flatnonzero(labels < 0)  # an image in no group is alone
+    return np.where(labels[:, None] == labels[None, :], 0, 10**6)
+
+
+def sampled(files: list[File], per_picture: int, seed: int) -> list[File]:
+    """Each picture's original and `per_picture` of its variants drawn at random, as a collection holds one or two
+    copies of most pictures rather than one of every kind."""
+    rng = random.Random(seed)
+    kept: list[File] = []
+    for _, group in itertools.groupby(files, key=lambda f: f.picture):
+        original, *made = group
+        kept += [original, *rng.sample(made, min(per_picture, len(made)))]
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
@@ -299,6 +343,14 @@ def main() -> None:
         help="also a row for Paktum with matches through an alternate counted only within N bits (what-if; "
         "may be given more than once)",
     )  # fmt: skip
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="K",
+        default=0,
+        help="keep only K variants of each picture, drawn at random (0: every kind)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the draw of --sample")
     args = parser.parse_args()
     fetch_corpus(args.corpus, PACKAGES)
     by_package: dict[str, list[Sample]] = {}
@@ -329,6 +381,8 @@ def main() -> None:
         names[picture] = f"{sample.package}/{Path(sample.path).name}"
         files.append(File(picture, "original", data))
         files += [File(picture, kind, variant, kind in blank) for kind, variant in made.items()]
+    if args.sample:
+        files = sampled(files, args.sample, args.seed)
     pictures = files[-1].picture + 1 if files else 0
     print(f"{pictures} pictures ({transparent} transparent), {len(files) - pictures} variants, {len(files)} files;")
     apart = len(files) - pictures - len(counted(files))
@@ -343,7 +397,10 @@ def main() -> None:
     distances = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]  # the live rule
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
-    report("paktum plain", paktum_matrix(ours, False), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
+    plain_pairs = paktum_matrix(ours, False)  # type: ignore[arg-type]
+    report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
+    report("paktum groups", grouped(distances, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:
         stricter = paktum_matrix(ours, True, PHASH_DISTANCE - alternate_distance)  # type: ignore[arg-type]
         stricter = symmetric_matrix(ours, stricter)  # type: ignore[arg-type]
@@ -368,10 +425,16 @@ def main() -> None:
     recalls["pdq dihedral"] = report(
         "pdq dihedral", min_distances(turned[:, 0], turned[:, 1:], usable), PDQ_DISTANCE, files, seconds
     )
+    seen, seconds = timed_map(pdq_seen_dihedral, files)
+    turned = np.stack(seen)  # type: ignore[arg-type]
+    recalls["pdq dihedral seen"] = report(
+        "pdq dih. seen", min_distances(turned[:, 0], turned[:, 1:], usable), PDQ_DISTANCE, files, seconds
+    )
     if args.misses:
         print_misses(ours, distances, files, names)  # type: ignore[arg-type]
-    behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls["pdq dihedral"][k]]
-    print(f"\npaktum behind pdq dihedral on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
+    for peer in ("pdq dihedral", "pdq dihedral seen"):
+        behind = [k for k in KINDS if k in recalls["paktum"] and recalls["paktum"][k] < recalls[peer][k]]
+        print(f"\npaktum behind {peer} on: {', '.join(behind) or 'no kind'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

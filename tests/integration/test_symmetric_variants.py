@@ -2,8 +2,9 @@
 related and found by search by image, all by their symmetric hashes.
 
 Crosses of different stroke widths are distinct pictures whose plain pHashes are 4 to 6 bits apart (the pHash rule
-links them); a real star (tests/fixtures/real/symmetric) turned by 90 degrees and re-saved as JPEG is 18 bits from
-the original by pHash (the pHash rule misses it) and 2 by symmetric hash."""
+links them); a real star (tests/fixtures/real/symmetric) turned by 90 degrees and re-saved as JPEG is more than 10
+bits from the original by pHash (the pHash rule misses it) and within 4 by symmetric hash. Two distinct stars of
+many points (tests/fixtures/real/radial) are radial: alike at 32x32 in every hash, so linked to nothing."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ from tests.imagefiles import encode
 from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline
 
-STAR = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "symmetric" / "star_17pt03step.png"
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
+STAR = REAL / "symmetric" / "star_13pt05step.png"
+# Two distinct stars of 44 and 50 points whose symmetric hashes, as symmetric_hash makes them, are equal.
+RADIAL = [REAL / "radial" / "star_44pt03step.png", REAL / "radial" / "star_50pt03step.png"]
 
 
 def cross(width: int, size: int = 200) -> Image.Image:
@@ -50,6 +54,7 @@ def files() -> dict[str, bytes]:
         "cross20.png": encode(cross(20), "PNG"),
         "star.png": STAR.read_bytes(),
         "star-turned.jpg": encode(on_white(STAR).transpose(Image.Transpose.ROTATE_90), "JPEG", quality=80),
+        **{f"ring{i}.png": path.read_bytes() for i, path in enumerate(RADIAL)},
     }
 
 
@@ -129,8 +134,8 @@ async def test_a_purged_symmetric_picture_refuses_its_resaves_and_not_other_pict
     assert summary.ok and summary.purge is not None and summary.purge.banned_tag == 2, summary.lines()
 
     await import_files(pipeline, tmp_path / "later", ["star-turned.jpg", "cross10.png"], ["shape"])
-    # The turned, re-saved star is 18 bits from the purged one by pHash and 2 by symmetric hash: refused. The
-    # wider cross is 4 bits from the purged narrow one by pHash, another picture by symmetric hash: kept.
+    # The turned, re-saved star is over 10 bits from the purged one by pHash and within 4 by symmetric hash:
+    # refused. The wider cross is 4 bits from the purged narrow one by pHash, another picture by symmetric hash: kept.
     assert await pipeline.search.get_document(ids["star-turned"]) is None
     assert await redis_client.sismember(keys.BANNED_MD5, ids["star-turned"])
     assert await pipeline.search.get_document(ids["cross10"]) is not None

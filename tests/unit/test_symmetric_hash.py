@@ -1,5 +1,6 @@
 """The symmetric hash: what a star, a ring or a flag is matched by once its plain pHash is mostly noise (real
-openclipart stars from tests/fixtures/real/symmetric, real photographs from tests/fixtures/real/jpeg)."""
+openclipart stars from tests/fixtures/real/symmetric, real photographs from tests/fixtures/real/jpeg), and the
+radial pictures it leaves out (many-pointed stars from tests/fixtures/real/radial)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import pytest
 from PIL import Image
 
 from paktum_api.similar import query_hashes
-from paktum_common.dct_hash import dct_32, odd_share, symmetric_hash
-from paktum_common.phash import SYMMETRIC_DISTANCE, hamming, is_degenerate, is_degenerate_symmetric
+from paktum_common.dct_hash import RADIAL_CORRELATION, dct_32, odd_share, symmetric_hash, turn_correlation
+from paktum_common.phash import NO_MATCH, SYMMETRIC_DISTANCE, hamming, is_degenerate, is_degenerate_symmetric, match
+from paktum_hasher import phash as hasher_phash
 from paktum_hasher.decode import DecodedImage, decode_image
 from paktum_hasher.phash import bits_to_int, hashes_of
 from tests.imagefiles import encode
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 STARS = sorted((REAL / "symmetric").glob("*.png"))
+RADIAL = sorted((REAL / "radial").glob("*.png"))
 PHOTOS = sorted((REAL / "jpeg").glob("*.jpg"))
 TURN = Image.Transpose
 
@@ -119,3 +122,43 @@ def test_the_plain_phash_of_a_star_is_still_imagehash_of_it_on_white() -> None:
         flat = on_white(path)
         assert decode(path.read_bytes()).phash == bits_to_int(imagehash.phash(flat).hash)
         assert decode(encode(flat, "PNG")).phash == bits_to_int(imagehash.phash(flat).hash)
+
+
+def test_many_pointed_stars_are_radial_and_the_rest_are_not() -> None:
+    assert RADIAL
+    for path in RADIAL:
+        assert turn_correlation(hasher_phash.phash_dct(on_white(path))) >= RADIAL_CORRELATION, path.name
+    for path in [*STARS, *PHOTOS]:
+        picture = on_white(path) if path.suffix == ".png" else Image.open(path)
+        assert turn_correlation(hasher_phash.phash_dct(picture)) < RADIAL_CORRELATION, path.name
+    flat = Image.new("L", (32, 32), 200)
+    assert turn_correlation(dct_32(np.asarray(flat))) == 0.0
+
+
+@pytest.mark.parametrize("path", [*RADIAL, *PHOTOS[:2]], ids=[p.stem for p in [*RADIAL, *PHOTOS[:2]]])
+def test_the_turn_correlation_is_about_the_same_for_the_picture_mirrored_or_turned(path: Path) -> None:
+    grey = (on_white(path) if path.suffix == ".png" else Image.open(path)).convert("L")
+    grey = grey.resize((32, 32), Image.Resampling.LANCZOS)
+    expected = turn_correlation(dct_32(np.asarray(grey)))
+    for turn in TURN:
+        assert turn_correlation(dct_32(np.asarray(grey.transpose(turn)))) == pytest.approx(expected, abs=0.03)
+
+
+def test_a_radial_picture_never_links_not_even_to_its_own_copies() -> None:
+    # Distinct many-pointed stars are as alike at 32x32 as a star and its copy: a radial picture's symmetric hash
+    # is degenerate, and by the symmetric rule nothing links to it.
+    decoded = []
+    for path in RADIAL:
+        original = decode(path.read_bytes())
+        assert original.symmetric and all(is_degenerate_symmetric(h) for h in original.symmetric_hashes), path.name
+        decoded += [original, *(decode(make(on_white(path))) for make in VARIANTS.values())]
+    for a, b in itertools.combinations(decoded, 2):
+        assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH
+
+
+def test_distinct_many_pointed_stars_are_alike_in_their_symmetric_hash_yet_do_not_link() -> None:
+    a, b = (decode((REAL / "radial" / name).read_bytes()) for name in ("star_44pt03step.png", "star_50pt03step.png"))
+    on_white_hash = [symmetric_hash(hasher_phash.phash_dct(on_white(REAL / "radial" / n))) for n in
+                     ("star_44pt03step.png", "star_50pt03step.png")]  # fmt: skip
+    assert hamming(*on_white_hash) <= SYMMETRIC_DISTANCE  # what the rule would link, were they not radial
+    assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH
