@@ -60,8 +60,11 @@ ALL_SLOTS = PRIMARY_SLOTS + len(TRANSFORMS)
 # luck, and a mirrored or turned copy comes much nearer than that through its alternate. Measured with
 # bench/variants.py --limit 120: at no penalty, 46 false pairs of pictures beside plain pHash's 41; at 2, 41, with
 # the same recall of mirrors, rotations and flattenings (1.00, 0.99). The regroup's search between alternates and
-# plain hashes costs about half as much at 8 bits as at 10.
-ALTERNATE_PENALTY = 2
+# plain hashes costs about half as much at 8 bits as at 10. At 4 (within 6 bits), as the api shows them after a
+# cleanup (bench/variants.py, groups): 398 false pairs of pictures instead of 475 on all 290 pictures and 3,690
+# variants (plain pHash: 975), 22.4 instead of 28.4 with two variants per picture (plain: 34.6), for 0.01 less
+# recall of a few kinds (two hashes with 32 bits set each differ in an even number of bits, so 6 and 7 are one).
+ALTERNATE_PENALTY = 4
 
 
 NO_MATCH = 64  # the distance match() gives a pair that does not match in any way
