@@ -6,6 +6,7 @@ import io
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -93,3 +94,26 @@ def test_a_pair_with_a_symmetric_side_is_measured_by_the_symmetric_hashes_alone(
     wider = [results[0], PictureHashes(plain, (), False, (beyond,))]
     assert variant_bench.symmetric_matrix(wider, variant_bench.paktum_matrix(wider, True))[0, 1] == 10**6
     assert SYMMETRIC_DISTANCE < 6
+
+
+def test_groups_relate_every_file_of_a_chain_and_leave_the_rest_alone() -> None:
+    # 0-1 and 1-2 match, 0-2 does not, 3 matches nothing: the cleanup's components make {0, 1, 2} one group.
+    far = 10**6
+    distances = np.array([[0, 4, far, far], [4, 0, 6, far], [far, 6, 0, far], [far, far, far, 0]])
+    related = variant_bench.grouped(distances, 10) <= 10
+    assert related[0, 2] and related[2, 0] and not related[0, 3] and not related[3, 1]
+    assert related[3, 3]  # an image alone is only its own group
+
+
+def test_sample_keeps_each_original_and_k_of_its_variants() -> None:
+    files = [
+        variant_bench.File(picture, kind, b"")
+        for picture in range(3)
+        for kind in ("original", *variant_bench.KINDS[:5])
+    ]
+    kept = variant_bench.sampled(files, 2, seed=4)
+    assert [f.kind for f in kept if f.kind == "original"] == ["original"] * 3
+    for picture in range(3):
+        mine = [f for f in kept if f.picture == picture]
+        assert len(mine) == 3 and mine[0].kind == "original" and len({f.kind for f in mine}) == 3
+    assert variant_bench.sampled(files, 2, seed=4) == kept  # the same draw for the same seed
