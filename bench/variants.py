@@ -18,7 +18,7 @@ counted. With
 - paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (paktum_common.phash.match):
   a pair one of whose pictures is symmetric by their symmetric hashes alone, within SYMMETRIC_DISTANCE (4 bits;
   a radial picture's is degenerate, so it links to nothing: paktum_common.dct_hash); any other pair by pHash
-  within 10 bits directly, or within 8 through an alternate of either side: mirrored, rotated, flattened on the
+  within 10 bits directly, or within 6 through an alternate of either side: mirrored, rotated, flattened on the
   other background (ALTERNATE_PENALTY);
 - paktum phash: the same without the symmetric rule (Paktum before it, and images hashed before it);
 - paktum plain: the pHashes alone, without alternates (Paktum before them);
