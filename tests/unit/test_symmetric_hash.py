@@ -4,16 +4,24 @@ radial pictures it leaves out (many-pointed stars from tests/fixtures/real/radia
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from paktum_api.similar import query_hashes
-from paktum_common.dct_hash import RADIAL_CORRELATION, dct_32, odd_share, symmetric_hash, turn_correlation
+from paktum_common.dct_hash import (
+    RADIAL_CORRELATION,
+    SYMMETRIC_SHARE,
+    dct_32,
+    odd_share,
+    symmetric_hash,
+    turn_correlation,
+)
 from paktum_common.phash import NO_MATCH, SYMMETRIC_DISTANCE, hamming, is_degenerate, is_degenerate_symmetric, match
 from paktum_hasher import phash as hasher_phash
 from paktum_hasher.decode import DecodedImage, decode_image
@@ -162,3 +170,28 @@ def test_distinct_many_pointed_stars_are_alike_in_their_symmetric_hash_yet_do_no
                      ("star_44pt03step.png", "star_50pt03step.png")]  # fmt: skip
     assert hamming(*on_white_hash) <= SYMMETRIC_DISTANCE  # what the rule would link, were they not radial
     assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH
+
+
+def watermarked(image: Image.Image) -> Image.Image:
+    """A site's mark in the lower right corner, as bench/variants.py makes it: outside the inscribed circle."""
+    marked = image.convert("RGBA")
+    layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = marked.size
+    box = (int(w * 0.77), int(h * 0.93), int(w * 0.98), int(h * 0.98))
+    draw.rectangle(box, fill=(255, 255, 255, 90))
+    draw.text((box[0] + 4, box[1] + 2), "paktum.example", fill=(0, 0, 0, 170))
+    return Image.alpha_composite(marked, layer).convert("RGB")
+
+
+def test_watermarked_radial_stars_are_radial_and_do_not_link_though_their_phashes_are_near() -> None:
+    # The mark leaves the star asymmetric, and is most of what its pHash sees: distinct stars marked alike come
+    # within 10 bits by pHash. Inside the inscribed circle each is still a ring.
+    copies = [decode(jpeg(watermarked(on_white(path)))) for path in RADIAL]
+    dcts = [hasher_phash.phash_dct(Image.open(io.BytesIO(jpeg(watermarked(on_white(path)))))) for path in RADIAL]
+    assert any(odd_share(dct) > SYMMETRIC_SHARE for dct in dcts)  # not symmetric by the odd-frequency rule
+    assert any(hamming(a.phash, b.phash) <= 10 for a, b in itertools.combinations(copies, 2))
+    for copy in copies:
+        assert copy.symmetric and all(is_degenerate_symmetric(h) for h in copy.symmetric_hashes)
+    for a, b in itertools.combinations(copies, 2):
+        assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH

@@ -161,13 +161,12 @@ def alternates_from_text(text: str) -> tuple[int, ...]:
 # *symmetric hash* from the even-by-even DCT coefficients, which symmetry leaves alone and which no mirror or
 # quarter turn changes (paktum_common.dct_hash). A pair one of whose pictures is symmetric is matched by the
 # symmetric hashes alone, within SYMMETRIC_DISTANCE. A *radial* picture (a ring, a star of many points: the same
-# at 32x32 under any turn) gets a degenerate symmetric hash and so links to nothing: distinct ones are as alike in
-# every hash as a copy is (paktum_common.dct_hash.turn_correlation). Measured with bench/variants.py on 290 pictures
-# (3,690 variants), the pairs of distinct pictures linked: 337 (plain pHash 731); as groups after a cleanup, 475
-# (plain pHash 975); with one or two variants per picture (--sample 2) about as many as plain pHash's. Every picture
-# hashed carries its symmetric hashes (a symmetric picture's watermarked or cropped copy may no longer be symmetric
-# itself, yet keeps its symmetric hash); those hashed before have none, and are matched the pHash way until
-# rehashed.
+# at 32x32 under any turn) counts as symmetric with a degenerate symmetric hash, and so links to nothing: distinct
+# ones are as alike in every hash as a copy is (paktum_common.dct_hash.turn_correlation). Measured with
+# bench/variants.py on 290 pictures (3,690 variants), the pairs of distinct pictures linked: 73 (plain pHash 731);
+# as groups after a cleanup, 104 (plain pHash 975). Every picture hashed carries its symmetric hashes (a symmetric
+# picture's watermarked or cropped copy may no longer be symmetric itself, yet keeps its symmetric hash); those
+# hashed before have none, and are matched the pHash way until rehashed.
 SYMMETRIC_BITS = 64
 # Two pictures one of which is symmetric are variants when their symmetric hashes are within this many bits
 # (bench/variants.py: 6 adds 26 false pairs for 0.01 to 0.02 more recall on crops and brightness).
