@@ -4,7 +4,8 @@ related and found by search by image, all by their symmetric hashes.
 Crosses of different stroke widths are distinct pictures whose plain pHashes are 4 to 6 bits apart (the pHash rule
 links them); a real star (tests/fixtures/real/symmetric) turned by 90 degrees and re-saved as JPEG is more than 10
 bits from the original by pHash (the pHash rule misses it) and within 4 by symmetric hash. Two distinct stars of
-many points (tests/fixtures/real/radial) are radial: alike at 32x32 in every hash, so linked to nothing."""
+many points (tests/fixtures/real/radial) are radial: alike at 32x32 in every hash and with no number of points read,
+so linked to nothing; a 17-point star, whose number of points is read, finds its turned copy by it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 STAR = REAL / "symmetric" / "star_13pt05step.png"
 # Two distinct stars of 44 and 50 points whose symmetric hashes, as symmetric_hash makes them, are equal.
 RADIAL = [REAL / "radial" / "star_44pt03step.png", REAL / "radial" / "star_50pt03step.png"]
+POINTED = REAL / "radial" / "star_17pt03step.png"
 
 
 def cross(width: int, size: int = 200) -> Image.Image:
@@ -55,6 +57,8 @@ def files() -> dict[str, bytes]:
         "star.png": STAR.read_bytes(),
         "star-turned.jpg": encode(on_white(STAR).transpose(Image.Transpose.ROTATE_90), "JPEG", quality=80),
         **{f"ring{i}.png": path.read_bytes() for i, path in enumerate(RADIAL)},
+        "pointed.png": POINTED.read_bytes(),
+        "pointed-turned.jpg": encode(on_white(POINTED).transpose(Image.Transpose.ROTATE_90), "JPEG", quality=80),
     }
 
 
@@ -102,11 +106,13 @@ async def test_symmetric_pictures_link_by_symmetric_hashes_at_ingest_and_after_c
     expected = {i: set() for i in every}
     expected[ids["star"]] = {ids["star-turned"]}
     expected[ids["star-turned"]] = {ids["star"]}
+    expected[ids["pointed"]] = {ids["pointed-turned"]}
+    expected[ids["pointed-turned"]] = {ids["pointed"]}
     assert await related_sets(redis_client, every) == expected  # linked as they were indexed
 
     summary = await run_cleanup(pipeline.settings)
     assert summary.ok, summary.lines()
-    assert summary.groups is not None and summary.groups.groups == 1
+    assert summary.groups is not None and summary.groups.groups == 2
     assert await related_sets(redis_client, every) == expected  # the full regroup agrees
 
     with serve(settings) as api:

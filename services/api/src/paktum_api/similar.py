@@ -28,7 +28,15 @@ from paktum_api.openapi import SIMILAR_BODY, SimilarAnswer, answers, query_param
 from paktum_api.rest import parse_limit, rest_image, whole_number
 from paktum_api.state import AppState
 from paktum_common.contracts import ImageDocument
-from paktum_common.dct_hash import PICTURE_SIDE, PictureHashes, dct_32, picture_hashes, with_other_background
+from paktum_common.dct_hash import (
+    ANGULAR_SIDE,
+    PICTURE_SIDE,
+    PictureHashes,
+    angular_order,
+    dct_32,
+    picture_hashes,
+    with_other_background,
+)
 from paktum_common.download import download
 from paktum_common.errors import (
     BadImageError,
@@ -97,11 +105,17 @@ def query_hashes(data: bytes, max_pixels: int) -> PictureHashes:
         raise BadImageError(f"cannot decode image: {exc}") from exc
 
 
+LANCZOS = Image.Resampling.LANCZOS
+
+
 def _hashes(image: Image.Image) -> PictureHashes:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         image = Image.fromarray((np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8), "L")
-    grey = image.convert("L").resize((PICTURE_SIDE, PICTURE_SIDE), Image.Resampling.LANCZOS)
-    return picture_hashes(dct_32(np.asarray(grey)))
+    grey = image.convert("L")
+    small = grey.resize((PICTURE_SIDE, PICTURE_SIDE), LANCZOS)
+    # A radial picture's number of points, read as the hasher reads it (paktum_hasher.phash.angular_pixels).
+    wide = (ANGULAR_SIDE, ANGULAR_SIDE)
+    return picture_hashes(dct_32(np.asarray(small)), lambda: angular_order(np.asarray(grey.resize(wide, LANCZOS))))
 
 
 def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:

@@ -10,7 +10,14 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image
 
-from paktum_common.dct_hash import PICTURE_SIDE, PictureHashes, hashes_from_dct, picture_hashes
+from paktum_common.dct_hash import (
+    ANGULAR_SIDE,
+    PICTURE_SIDE,
+    PictureHashes,
+    angular_order,
+    hashes_from_dct,
+    picture_hashes,
+)
 
 # imagehash.phash's resampling (its ANTIALIAS is Pillow's LANCZOS).
 RESAMPLE = Image.Resampling.LANCZOS
@@ -29,8 +36,14 @@ def phash_set(image: Image.Image) -> tuple[int, tuple[int, ...]]:
 
 
 def hashes_of(image: Image.Image) -> PictureHashes:
-    """phash_set's hashes, and whether the picture is symmetric with its symmetric hash, from the one DCT."""
-    return picture_hashes(phash_dct(image))
+    """phash_set's hashes, and whether the picture is symmetric with its symmetric hash, from the one DCT (and,
+    for a radial picture only, its number of points from the picture at ANGULAR_SIDE)."""
+    return picture_hashes(phash_dct(image), lambda: angular_order(angular_pixels(image)))
+
+
+def angular_pixels(image: Image.Image) -> np.ndarray:
+    """The grey picture at ANGULAR_SIDE x ANGULAR_SIDE that paktum_common.dct_hash.angular_order reads."""
+    return np.asarray(image.convert("L").resize((ANGULAR_SIDE, ANGULAR_SIDE), RESAMPLE))
 
 
 def phash_int(image: Image.Image) -> int:
