@@ -4,8 +4,10 @@ radial pictures it leaves out (many-pointed stars from tests/fixtures/real/radia
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
+import sys
 from pathlib import Path
 
 import imagehash
@@ -35,6 +37,9 @@ from paktum_hasher.phash import bits_to_int, hashes_of
 from tests.imagefiles import encode
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# A site's mark in the lower right corner, as bench/variants.py makes it: outside the inscribed circle.
+watermarked = importlib.import_module("variants").watermark
 STARS = sorted((REAL / "symmetric").glob("*.png"))
 RADIAL = sorted((REAL / "radial").glob("*.png"))
 PHOTOS = sorted((REAL / "jpeg").glob("*.jpg"))
@@ -223,18 +228,6 @@ def test_distinct_many_pointed_stars_are_alike_in_their_symmetric_hash_yet_do_no
                      ("star_44pt03step.png", "star_50pt03step.png")]  # fmt: skip
     assert hamming(*on_white_hash) <= SYMMETRIC_DISTANCE  # what the rule would link, were they not radial
     assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH
-
-
-def watermarked(image: Image.Image) -> Image.Image:
-    """A site's mark in the lower right corner, as bench/variants.py makes it: outside the inscribed circle."""
-    marked = image.convert("RGBA")
-    layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    w, h = marked.size
-    box = (int(w * 0.77), int(h * 0.93), int(w * 0.98), int(h * 0.98))
-    draw.rectangle(box, fill=(255, 255, 255, 90))
-    draw.text((box[0] + 4, box[1] + 2), "paktum.example", fill=(0, 0, 0, 170))
-    return Image.alpha_composite(marked, layer).convert("RGB")
 
 
 def test_watermarked_radial_stars_are_radial_and_do_not_link_though_their_phashes_are_near() -> None:
