@@ -115,12 +115,16 @@ def symmetric_hash(dct: np.ndarray) -> int:
     coefficients = np.asarray(dct, dtype=np.float64)
     if coefficients.shape != (PICTURE_SIDE, PICTURE_SIDE):
         raise ValueError(f"expected a {PICTURE_SIDE}x{PICTURE_SIDE} DCT, got {coefficients.shape}")
-    even = coefficients[::2, ::2]
-    folded = (even + even.T)[_EVEN_ROWS, _EVEN_COLUMNS]
+    folded = _folded(coefficients, SYMMETRIC_BITS)
     if _flat(coefficients, float(np.square(folded).sum())):
         return 0
-    bits = np.asarray(folded > np.median(folded), dtype=np.uint8)
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    return block_hash(folded)
+
+
+def _folded(coefficients: np.ndarray, count: int) -> np.ndarray:
+    """The `count` lowest even-by-even coefficients but DC, each added to its transposition."""
+    even = coefficients[::2, ::2]
+    return (even + even.T)[_EVEN_ROWS[:count], _EVEN_COLUMNS[:count]]
 
 
 # ---- Radial pictures -------------------------------------------------------------------------------------------
@@ -150,14 +154,20 @@ def _turn_sampling(degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     inside = (y - centre) ** 2 + (x - centre) ** 2 <= centre**2
     angle = np.deg2rad(degrees)
     dy, dx = y[inside] - centre, x[inside] - centre
-    sy = np.clip(centre + dy * np.cos(angle) - dx * np.sin(angle), 0, PICTURE_SIDE - 1 - 1e-9)
-    sx = np.clip(centre + dy * np.sin(angle) + dx * np.cos(angle), 0, PICTURE_SIDE - 1 - 1e-9)
-    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
-    fy, fx = sy - y0, sx - x0
-    sources = np.stack([y0 * PICTURE_SIDE + x0, y0 * PICTURE_SIDE + x0 + 1, (y0 + 1) * PICTURE_SIDE + x0,
-                        (y0 + 1) * PICTURE_SIDE + x0 + 1])  # fmt: skip
+    sy = centre + dy * np.cos(angle) - dx * np.sin(angle)
+    sx = centre + dy * np.sin(angle) + dx * np.cos(angle)
+    return (*_bilinear(sy, sx, PICTURE_SIDE), np.flatnonzero(inside.reshape(-1)))
+
+
+def _bilinear(y: np.ndarray, x: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear sampling of a `side` square picture at the points (y, x), clipped to it: for each point the four
+    source pixels (flat indices, stacked first) and their weights."""
+    y, x = np.clip(y, 0, side - 1 - 1e-9), np.clip(x, 0, side - 1 - 1e-9)
+    y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
+    fy, fx = y - y0, x - x0
+    sources = np.stack([y0 * side + x0, y0 * side + x0 + 1, (y0 + 1) * side + x0, (y0 + 1) * side + x0 + 1])
     weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
-    return sources, weights, np.flatnonzero(inside.reshape(-1))
+    return sources, weights
 
 
 def turn_correlation(dct: np.ndarray) -> float:
@@ -216,14 +226,9 @@ def _ring_sampling() -> tuple[np.ndarray, np.ndarray]:
     centre = (ANGULAR_SIDE - 1) / 2
     radii = np.linspace(0.08, 0.48, _RINGS) * ANGULAR_SIDE
     angles = np.arange(_ANGLES) * 2 * np.pi / _ANGLES
-    y = np.clip(centre + radii[:, None] * np.sin(angles)[None, :], 0, ANGULAR_SIDE - 1 - 1e-9)
-    x = np.clip(centre + radii[:, None] * np.cos(angles)[None, :], 0, ANGULAR_SIDE - 1 - 1e-9)
-    y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
-    fy, fx = y - y0, x - x0
-    sources = np.stack([y0 * ANGULAR_SIDE + x0, y0 * ANGULAR_SIDE + x0 + 1, (y0 + 1) * ANGULAR_SIDE + x0,
-                        (y0 + 1) * ANGULAR_SIDE + x0 + 1])  # fmt: skip
-    weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
-    return sources, weights
+    y = centre + radii[:, None] * np.sin(angles)[None, :]
+    x = centre + radii[:, None] * np.cos(angles)[None, :]
+    return _bilinear(y, x, ANGULAR_SIDE)
 
 
 _RING_SOURCES, _RING_WEIGHTS = _ring_sampling()
@@ -252,13 +257,10 @@ def radial_hash(order: int, dct: np.ndarray) -> int:
     folded even coefficients above their median); 0 (degenerate) without a number of points."""
     if not 3 <= order <= MAX_ORDER:
         return 0
-    coefficients = np.asarray(dct, dtype=np.float64)
-    even = coefficients[::2, ::2]
-    folded = (even + even.T)[_EVEN_ROWS[:32], _EVEN_COLUMNS[:32]]
-    bits = np.asarray(folded > np.median(folded), dtype=np.uint8)
-    if int(bits.sum()) != 16:  # ties: a profile that says nothing
+    profile = block_hash(_folded(np.asarray(dct, dtype=np.float64), 32))
+    if profile.bit_count() != 16:  # ties: a profile that says nothing
         return 0
-    return ORDER_PATTERNS[order] << 32 | int.from_bytes(np.packbits(bits).tobytes(), "big")
+    return ORDER_PATTERNS[order] << 32 | profile
 
 
 class PictureHashes(NamedTuple):
