@@ -92,6 +92,10 @@ def flatten(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
     return flat
 
 
+def is_transparent(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
 def crop(image: Image.Image, percent: float) -> Image.Image:
     dx, dy = round(image.width * percent / 200), round(image.height * percent / 200)
     return image.crop((dx, dy, image.width - dx, image.height - dy))
@@ -121,7 +125,7 @@ def variants_of(data: bytes) -> tuple[bytes, dict[str, bytes], bool, set[str]]:
     seen (an overlay wallpaper whose colours only show on a dark desktop, on white), or flat themselves."""
     image = Image.open(io.BytesIO(data))
     image.load()
-    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    transparent = is_transparent(image)
     if max(image.size) > ORIGINAL_SIDE:
         image = image.convert("RGBA" if transparent else "RGB")
         image.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE), Image.Resampling.LANCZOS)
@@ -175,15 +179,10 @@ def pdq_rgb(data: bytes) -> np.ndarray:
 def pdq_seen_dihedral(data: bytes) -> np.ndarray:
     """PDQ's dihedral hashes of the picture as a viewer sees it: a transparent one flattened on white first (what
     PDQ gets from a caller who does that for it, as Paktum's hasher does for itself)."""
-    import pdqhash
-
     image = Image.open(io.BytesIO(data))
     image.load()
-    seen = (
-        flatten(image, (255, 255, 255)) if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else image
-    )
-    hashes, _ = pdqhash.compute_dihedral(np.asarray(seen.convert("RGB")))
-    return np.stack([pdq_words(h) for h in hashes])
+    seen = flatten(image, (255, 255, 255)) if is_transparent(image) else image
+    return dihedral_words(np.asarray(seen.convert("RGB")))
 
 
 def pdq_plain(data: bytes) -> np.ndarray:
@@ -193,10 +192,15 @@ def pdq_plain(data: bytes) -> np.ndarray:
 
 
 def pdq_dihedral(data: bytes) -> np.ndarray:
+    return dihedral_words(pdq_rgb(data))
+
+
+def dihedral_words(rgb: np.ndarray) -> np.ndarray:
+    """pdqhash.compute_dihedral's 8 hashes of an RGB array, as words: the plain hash first."""
     import pdqhash
 
-    hashes, _ = pdqhash.compute_dihedral(pdq_rgb(data))
-    return np.stack([pdq_words(h) for h in hashes])  # the plain hash first
+    hashes, _ = pdqhash.compute_dihedral(rgb)
+    return np.stack([pdq_words(h) for h in hashes])
 
 
 def timed_map(func: Callable[[bytes], object], files: list[File]) -> tuple[list[object], float]:
