@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants stress sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants bench-radial stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -57,6 +57,11 @@ bench-groups: sync
 bench-variants: sync
 	$(UV) sync --frozen --inexact --group bench
 	$(VENV)/bin/python bench/variants.py $(BENCH_ARGS)
+
+# How the number of points of openclipart's 1,270 radial stars outside that sample is read, per kind of variant,
+# and the false pairs of stars it leaves, beside plain pHash.
+bench-radial: sync
+	$(VENV)/bin/python bench/radial.py $(BENCH_ARGS)
 
 # Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
 # shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service

@@ -17,7 +17,8 @@ counted. With
 
 - paktum: the hasher's decode (fast mode), matched as the registry and the regroup match (paktum_common.phash.match):
   a pair one of whose pictures is symmetric by their symmetric hashes alone, within SYMMETRIC_DISTANCE (4 bits;
-  a radial picture's is degenerate, so it links to nothing: paktum_common.dct_hash); any other pair by pHash
+  a radial picture's is its radial hash, its number of points and profile, or degenerate when its number of
+  points is not read, so that it links to nothing: paktum_common.dct_hash); any other pair by pHash
   within 10 bits directly, or within 6 through an alternate of either side: mirrored, rotated, flattened on the
   other background (ALTERNATE_PENALTY);
 - paktum phash: the same without the symmetric rule (Paktum before it, and images hashed before it);
@@ -337,6 +338,21 @@ def sampled(files: list[File], per_picture: int, seed: int) -> list[File]:
     return kept
 
 
+def sample_pictures(corpus: Path) -> list[Sample]:
+    """The sample's pictures (fetched into `corpus` first), taken in turn from each package, so that --limit keeps
+    the mix of wallpapers and clip art. A package ships one picture in several sizes (Elephants.jpg,
+    Elephants_3840x2160.jpg): one picture."""
+    fetch_corpus(corpus, PACKAGES)
+    by_package: dict[str, list[Sample]] = {}
+    named: set[tuple[str, str]] = set()
+    for sample in collect(corpus, PACKAGES):
+        name = (sample.package, SIZE_SUFFIX.sub("", Path(sample.path).stem))
+        if name not in named:
+            named.add(name)
+            by_package.setdefault(sample.package, []).append(sample)
+    return [s for row in itertools.zip_longest(*by_package.values()) for s in row if s is not None]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where packages are unpacked")
@@ -356,17 +372,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="the draw of --sample")
     args = parser.parse_args()
-    fetch_corpus(args.corpus, PACKAGES)
-    by_package: dict[str, list[Sample]] = {}
-    named: set[tuple[str, str]] = set()
-    for sample in collect(args.corpus, PACKAGES):
-        # A package ships one picture in several sizes (Elephants.jpg, Elephants_3840x2160.jpg): one picture.
-        name = (sample.package, SIZE_SUFFIX.sub("", Path(sample.path).stem))
-        if name not in named:
-            named.add(name)
-            by_package.setdefault(sample.package, []).append(sample)
-    # Taken in turn from each package, so that --limit keeps the mix of wallpapers and clip art.
-    samples = [s for row in itertools.zip_longest(*by_package.values()) for s in row if s is not None]
+    samples = sample_pictures(args.corpus)
     files: list[File] = []
     names: dict[int, str] = {}
     transparent = 0

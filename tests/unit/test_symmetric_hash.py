@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from paktum_api.similar import query_hashes
+from paktum_common import dct_hash
 from paktum_common.dct_hash import (
     ANGULAR_SIDE,
     MAX_ORDER,
@@ -177,7 +178,9 @@ def test_distinct_radial_stars_and_their_copies_never_link() -> None:
             assert match(a.phash, a.alternates, b.phash, b.alternates, a.symmetry, b.symmetry)[0] == NO_MATCH
 
 
-@pytest.mark.parametrize("name", ["star_17pt03step.png", "star_45pt17step.png"])
+# 41pt07 and 80pt21: their points hold under a quarter of the energy along the rings (the first rule), yet stand out.
+@pytest.mark.parametrize("name", ["star_17pt03step.png", "star_45pt17step.png", "star_41pt07step.png",
+                                  "star_80pt21step.png"])  # fmt: skip
 def test_a_radial_star_whose_points_are_read_links_to_its_full_size_copies(name: str) -> None:
     path = REAL / "radial" / name
     points = int(name[5:7])
@@ -195,6 +198,17 @@ def test_a_radial_star_whose_points_are_not_read_has_no_usable_symmetric_hash() 
     for name in ("star_44pt03step.png", "star_50pt03step.png"):
         decoded = decode((REAL / "radial" / name).read_bytes())
         assert decoded.symmetric and all(is_degenerate_symmetric(h) for h in decoded.symmetric_hashes), name
+
+
+def test_the_pixel_grids_own_lines_are_not_taken_for_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Thin 100-pixel circles of many points: their strongest line is a multiple of 4, the pixels' own pattern.
+    for name in ("star_44pt03step.png", "star_50pt03step.png"):
+        pixels = hasher_phash.angular_pixels(on_white(REAL / "radial" / name))
+        assert angular_order(pixels) == 0, name
+        with monkeypatch.context() as patched:
+            patched.setattr(dct_hash, "GRID_PROMINENCE", 0.0)
+            grid = angular_order(pixels)
+        assert grid % 4 == 0 and grid != int(name[5:7]), name
 
 
 def test_the_number_of_points_of_a_filled_star_is_read_and_of_a_flat_picture_not() -> None:

@@ -117,3 +117,22 @@ def test_sample_keeps_each_original_and_k_of_its_variants() -> None:
         mine = [f for f in kept if f.picture == picture]
         assert len(mine) == 3 and mine[0].kind == "original" and len({f.kind for f in mine}) == 3
     assert variant_bench.sampled(files, 2, seed=4) == kept  # the same draw for the same seed
+
+
+def test_the_radial_bench_reads_the_number_of_points_a_radial_hash_stands_for() -> None:
+    from paktum_common.dct_hash import ORDER_PATTERNS, PictureHashes
+
+    radial_bench = pytest.importorskip("radial")
+    profile = 0x0000_FFFF
+    assert radial_bench.read_order(PictureHashes(0, (), True, (ORDER_PATTERNS[37] << 32 | profile, 0))) == 37
+    assert radial_bench.read_order(PictureHashes(0, (), True, (0,))) == 0  # not read: degenerate
+    assert radial_bench.read_order(PictureHashes(0, (), False, (ORDER_PATTERNS[37] << 32,))) == 0  # not symmetric
+
+
+def test_the_radial_bench_counts_pairs_of_distinct_stars_plain_phash_links() -> None:
+    radial_bench = pytest.importorskip("radial")
+    base = 0x0123_4567_89AB_CDEF
+    # Star 0 has two files, star 1 one file 10 bits from star 0's second file, star 2 one file far from all.
+    stars = np.array([0, 0, 1, 2])
+    plain = np.array([base, base ^ 0xF, base ^ 0xF ^ 0x3FF << 8, ~base & (2**64 - 1)], dtype=np.uint64)
+    assert radial_bench.plain_pairs(stars, plain) == 1
