@@ -193,10 +193,10 @@ def turn_correlation(dct: np.ndarray) -> float:
 # the line is read when its energy is ORDER_PROMINENCE times the median of the frequencies about it (ORDER_SPAN
 # either side). A share of the whole energy was the first measure; JPEG noise took it from half the stars. The
 # pixel grid has lines of its own: a thin 100-pixel circle drawn in pixels has energy at every multiple of 4, so a
-# multiple of 4 must also stand GRID_PROMINENCE times higher than the grid's first lines (_GRID_LINES). Measured on
-# the 1,270 radial stars of openclipart outside bench/variants.py's sample, each with six copies: 75% of the
-# originals and 66-76% of their copies are read right (the share rule: 54%, 42-52%), 1.2% wrongly. A half-size copy
-# of a 100-pixel star with more than 50 points has lost them. A radial picture with a number of points so read gets
+# multiple of 4 must also stand GRID_PROMINENCE times higher than the grid's first lines (_GRID_LINES). Measured by
+# bench/radial.py on the 1,270 radial stars of openclipart outside bench/variants.py's sample: 75% of the originals
+# and 66-76% of their full-size copies are read right (by the share rule 54% and 42-52%), 1-2% wrongly. A half-size
+# copy of a 100-pixel star with more than 50 points has lost them. A radial picture with a number of points so read gets
 # a *radial hash* as its symmetric hash: 32 bits that stand for the number (ORDER_PATTERNS, at least
 # ORDER_PATTERN_DISTANCE bits apart, so that different numbers never come within SYMMETRIC_DISTANCE) and 32 bits of
 # its lowest folded even coefficients above their median, so that two stars of one number of points but another
@@ -205,7 +205,7 @@ ANGULAR_SIDE = 256
 ORDER_PROMINENCE = 10.0
 ORDER_SPAN = 20
 GRID_PROMINENCE = 5.0
-MIN_ORDER = 5  # a picture the same turned by 22.5 degrees has no fewer points; 4 is the pixel grid's
+MIN_ORDER = 5  # 3 or 4 points are not the same turned by 45 degrees (not radial); 4 is the pixel grid's line
 MAX_ORDER = 128  # more points than this are not told apart at ANGULAR_SIDE
 ORDER_PATTERN_DISTANCE = 8
 _RINGS, _ANGLES = 48, 512
