@@ -9,8 +9,8 @@ the variants bench/variants.py makes of each, hashes every file as the hasher do
 - per kind, how many files have their number of points read right and how many wrongly, how many link to their
   star's original by the live rule (paktum_common.phash.match), and beside that how many plain pHash links
   (within 10 bits);
-- the false pairs: pairs of distinct stars that any two of their files link, by the radial hash (files whose
-  number of points is read; bucketed by it, exact) and by plain pHash.
+- the false pairs: pairs of distinct stars that any two of their files link, by their radial and band hashes
+  (files whose number of points is read; bucketed by pattern, exact) and by plain pHash.
 
     make bench-radial                   # or: .venv/bin/python bench/radial.py [--limit N]
 """
@@ -29,13 +29,14 @@ from hasher import HERE
 from PIL import Image
 from variants import KINDS, PHASH_DISTANCE, flatten, paktum, sample_pictures, variants_of
 
-from paktum_common.dct_hash import ORDER_PATTERNS, RADIAL_CORRELATION, PictureHashes, turn_correlation
+from paktum_common.dct_hash import BAND_PATTERNS, ORDER_PATTERNS, RADIAL_CORRELATION, PictureHashes, turn_correlation
 from paktum_common.phash import SYMMETRIC_DISTANCE, match
 from paktum_hasher.phash import phash_dct
 
 STARS = "openclipart-png/usr/share/openclipart/png/shapes/stars"
 NAMED = re.compile(r"star_(\d+)pt\d+step\.png$")
 ORDER_OF = {pattern: order for order, pattern in enumerate(ORDER_PATTERNS)}
+PATTERNS = {*ORDER_PATTERNS, *BAND_PATTERNS}
 
 
 def read_order(hashes: PictureHashes) -> int:
@@ -102,21 +103,24 @@ def main() -> None:
                              <= PHASH_DISTANCE for a, b in pairs))  # fmt: skip
             plain = str(sum((a.plain ^ b.plain).bit_count() <= PHASH_DISTANCE for a, b in pairs))
         print(f"{kind:<11} {len(members):>5} | {right:>10} {wrong:>7} | {linked:>6} {plain:>11}")
-    by_order: dict[int, list[int]] = collections.defaultdict(list)
-    for i, order in enumerate(orders):
-        if order:
-            by_order[order].append(i)
+    # Two radial or band hashes within SYMMETRIC_DISTANCE have one pattern (patterns are 8 bits apart or more):
+    # bucketed by pattern, the pairs are exact.
+    by_pattern: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
+    for i, h in enumerate(hashes):
+        for value in h.symmetric_hashes if h.symmetric else ():
+            if value >> 32 in PATTERNS:
+                by_pattern[value >> 32].append((stars[i], value & 0xFFFFFFFF))
     false: set[tuple[int, int]] = set()
-    for members in by_order.values():
-        profile = np.array([hashes[i].symmetric_hashes[0] & 0xFFFFFFFF for i in members], dtype=np.uint64)
-        close = np.bitwise_count(profile[:, None] ^ profile[None, :]) <= SYMMETRIC_DISTANCE
+    for members in by_pattern.values():
+        low = np.array([value for _, value in members], dtype=np.uint64)
+        close = np.bitwise_count(low[:, None] ^ low[None, :]) <= SYMMETRIC_DISTANCE
         for x, y in zip(*np.nonzero(close), strict=True):
-            a, b = stars[members[x]], stars[members[y]]
+            a, b = members[x][0], members[y][0]
             if a < b:
                 false.add((a, b))
     total = len(points) * (len(points) - 1) // 2
     plain_false = plain_pairs(np.array(stars), np.array([h.plain for h in hashes], dtype=np.uint64))
-    print(f"\nfalse pairs of stars (of {total:,}): radial hash {len(false):,}, plain pHash {plain_false:,}")
+    print(f"\nfalse pairs of stars (of {total:,}): radial and band hashes {len(false):,}, plain pHash {plain_false:,}")
 
 
 if __name__ == "__main__":

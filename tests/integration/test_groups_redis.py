@@ -18,7 +18,7 @@ from paktum_common.groups import (
     related_many,
     remove_from_groups,
 )
-from paktum_common.phash import ALTERNATE_PENALTY, Symmetry, is_degenerate, match
+from paktum_common.phash import ALL_SLOTS, ALTERNATE_PENALTY, PRIMARY_SLOTS, Symmetry, is_degenerate, match
 from paktum_common.redis_client import connect
 from paktum_common.registry import IMAGES, PURGED
 
@@ -125,6 +125,35 @@ async def test_near_any_finds_what_match_links_through_alternates(redis_client: 
             measured = ((m, match(query[0], query[1:], h, ())[0]) for m, h in stored.items())
             expected = sorted(((m, bits) for m, bits in measured if bits <= distance), key=lambda i: (i[1], i[0]))
             assert near == expected
+
+
+async def test_an_opaque_copy_on_the_other_background_finds_a_transparent_image(redis_client: Redis) -> None:
+    # A transparent picture's plain pHash is of it on white; on black it is an alternate (slot PRIMARY_SLOTS),
+    # which match() weighs against the other side's plain hash. An opaque JPEG flattened on black has no alternate
+    # near the picture on white: only its own plain hash near the stored one's alternate, in the other-background
+    # table.
+    rng = random.Random(12)
+    stored, alternates = {}, {}
+    for i in range(120):
+        stored[md5(i)] = random_hash(rng)
+        alternates[md5(i)] = tuple(random_hash(rng) for _ in range(ALL_SLOTS if i % 2 == 0 else PRIMARY_SLOTS))
+    star = md5(200)  # transparent but symmetric: matched by symmetric hashes alone, never by its other background
+    stored[star], alternates[star] = random_hash(rng), tuple(random_hash(rng) for _ in range(ALL_SLOTS))
+    await IMAGES.add(redis_client, stored, alternates, {star: Symmetry(True, (balanced(rng),))})
+    queries = []
+    for i in range(0, 120, 2):
+        on_black = alternates[md5(i)][PRIMARY_SLOTS]
+        plain = flip(on_black, rng.sample(range(64), rng.randrange(0, 8)))
+        queries.append((plain, *(random_hash(rng) for _ in range(PRIMARY_SLOTS))))
+    queries.append((alternates[star][PRIMARY_SLOTS], *(random_hash(rng) for _ in range(PRIMARY_SLOTS))))
+    found = await IMAGES.near_any(redis_client, queries, 10, [Symmetry(False, (0,))] * len(queries))
+    for query, near in zip(queries, found, strict=True):
+        measured = ((m, match(query[0], query[1:], h, alternates[m])[0]) for m, h in stored.items() if m != star)
+        expected = sorted(((m, bits) for m, bits in measured if bits <= 10), key=lambda i: (i[1], i[0]))
+        assert near == expected
+    assert sum(bool(near) for near in found[:-1]) > 40 and found[-1] == []  # found on black; the star is not
+    await IMAGES.remove(redis_client, list(stored))
+    assert [k async for k in redis_client.scan_iter(f"{keys.OTHER_BACKGROUND_CHUNKS}:*")] == []
 
 
 def balanced(rng: random.Random) -> int:

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from paktum_common.settings import Settings
+from paktum_hasher.phash import phash_int
 from paktum_scraper.local import ImportReport, local_posts
 from tests.imagefiles import encode, picture
 from tests.integration.apiserver import serve
@@ -138,3 +139,39 @@ def test_distance_and_limit_are_checked(settings: Settings) -> None:
         assert bad.status_code == 400 and "distance" in bad.json()["error"]
         bad = api.post("/api/similar", params={"limit": "0"}, content=data, headers={"content-type": "image/jpeg"})
         assert bad.status_code == 400 and "limit" in bad.json()["error"]
+
+
+def drawing() -> Image.Image:
+    """Coloured shapes on a transparent background, no symmetry: on white and on black two different pictures."""
+    image = Image.new("RGBA", (240, 160), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 120, 110), fill=(220, 40, 40, 255))
+    draw.rectangle((140, 60, 225, 150), fill=(40, 170, 60, 255))
+    draw.line((10, 150, 200, 10), fill=(30, 60, 200, 255), width=12)
+    return image
+
+
+def flattened(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    flat = Image.new("RGB", image.size, colour)
+    flat.paste(image, (0, 0), image)
+    return flat
+
+
+async def test_a_transparent_picture_is_found_by_a_copy_flattened_on_black(
+    tmp_path: Path, pipeline: Pipeline, settings: Settings
+) -> None:
+    # The stored picture's pHash is of it on white; its pHash on black is one of its alternates, and the opaque
+    # copy has no alternate near the white one: only the other-background table finds it.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "drawing.png").write_bytes(encode(drawing(), "PNG"))
+    await pipeline.queue.publish_posts(local_posts(folder, ["drawing"], None, ImportReport()))
+    await pipeline.drain()
+    original = hashlib.md5((folder / "drawing.png").read_bytes()).hexdigest()
+    on_black = encode(flattened(drawing(), (0, 0, 0)), "JPEG", quality=85)
+    white_hash, black_hash = (phash_int(flattened(drawing(), c)) for c in ((255, 255, 255), (0, 0, 0)))
+    assert (white_hash ^ black_hash).bit_count() > 10  # not found through the plain hash
+    with serve(settings) as api:
+        body = api.post("/api/similar", files={"file": ("b.jpg", on_black, "image/jpeg")}).json()
+        assert body["error"] == ""
+        assert [r["ID"] for r in body["results"]] == [original] and body["distances"][0] <= 10

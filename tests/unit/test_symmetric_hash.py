@@ -19,12 +19,16 @@ from paktum_api.similar import query_hashes
 from paktum_common import dct_hash
 from paktum_common.dct_hash import (
     ANGULAR_SIDE,
+    BAND_PATTERNS,
     MAX_ORDER,
     ORDER_PATTERN_DISTANCE,
     ORDER_PATTERNS,
     RADIAL_CORRELATION,
     SYMMETRIC_SHARE,
+    RadialReading,
     angular_order,
+    angular_reading,
+    band_hash,
     dct_32,
     odd_share,
     radial_hash,
@@ -130,12 +134,24 @@ def test_a_flat_picture_is_neither_symmetric_nor_hashed_by_its_symmetry() -> Non
 def test_search_by_image_hashes_a_picture_as_the_hasher_does(path: Path) -> None:
     # As PNG: the api decodes a large JPEG at reduced scale, which may move a bit of any hash.
     data = path.read_bytes() if path.suffix == ".png" else encode(Image.open(path), "PNG")
-    ours, api = decode(data), query_hashes(data, 50_000_000)
+    ours, api = decode(data), query_hashes(data, 50_000_000, 300, "exact")
     # A degenerate pHash's bits, and a radial picture's, are ties broken by rounding, and never compared.
     if not (is_degenerate(ours.phash) or path in RADIAL):
         assert (api.plain, api.alternates) == (ours.phash, ours.alternates)
     assert api.symmetric == ours.symmetric
     assert api.symmetric_hashes == ours.symmetric_hashes
+
+
+@pytest.mark.parametrize("thumbnail_size", [480, 300, 120])
+def test_search_by_image_decodes_a_jpeg_at_the_hashers_scale(thumbnail_size: int) -> None:
+    # In the fast mode the hasher has libjpeg decode at the thumbnail's scale, which moves bits of the pHash: a
+    # query decoded at any other scale missed the very file it was given (12 bits from its own stored hash).
+    for path in [*PHOTOS, *RADIAL[:2]]:
+        data = path.read_bytes() if path.suffix == ".jpg" else jpeg(on_white(path))
+        ours = decode_image(data, 50_000_000, thumbnail_size, "fast")
+        api = query_hashes(data, 50_000_000, thumbnail_size, "fast")
+        assert (api.plain, api.alternates) == (ours.phash, ours.alternates), path.name
+        assert api.symmetric_hashes == ours.symmetric_hashes, path.name
 
 
 def test_the_plain_phash_of_a_star_is_still_imagehash_of_it_on_white() -> None:
@@ -194,6 +210,50 @@ def test_a_radial_star_whose_points_are_read_links_to_its_full_size_copies(name:
         assert distance <= SYMMETRIC_DISTANCE, kind
 
 
+@pytest.mark.parametrize("name", ["star_17pt03step.png", "star_41pt07step.png", "star_60pt13step.png",
+                                  "star_80pt21step.png"])  # fmt: skip
+def test_a_radial_stars_crops_link_to_it_by_the_band_of_its_points(name: str) -> None:
+    # A crop enlarges the star: its 32x32 profile moves, the ratio of its points' inner to outer radius does not.
+    path = REAL / "radial" / name
+    original = decode(path.read_bytes())
+    for percent in (3, 10):
+        picture = on_white(path)
+        dx, dy = round(picture.width * percent / 200), round(picture.height * percent / 200)
+        copy = decode(jpeg(picture.crop((dx, dy, picture.width - dx, picture.height - dy))))
+        distance = match(original.phash, original.alternates, copy.phash, copy.alternates, original.symmetry,
+                         copy.symmetry)[0]  # fmt: skip
+        assert distance <= SYMMETRIC_DISTANCE, percent
+    by_profile = hamming(original.symmetric_hashes[0], copy.symmetric_hashes[0])
+    assert by_profile > SYMMETRIC_DISTANCE  # the 10% crop: the radial hash alone would not link it
+
+
+def test_the_band_of_a_stars_points_is_the_same_at_any_size() -> None:
+    readings = []
+    for outer, inner in ((120, 80), (90, 60)):
+        star = Image.new("L", (ANGULAR_SIDE, ANGULAR_SIDE), 255)
+        centre = (ANGULAR_SIDE - 1) / 2
+        corners = [
+            (centre + (outer if i % 2 == 0 else inner) * np.cos(np.pi * i / 24),
+             centre + (outer if i % 2 == 0 else inner) * np.sin(np.pi * i / 24))
+            for i in range(48)
+        ]  # fmt: skip
+        ImageDraw.Draw(star).polygon(corners, fill=0)
+        readings.append(angular_reading(np.asarray(star)))
+    assert [r.order for r in readings] == [24, 24]
+    assert readings[0].band == pytest.approx(readings[1].band, abs=0.01)
+    assert 0.6 < readings[0].band < 0.8  # inner over outer radius of the points' band
+    dct = hasher_phash.phash_dct(on_white(REAL / "radial" / "star_17pt03step.png"))
+    assert band_hash(readings[0], dct) == band_hash(readings[1], dct)
+
+
+def test_a_band_hash_is_usable_at_every_band_and_none_without_points() -> None:
+    dct = hasher_phash.phash_dct(on_white(REAL / "radial" / "star_17pt03step.png"))
+    hashes = [band_hash(RadialReading(17, band), dct) for band in (0.0, 0.3, 0.5, 0.75, 1.0)]
+    assert all(not is_degenerate_symmetric(h) for h in hashes)
+    assert [hamming(hashes[0], h) for h in hashes] == sorted(hamming(hashes[0], h) for h in hashes)  # further apart
+    assert band_hash(RadialReading(0, 0.0), dct) == band_hash(RadialReading(MAX_ORDER + 1, 0.5), dct) == 0
+
+
 def test_a_radial_star_whose_points_are_not_read_has_no_usable_symmetric_hash() -> None:
     for name in ("star_44pt03step.png", "star_50pt03step.png"):
         decoded = decode((REAL / "radial" / name).read_bytes())
@@ -228,8 +288,10 @@ def test_the_number_of_points_of_a_filled_star_is_read_and_of_a_flat_picture_not
 
 
 def test_different_numbers_of_points_never_come_within_the_symmetric_distance() -> None:
-    assert len(ORDER_PATTERNS) == MAX_ORDER + 1 and {p.bit_count() for p in ORDER_PATTERNS} == {16}
-    nearest = min((a ^ b).bit_count() for a, b in itertools.combinations(ORDER_PATTERNS, 2))
+    assert len(ORDER_PATTERNS) == len(BAND_PATTERNS) == MAX_ORDER + 1
+    assert {p.bit_count() for p in ORDER_PATTERNS + BAND_PATTERNS} == {16}
+    # Neither two numbers of points nor a radial hash and a band hash ever come within the symmetric distance.
+    nearest = min((a ^ b).bit_count() for a, b in itertools.combinations(ORDER_PATTERNS + BAND_PATTERNS, 2))
     assert nearest >= ORDER_PATTERN_DISTANCE > SYMMETRIC_DISTANCE
     dct = hasher_phash.phash_dct(on_white(REAL / "radial" / "star_17pt03step.png"))
     assert radial_hash(2, dct) == radial_hash(MAX_ORDER + 1, dct) == 0

@@ -24,6 +24,9 @@ from paktum_common.phash import SYMMETRIC_BITS, TRANSFORMS, Symmetry
 
 HASH_SIDE = 8
 PICTURE_SIDE = 32
+# Never decode smaller than this on a side: imagehash resizes to 32x32, and a draft that went below that (a very
+# wide panorama) would hash a picture with too few rows.
+MIN_DRAFT_SIDE = 64
 _SIGN = np.array([1.0 if k % 2 == 0 else -1.0 for k in range(HASH_SIDE)])
 _ROWS = _SIGN[:, None]  # (-1)^u: u counts vertical frequency (axis 0)
 _COLUMNS = _SIGN[None, :]  # (-1)^v: v counts horizontal frequency (axis 1)
@@ -43,6 +46,20 @@ def transformed_blocks(low: np.ndarray) -> dict[str, np.ndarray]:
         "transverse": low.T * _ROWS * _COLUMNS,
     }
     return {name: blocks[name] for name in TRANSFORMS}
+
+
+def fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size of `width` x `height` scaled to fit a `size` square, never enlarged."""
+    scale = min(size / width, size / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def draft_box(width: int, height: int, thumbnail_size: int) -> tuple[int, int]:
+    """What a JPEG of `width` x `height` is decoded to cover in the fast pHash mode (libjpeg's reduced scale): the
+    picture fitted to the thumbnail, at least MIN_DRAFT_SIDE a side. The hasher and search by image both decode so,
+    since the scale moves the pHash of a file by bits."""
+    box = fit(width, height, thumbnail_size)
+    return max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE)
 
 
 def block_hash(block: np.ndarray) -> int:
@@ -210,14 +227,18 @@ MAX_ORDER = 128  # more points than this are not told apart at ANGULAR_SIDE
 ORDER_PATTERN_DISTANCE = 8
 _RINGS, _ANGLES = 48, 512
 _GRID_LINES = (4, 8, 12)
+BAND_LEVEL = 0.25
+BAND_LOWEST = 0.3
+BAND_LEVELS = 12
 
 
 def _order_patterns() -> tuple[int, ...]:
-    """A fixed 32-bit pattern with 16 bits set for each number of points up to MAX_ORDER, every two at least
-    ORDER_PATTERN_DISTANCE bits apart (drawn from a seeded generator, so the same everywhere)."""
+    """Fixed 32-bit patterns with 16 bits set, two for each number of points up to MAX_ORDER (the radial hash's,
+    then the band hash's), every two at least ORDER_PATTERN_DISTANCE bits apart (drawn from a seeded generator, so
+    the same everywhere; the radial hash's first, as they were drawn before the band hash's existed)."""
     rng = np.random.default_rng(20261203)
     chosen: list[int] = []
-    while len(chosen) <= MAX_ORDER:
+    while len(chosen) < 2 * (MAX_ORDER + 1):
         bits = rng.permutation(32)[:16]
         pattern = int(np.sum(np.uint64(1) << bits.astype(np.uint64)))
         if all((pattern ^ other).bit_count() >= ORDER_PATTERN_DISTANCE for other in chosen):
@@ -225,14 +246,18 @@ def _order_patterns() -> tuple[int, ...]:
     return tuple(chosen)
 
 
-ORDER_PATTERNS = _order_patterns()
+_PATTERNS = _order_patterns()
+ORDER_PATTERNS, BAND_PATTERNS = _PATTERNS[: MAX_ORDER + 1], _PATTERNS[MAX_ORDER + 1 :]
+
+
+_RADII = np.linspace(0.04, 0.495, _RINGS)  # fractions of the side
 
 
 def _ring_sampling() -> tuple[np.ndarray, np.ndarray]:
     """Bilinear sampling of an ANGULAR_SIDE square picture along _RINGS circles about its centre (from 4% to
     49.5% of its side), _ANGLES points each: four source pixels (flat indices) and their weights per point."""
     centre = (ANGULAR_SIDE - 1) / 2
-    radii = np.linspace(0.04, 0.495, _RINGS) * ANGULAR_SIDE
+    radii = _RADII * ANGULAR_SIDE
     angles = np.arange(_ANGLES) * 2 * np.pi / _ANGLES
     y = centre + radii[:, None] * np.sin(angles)[None, :]
     x = centre + radii[:, None] * np.cos(angles)[None, :]
@@ -250,28 +275,59 @@ def _prominence(power: np.ndarray, frequency: int) -> float:
     return float(power[frequency]) / floor if floor > 0.0 else float("inf")
 
 
-def angular_order(pixels: np.ndarray) -> int:
+class RadialReading(NamedTuple):
+    """What angular_reading reads of a radial picture: its number of points (0: none read) and the band its points
+    lie in, as the ratio of the band's inner radius to its outer one (the same at any scale; 0 without points)."""
+
+    order: int
+    band: float
+
+
+def angular_reading(pixels: np.ndarray) -> RadialReading:
     """A radial picture's number of points, from its grey pixels at ANGULAR_SIDE x ANGULAR_SIDE: the angular
     frequency from MIN_ORDER with the most energy along the rings, when it is at most MAX_ORDER and stands out
     ORDER_PROMINENCE times (_prominence); a multiple of 4 must also stand out GRID_PROMINENCE times more than the
-    pixel grid's own lines (_GRID_LINES). 0 otherwise."""
+    pixel grid's own lines (_GRID_LINES). And the band of rings where that frequency has BAND_LEVEL of its
+    greatest amplitude or more (_band)."""
     samples = np.asarray(pixels, dtype=np.float64)
     if samples.shape != (ANGULAR_SIDE, ANGULAR_SIDE):
         raise ValueError(f"expected {ANGULAR_SIDE}x{ANGULAR_SIDE} samples, got {samples.shape}")
     rings = (samples.reshape(-1)[_RING_SOURCES] * _RING_WEIGHTS).sum(axis=0)
     rings -= rings.mean(axis=1, keepdims=True)
     if float(np.mean(np.square(rings))) < 1e-6:  # flat along every ring (grey levels squared)
-        return 0
-    power = np.square(np.abs(np.fft.rfft(rings, axis=1))).sum(axis=0)
+        return RadialReading(0, 0.0)
+    spectra = np.abs(np.fft.rfft(rings, axis=1))
+    power = np.square(spectra).sum(axis=0)
     order = MIN_ORDER + int(power[MIN_ORDER:].argmax())
     if order > MAX_ORDER:
-        return 0
+        return RadialReading(0, 0.0)
     standing = _prominence(power, order)
     if standing < ORDER_PROMINENCE:
-        return 0
+        return RadialReading(0, 0.0)
     if order % 4 == 0 and standing < GRID_PROMINENCE * max(_prominence(power, f) for f in _GRID_LINES if f != order):
-        return 0
-    return order
+        return RadialReading(0, 0.0)
+    return RadialReading(order, _band(spectra[:, order]))
+
+
+def angular_order(pixels: np.ndarray) -> int:
+    """A radial picture's number of points (angular_reading), or 0."""
+    return angular_reading(pixels).order
+
+
+def _band(amplitudes: np.ndarray) -> float:
+    """The inner radius over the outer one of the rings where one angular frequency has BAND_LEVEL of its greatest
+    amplitude or more, each edge placed between the rings it falls between (linearly)."""
+    level = BAND_LEVEL * float(amplitudes.max())
+    inside = np.flatnonzero(amplitudes >= level)
+    first, last = int(inside[0]), int(inside[-1])
+
+    def edge(outside: int, within: int) -> float:
+        if not 0 <= outside < len(amplitudes):
+            return float(_RADII[within])
+        share = (level - amplitudes[outside]) / (amplitudes[within] - amplitudes[outside])
+        return float(_RADII[outside] + share * (_RADII[within] - _RADII[outside]))
+
+    return edge(first - 1, first) / edge(last + 1, last)
 
 
 def radial_hash(order: int, dct: np.ndarray) -> int:
@@ -283,6 +339,22 @@ def radial_hash(order: int, dct: np.ndarray) -> int:
     if profile.bit_count() != 16:  # ties: a profile that says nothing
         return 0
     return ORDER_PATTERNS[order] << 32 | profile
+
+
+def band_hash(reading: RadialReading, dct: np.ndarray) -> int:
+    """A radial picture's second symmetric hash, which a crop leaves alone: its number of points' band pattern,
+    then its band (RadialReading.band) in BAND_LEVELS steps from BAND_LOWEST to 1, as 2 x BAND_LEVELS bits (k ones
+    then BAND_LEVELS - k ones the other way round, so two steps apart is two bits), then 8 bits of its 8 lowest
+    folded even coefficients above their median; 0 (degenerate) without a number of points."""
+    if not 3 <= reading.order <= MAX_ORDER:
+        return 0
+    step = int(np.clip((reading.band - BAND_LOWEST) / (1.0 - BAND_LOWEST) * BAND_LEVELS, 0, BAND_LEVELS))
+    ones = (1 << step) - 1
+    band = ones << BAND_LEVELS | (~ones & ((1 << BAND_LEVELS) - 1))
+    profile = block_hash(_folded(np.asarray(dct, dtype=np.float64), 8))
+    if profile.bit_count() != 4:  # ties: a profile that says nothing
+        return 0
+    return BAND_PATTERNS[reading.order] << 32 | band << 8 | profile
 
 
 class PictureHashes(NamedTuple):
@@ -299,15 +371,19 @@ class PictureHashes(NamedTuple):
         return Symmetry(self.symmetric, self.symmetric_hashes)
 
 
-def picture_hashes(dct: np.ndarray, order: Callable[[], int] | None = None) -> PictureHashes:
-    """Every hash of one picture from its 32x32 DCT. A radial picture is symmetric, and its symmetric hash is its
-    radial hash, by `order` (angular_order of the picture, asked only of a radial one), or 0 without it."""
+def picture_hashes(dct: np.ndarray, radial: Callable[[], RadialReading] | None = None) -> PictureHashes:
+    """Every hash of one picture from its 32x32 DCT. A radial picture is symmetric, and its symmetric hashes are its
+    radial hash and its band hash, by `radial` (angular_reading of the picture, asked only of a radial one), or 0
+    without a number of points."""
     plain, alternates = hashes_from_dct(dct)
-    radial = turn_correlation(dct) >= RADIAL_CORRELATION
-    symmetric = radial or odd_share(dct) < SYMMETRIC_SHARE
-    if not radial:
+    is_radial = turn_correlation(dct) >= RADIAL_CORRELATION
+    symmetric = is_radial or odd_share(dct) < SYMMETRIC_SHARE
+    if not is_radial:
         return PictureHashes(plain, alternates, symmetric, (symmetric_hash(dct),))
-    return PictureHashes(plain, alternates, symmetric, (radial_hash(order(), dct) if order is not None else 0,))
+    reading = radial() if radial is not None else RadialReading(0, 0.0)
+    if not reading.order:
+        return PictureHashes(plain, alternates, symmetric, (0,))
+    return PictureHashes(plain, alternates, symmetric, (radial_hash(reading.order, dct), band_hash(reading, dct)))
 
 
 def with_other_background(hashed: PictureHashes, other: PictureHashes) -> PictureHashes:

@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.phash import (
+    ALL_SLOTS,
     ALTERNATE_PENALTY,
+    PRIMARY_SLOTS,
     SYMMETRIC_DISTANCE,
     Symmetry,
     alternate_distance,
@@ -69,6 +71,14 @@ def _chunk_keys(prefix: str, value: int) -> list[str]:
     return [_chunk_key(prefix, chunk, chunk_value(value, chunk)) for chunk in range(CHUNKS)]
 
 
+def _other_background(alternates: tuple[int, ...]) -> int | None:
+    """A transparent image's pHash flattened on its other background (the first of its second background's
+    slots), when it has one that can link."""
+    if len(alternates) != ALL_SLOTS or is_degenerate(alternates[PRIMARY_SLOTS]):
+        return None
+    return alternates[PRIMARY_SLOTS]
+
+
 def _usable_symmetric(symmetry: Symmetry | None) -> tuple[int, ...]:
     return tuple(h for h in symmetry.hashes if not is_degenerate_symmetric(h)) if symmetry else ()
 
@@ -83,7 +93,12 @@ class PhashRegistry:
     the images that are not symmetric (`symmetric_prefix`) and of those that are (`symmetric_only_prefix`). A
     symmetric image's pHash is left out of the plain chunk tables: a pair with a symmetric side is matched by
     symmetric hashes alone (paktum_common.phash.match), so a symmetric image asks both symmetric tables, another
-    image the plain tables and the symmetric images' table."""
+    image the plain tables and the symmetric images' table.
+
+    With an `other_prefix` (and an `alternates_key`, which remove() reads it back from), one more chunk table over
+    each transparent image's pHash on its other background, asked by every image that is not symmetric: an opaque
+    copy flattened on that background has no alternate near the image's plain hash, only its own plain hash near
+    that one of the image's alternates."""
 
     hash_key: str
     chunk_prefix: str
@@ -91,6 +106,7 @@ class PhashRegistry:
     symmetry_key: str = ""
     symmetric_prefix: str = ""
     symmetric_only_prefix: str = ""
+    other_prefix: str = ""
 
     def _symmetric_table(self, shape: Symmetry | None) -> str:
         """The chunk table an image's symmetric hashes are in."""
@@ -117,12 +133,20 @@ class PhashRegistry:
                 pipe.hset(self.symmetry_key, mapping={md5: symmetry_to_text(s) for md5, s in shapes.items()})
             for md5, phash in images.items():
                 shape = shapes.get(md5)
+                other = _other_background((alternates or {}).get(md5, ())) if self.other_prefix else None
                 if shape is not None and shape.symmetric:
                     for key in _chunk_keys(self.chunk_prefix, phash):  # registered before it was known symmetric
                         pipe.srem(key, _member(md5, phash))
-                elif not is_degenerate(phash):
-                    for key in _chunk_keys(self.chunk_prefix, phash):
-                        pipe.sadd(key, _member(md5, phash))
+                    if other is not None:
+                        for key in _chunk_keys(self.other_prefix, other):
+                            pipe.srem(key, _member(md5, other))
+                else:
+                    if not is_degenerate(phash):
+                        for key in _chunk_keys(self.chunk_prefix, phash):
+                            pipe.sadd(key, _member(md5, phash))
+                    if other is not None:
+                        for key in _chunk_keys(self.other_prefix, other):
+                            pipe.sadd(key, _member(md5, other))
                 table = self._symmetric_table(shape)
                 for value in _usable_symmetric(shape):
                     for key in _chunk_keys(table, value):
@@ -134,7 +158,7 @@ class PhashRegistry:
         md5s = list(md5s)
         if not md5s:
             return 0
-        phashes, _, shapes = await self.stored(redis, md5s)
+        phashes, alternates, shapes = await self.stored(redis, md5s)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.hash_key, *md5s)
             if self.alternates_key:
@@ -148,6 +172,11 @@ class PhashRegistry:
                 for value in _usable_symmetric(shape):
                     for key in _chunk_keys(self._symmetric_table(shape), value):
                         pipe.srem(key, _member(md5, value))
+            for md5, alts in alternates.items() if self.other_prefix else ():
+                other = _other_background(alts)
+                if other is not None:
+                    for key in _chunk_keys(self.other_prefix, other):
+                        pipe.srem(key, _member(md5, other))
             await pipe.execute()
         return len(phashes)
 
@@ -218,7 +247,8 @@ class PhashRegistry:
         found: list[list[tuple[str, int]]] = []
         for (phash, distance, prefix), members in zip(queries, candidates, strict=True):
             close: list[tuple[str, int]] = []
-            degenerate = is_degenerate_symmetric if prefix != self.chunk_prefix else is_degenerate
+            symmetric = prefix in (self.symmetric_prefix, self.symmetric_only_prefix)
+            degenerate = is_degenerate_symmetric if symmetric else is_degenerate
             if not degenerate(phash):
                 for member in members:
                     md5, _, hex_hash = member.partition(":")
@@ -268,9 +298,14 @@ class PhashRegistry:
             queries += [(value, limit, table, 0) for value in _usable_symmetric(shape) for table in tables]
             if shape.symmetric:
                 return queries
-        return queries + [
-            (h, limit, self.chunk_prefix, distance - limit) for h, limit in _usable_queries(hashes, distance)
-        ]
+        usable = _usable_queries(hashes, distance)
+        queries += [(h, limit, self.chunk_prefix, distance - limit) for h, limit in usable]
+        through = alternate_distance(distance)
+        if self.other_prefix and usable and through >= 0:
+            # Its own pHashes against a transparent image's on the other background: the alternate is the stored
+            # side's, so every one of them counts as through an alternate.
+            queries += [(h, through, self.other_prefix, ALTERNATE_PENALTY) for h, _ in usable]
+        return queries
 
 
 def _usable_queries(hashes: Sequence[int], distance: int) -> list[tuple[int, int]]:
@@ -295,6 +330,7 @@ IMAGES = PhashRegistry(
     keys.PHASH_SYMMETRY,
     keys.SYMMETRIC_CHUNKS,
     keys.SYMMETRIC_ONLY_CHUNKS,
+    keys.OTHER_BACKGROUND_CHUNKS,
 )
 PURGED = PhashRegistry(
     keys.PURGED_PHASHES,

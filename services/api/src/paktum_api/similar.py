@@ -32,8 +32,9 @@ from paktum_common.dct_hash import (
     ANGULAR_SIDE,
     PICTURE_SIDE,
     PictureHashes,
-    angular_order,
+    angular_reading,
     dct_32,
+    draft_box,
     picture_hashes,
     with_other_background,
 )
@@ -68,8 +69,9 @@ class Found:
     transform: str  # how the found image shows the query picture ("mirror": mirrored)
 
 
-def query_hashes(data: bytes, max_pixels: int) -> PictureHashes:
-    """The hashes of a picture, as the hasher would compute them (to floating-point rounding)."""
+def query_hashes(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: str) -> PictureHashes:
+    """The hashes of a picture, as the hasher would compute them (to floating-point rounding): a JPEG in the fast
+    pHash mode decoded at the hasher's reduced scale (draft_box of PAKTUM_THUMBNAIL_SIZE), which moves bits."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -79,7 +81,8 @@ def query_hashes(data: bytes, max_pixels: int) -> PictureHashes:
                     f"image has {opened.width * opened.height} pixels, more than the limit of {max_pixels} "
                     "(PAKTUM_MAX_IMAGE_PIXELS)"
                 )
-            opened.draft(None, (8 * PICTURE_SIDE, 8 * PICTURE_SIDE))  # JPEG: decoded at a reduced scale
+            if phash_mode == "fast" and opened.format in ("JPEG", "MPO"):
+                opened.draft(None, draft_box(opened.width, opened.height, thumbnail_size))
             image = ImageOps.exif_transpose(opened)
             image.load()
             if image.mode in ALPHA_MODES or "transparency" in image.info:
@@ -113,9 +116,10 @@ def _hashes(image: Image.Image) -> PictureHashes:
         image = Image.fromarray((np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8), "L")
     grey = image.convert("L")
     small = grey.resize((PICTURE_SIDE, PICTURE_SIDE), LANCZOS)
-    # A radial picture's number of points, read as the hasher reads it (paktum_hasher.phash.angular_pixels).
+    # A radial picture's number of points and their band, read as the hasher reads them
+    # (paktum_hasher.phash.angular_pixels).
     wide = (ANGULAR_SIDE, ANGULAR_SIDE)
-    return picture_hashes(dct_32(np.asarray(small)), lambda: angular_order(np.asarray(grey.resize(wide, LANCZOS))))
+    return picture_hashes(dct_32(np.asarray(small)), lambda: angular_reading(np.asarray(grey.resize(wide, LANCZOS))))
 
 
 def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
@@ -171,7 +175,11 @@ async def hash_picture(state: AppState, data: bytes) -> PictureHashes:
     """query_hashes off the event loop, within PAKTUM_SIMILAR_TIMEOUT_SECONDS."""
     seconds = state.settings.similar_timeout_seconds
     try:
-        return await asyncio.wait_for(asyncio.to_thread(query_hashes, data, state.settings.max_image_pixels), seconds)
+        settings = state.settings
+        hashing = asyncio.to_thread(
+            query_hashes, data, settings.max_image_pixels, settings.thumbnail_size, settings.phash_mode
+        )
+        return await asyncio.wait_for(hashing, seconds)
     except TimeoutError:
         raise BadImageError(
             f"the picture took longer than {seconds} s to decode (PAKTUM_SIMILAR_TIMEOUT_SECONDS)"

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from paktum_common.dct_hash import PictureHashes, with_other_background
+from paktum_common.dct_hash import PictureHashes, draft_box, fit, with_other_background
 from paktum_common.errors import BadImageError
 from paktum_common.phash import Symmetry, is_degenerate
 from paktum_common.settings import Settings
@@ -55,9 +55,6 @@ THUMBNAIL_QUALITY = 85
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-# Never decode smaller than this on a side: imagehash resizes to 32x32, and a draft that went
-# below that (a very wide panorama) would hash a picture with too few rows.
-MIN_DRAFT_SIDE = 64
 
 # EXIF orientation -> the transposition that shows the picture upright (EXIF 2.3, tag 0x0112).
 ORIENTATION_TRANSPOSE = {
@@ -163,14 +160,14 @@ def _decode(
         raise BadImageError(f"JPEG has more than {MAX_JPEG_SCANS} scans ({scans} counted so far): refused unread")
     image.seek(0)  # animations: the first frame stands for the whole
     if phash_mode == "fast" and fmt in ("JPEG", "MPO"):
-        image = _draft(image, data, _fit(width, height, thumbnail_size))
+        image = _draft(image, data, draft_box(width, height, thumbnail_size))
     # Before anything that may decode: Pillow reads a PNG's EXIF by loading the whole image.
     if decode_bytes(image, fmt, (width, height)) > memory_mib * 1024 * 1024:
         raise BadImageError(memory_refusal(memory_mib))
     orientation = _orientation(image)
     image.load()
     transpose = ORIENTATION_TRANSPOSE.get(orientation)
-    hashes, picture = _phash_and_picture(image, _fit(image.width, image.height, thumbnail_size), transpose)
+    hashes, picture = _phash_and_picture(image, fit(image.width, image.height, thumbnail_size), transpose)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     thumbnail = _resized(picture, thumbnail_size)
@@ -218,9 +215,8 @@ def _coefficient_bytes(image: Image.Image, size: tuple[int, int]) -> int:
     return blocks * 64 * 2
 
 
-def _draft(image: Image.Image, data: bytes, box: tuple[int, int]) -> Image.Image:
-    """Have libjpeg decode at the smallest scale that still covers `box` (the thumbnail)."""
-    request = (max(box[0], MIN_DRAFT_SIDE), max(box[1], MIN_DRAFT_SIDE))
+def _draft(image: Image.Image, data: bytes, request: tuple[int, int]) -> Image.Image:
+    """Have libjpeg decode at the smallest scale that still covers `request` (paktum_common.dct_hash.draft_box)."""
     image.draft(None, request)
     scale = image.decoderconfig[:1] if isinstance(image, ImageFile.ImageFile) else ()
     if scale == (8,) and image.info.get("progressive"):
@@ -335,14 +331,8 @@ def _on_background(colour: tuple[int, int, int]) -> Bands:
     return flatten
 
 
-def _fit(width: int, height: int, size: int) -> tuple[int, int]:
-    """The size of `width` x `height` scaled to fit a `size` square, never enlarged."""
-    scale = min(size / width, size / height, 1.0)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def _resized(image: Image.Image, size: int, reducing_gap: float = 2.0) -> Image.Image:
-    box = _fit(image.width, image.height, size)
+    box = fit(image.width, image.height, size)
     # reducing_gap: a box-filter reduction by whole factors first, bicubic only over the last `reducing_gap`x
     # (over at most 2x, bicubic looks like Lanczos at two thirds of its cost: what keeps 480 px as quick as 300 was).
     return image if box == image.size else image.resize(box, Image.Resampling.BICUBIC, reducing_gap=reducing_gap)

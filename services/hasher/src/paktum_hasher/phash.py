@@ -14,7 +14,7 @@ from paktum_common.dct_hash import (
     ANGULAR_SIDE,
     PICTURE_SIDE,
     PictureHashes,
-    angular_order,
+    angular_reading,
     hashes_from_dct,
     picture_hashes,
 )
@@ -37,12 +37,12 @@ def phash_set(image: Image.Image) -> tuple[int, tuple[int, ...]]:
 
 def hashes_of(image: Image.Image) -> PictureHashes:
     """phash_set's hashes, and whether the picture is symmetric with its symmetric hash, from the one DCT (and,
-    for a radial picture only, its number of points from the picture at ANGULAR_SIDE)."""
-    return picture_hashes(phash_dct(image), lambda: angular_order(angular_pixels(image)))
+    for a radial picture only, its number of points and their band from the picture at ANGULAR_SIDE)."""
+    return picture_hashes(phash_dct(image), lambda: angular_reading(angular_pixels(image)))
 
 
 def angular_pixels(image: Image.Image) -> np.ndarray:
-    """The grey picture at ANGULAR_SIDE x ANGULAR_SIDE that paktum_common.dct_hash.angular_order reads."""
+    """The grey picture at ANGULAR_SIDE x ANGULAR_SIDE that paktum_common.dct_hash.angular_reading reads."""
     return np.asarray(image.convert("L").resize((ANGULAR_SIDE, ANGULAR_SIDE), RESAMPLE))
 
 
