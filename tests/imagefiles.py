@@ -31,6 +31,22 @@ def picture(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     return Image.blend(image, noise, 0.15).filter(ImageFilter.GaussianBlur(1))
 
 
+def drawing() -> Image.Image:
+    """Coloured shapes on a transparent background, no symmetry: on white and on black two different pictures."""
+    image = Image.new("RGBA", (240, 160), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 120, 110), fill=(220, 40, 40, 255))
+    draw.rectangle((140, 60, 225, 150), fill=(40, 170, 60, 255))
+    draw.line((10, 150, 200, 10), fill=(30, 60, 200, 255), width=12)
+    return image
+
+
+def flattened(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    flat = Image.new("RGB", image.size, colour)
+    flat.paste(image, (0, 0), image)
+    return flat
+
+
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **options)

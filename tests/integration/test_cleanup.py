@@ -19,10 +19,12 @@ from paktum_cleanup.run import CleanupBusyError, cleanup_lock, run_cleanup
 from paktum_common import keys
 from paktum_common.errors import PaktumError
 from paktum_common.groups import group_stats, related_many
+from paktum_common.phash import ALTERNATE_PENALTY
 from paktum_common.registry import IMAGES, PURGED
 from paktum_common.settings import Settings
+from paktum_hasher.phash import phash_int
 from paktum_scraper.local import ImportReport, local_posts
-from tests.imagefiles import encode, picture
+from tests.imagefiles import drawing, encode, flattened, picture
 from tests.integration.pipeline import Pipeline
 
 
@@ -191,6 +193,25 @@ async def test_sweep_reports_then_repairs(tmp_path: Path, pipeline: Pipeline, re
     assert lost not in {m for m, _ in (await related_many(redis_client, [md5_of(files[0])]))[md5_of(files[0])]}
     again = await run_cleanup(pipeline.settings)
     assert again.sweep is not None and again.sweep.problems == 0
+
+
+async def test_repair_enters_transparent_images_registered_before_the_other_background_table(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "drawing.png").write_bytes(encode(drawing(), "PNG"))
+    await ingest(pipeline, folder, ["drawing"])
+    original = md5_of(folder / "drawing.png")
+    on_black = phash_int(flattened(drawing(), (0, 0, 0)))
+    assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == [(original, ALTERNATE_PENALTY)]
+    for key in [k async for k in redis_client.scan_iter(f"{keys.OTHER_BACKGROUND_CHUNKS}:*")]:
+        await redis_client.delete(key)  # as an image registered before the table existed
+    assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == []
+    assert (await run_cleanup(pipeline.settings)).ok  # without --repair: left as it is
+    assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == []
+    assert (await run_cleanup(pipeline.settings, repair=True)).ok
+    assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == [(original, ALTERNATE_PENALTY)]
 
 
 async def test_a_failed_step_leaves_the_groups_and_reports_it(

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from paktum_common.settings import Settings
 from paktum_hasher.phash import phash_int
 from paktum_scraper.local import ImportReport, local_posts
-from tests.imagefiles import encode, picture
+from tests.imagefiles import drawing, encode, flattened, picture
 from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline
 
@@ -139,22 +139,6 @@ def test_distance_and_limit_are_checked(settings: Settings) -> None:
         assert bad.status_code == 400 and "distance" in bad.json()["error"]
         bad = api.post("/api/similar", params={"limit": "0"}, content=data, headers={"content-type": "image/jpeg"})
         assert bad.status_code == 400 and "limit" in bad.json()["error"]
-
-
-def drawing() -> Image.Image:
-    """Coloured shapes on a transparent background, no symmetry: on white and on black two different pictures."""
-    image = Image.new("RGBA", (240, 160), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((20, 20, 120, 110), fill=(220, 40, 40, 255))
-    draw.rectangle((140, 60, 225, 150), fill=(40, 170, 60, 255))
-    draw.line((10, 150, 200, 10), fill=(30, 60, 200, 255), width=12)
-    return image
-
-
-def flattened(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
-    flat = Image.new("RGB", image.size, colour)
-    flat.paste(image, (0, 0), image)
-    return flat
 
 
 async def test_a_transparent_picture_is_found_by_a_copy_flattened_on_black(

@@ -217,7 +217,12 @@ def turn_correlation(dct: np.ndarray) -> float:
 # a *radial hash* as its symmetric hash: 32 bits that stand for the number (ORDER_PATTERNS, at least
 # ORDER_PATTERN_DISTANCE bits apart, so that different numbers never come within SYMMETRIC_DISTANCE) and 32 bits of
 # its lowest folded even coefficients above their median, so that two stars of one number of points but another
-# profile stay apart. Any other radial picture's symmetric hash is 0, and it links to nothing.
+# profile stay apart. A crop enlarges the star and moves that profile, so a radial picture also gets a *band hash*
+# (band_hash): its number of points' pattern of another family (BAND_PATTERNS, as far from the radial ones), the
+# ratio of the inner to the outer radius of the rings its points lie in (the same at any scale), and 8 bits of
+# profile. Measured by bench/radial.py: 3% crops of the held-out stars link 925 of 960 read instead of 777, 10% crops
+# 900 instead of 233; false pairs of stars 3,336 of 805,815 instead of 1,401 (plain pHash: 620,000). Any other
+# radial picture's symmetric hash is 0, and it links to nothing.
 ANGULAR_SIDE = 256
 ORDER_PROMINENCE = 10.0
 ORDER_SPAN = 20

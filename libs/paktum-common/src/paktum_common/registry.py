@@ -153,6 +153,19 @@ class PhashRegistry:
                         pipe.sadd(key, _member(md5, value))
             await pipe.execute()
 
+    async def add_other_backgrounds(self, redis: Redis, others: Mapping[str, int]) -> int:
+        """Enter images' pHash on their other background (alternate slot PRIMARY_SLOTS) in its table, for images
+        registered before it existed; the caller leaves symmetric ones out. Returns how many could link."""
+        usable = {md5: other for md5, other in others.items() if not is_degenerate(other)}
+        if not self.other_prefix or not usable:
+            return 0
+        async with redis.pipeline(transaction=False) as pipe:
+            for md5, other in usable.items():
+                for key in _chunk_keys(self.other_prefix, other):
+                    pipe.sadd(key, _member(md5, other))
+            await pipe.execute()
+        return len(usable)
+
     async def remove(self, redis: Redis, md5s: Iterable[str]) -> int:
         """Forget these images; returns how many were registered."""
         md5s = list(md5s)

@@ -8,10 +8,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
 from paktum_common.catalog import BATCH, Catalog
+from paktum_common.phash import ALL_SLOTS, PRIMARY_SLOTS
 from paktum_common.registry import IMAGES
 from paktum_common.store import SMALL, ImageStore
 
@@ -29,13 +33,25 @@ class SweepReport:
         return len(self.orphan_files) + len(self.missing_files) + len(self.orphan_registry) + len(self.unregistered)
 
 
+T = TypeVar("T")
 IMAGES_DIR = "images"
 THUMBNAILS_DIR = "thumbnails"
 SMALL_THUMBNAILS_DIR = f"{THUMBNAILS_DIR}/{SMALL}"
 
 
-def _batches(items: list[str]) -> list[list[str]]:
+def _batches(items: list[T]) -> list[list[T]]:
     return [items[start : start + BATCH] for start in range(0, len(items), BATCH)]
+
+
+def _other_backgrounds(catalogue: Catalogue, gone: set[str]) -> list[tuple[str, int]]:
+    """(md5, pHash on its other background) of every transparent image that is not symmetric."""
+    if catalogue.alt_starts.size != len(catalogue) + 1:
+        return []
+    symmetric = catalogue.symmetric if catalogue.symmetric.size == len(catalogue) else np.zeros(len(catalogue), bool)
+    transparent = np.flatnonzero((np.diff(catalogue.alt_starts) == ALL_SLOTS) & ~symmetric)
+    values = catalogue.alt_values[catalogue.alt_starts[transparent] + PRIMARY_SLOTS]
+    found = ((catalogue.ids[i], int(v)) for i, v in zip(transparent, values, strict=True))
+    return [(md5, value) for md5, value in found if md5 not in gone]
 
 
 def _md5(filename: str) -> str:
@@ -95,6 +111,9 @@ async def sweep(
         for batch in _batches(report.missing_files):
             await catalog.remove(batch, ban=False, reason="sweep: file missing")
         await catalog.register_only({md5: phash_of[md5] for md5 in report.unregistered})
+        # Transparent images registered before the other-background table existed (idempotent for the rest).
+        for pairs in _batches(_other_backgrounds(catalogue, set(report.missing_files))):
+            await IMAGES.add_other_backgrounds(redis, dict(pairs))
         catalogue = catalogue.without(report.missing_files)
     progress.advance()
     progress.finish()
