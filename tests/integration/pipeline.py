@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -16,6 +18,7 @@ from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 from paktum_hasher.main import new_worker
 from paktum_hasher.worker import HasherWorker
+from paktum_scraper.local import ImportReport, local_posts
 
 CONSUMER = "test-hasher"
 
@@ -39,6 +42,15 @@ class Pipeline:
         """Run the hasher until every published post is handled (indexed or dead-lettered)."""
         async with asyncio.timeout(timeout):
             await self.worker.run(until_idle=True)
+
+    async def index_files(self, folder: Path, files: dict[str, bytes], tags: list[str]) -> dict[str, str]:
+        """Write `files` into `folder`, import it as `paktum import` does, drain; name -> md5 (the image's ID)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        await self.queue.publish_posts(local_posts(folder, tags, None, ImportReport()))
+        await self.drain()
+        return {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
 
 
 @asynccontextmanager

@@ -198,11 +198,9 @@ async def test_sweep_reports_then_repairs(tmp_path: Path, pipeline: Pipeline, re
 async def test_repair_enters_transparent_images_registered_before_the_other_background_table(
     tmp_path: Path, pipeline: Pipeline, redis_client: Redis
 ) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "drawing.png").write_bytes(encode(drawing(), "PNG"))
-    await ingest(pipeline, folder, ["drawing"])
-    original = md5_of(folder / "drawing.png")
+    original = (await pipeline.index_files(tmp_path / "in", {"drawing.png": encode(drawing(), "PNG")}, ["drawing"]))[
+        "drawing.png"
+    ]
     on_black = phash_int(flattened(drawing(), (0, 0, 0)))
     assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == [(original, ALTERNATE_PENALTY)]
     for key in [k async for k in redis_client.scan_iter(f"{keys.OTHER_BACKGROUND_CHUNKS}:*")]:

@@ -146,12 +146,8 @@ async def test_a_transparent_picture_is_found_by_a_copy_flattened_on_black(
 ) -> None:
     # The stored picture's pHash is of it on white; its pHash on black is one of its alternates, and the opaque
     # copy has no alternate near the white one: only the other-background table finds it.
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "drawing.png").write_bytes(encode(drawing(), "PNG"))
-    await pipeline.queue.publish_posts(local_posts(folder, ["drawing"], None, ImportReport()))
-    await pipeline.drain()
-    original = hashlib.md5((folder / "drawing.png").read_bytes()).hexdigest()
+    files = {"drawing.png": encode(drawing(), "PNG")}
+    original = (await pipeline.index_files(tmp_path / "in", files, ["drawing"]))["drawing.png"]
     on_black = encode(flattened(drawing(), (0, 0, 0)), "JPEG", quality=85)
     white_hash, black_hash = (phash_int(flattened(drawing(), c)) for c in ((255, 255, 255), (0, 0, 0)))
     assert (white_hash ^ black_hash).bit_count() > 10  # not found through the plain hash
