@@ -154,6 +154,28 @@ def test_search_by_image_decodes_a_jpeg_at_the_hashers_scale(thumbnail_size: int
         assert api.symmetric_hashes == ours.symmetric_hashes, path.name
 
 
+def test_search_by_image_hashes_flat_pictures_and_overlays_as_the_hasher_does() -> None:
+    # A flat picture's pHash is degenerate for scipy's DCT (its AC coefficients are exactly 0); the api's matrix
+    # products must not turn their rounding into bits. An overlay whose colours sit under a faint alpha is flat on
+    # white, so the hasher hashes it as stored (or on black): search by image must choose the same background.
+    overlay = Image.new("RGBA", (200, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(overlay).rectangle((20, 20, 120, 100), fill=(200, 30, 30, 1))
+    under_black = Image.new("RGBA", (200, 120), (255, 255, 255, 0))  # as stored: white; on white: white
+    ImageDraw.Draw(under_black).ellipse((30, 10, 150, 110), fill=(250, 250, 250, 255))
+    pictures = {
+        "flat white": Image.new("RGB", (256, 256), (255, 255, 255)),
+        "flat grey": Image.new("L", (300, 200), 128),
+        "overlay": overlay,
+        "pale on transparent": under_black,
+    }
+    for name, image in pictures.items():
+        data = encode(image, "PNG")
+        ours, api = decode(data), query_hashes(data, 50_000_000, 300, "exact")
+        assert (api.plain, api.alternates) == (ours.phash, ours.alternates), name
+        assert api.symmetric_hashes == ours.symmetric_hashes, name
+    assert is_degenerate(query_hashes(encode(pictures["flat white"], "PNG"), 50_000_000, 300, "exact").plain)
+
+
 def test_the_plain_phash_of_a_star_is_still_imagehash_of_it_on_white() -> None:
     for path in STARS:
         flat = on_white(path)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from paktum_common.phash import SYMMETRIC_BITS, TRANSFORMS, Symmetry
+from paktum_common.phash import SYMMETRIC_BITS, TRANSFORMS, Symmetry, is_degenerate
 
 HASH_SIDE = 8
 PICTURE_SIDE = 32
@@ -106,6 +106,7 @@ _EVEN_COLUMNS = np.array([v for _, v in _EVEN_ORDER])
 # AC energy below this share of the DC's is rounding in the DCT of a flat picture (one grey level of contrast
 # over a few pixels is some 1e-10 of it; a DCT's rounding of a flat picture about 1e-30).
 _FLAT_ENERGY = 1e-20
+_ROUNDING = 1e-12
 
 
 def _flat(coefficients: np.ndarray, energy: float) -> bool:
@@ -402,6 +403,23 @@ def with_other_background(hashed: PictureHashes, other: PictureHashes) -> Pictur
     )
 
 
+def transparent_hashes(
+    on_white: PictureHashes, on_black: PictureHashes, as_stored: Callable[[], PictureHashes]
+) -> tuple[PictureHashes, str]:
+    """A transparent picture's hashes, as the hasher stores them: of the first of it on white, as stored (alpha
+    dropped) and on black whose pHash can link, with the other background's as more alternates (on white, when it
+    is on black that is hashed); and which was hashed ("white", "stored", "black"). Most such pictures are art meant
+    for a light page; an overlay whose colours sit under a faint alpha is flat on white."""
+    if not is_degenerate(on_white.plain):
+        return with_other_background(on_white, on_black), "white"
+    stored = as_stored()
+    if not is_degenerate(stored.plain):
+        return with_other_background(stored, on_black), "stored"
+    if not is_degenerate(on_black.plain):
+        return with_other_background(on_black, on_white), "black"
+    return with_other_background(on_white, on_black), "white"
+
+
 def _dct_matrix(n: int) -> np.ndarray:
     # scipy.fftpack.dct's unnormalised type II: X_k = 2 sum_n x_n cos(pi k (2n + 1) / 2N).
     k = np.arange(n)[:, None]
@@ -420,4 +438,8 @@ def dct_32(pixels: np.ndarray) -> np.ndarray:
     samples = np.asarray(pixels, dtype=np.float64)
     if samples.shape != (PICTURE_SIDE, PICTURE_SIDE):
         raise ValueError(f"expected {PICTURE_SIDE}x{PICTURE_SIDE} samples, got {samples.shape}")
-    return _DCT_32 @ samples @ _DCT_32.T
+    dct = _DCT_32 @ samples @ _DCT_32.T
+    # Matrix products leave rounding (some 1e-16 of the DC) where scipy's DCT of a flat picture gives exactly 0:
+    # a flat picture's pHash would come out as noise instead of degenerate.
+    dct[np.abs(dct) <= _ROUNDING * max(abs(float(dct[0, 0])), 1.0)] = 0.0
+    return dct

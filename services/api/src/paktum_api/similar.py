@@ -36,7 +36,7 @@ from paktum_common.dct_hash import (
     dct_32,
     draft_box,
     picture_hashes,
-    with_other_background,
+    transparent_hashes,
 )
 from paktum_common.download import download
 from paktum_common.errors import (
@@ -87,9 +87,8 @@ def query_hashes(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
             image.load()
             if image.mode in ALPHA_MODES or "transparency" in image.info:
                 rgba = image.convert("RGBA")
-                return with_other_background(
-                    _hashes(_flatten(rgba, (255, 255, 255))), _hashes(_flatten(rgba, (0, 0, 0)))
-                )
+                on_white, on_black = _hashes(_flatten(rgba, (255, 255, 255))), _hashes(_flatten(rgba, (0, 0, 0)))
+                return transparent_hashes(on_white, on_black, lambda: _hashes(image))[0]
             return _hashes(image)
     except BadImageError:
         raise

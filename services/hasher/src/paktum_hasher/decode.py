@@ -30,9 +30,9 @@ from typing import Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from paktum_common.dct_hash import PictureHashes, draft_box, fit, with_other_background
+from paktum_common.dct_hash import PictureHashes, draft_box, fit, transparent_hashes
 from paktum_common.errors import BadImageError
-from paktum_common.phash import Symmetry, is_degenerate
+from paktum_common.phash import Symmetry
 from paktum_common.settings import Settings
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
 from paktum_hasher.phash import hashes_of
@@ -264,16 +264,16 @@ def _phash_and_picture(
     # says something is hashed: on white, as stored (alpha dropped), on black.
     # Whichever is hashed, the picture flattened on black (or, when that is the one hashed, on white)
     # follows as the second background's alternates: a re-save flattened on either matches.
-    on_white, white_picture = _render(image, _on_background(WHITE), box, transpose)
-    on_black, black_picture = _render(image, _on_background(BLACK), box, transpose)
-    if not is_degenerate(on_white.plain):
-        return with_other_background(on_white, on_black), white_picture
-    as_stored, stored_picture = _render(image, _as_stored, box, transpose)
-    if not is_degenerate(as_stored.plain):
-        return with_other_background(as_stored, on_black), stored_picture
-    if not is_degenerate(on_black.plain):
-        return with_other_background(on_black, on_white), black_picture
-    return with_other_background(on_white, on_black), white_picture
+    pictures: dict[str, Image.Image] = {}
+    on_white, pictures["white"] = _render(image, _on_background(WHITE), box, transpose)
+    on_black, pictures["black"] = _render(image, _on_background(BLACK), box, transpose)
+
+    def as_stored() -> PictureHashes:
+        hashes, pictures["stored"] = _render(image, _as_stored, box, transpose)
+        return hashes
+
+    hashes, hashed = transparent_hashes(on_white, on_black, as_stored)
+    return hashes, pictures[hashed]
 
 
 def _render(
