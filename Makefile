@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants bench-radial stress sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants bench-radial bench-api-variants stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -62,6 +62,11 @@ bench-variants: sync
 # and the false pairs of stars it leaves, beside plain pHash.
 bench-radial: sync
 	$(VENV)/bin/python bench/radial.py $(BENCH_ARGS)
+
+# The same variants through a live `paktum up` (import, cleanup, related images and search by image), beside what
+# bench/variants.py computes from the hashes: what a user of the api sees.
+bench-api-variants: sync
+	$(VENV)/bin/python bench/api_variants.py $(BENCH_ARGS)
 
 # Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
 # shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service

@@ -321,6 +321,12 @@ def report(name: str, distances: np.ndarray, threshold: int, files: list[File], 
     return recall
 
 
+def print_header() -> None:
+    """The header of report()'s rows."""
+    print(f"{'hasher':<14} {'max':>3} | " + " ".join(f"{k[:6]:>6}" for k in KINDS) + " | false: pics  files | ms/image")
+    print("-" * (24 + 7 * len(KINDS) + 20))
+
+
 def grouped(distances: np.ndarray, threshold: int) -> np.ndarray:
     """What the api shows after `paktum cleanup`: every image related to every other of its variant group, the
     connected components of the pairs within `threshold` (the cleanup's own component_labels), as a distance
@@ -403,8 +409,7 @@ def main() -> None:
     print(f"{apart} variants set apart from recall as blank (made from a picture flat as seen, or flat themselves);")
     print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
     print("files of distinct pictures that match; CPU ms per image\n")
-    print(f"{'hasher':<14} {'max':>3} | " + " ".join(f"{k[:6]:>6}" for k in KINDS) + " | false: pics  files | ms/image")
-    print("-" * (24 + 7 * len(KINDS) + 20))
+    print_header()
 
     ours, seconds = timed_map(paktum, files)
     by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]

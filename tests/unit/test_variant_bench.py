@@ -136,3 +136,30 @@ def test_the_radial_bench_counts_pairs_of_distinct_stars_plain_phash_links() -> 
     stars = np.array([0, 0, 1, 2])
     plain = np.array([base, base ^ 0xF, base ^ 0xF ^ 0x3FF << 8, ~base & (2**64 - 1)], dtype=np.uint64)
     assert radial_bench.plain_pairs(stars, plain) == 1
+
+
+def test_the_api_bench_writes_each_distinct_file_once(tmp_path: Path) -> None:
+    api_bench = pytest.importorskip("api_variants")
+    original = png(line_art((255, 255, 255, 255)))
+    files = [
+        variant_bench.File(0, "original", original),
+        variant_bench.File(0, "grey", b"\xff\xd8 one jpeg"),
+        variant_bench.File(0, "flat_white", b"\xff\xd8 one jpeg"),  # the same bytes: one image in Paktum
+        variant_bench.File(1, "original", original),  # a picture whose original is an earlier file: left out
+        variant_bench.File(1, "mirror", b"\xff\xd8 another"),
+    ]
+    kept, names = api_bench.write_files(files, tmp_path)
+    assert [f.kind for f in kept] == ["original", "grey"] and names == ["p000_original.png", "p000_grey.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def test_the_api_bench_reads_search_by_image_as_a_user_would() -> None:
+    api_bench = pytest.importorskip("api_variants")
+    files = [variant_bench.File(0, "original", b""), variant_bench.File(0, "mirror", b""),
+             variant_bench.File(1, "original", b"")]  # fmt: skip
+    similar = np.zeros((3, 3), dtype=bool)
+    similar[1, 0] = True  # the mirror's search finds its original
+    similar[2, 1] = True  # the other picture's search finds the mirror: a false pair, whichever side searched
+    distances = api_bench.similar_distances(similar, files)
+    assert distances[0, 1] == 0  # read as report() reads it: [original, variant]
+    assert distances[1, 2] == distances[2, 1] == 0 and distances[0, 2] == distances[2, 0] > 10

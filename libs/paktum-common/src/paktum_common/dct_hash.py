@@ -155,11 +155,11 @@ def _folded(coefficients: np.ndarray, count: int) -> np.ndarray:
 # stars marked alike come within 0 to 12 bits). Such a picture is *radial*: at 32x32 within RADIAL_CORRELATION of
 # itself turned by 45 and by 22.5 degrees, inside the inscribed circle (a mark in a corner lies outside it). A
 # radial picture counts as symmetric (matched by symmetric hashes alone: its pHash says nothing of it), and its
-# symmetric hash is its radial hash (its number of points, below), or 0 (degenerate) when that cannot be read, so
-# that, like a flat picture, it never links two images. Measured on 290 pictures and 3,690 variants: 79 false
-# pairs of distinct pictures where plain pHash has 737 (as groups after a cleanup, 111 against 982). Every star of
-# 21 points or more in that sample scored 0.92 or more, a 13-point star 0.67, every other picture 0.79 or less but
-# one near-flat striped wallpaper (0.93).
+# symmetric hashes are its radial hash and its band hash (by its number of points, below), or 0 (degenerate) when
+# that cannot be read, so that, like a flat picture, it never links two images. Measured on 290 pictures and 3,690
+# variants: 79 false pairs of distinct pictures where plain pHash has 737 (as groups after a cleanup, 111 against
+# 982). Every star of 21 points or more in that sample scored 0.92 or more, a 13-point star 0.67, every other
+# picture 0.79 or less but one near-flat striped wallpaper (0.93).
 RADIAL_CORRELATION = 0.9
 _RADIAL_TURNS = (45.0, 22.5)
 
