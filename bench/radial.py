@@ -2,7 +2,7 @@
 
 openclipart-png ships some 1,300 generated stars (shapes/stars/star_NNptKKstep.png, 100x100), whose names say
 how many points each has. At 32x32 most of them are rings, alike to any hash, so Paktum matches a radial picture
-by its number of points, read beyond the 32x32 (paktum_common.dct_hash.angular_order), and its profile. This
+by its number of points, read beyond the 32x32 (paktum_common.dct_hash.angular_reading), and its profile. This
 bench takes the radial ones outside bench/variants.py's sample (a held-out set for the rule's thresholds), makes
 the variants bench/variants.py makes of each, hashes every file as the hasher does, and prints:
 

@@ -26,7 +26,6 @@ from paktum_common.dct_hash import (
     RADIAL_CORRELATION,
     SYMMETRIC_SHARE,
     RadialReading,
-    angular_order,
     angular_reading,
     band_hash,
     dct_32,
@@ -222,7 +221,7 @@ def test_distinct_radial_stars_and_their_copies_never_link() -> None:
 def test_a_radial_star_whose_points_are_read_links_to_its_full_size_copies(name: str) -> None:
     path = REAL / "radial" / name
     points = int(name[5:7])
-    assert angular_order(hasher_phash.angular_pixels(on_white(path))) == points
+    assert angular_reading(hasher_phash.angular_pixels(on_white(path))).order == points
     original = decode(path.read_bytes())
     assert original.symmetric_hashes[0] == radial_hash(points, hasher_phash.phash_dct(on_white(path)))
     for kind in ("reencode", "grey", "mirror", "rot90"):
@@ -286,10 +285,10 @@ def test_the_pixel_grids_own_lines_are_not_taken_for_points(monkeypatch: pytest.
     # Thin 100-pixel circles of many points: their strongest line is a multiple of 4, the pixels' own pattern.
     for name in ("star_44pt03step.png", "star_50pt03step.png"):
         pixels = hasher_phash.angular_pixels(on_white(REAL / "radial" / name))
-        assert angular_order(pixels) == 0, name
+        assert angular_reading(pixels).order == 0, name
         with monkeypatch.context() as patched:
             patched.setattr(dct_hash, "GRID_PROMINENCE", 0.0)
-            grid = angular_order(pixels)
+            grid = angular_reading(pixels).order
         assert grid % 4 == 0 and grid != int(name[5:7]), name
 
 
@@ -303,10 +302,10 @@ def test_the_number_of_points_of_a_filled_star_is_read_and_of_a_flat_picture_not
             for i in range(2 * points)
         ]  # fmt: skip
         ImageDraw.Draw(star).polygon(corners, fill=0)
-        assert angular_order(np.asarray(star)) == points
-    assert angular_order(np.full((ANGULAR_SIDE, ANGULAR_SIDE), 128.0)) == 0
+        assert angular_reading(np.asarray(star)).order == points
+    assert angular_reading(np.full((ANGULAR_SIDE, ANGULAR_SIDE), 128.0)).order == 0
     with pytest.raises(ValueError, match="256x256"):
-        angular_order(np.zeros((32, 32)))
+        angular_reading(np.zeros((32, 32)))
 
 
 def test_different_numbers_of_points_never_come_within_the_symmetric_distance() -> None:

@@ -315,11 +315,6 @@ def angular_reading(pixels: np.ndarray) -> RadialReading:
     return RadialReading(order, _band(spectra[:, order]))
 
 
-def angular_order(pixels: np.ndarray) -> int:
-    """A radial picture's number of points (angular_reading), or 0."""
-    return angular_reading(pixels).order
-
-
 def _band(amplitudes: np.ndarray) -> float:
     """The inner radius over the outer one of the rings where one angular frequency has BAND_LEVEL of its greatest
     amplitude or more, each edge placed between the rings it falls between (linearly)."""
@@ -336,15 +331,20 @@ def _band(amplitudes: np.ndarray) -> float:
     return edge(first - 1, first) / edge(last + 1, last)
 
 
+def _profile(dct: np.ndarray, count: int) -> int:
+    """The `count` lowest folded even coefficients above their median, a bit each; 0 when ties leave other than
+    half of them set (a profile that says nothing)."""
+    profile = block_hash(_folded(np.asarray(dct, dtype=np.float64), count))
+    return profile if profile.bit_count() == count // 2 else 0
+
+
 def radial_hash(order: int, dct: np.ndarray) -> int:
     """A radial picture's symmetric hash: its number of points' pattern, then 32 bits of its profile (the 32 lowest
     folded even coefficients above their median); 0 (degenerate) without a number of points."""
     if not 3 <= order <= MAX_ORDER:
         return 0
-    profile = block_hash(_folded(np.asarray(dct, dtype=np.float64), 32))
-    if profile.bit_count() != 16:  # ties: a profile that says nothing
-        return 0
-    return ORDER_PATTERNS[order] << 32 | profile
+    profile = _profile(dct, 32)
+    return ORDER_PATTERNS[order] << 32 | profile if profile else 0
 
 
 def band_hash(reading: RadialReading, dct: np.ndarray) -> int:
@@ -354,12 +354,12 @@ def band_hash(reading: RadialReading, dct: np.ndarray) -> int:
     folded even coefficients above their median; 0 (degenerate) without a number of points."""
     if not 3 <= reading.order <= MAX_ORDER:
         return 0
+    profile = _profile(dct, 8)
+    if not profile:
+        return 0
     step = int(np.clip((reading.band - BAND_LOWEST) / (1.0 - BAND_LOWEST) * BAND_LEVELS, 0, BAND_LEVELS))
     ones = (1 << step) - 1
     band = ones << BAND_LEVELS | (~ones & ((1 << BAND_LEVELS) - 1))
-    profile = block_hash(_folded(np.asarray(dct, dtype=np.float64), 8))
-    if profile.bit_count() != 4:  # ties: a profile that says nothing
-        return 0
     return BAND_PATTERNS[reading.order] << 32 | band << 8 | profile
 
 

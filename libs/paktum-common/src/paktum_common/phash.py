@@ -161,13 +161,13 @@ def alternates_from_text(text: str) -> tuple[int, ...]:
 # *symmetric hash* from the even-by-even DCT coefficients, which symmetry leaves alone and which no mirror or
 # quarter turn changes (paktum_common.dct_hash). A pair one of whose pictures is symmetric is matched by the
 # symmetric hashes alone, within SYMMETRIC_DISTANCE. A *radial* picture (a ring, a star of many points: the same
-# at 32x32 under any turn) counts as symmetric, and its symmetric hash stands for its number of points when that
-# can be read beyond the 32x32, or is degenerate: distinct ones are as alike at 32x32 as a copy is
-# (paktum_common.dct_hash.turn_correlation, radial_hash). Measured with bench/variants.py on 290 pictures (3,690
-# variants), the pairs of distinct pictures linked: 73 (plain pHash 731); as groups after a cleanup, 104 (plain
-# pHash 975). Every picture hashed carries its symmetric hashes (a symmetric
-# picture's watermarked or cropped copy may no longer be symmetric itself, yet keeps its symmetric hash); those
-# hashed before have none, and are matched the pHash way until rehashed.
+# at 32x32 under any turn) counts as symmetric, and its symmetric hashes stand for its number of points when that
+# can be read beyond the 32x32, or are degenerate: distinct ones are as alike at 32x32 as a copy is
+# (paktum_common.dct_hash.turn_correlation, radial_hash, band_hash). Measured with bench/variants.py on 290 pictures
+# (3,690 variants), the pairs of distinct pictures linked: 79 (plain pHash 737); as groups after a cleanup, 111
+# (plain pHash 982). Every picture hashed carries its symmetric hashes (a symmetric picture's watermarked or
+# cropped copy may no longer be symmetric itself, yet keeps its symmetric hash); those hashed before have none,
+# and are matched the pHash way until rehashed.
 SYMMETRIC_BITS = 64
 # Two pictures one of which is symmetric are variants when their symmetric hashes are within this many bits
 # (bench/variants.py: 6 adds 26 false pairs for 0.01 to 0.02 more recall on crops and brightness).
