@@ -22,7 +22,7 @@ from paktum_common.phash import match
 from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
 from paktum_scraper.local import ImportReport, local_posts
-from tests.imagefiles import encode
+from tests.imagefiles import encode, flattened
 from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline
 
@@ -43,10 +43,7 @@ def cross(width: int, size: int = 200) -> Image.Image:
 
 
 def on_white(path: Path) -> Image.Image:
-    picture = Image.open(path).convert("RGBA")
-    flat = Image.new("RGB", picture.size, "white")
-    flat.paste(picture, (0, 0), picture)
-    return flat
+    return flattened(Image.open(path).convert("RGBA"), (255, 255, 255))
 
 
 def files() -> dict[str, bytes]:

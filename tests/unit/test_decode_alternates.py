@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from paktum_common.phash import ALL_SLOTS, PRIMARY_SLOTS, hamming, match
 from paktum_hasher.decode import decode_image
-from tests.imagefiles import encode, picture
+from tests.imagefiles import encode, flattened, picture
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 LINEART = sorted((REAL / "lineart").glob("*.png"))
@@ -22,15 +21,11 @@ def decode(data: bytes) -> tuple[int, tuple[int, ...]]:
     return decoded.phash, decoded.alternates
 
 
-def flattened(path: Path, colour: tuple[int, int, int], mirror: bool = False) -> bytes:
+def flattened_jpeg(path: Path, colour: tuple[int, int, int], mirror: bool = False) -> bytes:
     rgba = Image.open(path).convert("RGBA")
     if mirror:
         rgba = rgba.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    flat = Image.new("RGB", rgba.size, colour)
-    flat.paste(rgba, (0, 0), rgba)
-    out = io.BytesIO()
-    flat.save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return encode(flattened(rgba, colour), "JPEG", quality=90)
 
 
 def test_an_opaque_picture_has_the_seven_turned_hashes() -> None:
@@ -53,14 +48,14 @@ def test_a_transparent_picture_matches_a_jpeg_flattened_on_white_or_on_black(see
     path.write_bytes(cut_out(seed))
     plain, alternates = decode(path.read_bytes())
     assert len(alternates) == ALL_SLOTS
-    white, black = decode(flattened(path, (255, 255, 255))), decode(flattened(path, (0, 0, 0)))
+    white, black = decode(flattened_jpeg(path, (255, 255, 255))), decode(flattened_jpeg(path, (0, 0, 0)))
     assert hamming(white[0], black[0]) > 10  # two different pictures to pHash: the test proves something
     for copy_plain, copy_alternates in (white, black):
         assert match(plain, alternates, copy_plain, copy_alternates)[0] <= 10
         # From the transparent picture's side alone (the copy indexed before alternates were stored).
         assert match(plain, alternates, copy_plain, ())[0] <= 10
     # Mirrored and flattened on black: both at once.
-    turned = decode(flattened(path, (0, 0, 0), mirror=True))
+    turned = decode(flattened_jpeg(path, (0, 0, 0), mirror=True))
     assert match(plain, alternates, turned[0], ())[0] <= 10
 
 
@@ -68,5 +63,5 @@ def test_a_transparent_picture_matches_a_jpeg_flattened_on_white_or_on_black(see
 def test_transparent_line_art_still_matches_its_flattening_on_white(path: Path) -> None:
     plain, alternates = decode(path.read_bytes())
     assert len(alternates) == ALL_SLOTS
-    white = decode(flattened(path, (255, 255, 255)))
+    white = decode(flattened_jpeg(path, (255, 255, 255)))
     assert match(plain, alternates, *white)[0] <= 10

@@ -38,7 +38,7 @@ from paktum_common.phash import NO_MATCH, SYMMETRIC_DISTANCE, hamming, is_degene
 from paktum_hasher import phash as hasher_phash
 from paktum_hasher.decode import DecodedImage, decode_image
 from paktum_hasher.phash import bits_to_int, hashes_of
-from tests.imagefiles import encode
+from tests.imagefiles import encode, flattened
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -55,10 +55,7 @@ def decode(data: bytes) -> DecodedImage:
 
 
 def on_white(path: Path) -> Image.Image:
-    rgba = Image.open(path).convert("RGBA")
-    flat = Image.new("RGB", rgba.size, (255, 255, 255))
-    flat.paste(rgba, (0, 0), rgba)
-    return flat
+    return flattened(Image.open(path).convert("RGBA"), (255, 255, 255))
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
