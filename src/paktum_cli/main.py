@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     clean = commands.add_parser("cleanup", help="purge banned images, sweep for inconsistencies, regroup variants")
     clean.add_argument("--repair", action="store_true", help="fix what the consistency sweep finds")
 
+    rehash = commands.add_parser(
+        "rehash", help="hash every stored image again by this version's rules, then regroup variants",
+        description="Reads each image's stored file, hashes it as the hasher does now, and rewrites the hashes "
+        "that differ; stopped, the next run goes on where it stopped.",
+    )  # fmt: skip
+    rehash.add_argument("--restart", action="store_true", help="start from the first image, not where a run stopped")
+    rehash.add_argument("--no-regroup", action="store_true", help="leave the regroup to the next cleanup run")
+
     # Global options are accepted after every command too (`paktum up --data-dir D`, as the README writes it);
     # SUPPRESS keeps a value given before the command when none is given after it.
     for command in commands.choices.values():
@@ -121,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         from paktum_cleanup.main import run_once
 
         sys.exit(run_once(_with_redis(settings), args.repair))
+    if args.command == "rehash":
+        sys.exit(_rehash(_with_redis(settings), args.restart, not args.no_regroup))
 
 
 def _with_redis(settings: Settings) -> Settings:
@@ -238,6 +248,28 @@ async def _redis_session(settings: Settings, command: str, run: Callable[[Redis]
         return 1
     finally:
         await redis.aclose()
+
+
+def _rehash(settings: Settings, restart: bool, regroup: bool) -> int:
+    """`paktum rehash`: progress per batch on stderr, the summary, then the cleanup's regroup (its own summary)."""
+    from paktum_hasher.rehash import RehashSummary, rehash_once
+
+    def report(summary: RehashSummary) -> None:
+        print(f"paktum rehash: {summary.line()}", file=sys.stderr, flush=True)
+
+    try:
+        summary = asyncio.run(rehash_once(settings, restart, report))
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        print(f"paktum rehash: Redis or the index is unavailable: {exc}", file=sys.stderr)
+        return 1
+    print(f"paktum rehash: {summary.line()}", flush=True)
+    if not regroup or not (summary.changed or summary.finished):
+        return 0
+    from paktum_cleanup.main import run_once
+
+    return run_once(settings, repair=False)
 
 
 async def _reindex(settings: Settings, source: str, target: str, batch: int) -> int:

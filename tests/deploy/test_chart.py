@@ -119,7 +119,7 @@ def test_every_volume_mount_and_claim_exists(render: Render, values: str) -> Non
                 assert volume["persistentVolumeClaim"]["claimName"] in claims
 
 
-def test_the_images_volume_is_shared_by_hasher_api_cleanup_and_imgproxy(render: Render) -> None:
+def test_the_images_volume_is_shared_by_hasher_api_cleanup_rehash_and_imgproxy(render: Render) -> None:
     objects = render(*values_args("full"))
     sharing = set()
     for obj in workloads(objects):
@@ -128,7 +128,7 @@ def test_the_images_volume_is_shared_by_hasher_api_cleanup_and_imgproxy(render: 
                 mounts = [m for c in containers(obj) for m in c.get("volumeMounts", []) if m["name"] == volume["name"]]
                 assert mounts and mounts[0]["mountPath"] == "/data"
                 sharing.add(component(obj))
-    assert sharing == {"api", "hasher", "cleanup", "imgproxy"}
+    assert sharing == {"api", "hasher", "cleanup", "rehash", "imgproxy"}
     assert find(objects, "PersistentVolumeClaim", "paktum-images")["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
@@ -211,6 +211,13 @@ def test_cronjobs_run_the_right_entry_points(render: Render) -> None:
     assert containers(scraper)[0]["args"] == ["paktum-scraper"]
     assert "paktum-scraper" in project_scripts("scraper")
     assert pod_spec(scraper)["restartPolicy"] == "Never"
+
+    rehash = find(default, "CronJob", "paktum-rehash")
+    assert rehash["spec"]["suspend"] is True, "runs only when started, after an upgrade that changed the hash rules"
+    assert rehash["spec"]["concurrencyPolicy"] == "Forbid"
+    assert containers(rehash)[0]["args"] == ["paktum-hasher", "--rehash"]
+    assert containers(rehash)[0]["image"] == containers(find(default, "Deployment", "paktum-hasher"))[0]["image"]
+    assert pod_spec(rehash)["restartPolicy"] == "Never"
 
     full = find(render(*values_args("full")), "CronJob", "paktum-scraper")
     assert (full["spec"]["suspend"], full["spec"]["schedule"]) == (False, "0 */6 * * *")

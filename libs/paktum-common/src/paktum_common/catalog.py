@@ -32,6 +32,7 @@ from redis.exceptions import LockError
 
 from paktum_common import keys
 from paktum_common.contracts import ImageDocument, TagEdit
+from paktum_common.dct_hash import PictureHashes
 from paktum_common.errors import BannedImageError, TransientError
 from paktum_common.groups import link_images, remove_from_groups
 from paktum_common.log import log_event
@@ -69,6 +70,16 @@ class Indexed:
 
     existing: dict[str, ImageDocument]
     written: list[ImageDocument]
+
+
+def hash_fields(hashes: PictureHashes) -> dict[str, object]:
+    """An image document's hash fields, as the hasher writes them."""
+    return {
+        "PHash": hashes.plain,
+        "PHashAlternates": hashes.alternates,
+        "Symmetric": hashes.symmetric,
+        "PHashSymmetric": hashes.symmetric_hashes,
+    }
 
 
 def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
@@ -167,19 +178,43 @@ class Catalog(Admission):
             merge_documents(existing[i], d) if i in existing else d.model_copy(update={"Added": now})
             for i, d in fresh.items()
         ]
-        # The owner's edits win over what the source says, however often it says it again.
-        written = [edits[d.ID].apply(d) if d.ID in edits else d for d in merged]
         # Files younger than the grace period are never a sweep's leftovers: after a long retry, make them young.
-        await asyncio.to_thread(self.store.touch, [(d.ID, d.Filename) for d in written if d.ID not in existing])
+        await asyncio.to_thread(self.store.touch, [(d.ID, d.Filename) for d in merged if d.ID not in existing])
+        return Indexed(existing, await self._write_edited(merged, edits))
+
+    async def _write_edited(self, documents: list[ImageDocument], edits: Mapping[str, TagEdit]) -> list[ImageDocument]:
+        """Write documents with the owner's edits (`edits`, read before the documents were) applied: they win over
+        what the source says, however often it says it again. Returns them as written."""
+        written = [edits[d.ID].apply(d) if d.ID in edits else d for d in documents]
         await self.search.add_documents(written)
         # An edit made while this batch was being written (update_tags remembers it before reading the index)
         # may have been overwritten by it: asked again, and written again over it.
-        later = await self.tag_edits(list(fresh))
-        redone = {d.ID: later[d.ID].apply(d) for d in merged if d.ID in later and later[d.ID] != edits.get(d.ID)}
+        later = await self.tag_edits([d.ID for d in documents])
+        redone = {d.ID: later[d.ID].apply(d) for d in documents if d.ID in later and later[d.ID] != edits.get(d.ID)}
         if redone:
             await self.search.add_documents(list(redone.values()))
             written = [redone.get(d.ID, d) for d in written]
-        return Indexed(existing, written)
+        return written
+
+    async def replace_hashes(self, hashes: Mapping[str, PictureHashes]) -> list[str]:
+        """Indexed images hashed again (a rehash by newer rules): their registry entries replaced in one
+        transaction, then their documents' hash fields, every other field as it is. An image removed meanwhile
+        stays removed. Returns the md5s rewritten; their variant groups are the next regroup's."""
+        done: list[str] = []
+        ids = list(hashes)
+        for start in range(0, len(ids), BATCH):
+            edits = await self.tag_edits(ids[start : start + BATCH])
+            documents = await self.search.get_documents(ids[start : start + BATCH])
+            replaced = await IMAGES.replace(
+                self.redis,
+                {md5: hashes[md5].plain for md5 in documents},
+                {md5: hashes[md5].alternates for md5 in documents},
+                {md5: hashes[md5].symmetry if hashes[md5].symmetric_hashes else None for md5 in documents},
+            )
+            rewritten = [documents[md5].model_copy(update=hash_fields(hashes[md5])) for md5 in replaced]
+            await self._write_edited(rewritten, edits)
+            done += replaced
+        return done
 
     async def register_only(self, phashes: Mapping[str, int]) -> list[str]:
         """Registry entries for indexed images that lack one (the sweep's repair), without linking: the full

@@ -39,6 +39,9 @@ SYMMETRIC_ONLY_CHUNKS = "paktum:phash:symonly"
 # Chunk tables over the pHash of each transparent image (not symmetric) flattened on its other background (its
 # alternate slot PRIMARY_SLOTS): an opaque re-save of it on that background finds it by its own plain pHash.
 OTHER_BACKGROUND_CHUNKS = "paktum:phash:otherchunk"
+# Where a rehash stopped (paktum_hasher.rehash): the HSCAN cursor over PHASHES after its last whole batch;
+# absent when none is under way.
+REHASH_CURSOR = "paktum:rehash:cursor"
 # The same for images removed for good: a new image near one of them is refused as a re-upload. PURGED_AT
 # (md5 -> UNIX seconds) says when, so the cleanup purge removes only images that came in after it.
 PURGED_PHASHES = "paktum:purged:phash"

@@ -167,7 +167,7 @@ def alternates_from_text(text: str) -> tuple[int, ...]:
 # (3,690 variants), the pairs of distinct pictures linked: 79 (plain pHash 737); as groups after a cleanup, 111
 # (plain pHash 982). Every picture hashed carries its symmetric hashes (a symmetric picture's watermarked or
 # cropped copy may no longer be symmetric itself, yet keeps its symmetric hash); those hashed before have none,
-# and are matched the pHash way until rehashed.
+# and are matched the pHash way until rehashed (`paktum rehash`, paktum_hasher.rehash).
 SYMMETRIC_BITS = 64
 # Two pictures one of which is symmetric are variants when their symmetric hashes are within this many bits
 # (bench/variants.py: 6 adds 26 false pairs for 0.01 to 0.02 more recall on crops and brightness).

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
@@ -121,37 +122,66 @@ class PhashRegistry:
     ) -> None:
         if not images:
             return
-        extra = {md5: alternates_to_text(alts) for md5, alts in (alternates or {}).items() if alts and md5 in images}
-        shapes = {md5: s for md5, s in (symmetry or {}).items() if s is not None and md5 in images}
+        async with redis.pipeline(transaction=True) as pipe:
+            self._queue_add(pipe, images, alternates or {}, symmetry or {})
+            await pipe.execute()
+
+    async def replace(
+        self,
+        redis: Redis,
+        images: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]],
+        symmetry: Mapping[str, Symmetry | None],
+    ) -> list[str]:
+        """Registered images' hashes replaced by new ones (a rehash), every old chunk entry gone, in one
+        transaction: no lookup sees an image half replaced, and a crash leaves the old entries or the new. An
+        image no longer registered (removed meanwhile) is left out; returns the md5s replaced."""
+        phashes, old_alternates, shapes = await self.stored(redis, list(images))
+        present = {md5: phash for md5, phash in images.items() if md5 in phashes}
+        if not present:
+            return []
+        async with redis.pipeline(transaction=True) as pipe:
+            self._queue_remove(pipe, list(present), phashes, old_alternates, shapes)
+            self._queue_add(pipe, present, alternates, symmetry)
+            await pipe.execute()
+        return list(present)
+
+    def _queue_add(
+        self,
+        pipe: Pipeline,
+        images: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]],
+        symmetry: Mapping[str, Symmetry | None],
+    ) -> None:
+        extra = {md5: alternates_to_text(alts) for md5, alts in alternates.items() if alts and md5 in images}
+        shapes = {md5: s for md5, s in symmetry.items() if s is not None and md5 in images}
         if not self.symmetry_key:
             shapes = {}
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
-            if extra and self.alternates_key:
-                pipe.hset(self.alternates_key, mapping=extra)  # type: ignore[arg-type]
-            if shapes:
-                pipe.hset(self.symmetry_key, mapping={md5: symmetry_to_text(s) for md5, s in shapes.items()})
-            for md5, phash in images.items():
-                shape = shapes.get(md5)
-                other = _other_background((alternates or {}).get(md5, ())) if self.other_prefix else None
-                if shape is not None and shape.symmetric:
-                    for key in _chunk_keys(self.chunk_prefix, phash):  # registered before it was known symmetric
-                        pipe.srem(key, _member(md5, phash))
-                    if other is not None:
-                        for key in _chunk_keys(self.other_prefix, other):
-                            pipe.srem(key, _member(md5, other))
-                else:
-                    if not is_degenerate(phash):
-                        for key in _chunk_keys(self.chunk_prefix, phash):
-                            pipe.sadd(key, _member(md5, phash))
-                    if other is not None:
-                        for key in _chunk_keys(self.other_prefix, other):
-                            pipe.sadd(key, _member(md5, other))
-                table = self._symmetric_table(shape)
-                for value in _usable_symmetric(shape):
-                    for key in _chunk_keys(table, value):
-                        pipe.sadd(key, _member(md5, value))
-            await pipe.execute()
+        pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
+        if extra and self.alternates_key:
+            pipe.hset(self.alternates_key, mapping=extra)  # type: ignore[arg-type]
+        if shapes:
+            pipe.hset(self.symmetry_key, mapping={md5: symmetry_to_text(s) for md5, s in shapes.items()})
+        for md5, phash in images.items():
+            shape = shapes.get(md5)
+            other = _other_background(alternates.get(md5, ())) if self.other_prefix else None
+            if shape is not None and shape.symmetric:
+                for key in _chunk_keys(self.chunk_prefix, phash):  # registered before it was known symmetric
+                    pipe.srem(key, _member(md5, phash))
+                if other is not None:
+                    for key in _chunk_keys(self.other_prefix, other):
+                        pipe.srem(key, _member(md5, other))
+            else:
+                if not is_degenerate(phash):
+                    for key in _chunk_keys(self.chunk_prefix, phash):
+                        pipe.sadd(key, _member(md5, phash))
+                if other is not None:
+                    for key in _chunk_keys(self.other_prefix, other):
+                        pipe.sadd(key, _member(md5, other))
+            table = self._symmetric_table(shape)
+            for value in _usable_symmetric(shape):
+                for key in _chunk_keys(table, value):
+                    pipe.sadd(key, _member(md5, value))
 
     async def add_other_backgrounds(self, redis: Redis, others: Mapping[str, int]) -> int:
         """Enter images' pHash on their other background (alternate slot PRIMARY_SLOTS) in its table, for images
@@ -173,25 +203,36 @@ class PhashRegistry:
             return 0
         phashes, alternates, shapes = await self.stored(redis, md5s)
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self.hash_key, *md5s)
-            if self.alternates_key:
-                pipe.hdel(self.alternates_key, *md5s)
-            if self.symmetry_key:
-                pipe.hdel(self.symmetry_key, *md5s)
-            for md5, phash in phashes.items():
-                for key in _chunk_keys(self.chunk_prefix, phash):
-                    pipe.srem(key, _member(md5, phash))
-            for md5, shape in shapes.items():
-                for value in _usable_symmetric(shape):
-                    for key in _chunk_keys(self._symmetric_table(shape), value):
-                        pipe.srem(key, _member(md5, value))
-            for md5, alts in alternates.items() if self.other_prefix else ():
-                other = _other_background(alts)
-                if other is not None:
-                    for key in _chunk_keys(self.other_prefix, other):
-                        pipe.srem(key, _member(md5, other))
+            self._queue_remove(pipe, md5s, phashes, alternates, shapes)
             await pipe.execute()
         return len(phashes)
+
+    def _queue_remove(
+        self,
+        pipe: Pipeline,
+        md5s: list[str],
+        phashes: Mapping[str, int],
+        alternates: Mapping[str, tuple[int, ...]],
+        shapes: Mapping[str, Symmetry],
+    ) -> None:
+        """The commands that forget these images, given what stored() read of them."""
+        pipe.hdel(self.hash_key, *md5s)
+        if self.alternates_key:
+            pipe.hdel(self.alternates_key, *md5s)
+        if self.symmetry_key:
+            pipe.hdel(self.symmetry_key, *md5s)
+        for md5, phash in phashes.items():
+            for key in _chunk_keys(self.chunk_prefix, phash):
+                pipe.srem(key, _member(md5, phash))
+        for md5, shape in shapes.items():
+            for value in _usable_symmetric(shape):
+                for key in _chunk_keys(self._symmetric_table(shape), value):
+                    pipe.srem(key, _member(md5, value))
+        for md5, alts in alternates.items() if self.other_prefix else ():
+            other = _other_background(alts)
+            if other is not None:
+                for key in _chunk_keys(self.other_prefix, other):
+                    pipe.srem(key, _member(md5, other))
 
     async def get(self, redis: Redis, md5s: Sequence[str]) -> dict[str, int]:
         if not md5s:

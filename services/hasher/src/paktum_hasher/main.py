@@ -65,11 +65,25 @@ def main() -> None:
         action="store_true",
         help="leave once the stream is drained (a backlog Job), not at SIGTERM only",
     )
+    parser.add_argument(
+        "--rehash",
+        action="store_true",
+        help="hash every stored image again by this version's rules, then leave (a Job; the cleanup regroups)",
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="with --rehash: from the first image, not where it stopped"
+    )
     args = parser.parse_args()
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     if not settings.redis_url:
         sys.exit("paktum-hasher: PAKTUM_REDIS_URL is not set (`paktum up` starts Redis and sets it for you)")
+    if args.rehash:
+        from paktum_hasher.rehash import rehash_once
+
+        summary = asyncio.run(rehash_once(settings, args.restart))
+        print(f"paktum-hasher --rehash: {summary.line()}", flush=True)
+        return
     serve_metrics(settings.metrics_port)
     asyncio.run(run(settings, until_idle=args.until_idle))
 
