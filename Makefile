@@ -5,7 +5,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants bench-radial bench-api-variants stress sync clean
+.PHONY: run test lint format bench-hasher bench-search bench-groups bench-variants bench-radial bench-api-variants bench-rehash stress sync clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -50,7 +50,7 @@ bench-search: sync
 
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
-	$(VENV)/bin/python bench/groups.py --alternates 7 --symmetry --brute-max 100000
+	$(VENV)/bin/python bench/groups.py --alternates 7 --symmetry --signatures --brute-max 100000
 
 # Real pictures and known variants of each kind (flips, rotations, crops, flattenings...): recall per kind and
 # false pairs, for Paktum beside imagehash.phash and PDQ (the `bench` dependency group, not in any image).
@@ -67,6 +67,11 @@ bench-radial: sync
 # bench/variants.py computes from the hashes: what a user of the api sees.
 bench-api-variants: sync
 	$(VENV)/bin/python bench/api_variants.py $(BENCH_ARGS)
+
+# What `paktum rehash` costs per image (every image rewritten, and nothing to rewrite), beside the hasher taking the
+# same files in, on the same decode pool.
+bench-rehash: sync
+	$(VENV)/bin/python bench/rehash.py $(BENCH_ARGS)
 
 # Chaos while importing (bench/faults.py), the hashers run alone and under `paktum up`: Redis SIGKILLed and
 # shut down, hashers SIGKILLed, at random moments. Prints indexed/lost/doubled/dead-lettered images and service

@@ -49,7 +49,6 @@ from variants import PHASH_DISTANCE, File
 
 from paktum_cli.embedded_redis import free_port
 from paktum_common.contracts import MEDIA_TYPES
-from paktum_common.phash import ALTERNATE_PENALTY
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
 FAR = 10**6  # report()'s "no match"
@@ -308,8 +307,8 @@ def main() -> None:
                   f"{2 * len(files)} api requests {time.monotonic() - indexed:.1f} s; {missing} files not indexed, "
                   f"{capped} similar answers at the limit of {SIMILAR_LIMIT}")  # fmt: skip
     hashes, seconds = variants.timed_map(variants.paktum, files)
-    direct = variants.symmetric_matrix(hashes, variants.paktum_matrix(hashes, True, ALTERNATE_PENALTY))  # type: ignore[arg-type]
-    groups = variants.grouped(direct, PHASH_DISTANCE)
+    direct, regrouped = variants.live_matrices(hashes)  # type: ignore[arg-type]
+    groups = variants.grouped(regrouped, PHASH_DISTANCE)
     print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
     print("files of distinct pictures that match; ms/image: wall ms per api request (4 at a time), CPU ms per file")
     print("of the bench's hashing\n")

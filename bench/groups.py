@@ -5,8 +5,8 @@ Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a
 (measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
 and a pure-Python double loop measured on a small N and extrapolated.
 
-    make bench-groups            # N = 10k, 100k, 1M: plain, then with 7 alternates and symmetric hashes per image
-    .venv/bin/python bench/groups.py --alternates 7 --symmetry --sizes 10000 100000 1000000 --brute-max 100000
+    make bench-groups            # N = 10k, 100k, 1M: plain, then with 7 alternates, symmetric hashes and signatures
+    .venv/bin/python bench/groups.py --alternates 7 --symmetry --signatures --sizes 10000 100000 1000000
     .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
 """
 
@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from paktum_cleanup import variants
-from paktum_common.phash import SYMMETRIC_DISTANCE, alternate_distance
+from paktum_common.phash import SIGNATURE_LENGTH, SIGNATURE_MARGIN, SYMMETRIC_DISTANCE, alternate_distance
 
 T = TypeVar("T")
 DISTANCE = 10
@@ -107,6 +107,14 @@ def make_symmetry(n: int, seed: int = 0) -> variants.SymmetryRows:
     return symmetric, owners, np.concatenate([values, extra])
 
 
+def make_signatures(hashes: np.ndarray, seed: int = 0) -> variants.Signatures:
+    """Every image's signature (paktum_common.dct_hash.signature), each drawn at random: every plain pair in the
+    distance's last SIGNATURE_MARGIN bits is asked and refused, the most work the rule can make (each refused one is
+    then looked for through the alternates too)."""
+    rng = np.random.default_rng(seed + 3)
+    return rng.integers(-127, 128, size=(hashes.size, SIGNATURE_LENGTH), dtype=np.int8), np.ones(hashes.size, bool)
+
+
 def timed(func: Callable[[], T]) -> tuple[T, float]:
     gc.collect()
     started = time.perf_counter()
@@ -154,6 +162,11 @@ def main() -> None:
         help="alternates per image (the hasher makes 7, 15 for a transparent picture): dihedral and alpha matching",
     )  # fmt: skip
     parser.add_argument(
+        "--signatures", action="store_true",
+        help=f"a signature for every image: plain pairs in the distance's last {SIGNATURE_MARGIN} bits decided by "
+        "them (paktum_common.phash.plain_links)",
+    )  # fmt: skip
+    parser.add_argument(
         "--symmetry", action="store_true",
         help=f"symmetric hashes for every image ({SYMMETRIC_SHARE:.0%} symmetric, {SECOND_SHARE:.0%} with two): "
         "a pair with a symmetric side matched by them alone",
@@ -180,6 +193,11 @@ def main() -> None:
             f"with {args.alternates} alternates per image: each alternate against every plain hash, within "
             f"{alternate_distance(DISTANCE)} bits (paktum_common.phash.alternate_distance)\n"
         )
+    if args.signatures:
+        print(
+            f"with signatures: plain pairs beyond {DISTANCE - SIGNATURE_MARGIN} bits decided by their signatures "
+            "(random here: every one refused, then looked for through the alternates)\n"
+        )
     if args.symmetry:
         print(
             f"with symmetric hashes: {SYMMETRIC_SHARE:.0%} of the images symmetric, matched by them alone within "
@@ -189,18 +207,23 @@ def main() -> None:
         hashes = make_hashes(n)
         alts = make_alternates(hashes, args.alternates) if args.alternates else None
         sym = make_symmetry(n) if args.symmetry else None
-        grouping, ours = timed(lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, method, None, a, y))
-        peak = peak_memory(lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, method, None, a, y))
+        marks = make_signatures(hashes) if args.signatures else None
+        grouping, ours = timed(
+            lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, method, None, a, y, m)
+        )
+        peak = peak_memory(
+            lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, method, None, a, y, m)
+        )
         total_pairs = n * (n - 1) / 2
         if n <= args.brute_max:
-            if alts is None and sym is None:
+            if alts is None and sym is None and marks is None:
                 brute_pairs, brute = timed(lambda h=hashes: variants.pairs_brute_force(h, DISTANCE))
                 # Brute force does not skip degenerate hashes; compare on the same footing.
                 usable = ~variants.degenerate_mask(hashes)
                 brute_pairs = variants._sorted_pairs(brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]])
             else:
                 brute_pairs, brute = timed(
-                    lambda h=hashes, a=alts, y=sym: variants.variant_pairs(h, DISTANCE, "brute", None, a, y)
+                    lambda h=hashes, a=alts, y=sym, m=marks: variants.variant_pairs(h, DISTANCE, "brute", None, a, y, m)
                 )
             same = "yes" if np.array_equal(brute_pairs, grouping.pairs) else "NO"
             brute_per_pair = brute / total_pairs
@@ -216,7 +239,7 @@ def main() -> None:
         )
         if args.numpy_path:
             numpy_grouping, numpy_seconds = timed(
-                lambda h=hashes, a=alts, y=sym: variants.group_variants(h, DISTANCE, "numpy", None, a, y)
+                lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, "numpy", None, a, y, m)
             )
             assert np.array_equal(numpy_grouping.pairs, grouping.pairs), "numpy path disagrees"
             row += f" | {human(numpy_seconds):>10}"

@@ -57,7 +57,17 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from paktum_cleanup.variants import component_labels
 from paktum_common.dct_hash import PictureHashes
-from paktum_common.phash import ALTERNATE_PENALTY, SYMMETRIC_DISTANCE, is_degenerate, is_degenerate_symmetric
+from paktum_common.phash import (
+    ALTERNATE_PENALTY,
+    SIGNATURE_EXTEND,
+    SIGNATURE_KEEP,
+    SIGNATURE_LENGTH,
+    SIGNATURE_MARGIN,
+    SIGNATURE_REACH,
+    SYMMETRIC_DISTANCE,
+    is_degenerate,
+    is_degenerate_symmetric,
+)
 from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
 from paktum_hasher.phash import bits_to_int
@@ -164,7 +174,9 @@ def paktum(data: bytes) -> PictureHashes:
     """The hashes the hasher stores, at its default settings: in the fast mode a JPEG is decoded at the thumbnail's
     scale, which moves bits (an earlier bench decoded at 300 px, and disagreed with the api on 2 of 682 files)."""
     decoded = decode_image(data, MAX_PIXELS, HASHER_DEFAULTS["thumbnail_size"], HASHER_DEFAULTS["phash_mode"])
-    return PictureHashes(decoded.phash, decoded.alternates, decoded.symmetric, decoded.symmetric_hashes)
+    return PictureHashes(
+        decoded.phash, decoded.alternates, decoded.symmetric, decoded.symmetric_hashes, decoded.signature
+    )
 
 
 def imagehash_phash(data: bytes) -> int:
@@ -222,9 +234,11 @@ def timed_map(func: Callable[[bytes], object], files: list[File]) -> tuple[list[
 # ---- distances between every two files -------------------------------------------------------------------
 
 
-def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, penalty: int = 0) -> np.ndarray:
-    """(n, n) least distance: plain against plain, and each of one side's extra hashes against the other's plain
-    (`penalty` bits added to those: a stricter distance for matches through an extra hash).
+def min_distances(
+    plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, penalty: int = 0, plain_too: bool = True
+) -> np.ndarray:
+    """(n, n) least distance: plain against plain (unless not `plain_too`), and each of one side's extra hashes
+    against the other's plain (`penalty` bits added to those: a stricter distance for matches through an extra hash).
 
     plain: (n, w) words; extra: (n, k, w) words (k may be 0); unusable rows and columns are 10**6.
     """
@@ -232,6 +246,8 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, pena
     best = np.zeros((n, n), dtype=np.int64)
     for word in range(plain.shape[1]):
         best += np.bitwise_count(plain[:, None, word] ^ plain[None, :, word])
+    if not plain_too:
+        best[:] = 10**6
     for slot in range(extra.shape[1]):
         through = np.full((n, n), penalty, dtype=np.int64)
         for word in range(plain.shape[1]):
@@ -242,7 +258,9 @@ def min_distances(plain: np.ndarray, extra: np.ndarray, usable: np.ndarray, pena
     return best
 
 
-def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, penalty: int = 0) -> np.ndarray:
+def paktum_matrix(
+    results: list[tuple[int, tuple[int, ...]]], alternates: bool, penalty: int = 0, plain_too: bool = True
+) -> np.ndarray:
     plain = np.array([[r[0]] for r in results], dtype=np.uint64)
     width = max((len(r[1]) for r in results), default=0) if alternates else 0
     extra = np.zeros((len(results), width, 1), dtype=np.uint64)
@@ -252,7 +270,38 @@ def paktum_matrix(results: list[tuple[int, tuple[int, ...]]], alternates: bool, 
             value = alts[slot] if slot < len(alts) and not is_degenerate(alts[slot]) else own
             extra[i, slot, 0] = value
     usable = np.array([not is_degenerate(r[0]) for r in results])
-    return min_distances(plain, extra, usable, penalty)
+    return min_distances(plain, extra, usable, penalty, plain_too)
+
+
+def signed_matrix(results: list[PictureHashes], threshold: int, reach: int = 0) -> np.ndarray:
+    """paktum_matrix's distances with alternates, by the signature rule (paktum_common.phash.match at `threshold`,
+    `reach`): a plain pair links as plain_links says by the two signatures' cosine, a pair through an alternate
+    within alternate_distance; a linking pair counts as within `threshold` (min of its bits and it), any other
+    10**6."""
+    n = len(results)
+    plain = paktum_matrix(results, False)  # type: ignore[arg-type]
+    through = paktum_matrix(results, True, ALTERNATE_PENALTY, plain_too=False)  # type: ignore[arg-type]
+    marks = np.zeros((n, SIGNATURE_LENGTH))
+    signed = np.array([len(r.signature) == SIGNATURE_LENGTH for r in results])
+    for i, r in enumerate(results):
+        if signed[i]:
+            marks[i] = np.frombuffer(r.signature, dtype=np.int8)
+    norms = np.linalg.norm(marks, axis=1)
+    cosine = (marks @ marks.T) / np.maximum(np.outer(norms, norms), 1e-12)
+    both = signed[:, None] & signed[None, :]
+    links = plain <= threshold - SIGNATURE_MARGIN
+    links |= ~both & (plain <= threshold)
+    links |= both & (plain <= threshold) & (cosine >= SIGNATURE_KEEP)
+    links |= both & (plain > threshold) & (plain <= threshold + reach) & (cosine >= SIGNATURE_EXTEND)
+    by_plain = np.where(links, np.minimum(plain, threshold), 10**6)
+    return np.minimum(by_plain, np.where(through <= threshold, through, 10**6))
+
+
+def live_matrices(results: list[PictureHashes]) -> tuple[np.ndarray, np.ndarray]:
+    """The live rules' distances: search by image's (reaching SIGNATURE_REACH bits beyond the distance for agreeing
+    signatures) and the regroup's (not reaching beyond it), both with the symmetric rule."""
+    by_image = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE, SIGNATURE_REACH))
+    return by_image, symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
 
 
 def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
@@ -413,12 +462,15 @@ def main() -> None:
 
     ours, seconds = timed_map(paktum, files)
     by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]
-    distances = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]  # the live rule
+    distances, regrouped = live_matrices(ours)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
+    unsigned = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]
+    report("paktum unsigned", unsigned, PHASH_DISTANCE, files, seconds)
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
     plain_pairs = paktum_matrix(ours, False)  # type: ignore[arg-type]
     report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
-    report("paktum groups", grouped(distances, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("paktum groups", grouped(regrouped, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("unsigned groups", grouped(unsigned, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:
         stricter = paktum_matrix(ours, True, PHASH_DISTANCE - alternate_distance)  # type: ignore[arg-type]

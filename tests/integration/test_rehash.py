@@ -45,7 +45,7 @@ async def as_hashed_by_an_old_hasher(pipeline: Pipeline, redis: Redis, md5s: lis
     documents = await pipeline.search.get_documents(md5s)
     await IMAGES.remove(redis, md5s)
     await IMAGES.add(redis, {md5: doc.PHash for md5, doc in documents.items()})
-    old = {"PHashAlternates": (), "Symmetric": False, "PHashSymmetric": ()}
+    old = {"PHashAlternates": (), "Symmetric": False, "PHashSymmetric": (), "PHashSignature": ""}
     await pipeline.search.add_documents([doc.model_copy(update=old) for doc in documents.values()])
 
 
@@ -53,7 +53,10 @@ async def hashes(pipeline: Pipeline, redis: Redis, md5s: list[str]) -> tuple[obj
     """Everything stored of these images' hashes: the registry's, and the documents' hash fields."""
     registered = await IMAGES.stored(redis, md5s)
     documents = await pipeline.search.get_documents(md5s)
-    fields = {md5: (d.PHash, d.PHashAlternates, d.Symmetric, d.PHashSymmetric) for md5, d in documents.items()}
+    fields = {
+        md5: (d.PHash, d.PHashAlternates, d.Symmetric, d.PHashSymmetric, d.PHashSignature)
+        for md5, d in documents.items()
+    }
     return registered, fields
 
 
@@ -144,7 +147,7 @@ async def test_an_image_removed_while_a_rehash_runs_is_not_brought_back(
     ids = await pipeline.index_files(tmp_path / "in", files(), ["cat"])
     photo, other = ids["photo.jpg"], ids["other.jpg"]
     new = decode_image(files()["photo.jpg"], 120_000_000, 480)
-    hashed = PictureHashes(new.phash, new.alternates, new.symmetric, new.symmetric_hashes)
+    hashed = PictureHashes(new.phash, new.alternates, new.symmetric, new.symmetric_hashes, new.signature)
     # Removed between the rehash's scan and its write: from the registry (a purge's first step), from the index.
     await IMAGES.remove(redis_client, [photo])
     await pipeline.search.delete_documents([other])

@@ -79,6 +79,7 @@ def hash_fields(hashes: PictureHashes) -> dict[str, object]:
         "PHashAlternates": hashes.alternates,
         "Symmetric": hashes.symmetric,
         "PHashSymmetric": hashes.symmetric_hashes,
+        "PHashSignature": hashes.signature.hex(),
     }
 
 
@@ -90,6 +91,8 @@ def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
         update["PHashAlternates"] = new.PHashAlternates
     if not old.PHashSymmetric and new.PHashSymmetric:  # indexed before symmetric hashes were computed
         update.update(Symmetric=new.Symmetric, PHashSymmetric=new.PHashSymmetric)
+    if not old.PHashSignature and new.PHashSignature:  # indexed before signatures were computed
+        update["PHashSignature"] = new.PHashSignature
     return old.model_copy(update=update)
 
 

@@ -239,10 +239,17 @@ class ImageDocument(BaseModel):
     # hashed before they were computed, which are then matched by their pHashes alone. Not shown to clients.
     Symmetric: bool = False
     PHashSymmetric: tuple[int, ...] = ()
+    # The pHash block's coefficients as signed bytes, in hex (paktum_common.dct_hash.signature): what tells a pair
+    # near by chance from a copy (paktum_common.phash.plain_links). Empty for images hashed before. Not shown.
+    PHashSignature: str = Field("", pattern=r"^([0-9a-f]{126})?$")
 
     @property
     def added_seconds(self) -> int:
         return int(self.Added)
+
+    @property
+    def signature(self) -> bytes:
+        return bytes.fromhex(self.PHashSignature)
 
     @property
     def symmetry(self) -> Symmetry | None:
@@ -277,7 +284,7 @@ class ImageDocument(BaseModel):
     def to_rest(self, url: str, thumbnail_url: str) -> dict[str, Any]:
         """The REST form: the pHash as an unsigned 64-bit JSON integer, the links as the api serves them,
         in the original's field order."""
-        doc = self.model_dump(mode="json", exclude={"PHashAlternates", "Symmetric", "PHashSymmetric"})
+        doc = self.model_dump(mode="json", exclude={"PHashAlternates", "Symmetric", "PHashSymmetric", "PHashSignature"})
         return {"ID": doc.pop("ID"), "URL": url, "ThumbnailURL": thumbnail_url, **doc}
 
     def to_json_line(self) -> str:

@@ -69,6 +69,19 @@ def block_hash(block: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
+def signature(dct: np.ndarray) -> bytes:
+    """The pHash block's coefficients themselves, which its bits reduce to above or below their median: the 63 but
+    the first (the mean grey), less that median, scaled to whole numbers of -127 to 127 (one signed byte each).
+    Two pictures whose pHashes are near by chance have signatures that point elsewhere (paktum_common.phash,
+    signature_cosine); b"" for a flat block."""
+    low = np.asarray(dct, dtype=np.float64)[:HASH_SIDE, :HASH_SIDE].reshape(-1)
+    centred = (low - np.median(low))[1:]
+    largest = float(np.abs(centred).max())
+    if largest <= 0.0 or not np.isfinite(largest):
+        return b""
+    return np.rint(centred * (127.0 / largest)).astype(np.int8).tobytes()
+
+
 def hashes_from_dct(dct: np.ndarray) -> tuple[int, tuple[int, ...]]:
     """The plain pHash and its alternates (TRANSFORMS[1:] in order) from a picture's DCT (at least 8x8)."""
     low = np.asarray(dct, dtype=np.float64)[:HASH_SIDE, :HASH_SIDE]
@@ -371,6 +384,7 @@ class PictureHashes(NamedTuple):
     alternates: tuple[int, ...]
     symmetric: bool
     symmetric_hashes: tuple[int, ...]
+    signature: bytes = b""  # of the plain pHash's block (signature())
 
     @property
     def symmetry(self) -> Symmetry:
@@ -382,14 +396,16 @@ def picture_hashes(dct: np.ndarray, radial: Callable[[], RadialReading] | None =
     radial hash and its band hash, by `radial` (angular_reading of the picture, asked only of a radial one), or 0
     without a number of points."""
     plain, alternates = hashes_from_dct(dct)
+    mark = signature(dct)
     is_radial = turn_correlation(dct) >= RADIAL_CORRELATION
     symmetric = is_radial or odd_share(dct) < SYMMETRIC_SHARE
     if not is_radial:
-        return PictureHashes(plain, alternates, symmetric, (symmetric_hash(dct),))
+        return PictureHashes(plain, alternates, symmetric, (symmetric_hash(dct),), mark)
     reading = radial() if radial is not None else RadialReading(0, 0.0)
     if not reading.order:
-        return PictureHashes(plain, alternates, symmetric, (0,))
-    return PictureHashes(plain, alternates, symmetric, (radial_hash(reading.order, dct), band_hash(reading, dct)))
+        return PictureHashes(plain, alternates, symmetric, (0,), mark)
+    hashes = (radial_hash(reading.order, dct), band_hash(reading, dct))
+    return PictureHashes(plain, alternates, symmetric, hashes, mark)
 
 
 def with_other_background(hashed: PictureHashes, other: PictureHashes) -> PictureHashes:
@@ -400,6 +416,7 @@ def with_other_background(hashed: PictureHashes, other: PictureHashes) -> Pictur
         (*hashed.alternates, other.plain, *other.alternates),
         hashed.symmetric,
         (*hashed.symmetric_hashes, *other.symmetric_hashes),
+        hashed.signature,
     )
 
 

@@ -46,7 +46,7 @@ from paktum_common.errors import (
     PaktumError,
     SearchUnavailableError,
 )
-from paktum_common.phash import Symmetry, match
+from paktum_common.phash import NO_MATCH, SIGNATURE_REACH, Symmetry, match
 from paktum_common.registry import IMAGES
 
 router = APIRouter()
@@ -55,6 +55,8 @@ SIMILAR_LIMIT_DEFAULT = 20
 SIMILAR_LIMIT_MAX = 100
 # The chunk tables are read within this many bits at most: beyond it a lookup reads most of the registry.
 SIMILAR_MAX_DISTANCE = 12
+# Hashes looked at for one query, nearest first: each costs a document read (for its signature).
+SIMILAR_CANDIDATES = 1000
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -135,26 +137,32 @@ async def nearest_images(
     distance: int,
     limit: int,
     exclude: str = "",
+    signature: bytes = b"",
 ) -> list[Found]:
-    """The indexed images within `distance` of the picture as paktum_common.phash.match measures it (through any
-    alternate of either, or by symmetric hashes when one is symmetric), nearest first."""
-    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance, [symmetry]))[0]
-    md5s = [md5 for md5, _ in near if md5 != exclude]
+    """The indexed images that match the picture at `distance` as paktum_common.phash.match says (through any
+    alternate of either, by symmetric hashes when one is symmetric, and with the picture's `signature`, a plain
+    pair up to SIGNATURE_REACH bits beyond the distance when the signatures agree), nearest first. At most
+    SIMILAR_CANDIDATES of the nearest hashes are looked at."""
+    beyond = max(0, min(SIGNATURE_REACH, SIMILAR_MAX_DISTANCE - distance)) if signature else 0
+    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance + beyond, [symmetry]))[0]
+    md5s = [md5 for md5, _ in near if md5 != exclude][:SIMILAR_CANDIDATES]
     if not md5s:
         return []
     stored, stored_alternates, stored_symmetry = await IMAGES.stored(state.redis, md5s)
+    docs = await state.search.get_documents(md5s)
     measured = []
     for md5 in md5s:
-        if md5 in stored:
+        if md5 in stored and md5 in docs:
             theirs = stored_alternates.get(md5, ())
-            bits, how = match(plain, alternates, stored[md5], theirs, symmetry, stored_symmetry.get(md5))
-            if bits <= distance:
+            marks = (signature, docs[md5].signature)
+            bits, how = match(
+                plain, alternates, stored[md5], theirs, symmetry, stored_symmetry.get(md5), distance, marks, beyond
+            )
+            if bits < NO_MATCH:
                 measured.append((bits, md5, how))
     # Nearest first; at the same distance the picture as it is before a mirrored or turned one, then by ID.
     measured.sort(key=lambda m: (m[0], m[2] != "none", m[1]))
-    docs = await state.search.get_documents([md5 for _, md5, _ in measured[: limit * 2]])
-    found = [Found(docs[md5], bits, how) for bits, md5, how in measured if md5 in docs]
-    return found[:limit]
+    return [Found(docs[md5], bits, how) for bits, md5, how in measured[:limit]]
 
 
 def parse_distance(raw: str | None, default: int) -> int:
@@ -276,7 +284,9 @@ async def similar_images(request: Request) -> JSONResponse:
             request.query_params.get("limit", fields.get("limit")), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX
         )
         hashes = await hash_picture(state, data)
-        found = await nearest_images(state, hashes.plain, hashes.alternates, hashes.symmetry, distance, limit)
+        found = await nearest_images(
+            state, hashes.plain, hashes.alternates, hashes.symmetry, distance, limit, signature=hashes.signature
+        )
     except UploadTooLargeError as exc:
         return _error(str(exc), 413)
     except (InvalidQueryError, BadImageError, BadPostError) as exc:
@@ -306,9 +316,13 @@ async def similar_to(
     count = parse_limit(None if limit is None else str(limit), SIMILAR_LIMIT_DEFAULT, SIMILAR_LIMIT_MAX)
     if url is not None:
         hashes = await hash_picture(state, await picture_from_url(state, url))
-        return await nearest_images(state, hashes.plain, hashes.alternates, hashes.symmetry, bits, count)
+        return await nearest_images(
+            state, hashes.plain, hashes.alternates, hashes.symmetry, bits, count, signature=hashes.signature
+        )
     wanted = str(image_id).strip().lower()
     doc = await state.search.get_document(wanted)
     if doc is None:
         raise InvalidQueryError(f"no image with ID {image_id!r}")
-    return await nearest_images(state, doc.PHash, doc.PHashAlternates, doc.symmetry, bits, count, exclude=doc.ID)
+    return await nearest_images(
+        state, doc.PHash, doc.PHashAlternates, doc.symmetry, bits, count, exclude=doc.ID, signature=doc.signature
+    )

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from paktum_cleanup.progress import Progress
-from paktum_cleanup.variants import SymmetryRows
+from paktum_cleanup.variants import Signatures, SymmetryRows
 from paktum_common.banned import banned_in
-from paktum_common.phash import Symmetry
+from paktum_common.phash import SIGNATURE_LENGTH, Symmetry
 from paktum_common.search import SearchBackend
 
 EXPORT_BATCH = 2000
@@ -33,6 +33,10 @@ class Catalogue:
     sym_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     sym_values: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
     symmetric: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    # Every image's signature (paktum_common.dct_hash.signature), a row of zeros and `signed` False for an image
+    # hashed before they were computed.
+    signatures: np.ndarray = field(default_factory=lambda: np.empty((0, SIGNATURE_LENGTH), dtype=np.int8))
+    signed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,6 +61,12 @@ class Catalogue:
         symmetric = self.symmetric if self.symmetric.size == len(self) else np.zeros(len(self), dtype=bool)
         return (symmetric, *_rows(self.sym_starts, self.sym_values, len(self)))
 
+    def signature_rows(self) -> Signatures | None:
+        """What the grouping tells chance pairs from copies by (none when no image has a signature)."""
+        if self.signed.size != len(self) or not self.signed.any():
+            return None
+        return self.signatures, self.signed
+
     def without(self, drop: Iterable[str]) -> Catalogue:
         gone = set(drop)
         keep = [i for i, image_id in enumerate(self.ids) if image_id not in gone]
@@ -72,6 +82,14 @@ class Catalogue:
             **_ragged_at("alt", self.alt_starts, self.alt_values, keep, len(self)),
             **_ragged_at("sym", self.sym_starts, self.sym_values, keep, len(self)),
             **({"symmetric": self.symmetric[position] if keep else self.symmetric[:0]} if self.symmetric.size else {}),
+            **(
+                {
+                    "signatures": self.signatures[position if keep else []],
+                    "signed": self.signed[position if keep else []],
+                }
+                if self.signed.size
+                else {}
+            ),
         )
 
 
@@ -108,6 +126,9 @@ async def load_catalogue(
     sym_counts: list[int] = []
     sym_values: list[int] = []
     symmetric: list[bool] = []
+    marks = bytearray()
+    signed: list[bool] = []
+    blank = bytes(SIGNATURE_LENGTH)
     progress.start("scan index", await search.count())
     async for batch in search.export(EXPORT_BATCH):
         for doc in batch:
@@ -123,6 +144,9 @@ async def load_catalogue(
             sym_counts.append(len(doc.PHashSymmetric))
             sym_values.extend(doc.PHashSymmetric)
             symmetric.append(doc.Symmetric)
+            mark = doc.signature
+            signed.append(len(mark) == SIGNATURE_LENGTH)
+            marks += mark if len(mark) == SIGNATURE_LENGTH else blank
         progress.advance(len(batch))
     progress.finish()
     starts = np.concatenate([[0], np.cumsum(np.array(alt_counts if alternates else [0] * len(ids), dtype=np.int64))])
@@ -131,4 +155,5 @@ async def load_catalogue(
         starts.astype(np.int64), np.array(alt_values, dtype=np.uint64),
         np.concatenate([[0], np.cumsum(np.array(sym_counts, dtype=np.int64))]).astype(np.int64),
         np.array(sym_values, dtype=np.uint64), np.array(symmetric, dtype=bool),
+        np.frombuffer(bytes(marks), dtype=np.int8).reshape(-1, SIGNATURE_LENGTH), np.array(signed, dtype=bool),
     )  # fmt: skip

@@ -52,6 +52,7 @@ async def regroup_all(
         _excluded(catalogue, decisions),
         catalogue.alternate_rows(),
         catalogue.symmetry_rows(),
+        catalogue.signature_rows(),
     )
     seconds = time.perf_counter() - started
     progress.finish()

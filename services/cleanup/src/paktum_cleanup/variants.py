@@ -16,6 +16,11 @@ image's plain hash is left out of it: whatever it is near, that plain hash is ne
 With symmetric hashes (paktum_common.phash.Symmetry), a pair of images that both have them, one symmetric, is
 matched by them alone: the pHash pairs between such images are dropped, and the same search over every symmetric
 hash, within SYMMETRIC_DISTANCE, adds theirs.
+
+With signatures (paktum_common.dct_hash.signature), a plain pair of two signed images in the distance's last
+SIGNATURE_MARGIN bits is kept only when their signatures agree (paktum_common.phash.plain_links); one refused that
+way still links through an alternate, which is then looked for on every alternate of the two (the cross search
+leaves out those near their own image's hash, whose pairs the plain search was counted on to find).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from paktum_common import registry
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
     DEGENERATE_MIN_BITS,
+    SIGNATURE_KEEP,
+    SIGNATURE_MARGIN,
     SYMMETRIC_BITS,
     SYMMETRIC_DISTANCE,
     alternate_distance,
@@ -50,6 +57,8 @@ Method = Literal["auto", "numba", "numpy", "brute"]
 Alternates = tuple[np.ndarray, np.ndarray]
 # (which hashes are symmetric, owner index, symmetric hash) for every symmetric hash: Catalogue.symmetry_rows.
 SymmetryRows = tuple[np.ndarray, np.ndarray, np.ndarray]
+# (every image's signature, (n, SIGNATURE_LENGTH) int8; which images have one, (n,) bool): Catalogue.signature_rows.
+Signatures = tuple[np.ndarray, np.ndarray]
 
 try:
     from paktum_cleanup import _compiled
@@ -99,11 +108,14 @@ def variant_pairs(
     excluded: np.ndarray | None = None,
     alternates: Alternates | None = None,
     symmetry: SymmetryRows | None = None,
+    signatures: Signatures | None = None,
 ) -> np.ndarray:
     """Every pair (i, j), i < j, of non-degenerate hashes at most `distance` bits apart, sorted; with
     `alternates`, also every pair where a non-degenerate alternate of one is within alternate_distance(distance)
     of the other's hash; with `symmetry`, a pair of images that both have symmetric hashes, one of them
-    symmetric, pairs by those alone, within min(SYMMETRIC_DISTANCE, distance) (paktum_common.phash.match's rule).
+    symmetric, pairs by those alone, within min(SYMMETRIC_DISTANCE, distance) (paktum_common.phash.match's rule);
+    with `signatures`, a plain pair of two signed images in the distance's last SIGNATURE_MARGIN bits links only
+    when they agree (paktum_common.phash.plain_links, without reaching beyond the distance).
 
     `excluded` is a (k, 2) array of index pairs that must not link ("not variants" decisions).
     """
@@ -113,6 +125,7 @@ def variant_pairs(
     sub = hashes[usable]
     through = alternate_distance(distance)
     owners, queries = _usable_alternates(alternates, usable_mask, through)
+    signed = signatures is not None and bool(signatures[1].any())
     if method == "auto":
         # With a wide radius the chunk tables stop pruning anything: comparing all pairs is cheaper.
         mih_cost = CHUNK_VALUES * sum(len(chunk_masks(int(r))) for r in chunk_radii(distance) if r >= 0)
@@ -120,6 +133,9 @@ def variant_pairs(
     if method == "numba" and _compiled is None:
         raise RuntimeError("numba is not available")
     local = _pairs_within(sub, distance, method)
+    if signed and local.size:
+        assert signatures is not None
+        local = local[_plain_links(usable[local], hashes, distance, signatures, alternates)]
     if method == "brute":
         # The reference: every alternate, compared with every plain hash.
         cross = cross_pairs_brute_force(sub, queries, through) if queries.size else None
@@ -137,6 +153,51 @@ def variant_pairs(
     if excluded is not None and excluded.size and pairs.size:
         pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
     return _sorted_pairs(pairs)
+
+
+def _plain_links(
+    pairs: np.ndarray, hashes: np.ndarray, distance: int, signatures: Signatures, alternates: Alternates | None
+) -> np.ndarray:
+    """Which plain pairs (within the distance) link: paktum_common.phash.plain_links on each, by their signatures'
+    cosine; a pair it refuses still links when an alternate of either side is within alternate_distance(distance)
+    of the other's plain hash (match's other way), checked here on every alternate, since the cross search leaves
+    out those near their own image's hash."""
+    marks, signed = signatures
+    a, b = pairs[:, 0], pairs[:, 1]
+    bits = np.bitwise_count(hashes[a] ^ hashes[b]).astype(np.int64)
+    asked = np.flatnonzero((bits > distance - SIGNATURE_MARGIN) & signed[a] & signed[b])
+    keep = np.ones(len(pairs), dtype=bool)
+    if asked.size:
+        x = marks[a[asked]].astype(np.float32)
+        y = marks[b[asked]].astype(np.float32)
+        norm = np.sqrt(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y))
+        cosine = np.einsum("ij,ij->i", x, y) / np.where(norm > 0, norm, 1.0)  # a signature is never all 0
+        keep[asked] = cosine >= SIGNATURE_KEEP
+    refused = np.flatnonzero(~keep)
+    if refused.size and alternates is not None and alternates[0].size:
+        keep[refused] = _linked_through(pairs[refused], hashes, alternates, alternate_distance(distance))
+    return keep
+
+
+def _linked_through(pairs: np.ndarray, hashes: np.ndarray, alternates: Alternates, through: int) -> np.ndarray:
+    """For each pair, whether a non-degenerate alternate of either is within `through` bits of the other's hash."""
+    owners = np.asarray(alternates[0], dtype=np.int64)
+    values = np.asarray(alternates[1], dtype=np.uint64)
+    order = np.argsort(owners, kind="stable")
+    values = values[order]
+    starts = np.zeros(hashes.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owners, minlength=hashes.size), out=starts[1:])
+    linked = np.zeros(len(pairs), dtype=bool)
+    for mine, theirs in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
+        counts = starts[mine + 1] - starts[mine]
+        rows = np.repeat(np.arange(len(pairs)), counts)  # one row per alternate of `mine`, pair by pair
+        if not rows.size:
+            continue
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        slots = values[np.repeat(starts[mine], counts) + np.arange(rows.size) - first]
+        near = (np.bitwise_count(slots ^ hashes[theirs[rows]]) <= through) & ~degenerate_mask(slots)
+        linked |= np.bincount(rows[near], minlength=len(pairs)) > 0
+    return linked
 
 
 def _pairs_within(hashes: np.ndarray, distance: int, method: Method) -> np.ndarray:
@@ -206,8 +267,9 @@ def group_variants(
     excluded: np.ndarray | None = None,
     alternates: Alternates | None = None,
     symmetry: SymmetryRows | None = None,
+    signatures: Signatures | None = None,
 ) -> Grouping:
-    pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry)
+    pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry, signatures)
     return Grouping(pairs, component_labels(hashes.size, pairs, method))
 
 

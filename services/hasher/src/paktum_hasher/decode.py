@@ -108,6 +108,7 @@ class DecodedImage:
     # picture as hashed, then (transparent pictures) of it on the other background. paktum_common.dct_hash.
     symmetric: bool = False
     symmetric_hashes: tuple[int, ...] = ()
+    signature: bytes = b""  # of the plain pHash's block (paktum_common.dct_hash.signature)
 
     @property
     def symmetry(self) -> Symmetry | None:
@@ -184,6 +185,7 @@ def _decode(
         alternates=hashes.alternates,
         symmetric=hashes.symmetric,
         symmetric_hashes=hashes.symmetric_hashes,
+        signature=hashes.signature,
     )
 
 

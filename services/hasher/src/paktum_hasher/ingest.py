@@ -64,6 +64,7 @@ class Ingestor:
             PHashAlternates=alternates,
             Symmetric=decoded.symmetric,
             PHashSymmetric=decoded.symmetric_hashes,
+            PHashSignature=decoded.signature.hex(),
             Size=len(data),
             Width=decoded.width,
             Height=decoded.height,

@@ -172,7 +172,10 @@ class Rehasher:
         except OSError as exc:
             return _Outcome(skip="missing", reason=f"cannot read {doc.Filename}: {exc.strerror}")
         alternates = decoded.alternates if self.settings.variant_transforms else ()
-        return _Outcome(PictureHashes(decoded.phash, alternates, decoded.symmetric, decoded.symmetric_hashes))
+        hashes = PictureHashes(
+            decoded.phash, alternates, decoded.symmetric, decoded.symmetric_hashes, decoded.signature
+        )
+        return _Outcome(hashes)
 
     async def _stale(
         self, hashed: dict[str, PictureHashes], documents: dict[str, ImageDocument]
@@ -196,7 +199,7 @@ class Rehasher:
             )
             indexed = (doc.PHash, doc.PHashAlternates, doc.symmetry)
             wanted = (new.plain, new.alternates, new.symmetry if new.symmetric_hashes else None)
-            if registered != wanted or indexed != wanted:
+            if registered != wanted or indexed != wanted or doc.signature != new.signature:
                 stale[md5] = new
         return stale
 

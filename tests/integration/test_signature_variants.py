@@ -1,0 +1,73 @@
+"""Signatures on real pictures (tests/fixtures/real/signature): two distinct pictures 10 bits apart are not related
+after a cleanup nor found by search by image, and a 10% crop 12 bits from its picture is found by search by image,
+which reaches beyond the distance for agreeing signatures (real Redis, SQLite, hasher, cleanup and api)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from redis.asyncio import Redis
+
+from paktum_cleanup.run import run_cleanup
+from paktum_common.groups import related_many
+from paktum_common.phash import hamming, signature_cosine
+from paktum_common.settings import Settings
+from paktum_hasher.decode import decode_image
+from tests.imagefiles import encode, flattened
+from tests.integration.apiserver import serve
+from tests.integration.pipeline import Pipeline
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "real" / "signature"
+
+
+def cropped_10(name: str) -> bytes:
+    """The picture as seen (on white), 5% of each side cut from each end, as a JPEG (bench/variants.py's crop10)."""
+    seen = flattened(Image.open(FIXTURES / name).convert("RGBA"), (255, 255, 255))
+    dx, dy = round(seen.width * 0.05), round(seen.height * 0.05)
+    return encode(seen.crop((dx, dy, seen.width - dx, seen.height - dy)), "JPEG", quality=90)
+
+
+def files() -> dict[str, bytes]:
+    names = ("laptop_nobattery.png", "webpres.png", "wire_globe_01.png")
+    return {**{name: (FIXTURES / name).read_bytes() for name in names}, "laptop-crop.jpg": cropped_10(names[0])}
+
+
+def test_the_pairs_are_what_the_signatures_decide() -> None:
+    hashed = {name: decode_image(data, 120_000_000, 480) for name, data in files().items()}
+
+    def apart(a: str, b: str) -> tuple[int, float | None]:
+        x, y = hashed[a], hashed[b]
+        return hamming(x.phash, y.phash), signature_cosine(x.signature, y.signature)
+
+    bits, cosine = apart("laptop_nobattery.png", "laptop-crop.jpg")
+    assert bits == 12 and cosine is not None and cosine >= 0.90  # beyond the distance, but pointing the same way
+    bits, cosine = apart("webpres.png", "wire_globe_01.png")
+    assert bits == 10 and cosine is not None and cosine < 0.85  # within it by chance
+    assert not any(h.symmetric for h in hashed.values())
+
+
+async def test_a_chance_pair_within_the_distance_is_not_related_and_a_crop_beyond_it_is_found_by_image(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis, settings: Settings
+) -> None:
+    ids = await pipeline.index_files(tmp_path / "in", files(), ["clipart"])
+    laptop, crop = ids["laptop_nobattery.png"], ids["laptop-crop.jpg"]
+    web, globe = ids["webpres.png"], ids["wire_globe_01.png"]
+
+    summary = await run_cleanup(pipeline.settings)
+
+    assert summary.ok, summary.lines()
+    related = await related_many(redis_client, list(ids.values()))
+    assert related[web] == [] and related[globe] == []  # 10 bits apart by chance: refused
+    assert related[laptop] == [] and related[crop] == []  # the regroup reaches no further than the distance
+    with serve(settings) as api:
+        body = api.post("/api/similar", files={"file": ("c.jpg", files()["laptop-crop.jpg"], "image/jpeg")}).json()
+        assert body["error"] == "" and [r["ID"] for r in body["results"]] == [crop, laptop]
+        assert body["distances"] == [0, 12]
+        body = api.post("/api/similar", files={"file": ("w.png", files()["webpres.png"], "image/png")}).json()
+        assert [r["ID"] for r in body["results"]] == [web]
+        graphql = f'{{ similarImages(ID: "{laptop}") {{ ID Distance }} }}'
+        found = api.post("/query", json={"query": graphql}).json()["data"]["similarImages"]
+        assert [f["ID"] for f in found] == [crop] and found[0]["Distance"] == 12
+        graphql = f'{{ similarImages(ID: "{web}") {{ ID }} }}'
+        assert api.post("/query", json={"query": graphql}).json()["data"]["similarImages"] == []
