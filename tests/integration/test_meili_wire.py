@@ -24,7 +24,7 @@ from tests.meili_filter_grammar import read_quoted, read_quoted_list
 
 FIELDS = [
     "ID", "Tags", "Tagstring", "Rating", "Added", "PHash", "Size", "Width", "Height",
-    "Filename", "Source", "SourceID", "SourceURL", "PHashAlternates", "Symmetric", "PHashSymmetric",
+    "Filename", "Source", "SourceID", "SourceURL", "PHashAlternates", "Symmetric", "PHashSymmetric", "PHashSignature",
 ]  # fmt: skip
 
 
@@ -183,7 +183,8 @@ async def test_add_sends_hex_hashes_numeric_added_and_tag_prefixes_in_batches(fa
         "Tags": ["ab", "c"], "Tagstring": "ab c", "Rating": "safe", "Added": "1700000001",
         "PHash": "fffffffffffffffe", "Size": 101, "Width": 640, "Height": 480, "Filename": f"{1:032x}.jpg",
         "Source": "", "SourceID": "", "SourceURL": "", "PHashAlternates": ["fffffffffffffffd", "0000000000000005"],
-        "Symmetric": False, "PHashSymmetric": [], "AddedTs": 1700000001, "TagPrefixes": ["a", "ab", "c"],
+        "Symmetric": False, "PHashSymmetric": [], "PHashSignature": "", "AddedTs": 1700000001,
+        "TagPrefixes": ["a", "ab", "c"],
     }  # fmt: skip
     assert [r.params for r in fake.requests if r.path == "/indexes/images/documents"] == [{"primaryKey": "ID"}] * 2
     # Both batches were enqueued before the first was awaited, and both were awaited to the end.
