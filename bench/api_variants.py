@@ -307,8 +307,8 @@ def main() -> None:
                   f"{2 * len(files)} api requests {time.monotonic() - indexed:.1f} s; {missing} files not indexed, "
                   f"{capped} similar answers at the limit of {SIMILAR_LIMIT}")  # fmt: skip
     hashes, seconds = variants.timed_map(variants.paktum, files)
-    direct, regrouped = variants.live_matrices(hashes)  # type: ignore[arg-type]
-    groups = variants.grouped(regrouped, PHASH_DISTANCE)
+    direct = variants.live_matrix(hashes)  # type: ignore[arg-type]
+    groups = variants.grouped(direct, PHASH_DISTANCE)
     print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
     print("files of distinct pictures that match; ms/image: wall ms per api request (4 at a time), CPU ms per file")
     print("of the bench's hashing\n")

@@ -4,8 +4,7 @@ Starts an embedded Redis (the one `paktum up` runs), registers N generated image
 (`IMAGES.add`: pHash, 7 alternates; in the second run a Symmetry, 5% of them symmetric; in the third, 30% of them
 transparent too, with 15 alternates, their on-black pHash in the other-background table), and prints Redis's
 used_memory per image and images registered per second for each, beside the first as a ratio. Then times
-`near_any` lookups (one image's pHash, alternates and symmetric hash per call, as ingest linking asks), and the
-same SIGNATURE_REACH bits wider (as search by image asks).
+`near_any` lookups (one image's pHash, alternates and symmetric hash per call, as ingest linking asks).
 
     .venv/bin/python bench/registry.py --images 1000000
 """
@@ -23,13 +22,12 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import EmbeddedRedis
-from paktum_common.phash import SIGNATURE_REACH, Symmetry
+from paktum_common.phash import Symmetry
 from paktum_common.registry import IMAGES
 
 BATCH = 2000
 SYMMETRIC_SHARE = 0.05
 TRANSPARENT_SHARE = 0.3
-DISTANCE = 10
 
 
 def balanced(rng: random.Random) -> int:
@@ -38,9 +36,8 @@ def balanced(rng: random.Random) -> int:
 
 async def run(
     url: str, images: int, with_symmetry: bool, transparent: float, lookups: int
-) -> tuple[float, float, float, float, float, float]:
-    """(used_memory bytes per image, images/s registered, near_any p50 ms, p99 ms at the distance, and p50, p99 at
-    SIGNATURE_REACH bits beyond it, as search by image asks)."""
+) -> tuple[float, float, float, float]:
+    """(used_memory bytes per image, images/s registered, near_any p50 ms, p99 ms)."""
     redis = Redis.from_url(url, decode_responses=True)
     rng = random.Random(1)
     base = int((await redis.info("memory"))["used_memory"])
@@ -56,17 +53,16 @@ async def run(
         await IMAGES.add(redis, batch, alternates, shapes)
     rate = images / (time.perf_counter() - started)
     used = int((await redis.info("memory"))["used_memory"]) - base
-    times: dict[int, list[float]] = {DISTANCE: [], DISTANCE + SIGNATURE_REACH: []}
+    times = []
     for _ in range(lookups):
         query = (rng.getrandbits(64), *(rng.getrandbits(64) for _ in range(7)))
         shape = [Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),))] if with_symmetry else []
-        for distance, taken in times.items():
-            began = time.perf_counter()
-            await IMAGES.near_any(redis, [query], distance, shape)
-            taken.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        await IMAGES.near_any(redis, [query], 10, shape)
+        times.append((time.perf_counter() - began) * 1000)
     await redis.aclose()
-    near, far = (statistics.quantiles(taken, n=100) for taken in times.values())
-    return used / images, rate, near[49], near[98], far[49], far[98]
+    cuts = statistics.quantiles(times, n=100)
+    return used / images, rate, cuts[49], cuts[98]
 
 
 def main() -> None:
@@ -83,21 +79,18 @@ def main() -> None:
                 rows[name] = asyncio.run(run(server.url, args.images, with_symmetry, transparent, args.lookups))
             finally:
                 server.stop()
-    far = DISTANCE + SIGNATURE_REACH
-    print(f"{args.images} images, 7 alternates each (15 when transparent); embedded Redis; near_any at distance "
-          f"{DISTANCE} (ingest linking) and {far} (search by image, for agreeing signatures)")  # fmt: skip
-    print(f"{'registry':<24} | {'B/image':>8} | {'MiB':>7} | {'images/s':>9} | {'lookup p50':>10} | {'p99':>7} | "
-          f"{f'at {far}: p50':>12} | {'p99':>7}")  # fmt: skip
-    for name, (per, rate, p50, p99, far50, far99) in rows.items():
+    print(f"{args.images} images, 7 alternates each (15 when transparent); embedded Redis; near_any at distance 10")
+    print(f"{'registry':<24} | {'B/image':>8} | {'MiB':>7} | {'images/s':>9} | {'lookup p50':>10} | {'p99':>7}")
+    for name, (per, rate, p50, p99) in rows.items():
         print(
             f"{name:<24} | {per:>8.0f} | {per * args.images / 2**20:>7.0f} | {rate:>9.0f} | {p50:>8.2f}ms | "
-            f"{p99:>5.2f}ms | {far50:>10.2f}ms | {far99:>5.2f}ms"
+            f"{p99:>5.2f}ms"
         )
-    plain, plain_rate, plain_p50, *_ = rows["pHash + alternates"]
+    plain, plain_rate, plain_p50, _ = rows["pHash + alternates"]
     for name in list(runs)[1:]:
-        per, rate, p50, _, far50, _ = rows[name]
+        per, rate, p50, _ = rows[name]
         print(f"{name} against the first: memory {per / plain:.2f}x, registration {plain_rate / rate:.2f}x the time, "
-              f"lookup p50 {p50 / plain_p50:.2f}x, at {far} {far50 / p50:.2f}x its own at {DISTANCE}")  # fmt: skip
+              f"lookup p50 {p50 / plain_p50:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -59,11 +59,9 @@ from paktum_cleanup.variants import component_labels
 from paktum_common.dct_hash import PictureHashes
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
-    SIGNATURE_EXTEND,
     SIGNATURE_KEEP,
     SIGNATURE_LENGTH,
     SIGNATURE_MARGIN,
-    SIGNATURE_REACH,
     SYMMETRIC_DISTANCE,
     is_degenerate,
     is_degenerate_symmetric,
@@ -273,11 +271,10 @@ def paktum_matrix(
     return min_distances(plain, extra, usable, penalty, plain_too)
 
 
-def signed_matrix(results: list[PictureHashes], threshold: int, reach: int = 0) -> np.ndarray:
-    """paktum_matrix's distances with alternates, by the signature rule (paktum_common.phash.match at `threshold`,
-    `reach`): a plain pair links as plain_links says by the two signatures' cosine, a pair through an alternate
-    within alternate_distance; a linking pair counts as within `threshold` (min of its bits and it), any other
-    10**6."""
+def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
+    """paktum_matrix's distances with alternates, by the signature rule (paktum_common.phash.match at `threshold`):
+    a plain pair links as plain_links says by the two signatures' cosine, a pair through an alternate within
+    alternate_distance; one that links by neither is 10**6."""
     n = len(results)
     plain = paktum_matrix(results, False)  # type: ignore[arg-type]
     through = paktum_matrix(results, True, ALTERNATE_PENALTY, plain_too=False)  # type: ignore[arg-type]
@@ -289,19 +286,14 @@ def signed_matrix(results: list[PictureHashes], threshold: int, reach: int = 0) 
     norms = np.linalg.norm(marks, axis=1)
     cosine = (marks @ marks.T) / np.maximum(np.outer(norms, norms), 1e-12)
     both = signed[:, None] & signed[None, :]
-    links = plain <= threshold - SIGNATURE_MARGIN
-    links |= ~both & (plain <= threshold)
-    links |= both & (plain <= threshold) & (cosine >= SIGNATURE_KEEP)
-    links |= both & (plain > threshold) & (plain <= threshold + reach) & (cosine >= SIGNATURE_EXTEND)
-    by_plain = np.where(links, np.minimum(plain, threshold), 10**6)
+    links = (plain <= threshold) & ((plain <= threshold - SIGNATURE_MARGIN) | ~both | (cosine >= SIGNATURE_KEEP))
+    by_plain = np.where(links, plain, 10**6)
     return np.minimum(by_plain, np.where(through <= threshold, through, 10**6))
 
 
-def live_matrices(results: list[PictureHashes]) -> tuple[np.ndarray, np.ndarray]:
-    """The live rules' distances: search by image's (reaching SIGNATURE_REACH bits beyond the distance for agreeing
-    signatures) and the regroup's (not reaching beyond it), both with the symmetric rule."""
-    by_image = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE, SIGNATURE_REACH))
-    return by_image, symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
+def live_matrix(results: list[PictureHashes]) -> np.ndarray:
+    """The live rule's distances (search by image and the regroup): the signature rule, then the symmetric one."""
+    return symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
 
 
 def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
@@ -462,14 +454,14 @@ def main() -> None:
 
     ours, seconds = timed_map(paktum, files)
     by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]
-    distances, regrouped = live_matrices(ours)  # type: ignore[arg-type]
+    distances = live_matrix(ours)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
     unsigned = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]
     report("paktum unsigned", unsigned, PHASH_DISTANCE, files, seconds)
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
     plain_pairs = paktum_matrix(ours, False)  # type: ignore[arg-type]
     report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
-    report("paktum groups", grouped(regrouped, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("paktum groups", grouped(distances, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("unsigned groups", grouped(unsigned, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:

@@ -14,7 +14,6 @@ from paktum_common.dct_hash import picture_hashes, signature
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
     NO_MATCH,
-    SIGNATURE_EXTEND,
     SIGNATURE_KEEP,
     SIGNATURE_LENGTH,
     match,
@@ -50,17 +49,15 @@ def test_brightness_and_contrast_leave_a_signature_pointing_the_same_way() -> No
 
 
 @pytest.mark.parametrize(
-    ("bits", "cosine", "reach", "links"),
+    ("bits", "cosine", "links"),
     [
-        (8, None, 0, True), (8, -1.0, 0, True),  # well within the distance: always
-        (10, None, 0, True), (10, SIGNATURE_KEEP, 0, True), (10, SIGNATURE_KEEP - 0.01, 0, False),  # its last bits
-        (12, 1.0, 0, False),  # beyond the distance: only when asked to reach (search by image)
-        (12, None, 2, False), (12, SIGNATURE_EXTEND, 2, True), (12, SIGNATURE_EXTEND - 0.01, 2, False),
-        (13, 1.0, 2, False),  # beyond the reach
+        (8, None, True), (8, -1.0, True),  # well within the distance: always
+        (10, None, True), (10, SIGNATURE_KEEP, True), (10, SIGNATURE_KEEP - 0.01, False),  # its last bits: agreeing
+        (11, 1.0, False), (12, None, False),  # beyond the distance: never, however they agree
     ],
 )  # fmt: skip
-def test_plain_links(bits: int, cosine: float | None, reach: int, links: bool) -> None:
-    assert plain_links(bits, 10, cosine, reach) is links
+def test_plain_links(bits: int, cosine: float | None, links: bool) -> None:
+    assert plain_links(bits, 10, cosine) is links
 
 
 def pair(rng: random.Random, bits: int, agree: bool) -> tuple[int, int, bytes, bytes]:
@@ -72,12 +69,11 @@ def pair(rng: random.Random, bits: int, agree: bool) -> tuple[int, int, bytes, b
 
 def test_match_at_a_distance_links_by_the_signatures() -> None:
     rng = random.Random(4)
-    a, b, mark, same = pair(rng, 12, agree=True)
-    assert match(a, (), b, (), distance=10, signatures=(mark, same), reach=2) == (12, "none")
-    assert match(a, (), b, (), distance=10, signatures=(mark, same)) == (NO_MATCH, "none")  # no reach asked
-    assert match(a, (), b, (), distance=10, reach=2) == (NO_MATCH, "none")  # unsigned: the distance alone
-    assert match(a, (), b, ()) == (12, "none")  # no distance: the least distance, as before
+    a, b, mark, same = pair(rng, 10, agree=True)
+    assert match(a, (), b, (), distance=10, signatures=(mark, same)) == (10, "none")
+    assert match(a, (), b, (), distance=9, signatures=(mark, same)) == (NO_MATCH, "none")
     a, b, mark, opposite = pair(rng, 10, agree=False)
+    assert match(a, (), b, ()) == (10, "none")  # no distance: the least distance, as before
     assert match(a, (), b, (), distance=10, signatures=(mark, opposite)) == (NO_MATCH, "none")
     assert match(a, (), b, (), distance=10, signatures=(mark, b"")) == (10, "none")
     # A mirrored copy links through its alternate whatever the plain pair's signatures say.
@@ -125,7 +121,7 @@ def test_the_regroup_links_exactly_the_pairs_match_links(method: variants.Method
     hashes, owners, values, marks, signed = signed_set(21, 360)
     expected = reference_signed(hashes, owners, values, marks, signed, 10)
     unsigned = {tuple(p) for p in variants.variant_pairs(hashes, 10, method, alternates=(owners, values)).tolist()}
-    assert expected < unsigned  # the signatures take pairs away (and the regroup reaches no further)
+    assert expected < unsigned  # the signatures take pairs away, never add one
     found = variants.variant_pairs(hashes, 10, method, alternates=(owners, values), signatures=(marks, signed))
     assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)
 

@@ -142,7 +142,6 @@ def match(
     symmetry_b: Symmetry | None = None,
     distance: int | None = None,
     signatures: tuple[bytes, bytes] = (b"", b""),
-    reach: int = 0,
 ) -> tuple[int, str]:
     """How near b is to a, and the transform that takes a to b ("mirror": b is a mirrored).
 
@@ -153,8 +152,7 @@ def match(
     "none"), nor does a degenerate alternate; the plain pair wins ties.
 
     With a `distance`, whether they link at it: the least distance of a way that links, NO_MATCH when none does;
-    the plain pair links as plain_links says, given the two `signatures` (and up to `reach` bits beyond the
-    distance when they agree)."""
+    the plain pair links as plain_links says, given the two `signatures`."""
     if symmetry_a is not None and symmetry_b is not None and (symmetry_a.symmetric or symmetry_b.symmetric):
         bits = symmetric_distance(symmetry_a.hashes, symmetry_b.hashes)
         if bits > (SYMMETRIC_DISTANCE if distance is None else min(SYMMETRIC_DISTANCE, distance)):
@@ -168,36 +166,29 @@ def match(
         return NO_MATCH, "none"
     through, how = _through(plain_a, alternates_a, plain_b, alternates_b, ALTERNATE_PENALTY, skip_degenerate=True)
     plain = hamming(plain_a, plain_b)
-    if plain <= through and plain_links(plain, distance, signature_cosine(*signatures), reach):
+    if plain <= through and plain_links(plain, distance, signature_cosine(*signatures)):
         return plain, "none"
-    if through <= distance:
-        return through, how
-    if plain_links(plain, distance, signature_cosine(*signatures), reach):
-        return plain, "none"
-    return NO_MATCH, "none"
+    return (through, how) if through <= distance else (NO_MATCH, "none")
 
 
 # ---- Signatures -----------------------------------------------------------------------------------------------
 #
 # pHash keeps only whether each of its 64 coefficients is above their median. Two pictures whose pHashes come
-# within the distance by chance have coefficients that point elsewhere all the same, and a copy that a crop or a
-# watermark moved past the distance still points the same way: the *signature* (paktum_common.dct_hash.signature)
-# keeps the 63 coefficients, as signed bytes, and the cosine of two signatures tells the two apart. Measured with
-# bench/variants.py on 290 pictures and 3,690 variants: of the plain pairs 10 bits apart, those at 0.85 or more
-# kept 436 of 474 true pairs and 45 of 161 false ones; of those 12 bits apart, 0.90 or more took 244 of 374 true
-# ones and 81 of 449 false.
-#
-# So a plain pair in the last SIGNATURE_MARGIN bits of the distance links only when the signatures agree to
-# SIGNATURE_KEEP (everywhere: the regroup, search by image). Search by image also reaches SIGNATURE_REACH bits
-# beyond the distance for signatures agreeing to SIGNATURE_EXTEND: it finds a 10% crop twice as often. The regroup
-# does not: a search 2 bits wider costs it 3.4 times as long at a million images (bench/groups.py), past its 15 s,
-# and as groups the extra links chain (false pairs of files above plain pHash's). Images hashed before signatures
-# have none: they link as before, within the distance.
+# within the distance by chance have coefficients that point elsewhere all the same: the *signature*
+# (paktum_common.dct_hash.signature) keeps the 63 coefficients, as signed bytes, and the cosine of two signatures
+# tells a chance pair from a copy. So a plain pair in the last SIGNATURE_MARGIN bits of the distance links only
+# when the signatures agree to SIGNATURE_KEEP (the regroup, search by image; ingest linking reads none). Measured
+# with bench/variants.py on 290 pictures and 3,690 variants: of the plain pairs 10 bits apart, 0.85 or more kept
+# 436 of 474 true pairs and 45 of 161 false ones; as groups after a cleanup, 77 false picture pairs instead of 111
+# and 3,289 false file pairs instead of 7,785, for 0.01 less recall of 10% crops and brightness. On 300 other
+# openclip art pictures (held out), 63 and 9,342 instead of 122 and 17,319. Taking plain pairs 2 bits beyond the
+# distance at 0.90 found a 10% crop half as often again, but linked more distinct pictures than plain pHash does
+# with one or two copies of each on the held-out ones (19.2 pairs against 14.4), and that wider search took the
+# regroup past its 15 s at a million images: not done. Images hashed before signatures have none: they link as
+# before, within the distance.
 SIGNATURE_LENGTH = 63
 SIGNATURE_MARGIN = 2
 SIGNATURE_KEEP = 0.85
-SIGNATURE_REACH = 2
-SIGNATURE_EXTEND = 0.90
 
 
 def signature_cosine(a: bytes, b: bytes) -> float | None:
@@ -210,17 +201,12 @@ def signature_cosine(a: bytes, b: bytes) -> float | None:
     return sum(x * y for x, y in zip(va, vb, strict=True)) / norm if norm else None
 
 
-def plain_links(bits: int, distance: int, cosine: float | None, reach: int = 0) -> bool:
+def plain_links(bits: int, distance: int, cosine: float | None) -> bool:
     """Whether two plain pHashes `bits` apart link at `distance`, given their signatures' cosine (None: either has
-    none, and they link within the distance as they always did), up to `reach` bits beyond it (search by image:
-    SIGNATURE_REACH)."""
-    if bits <= distance - SIGNATURE_MARGIN:
-        return True
-    if cosine is None:
-        return bits <= distance
-    if bits <= distance:
-        return cosine >= SIGNATURE_KEEP
-    return bits <= distance + reach and cosine >= SIGNATURE_EXTEND
+    none, and they link within the distance as they always did)."""
+    if bits > distance:
+        return False
+    return bits <= distance - SIGNATURE_MARGIN or cosine is None or cosine >= SIGNATURE_KEEP
 
 
 def alternates_to_text(alternates: tuple[int, ...]) -> str:

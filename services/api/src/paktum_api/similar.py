@@ -46,7 +46,7 @@ from paktum_common.errors import (
     PaktumError,
     SearchUnavailableError,
 )
-from paktum_common.phash import NO_MATCH, SIGNATURE_REACH, Symmetry, match
+from paktum_common.phash import NO_MATCH, Symmetry, match
 from paktum_common.registry import IMAGES
 
 router = APIRouter()
@@ -140,11 +140,10 @@ async def nearest_images(
     signature: bytes = b"",
 ) -> list[Found]:
     """The indexed images that match the picture at `distance` as paktum_common.phash.match says (through any
-    alternate of either, by symmetric hashes when one is symmetric, and with the picture's `signature`, a plain
-    pair up to SIGNATURE_REACH bits beyond the distance when the signatures agree), nearest first. At most
+    alternate of either, by symmetric hashes when one is symmetric, a plain pair in the distance's last bits only
+    when the picture's `signature` and theirs agree, as the regroup links them), nearest first. At most
     SIMILAR_CANDIDATES of the nearest hashes are looked at."""
-    beyond = max(0, min(SIGNATURE_REACH, SIMILAR_MAX_DISTANCE - distance)) if signature else 0
-    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance + beyond, [symmetry]))[0]
+    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance, [symmetry]))[0]
     md5s = [md5 for md5, _ in near if md5 != exclude][:SIMILAR_CANDIDATES]
     if not md5s:
         return []
@@ -156,7 +155,7 @@ async def nearest_images(
             theirs = stored_alternates.get(md5, ())
             marks = (signature, docs[md5].signature)
             bits, how = match(
-                plain, alternates, stored[md5], theirs, symmetry, stored_symmetry.get(md5), distance, marks, beyond
+                plain, alternates, stored[md5], theirs, symmetry, stored_symmetry.get(md5), distance, marks
             )
             if bits < NO_MATCH:
                 measured.append((bits, md5, how))
