@@ -93,22 +93,14 @@ def _plain_match(
     (plus ALTERNATE_PENALTY), with its transform; degenerate hashes never match."""
     if is_degenerate(plain_a) or is_degenerate(plain_b):
         return NO_MATCH, "none"
-    return _nearest(plain_a, alternates_a, plain_b, alternates_b, ALTERNATE_PENALTY, skip_degenerate=True)
+    through = _through(plain_a, alternates_a, plain_b, alternates_b, ALTERNATE_PENALTY, skip_degenerate=True)
+    return _nearest(hamming(plain_a, plain_b), through)
 
 
-def _nearest(
-    plain_a: int,
-    alternates_a: tuple[int, ...],
-    plain_b: int,
-    alternates_b: tuple[int, ...],
-    penalty: int,
-    skip_degenerate: bool,
-) -> tuple[int, str]:
-    """The least of the plain pair's distance and each alternate's against the other's plain hash (plus `penalty`),
-    and the transform from a to b it goes through; the plain pair wins ties."""
-    plain = hamming(plain_a, plain_b)
-    through, how = _through(plain_a, alternates_a, plain_b, alternates_b, penalty, skip_degenerate)
-    return (through, how) if through < plain else (plain, "none")
+def _nearest(plain: int, through: tuple[int, str]) -> tuple[int, str]:
+    """The least of the plain pair's distance and _through's, with the transform it goes through; the plain pair
+    wins ties."""
+    return through if through[0] < plain else (plain, "none")
 
 
 def _through(
@@ -159,7 +151,8 @@ def match(
             return NO_MATCH, "none"
         # The label: the transform under which b's pHash comes nearest a's, whatever the distance (degenerate
         # hashes too: a symmetric picture's pHash is noisy, not meaningless).
-        return bits, _nearest(plain_a, alternates_a, plain_b, alternates_b, 0, skip_degenerate=False)[1]
+        label = _through(plain_a, alternates_a, plain_b, alternates_b, 0, skip_degenerate=False)
+        return bits, _nearest(hamming(plain_a, plain_b), label)[1]
     if distance is None:
         return _plain_match(plain_a, alternates_a, plain_b, alternates_b)
     if is_degenerate(plain_a) or is_degenerate(plain_b):
