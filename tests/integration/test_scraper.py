@@ -313,8 +313,10 @@ async def test_two_scraper_processes_share_one_rate_limit(
     server = booru("gelbooru", max_limit=1)
     server.add(*fixture_posts(1, 5, ["alpha"], "general"), *fixture_posts(100, 5, ["beta"], "general", seed=3))
     settings = using(settings, server).model_copy(update={"scrape_rate": rate})
-    # Hold the budget a moment (as a 429 would) so both processes are up and waiting before the first request.
-    hold = 2.5
+    # Hold the budget a moment (as a 429 would) so both processes are up and waiting before the first request:
+    # long enough for two interpreters to start on a loaded machine (at 2.5 s, one started too late beside a
+    # parallel test run and a benchmark, and the two did not overlap).
+    hold = 5.0
     start = time.time()
     await RateLimiter(redis_client, "gelbooru", rate).hold_off(hold)
     procs = [
