@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 from paktum_common.contracts import TagEdit
-from paktum_common.dct_hash import PictureHashes
 from paktum_common.registry import IMAGES
 from paktum_hasher.decode import decode_image
 from paktum_hasher.rehash import Rehasher, RehashSummary
@@ -146,8 +145,7 @@ async def test_an_image_removed_while_a_rehash_runs_is_not_brought_back(
 ) -> None:
     ids = await pipeline.index_files(tmp_path / "in", files(), ["cat"])
     photo, other = ids["photo.jpg"], ids["other.jpg"]
-    new = decode_image(files()["photo.jpg"], 120_000_000, 480)
-    hashed = PictureHashes(new.phash, new.alternates, new.symmetric, new.symmetric_hashes, new.signature)
+    hashed = decode_image(files()["photo.jpg"], 120_000_000, 480).hashes
     # Removed between the rehash's scan and its write: from the registry (a purge's first step), from the index.
     await IMAGES.remove(redis_client, [photo])
     await pipeline.search.delete_documents([other])

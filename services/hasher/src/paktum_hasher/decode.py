@@ -114,6 +114,10 @@ class DecodedImage:
     def symmetry(self) -> Symmetry | None:
         return Symmetry(self.symmetric, self.symmetric_hashes) if self.symmetric_hashes else None
 
+    @property
+    def hashes(self) -> PictureHashes:
+        return PictureHashes(self.phash, self.alternates, self.symmetric, self.symmetric_hashes, self.signature)
+
 
 def decode_image(
     data: bytes,

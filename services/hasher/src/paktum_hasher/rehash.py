@@ -29,13 +29,13 @@ from redis.asyncio import Redis
 
 from paktum_common import keys
 from paktum_common.catalog import Catalog
-from paktum_common.contracts import VIDEO_EXTENSIONS, ImageDocument, extension_of, phash_from_hex
+from paktum_common.contracts import VIDEO_EXTENSIONS, ImageDocument, extension_of
 from paktum_common.dct_hash import PictureHashes
 from paktum_common.errors import BadImageError
 from paktum_common.jobstats import JobFigure, record_job_run
 from paktum_common.log import log_event
-from paktum_common.phash import alternates_from_text, symmetry_from_text
 from paktum_common.redis_client import connect
+from paktum_common.registry import IMAGES
 from paktum_common.search import open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
@@ -171,32 +171,18 @@ class Rehasher:
             return _Outcome(skip="unreadable", reason=str(exc))
         except OSError as exc:
             return _Outcome(skip="missing", reason=f"cannot read {doc.Filename}: {exc.strerror}")
-        alternates = decoded.alternates if self.settings.variant_transforms else ()
-        hashes = PictureHashes(
-            decoded.phash, alternates, decoded.symmetric, decoded.symmetric_hashes, decoded.signature
-        )
-        return _Outcome(hashes)
+        hashes = decoded.hashes
+        return _Outcome(hashes if self.settings.variant_transforms else hashes._replace(alternates=()))
 
     async def _stale(
         self, hashed: dict[str, PictureHashes], documents: dict[str, ImageDocument]
     ) -> dict[str, PictureHashes]:
         """The images whose new hashes differ from the registry's or from their document's."""
-        ids = list(hashed)
-        if not ids:
-            return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.PHASHES, ids)
-            pipe.hmget(keys.PHASH_ALTERNATES, ids)
-            pipe.hmget(keys.PHASH_SYMMETRY, ids)
-            phashes, alternates, shapes = await pipe.execute()
+        phashes, alternates, shapes = await IMAGES.stored(self.redis, list(hashed))
         stale: dict[str, PictureHashes] = {}
-        for md5, phash, alts, shape in zip(ids, phashes, alternates, shapes, strict=True):
-            new, doc = hashed[md5], documents[md5]
-            registered = (
-                phash_from_hex(str(phash)) if phash else None,
-                alternates_from_text(str(alts)) if alts else (),
-                symmetry_from_text(str(shape)) if shape else None,
-            )
+        for md5, new in hashed.items():
+            doc = documents[md5]
+            registered = (phashes.get(md5), alternates.get(md5, ()), shapes.get(md5))
             indexed = (doc.PHash, doc.PHashAlternates, doc.symmetry)
             wanted = (new.plain, new.alternates, new.symmetry if new.symmetric_hashes else None)
             if registered != wanted or indexed != wanted or doc.signature != new.signature:
