@@ -60,6 +60,12 @@ async def fetch_media(post_source: str, file_url: str, settings: Settings) -> Me
         data = await download(file_url, settings)
     else:
         raise BadPostError(f"unsupported file URL scheme {url.scheme!r}: {file_url}")
+    return await media_of(data, video_ext)
+
+
+async def media_of(data: bytes, video_ext: str | None) -> Media:
+    """A file as Media: a video (by `video_ext`, its name's, or else by its magic bytes) decoded from its first
+    frame, any other file from itself."""
     video_ext = video_ext or sniff_video(data)
     if video_ext is None:
         return Media(data, data)

@@ -40,7 +40,7 @@ from paktum_common.search import open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
 from paktum_hasher.decode import decode_image
-from paktum_hasher.fetch import VideoSkippedError, first_frame, sniff_video
+from paktum_hasher.fetch import VideoSkippedError, media_of
 from paktum_hasher.pool import new_decode_pool
 
 log = logging.getLogger("paktum.hasher")
@@ -154,11 +154,10 @@ class Rehasher:
         try:
             data = await asyncio.to_thread(path.read_bytes)
             named = extension_of(doc.Filename)
-            video = named if named in VIDEO_EXTENSIONS else sniff_video(data)
-            picture = data if video is None else await first_frame(data, video)
+            media = await media_of(data, named if named in VIDEO_EXTENSIONS else None)
             decode = partial(
                 decode_image,
-                picture,
+                media.picture,
                 self.settings.max_image_pixels,
                 self.settings.thumbnail_size,
                 self.settings.phash_mode,
