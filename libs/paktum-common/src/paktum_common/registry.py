@@ -9,7 +9,7 @@ within each chunk's radius of the query's chunk values, and checks the full dist
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -70,6 +70,12 @@ def _chunk_key(prefix: str, chunk: int, value: int) -> str:
 def _chunk_keys(prefix: str, value: int) -> list[str]:
     """The chunk sets a hash is a member of."""
     return [_chunk_key(prefix, chunk, chunk_value(value, chunk)) for chunk in range(CHUNKS)]
+
+
+def _in_chunks(command: Callable[..., object], prefix: str, md5: str, value: int) -> None:
+    """Queue `command` (a pipeline's sadd or srem) of one image's hash on each chunk set of a table."""
+    for key in _chunk_keys(prefix, value):
+        command(key, _member(md5, value))
 
 
 def _other_background(alternates: tuple[int, ...]) -> int | None:
@@ -166,22 +172,17 @@ class PhashRegistry:
             shape = shapes.get(md5)
             other = _other_background(alternates.get(md5, ())) if self.other_prefix else None
             if shape is not None and shape.symmetric:
-                for key in _chunk_keys(self.chunk_prefix, phash):  # registered before it was known symmetric
-                    pipe.srem(key, _member(md5, phash))
+                _in_chunks(pipe.srem, self.chunk_prefix, md5, phash)  # registered before it was known symmetric
                 if other is not None:
-                    for key in _chunk_keys(self.other_prefix, other):
-                        pipe.srem(key, _member(md5, other))
+                    _in_chunks(pipe.srem, self.other_prefix, md5, other)
             else:
                 if not is_degenerate(phash):
-                    for key in _chunk_keys(self.chunk_prefix, phash):
-                        pipe.sadd(key, _member(md5, phash))
+                    _in_chunks(pipe.sadd, self.chunk_prefix, md5, phash)
                 if other is not None:
-                    for key in _chunk_keys(self.other_prefix, other):
-                        pipe.sadd(key, _member(md5, other))
+                    _in_chunks(pipe.sadd, self.other_prefix, md5, other)
             table = self._symmetric_table(shape)
             for value in _usable_symmetric(shape):
-                for key in _chunk_keys(table, value):
-                    pipe.sadd(key, _member(md5, value))
+                _in_chunks(pipe.sadd, table, md5, value)
 
     async def add_other_backgrounds(self, redis: Redis, others: Mapping[str, int]) -> int:
         """Enter images' pHash on their other background (alternate slot PRIMARY_SLOTS) in its table, for images
@@ -191,8 +192,7 @@ class PhashRegistry:
             return 0
         async with redis.pipeline(transaction=False) as pipe:
             for md5, other in usable.items():
-                for key in _chunk_keys(self.other_prefix, other):
-                    pipe.sadd(key, _member(md5, other))
+                _in_chunks(pipe.sadd, self.other_prefix, md5, other)
             await pipe.execute()
         return len(usable)
 
@@ -222,17 +222,14 @@ class PhashRegistry:
         if self.symmetry_key:
             pipe.hdel(self.symmetry_key, *md5s)
         for md5, phash in phashes.items():
-            for key in _chunk_keys(self.chunk_prefix, phash):
-                pipe.srem(key, _member(md5, phash))
+            _in_chunks(pipe.srem, self.chunk_prefix, md5, phash)
         for md5, shape in shapes.items():
             for value in _usable_symmetric(shape):
-                for key in _chunk_keys(self._symmetric_table(shape), value):
-                    pipe.srem(key, _member(md5, value))
+                _in_chunks(pipe.srem, self._symmetric_table(shape), md5, value)
         for md5, alts in alternates.items() if self.other_prefix else ():
             other = _other_background(alts)
             if other is not None:
-                for key in _chunk_keys(self.other_prefix, other):
-                    pipe.srem(key, _member(md5, other))
+                _in_chunks(pipe.srem, self.other_prefix, md5, other)
 
     async def get(self, redis: Redis, md5s: Sequence[str]) -> dict[str, int]:
         if not md5s:
