@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -15,6 +16,20 @@ from paktum_common.errors import BadImageError
 from paktum_common.settings import Settings
 from paktum_hasher.decode import DecodedImage, decode_image
 from paktum_hasher.fetch import fetch_media
+
+
+def decoder(settings: Settings, picture: bytes, small_thumbnail: bool = True) -> Callable[[], DecodedImage]:
+    """decode_image of `picture` at the hasher's settings (its limits, thumbnail size and pHash mode, on which the
+    hashes depend), for a decode pool; without the small thumbnail when it is not wanted (a rehash)."""
+    return partial(
+        decode_image,
+        picture,
+        settings.max_image_pixels,
+        settings.thumbnail_size,
+        settings.phash_mode,
+        small_size=settings.thumbnail_small_size if small_thumbnail else 0,
+        memory_mib=settings.decode_memory_mib,
+    )
 
 
 @dataclass(frozen=True)
@@ -40,16 +55,7 @@ class Ingestor:
             raise BadImageError(f"md5 mismatch: the source states {post.md5}, the file is {md5}")
         await self.catalog.admit_file(md5)  # a banned file costs no decode, whoever publishes it again
         loop = asyncio.get_running_loop()
-        decode = partial(
-            decode_image,
-            media.picture,
-            self.settings.max_image_pixels,
-            self.settings.thumbnail_size,
-            self.settings.phash_mode,
-            small_size=self.settings.thumbnail_small_size,
-            memory_mib=self.settings.decode_memory_mib,
-        )
-        decoded: DecodedImage = await loop.run_in_executor(self.pool, decode)
+        decoded: DecodedImage = await loop.run_in_executor(self.pool, decoder(self.settings, media.picture))
         alternates = decoded.alternates if self.settings.variant_transforms else ()
         await self.catalog.admit_picture(md5, decoded.phash, alternates, decoded.symmetry)  # before any file is written
         filename = f"{md5}.{media.ext or decoded.ext}"

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
-from functools import partial
 
 from redis.asyncio import Redis
 
@@ -39,8 +38,8 @@ from paktum_common.registry import IMAGES
 from paktum_common.search import open_search
 from paktum_common.settings import Settings
 from paktum_common.store import ImageStore
-from paktum_hasher.decode import decode_image
 from paktum_hasher.fetch import VideoSkippedError, media_of
+from paktum_hasher.ingest import decoder
 from paktum_hasher.pool import new_decode_pool
 
 log = logging.getLogger("paktum.hasher")
@@ -155,14 +154,7 @@ class Rehasher:
             data = await asyncio.to_thread(path.read_bytes)
             named = extension_of(doc.Filename)
             media = await media_of(data, named if named in VIDEO_EXTENSIONS else None)
-            decode = partial(
-                decode_image,
-                media.picture,
-                self.settings.max_image_pixels,
-                self.settings.thumbnail_size,
-                self.settings.phash_mode,
-                memory_mib=self.settings.decode_memory_mib,
-            )
+            decode = decoder(self.settings, media.picture, small_thumbnail=False)
             decoded = await asyncio.get_running_loop().run_in_executor(self.pool, decode)
         except VideoSkippedError as exc:
             return _Outcome(skip="videos_skipped", reason=str(exc))
