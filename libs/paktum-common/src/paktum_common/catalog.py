@@ -212,7 +212,7 @@ class Catalog(Admission):
                 self.redis,
                 {md5: hashes[md5].plain for md5 in documents},
                 {md5: hashes[md5].alternates for md5 in documents},
-                {md5: hashes[md5].symmetry if hashes[md5].symmetric_hashes else None for md5 in documents},
+                {md5: hashes[md5].symmetry for md5 in documents},
             )
             rewritten = [documents[md5].model_copy(update=hash_fields(hashes[md5])) for md5 in replaced]
             await self._write_edited(rewritten, edits)

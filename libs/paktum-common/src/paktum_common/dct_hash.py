@@ -387,8 +387,9 @@ class PictureHashes(NamedTuple):
     signature: bytes = b""  # of the plain pHash's block (signature())
 
     @property
-    def symmetry(self) -> Symmetry:
-        return Symmetry(self.symmetric, self.symmetric_hashes)
+    def symmetry(self) -> Symmetry | None:
+        """As the registry stores it: None without symmetric hashes (as ImageDocument.symmetry)."""
+        return Symmetry(self.symmetric, self.symmetric_hashes) if self.symmetric_hashes else None
 
 
 def picture_hashes(dct: np.ndarray, radial: Callable[[], RadialReading] | None = None) -> PictureHashes:

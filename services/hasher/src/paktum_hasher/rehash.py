@@ -175,7 +175,7 @@ class Rehasher:
             doc = documents[md5]
             registered = (phashes.get(md5), alternates.get(md5, ()), shapes.get(md5))
             indexed = (doc.PHash, doc.PHashAlternates, doc.symmetry)
-            wanted = (new.plain, new.alternates, new.symmetry if new.symmetric_hashes else None)
+            wanted = (new.plain, new.alternates, new.symmetry)
             if registered != wanted or indexed != wanted or doc.signature != new.signature:
                 stale[md5] = new
         return stale
