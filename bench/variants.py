@@ -59,12 +59,15 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from paktum_cleanup.variants import component_labels
 from paktum_common.dct_hash import PictureHashes
+from paktum_common.hues import HUES_LENGTH, hue_agreement
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
     SIGNATURE_KEEP,
     SIGNATURE_LENGTH,
     SIGNATURE_MARGIN,
     SYMMETRIC_DISTANCE,
+    coefficients_of,
+    hues_of,
     is_degenerate,
     is_degenerate_symmetric,
 )
@@ -279,10 +282,10 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
     plain = paktum_matrix(results, False)  # type: ignore[arg-type]
     through = paktum_matrix(results, True, ALTERNATE_PENALTY, plain_too=False)  # type: ignore[arg-type]
     marks = np.zeros((n, SIGNATURE_LENGTH))
-    signed = np.array([len(r.signature) == SIGNATURE_LENGTH for r in results])
+    signed = np.array([bool(coefficients_of(r.signature)) for r in results])
     for i, r in enumerate(results):
         if signed[i]:
-            marks[i] = np.frombuffer(r.signature, dtype=np.int8)
+            marks[i] = np.frombuffer(coefficients_of(r.signature), dtype=np.int8)
     norms = np.linalg.norm(marks, axis=1)
     cosine = (marks @ marks.T) / np.maximum(np.outer(norms, norms), 1e-12)
     both = signed[:, None] & signed[None, :]
@@ -291,9 +294,16 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
     return np.minimum(by_plain, np.where(through <= threshold, through, 10**6))
 
 
-def live_matrix(results: list[PictureHashes]) -> np.ndarray:
-    """The live rule's distances (search by image and the regroup): the signature rule, then the symmetric one."""
-    return symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
+def live_matrix(results: list[PictureHashes], hues: bool = True) -> np.ndarray:
+    """The live rule's distances (search by image and the regroup): the signature rule, then the symmetric one,
+    then (unless not `hues`) no link between two pictures whose hue marks disagree (paktum_common.hues)."""
+    distances = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
+    if not hues:
+        return distances
+    marks = b"".join(hues_of(r.signature) or bytes(HUES_LENGTH) for r in results)
+    rows = np.frombuffer(marks, dtype=np.uint8).reshape(len(results), HUES_LENGTH)
+    agree = np.stack([hue_agreement(np.broadcast_to(row, rows.shape), rows) for row in rows])
+    return np.where(agree, distances, 10**6)
 
 
 def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
@@ -471,12 +481,15 @@ def main() -> None:
     by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]
     distances = live_matrix(ours)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
+    hueless = live_matrix(ours, hues=False)  # type: ignore[arg-type]
+    report("paktum no hues", hueless, PHASH_DISTANCE, files, seconds)
     unsigned = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]
     report("paktum unsigned", unsigned, PHASH_DISTANCE, files, seconds)
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
     plain_pairs = paktum_matrix(ours, False)  # type: ignore[arg-type]
     report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
     report("paktum groups", grouped(distances, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("no hues groups", grouped(hueless, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("unsigned groups", grouped(unsigned, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:

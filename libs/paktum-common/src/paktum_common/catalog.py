@@ -91,7 +91,7 @@ def merge_documents(old: ImageDocument, new: ImageDocument) -> ImageDocument:
         update["PHashAlternates"] = new.PHashAlternates
     if not old.PHashSymmetric and new.PHashSymmetric:  # indexed before symmetric hashes were computed
         update.update(Symmetric=new.Symmetric, PHashSymmetric=new.PHashSymmetric)
-    if not old.PHashSignature and new.PHashSignature:  # indexed before signatures were computed
+    if len(new.PHashSignature) > len(old.PHashSignature):  # indexed before signatures (or hue marks) were kept
         update["PHashSignature"] = new.PHashSignature
     return old.model_copy(update=update)
 

@@ -239,9 +239,10 @@ class ImageDocument(BaseModel):
     # hashed before they were computed, which are then matched by their pHashes alone. Not shown to clients.
     Symmetric: bool = False
     PHashSymmetric: tuple[int, ...] = ()
-    # The pHash block's coefficients as signed bytes, in hex (paktum_common.dct_hash.signature): what tells a pair
-    # near by chance from a copy (paktum_common.phash.plain_links). Empty for images hashed before. Not shown.
-    PHashSignature: str = Field("", pattern=r"^([0-9a-f]{126})?$")
+    # The pHash block's coefficients as signed bytes, then the picture's hue mark, in hex (paktum_common.dct_hash
+    # .signature, paktum_common.hues): what tells a pair near by chance from a copy (paktum_common.phash.match).
+    # Empty for images hashed before signatures, without the hue mark for those hashed before hue marks. Not shown.
+    PHashSignature: str = Field("", pattern=r"^([0-9a-f]{126}([0-9a-f]{26})?)?$")
 
     @property
     def added_seconds(self) -> int:

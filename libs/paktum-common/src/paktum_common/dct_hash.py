@@ -384,7 +384,7 @@ class PictureHashes(NamedTuple):
     alternates: tuple[int, ...]
     symmetric: bool
     symmetric_hashes: tuple[int, ...]
-    signature: bytes = b""  # of the plain pHash's block (signature())
+    signature: bytes = b""  # of the plain pHash's block (signature()), then the picture's hue mark
 
     @property
     def symmetry(self) -> Symmetry | None:
@@ -392,12 +392,16 @@ class PictureHashes(NamedTuple):
         return Symmetry(self.symmetric, self.symmetric_hashes) if self.symmetric_hashes else None
 
 
-def picture_hashes(dct: np.ndarray, radial: Callable[[], RadialReading] | None = None) -> PictureHashes:
+def picture_hashes(
+    dct: np.ndarray, radial: Callable[[], RadialReading] | None = None, hues: bytes = b""
+) -> PictureHashes:
     """Every hash of one picture from its 32x32 DCT. A radial picture is symmetric, and its symmetric hashes are its
     radial hash and its band hash, by `radial` (angular_reading of the picture, asked only of a radial one), or 0
-    without a number of points."""
+    without a number of points. The signature is the block's (signature()), then the picture's `hues`
+    (paktum_common.hues.hue_mark, when given); none for a flat block."""
     plain, alternates = hashes_from_dct(dct)
     mark = signature(dct)
+    mark = mark + hues if mark else mark
     is_radial = turn_correlation(dct) >= RADIAL_CORRELATION
     symmetric = is_radial or odd_share(dct) < SYMMETRIC_SHARE
     if not is_radial:

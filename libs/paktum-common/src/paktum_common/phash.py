@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from paktum_common.hues import HUES_LENGTH, hues_agree
+
 
 def hamming(a: int, b: int) -> int:
     """How many bits two hashes differ in."""
@@ -144,7 +146,10 @@ def match(
     "none"), nor does a degenerate alternate; the plain pair wins ties.
 
     With a `distance`, whether they link at it: the least distance of a way that links, NO_MATCH when none does;
-    the plain pair links as plain_links says, given the two `signatures`."""
+    the plain pair links as plain_links says, given the two `signatures`, and no way links two pictures whose
+    signatures' hue marks disagree (paktum_common.hues)."""
+    if distance is not None and not hues_agree(hues_of(signatures[0]), hues_of(signatures[1])):
+        return NO_MATCH, "none"
     if symmetry_a is not None and symmetry_b is not None and (symmetry_a.symmetric or symmetry_b.symmetric):
         bits = symmetric_distance(symmetry_a.hashes, symmetry_b.hashes)
         if bits > (SYMMETRIC_DISTANCE if distance is None else min(SYMMETRIC_DISTANCE, distance)):
@@ -179,14 +184,29 @@ def match(
 # with one or two copies of each on the held-out ones (19.2 pairs against 14.4), and that wider search took the
 # regroup past its 15 s at a million images: not done. Images hashed before signatures have none: they link as
 # before, within the distance.
+#
+# A signature ends with the picture's hue mark (paktum_common.hues: HUES_LENGTH bytes more), which refuses every
+# way of linking two pictures of other colours; one made before hue marks were kept has none.
 SIGNATURE_LENGTH = 63
+MARKED_LENGTH = SIGNATURE_LENGTH + HUES_LENGTH
 SIGNATURE_MARGIN = 2
 SIGNATURE_KEEP = 0.85
 
 
+def coefficients_of(signature: bytes) -> bytes:
+    """A signature's coefficient part (SIGNATURE_LENGTH signed bytes), b"" when it has none."""
+    return signature[:SIGNATURE_LENGTH] if len(signature) in (SIGNATURE_LENGTH, MARKED_LENGTH) else b""
+
+
+def hues_of(signature: bytes) -> bytes:
+    """A signature's hue mark (paktum_common.hues), b"" when it has none."""
+    return signature[SIGNATURE_LENGTH:] if len(signature) == MARKED_LENGTH else b""
+
+
 def signature_cosine(a: bytes, b: bytes) -> float | None:
-    """The cosine of two signatures (signed bytes); None when either has none."""
-    if len(a) != SIGNATURE_LENGTH or len(b) != SIGNATURE_LENGTH:
+    """The cosine of two signatures' coefficients (signed bytes); None when either has none."""
+    a, b = coefficients_of(a), coefficients_of(b)
+    if not a or not b:
         return None
     va = [x - 256 if x > 127 else x for x in a]
     vb = [x - 256 if x > 127 else x for x in b]

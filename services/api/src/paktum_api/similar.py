@@ -46,6 +46,7 @@ from paktum_common.errors import (
     PaktumError,
     SearchUnavailableError,
 )
+from paktum_common.hues import HUE_SIDE, hue_mark
 from paktum_common.phash import NO_MATCH, Symmetry, match
 from paktum_common.registry import IMAGES
 
@@ -120,7 +121,11 @@ def _hashes(image: Image.Image) -> PictureHashes:
     # A radial picture's number of points and their band, read as the hasher reads them
     # (paktum_hasher.phash.angular_pixels).
     wide = (ANGULAR_SIDE, ANGULAR_SIDE)
-    return picture_hashes(dct_32(np.asarray(small)), lambda: angular_reading(np.asarray(grey.resize(wide, LANCZOS))))
+    # Its hue mark from the picture in colour, as the hasher reduces it (paktum_hasher.phash.hue_pixels).
+    hues = hue_mark(np.asarray(image.convert("RGB").resize((HUE_SIDE, HUE_SIDE), Image.Resampling.BOX)))
+    return picture_hashes(
+        dct_32(np.asarray(small)), lambda: angular_reading(np.asarray(grey.resize(wide, LANCZOS))), hues
+    )
 
 
 def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:

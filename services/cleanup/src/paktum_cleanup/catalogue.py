@@ -10,7 +10,8 @@ import numpy as np
 from paktum_cleanup.progress import Progress
 from paktum_cleanup.variants import Signatures, SymmetryRows
 from paktum_common.banned import banned_in
-from paktum_common.phash import SIGNATURE_LENGTH, Symmetry
+from paktum_common.hues import HUES_LENGTH
+from paktum_common.phash import SIGNATURE_LENGTH, Symmetry, coefficients_of, hues_of
 from paktum_common.search import SearchBackend
 
 EXPORT_BATCH = 2000
@@ -37,6 +38,8 @@ class Catalogue:
     # hashed before they were computed.
     signatures: np.ndarray = field(default_factory=lambda: np.empty((0, SIGNATURE_LENGTH), dtype=np.int8))
     signed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    # Every image's hue mark (the signature's end, paktum_common.hues), a row of zeros for one without.
+    hues: np.ndarray = field(default_factory=lambda: np.empty((0, HUES_LENGTH), dtype=np.uint8))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,6 +70,12 @@ class Catalogue:
             return None
         return self.signatures, self.signed
 
+    def hue_rows(self) -> np.ndarray | None:
+        """What the grouping tells pictures of other colours by (none when no image has a hue mark)."""
+        if self.hues.shape[0] != len(self) or not self.hues.any():
+            return None
+        return self.hues
+
     def without(self, drop: Iterable[str]) -> Catalogue:
         gone = set(drop)
         keep = [i for i, image_id in enumerate(self.ids) if image_id not in gone]
@@ -90,6 +99,7 @@ class Catalogue:
                 if self.signed.size
                 else {}
             ),
+            **({"hues": self.hues[position if keep else []]} if self.hues.shape[0] else {}),
         )
 
 
@@ -128,7 +138,8 @@ async def load_catalogue(
     symmetric: list[bool] = []
     marks = bytearray()
     signed: list[bool] = []
-    blank = bytes(SIGNATURE_LENGTH)
+    hues = bytearray()
+    blank, no_hues = bytes(SIGNATURE_LENGTH), bytes(HUES_LENGTH)
     progress.start("scan index", await search.count())
     async for batch in search.export(EXPORT_BATCH):
         for doc in batch:
@@ -145,8 +156,10 @@ async def load_catalogue(
             sym_values.extend(doc.PHashSymmetric)
             symmetric.append(doc.Symmetric)
             mark = doc.signature
-            signed.append(len(mark) == SIGNATURE_LENGTH)
-            marks += mark if len(mark) == SIGNATURE_LENGTH else blank
+            coefficients, hue = coefficients_of(mark), hues_of(mark)
+            signed.append(bool(coefficients))
+            marks += coefficients or blank
+            hues += hue or no_hues
         progress.advance(len(batch))
     progress.finish()
     starts = np.concatenate([[0], np.cumsum(np.array(alt_counts if alternates else [0] * len(ids), dtype=np.int64))])
@@ -156,4 +169,5 @@ async def load_catalogue(
         np.concatenate([[0], np.cumsum(np.array(sym_counts, dtype=np.int64))]).astype(np.int64),
         np.array(sym_values, dtype=np.uint64), np.array(symmetric, dtype=bool),
         np.frombuffer(bytes(marks), dtype=np.int8).reshape(-1, SIGNATURE_LENGTH), np.array(signed, dtype=bool),
+        np.frombuffer(bytes(hues), dtype=np.uint8).reshape(-1, HUES_LENGTH),
     )  # fmt: skip

@@ -53,6 +53,7 @@ async def regroup_all(
         catalogue.alternate_rows(),
         catalogue.symmetry_rows(),
         catalogue.signature_rows(),
+        catalogue.hue_rows(),
     )
     seconds = time.perf_counter() - started
     progress.finish()

@@ -21,6 +21,9 @@ With signatures (paktum_common.dct_hash.signature), a plain pair of two signed i
 SIGNATURE_MARGIN bits is kept only when their signatures agree (paktum_common.phash.plain_links); one refused that
 way still links through an alternate, which is then looked for on every alternate of the two (the cross search
 leaves out those near their own image's hash, whose pairs the plain search was counted on to find).
+
+With hue marks (paktum_common.hues, the signatures' end), a pair of two pictures whose hues disagree is dropped,
+however it was found (paktum_common.phash.match refuses every way for them).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from paktum_common import registry
+from paktum_common.hues import hue_agreement
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
     DEGENERATE_MIN_BITS,
@@ -109,13 +113,15 @@ def variant_pairs(
     alternates: Alternates | None = None,
     symmetry: SymmetryRows | None = None,
     signatures: Signatures | None = None,
+    hues: np.ndarray | None = None,
 ) -> np.ndarray:
     """Every pair (i, j), i < j, of non-degenerate hashes at most `distance` bits apart, sorted; with
     `alternates`, also every pair where a non-degenerate alternate of one is within alternate_distance(distance)
     of the other's hash; with `symmetry`, a pair of images that both have symmetric hashes, one of them
     symmetric, pairs by those alone, within min(SYMMETRIC_DISTANCE, distance) (paktum_common.phash.match's rule);
     with `signatures`, a plain pair of two signed images in the distance's last SIGNATURE_MARGIN bits links only
-    when they agree (paktum_common.phash.plain_links, without reaching beyond the distance).
+    when they agree (paktum_common.phash.plain_links, without reaching beyond the distance); with `hues` (every
+    image's hue mark, (n, HUES_LENGTH) uint8, zeros for none), no pair of two images whose hues disagree.
 
     `excluded` is a (k, 2) array of index pairs that must not link ("not variants" decisions).
     """
@@ -150,6 +156,8 @@ def variant_pairs(
         pairs = _unique_pairs(np.concatenate([pairs, linked]), hashes.size)
     if symmetry is not None and symmetry[1].size:
         pairs = _with_symmetric_pairs(pairs, hashes.size, distance, method, symmetry)
+    if hues is not None and pairs.size:
+        pairs = pairs[hue_agreement(hues[pairs[:, 0]], hues[pairs[:, 1]])]
     if excluded is not None and excluded.size and pairs.size:
         pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
     return _sorted_pairs(pairs)
@@ -268,8 +276,9 @@ def group_variants(
     alternates: Alternates | None = None,
     symmetry: SymmetryRows | None = None,
     signatures: Signatures | None = None,
+    hues: np.ndarray | None = None,
 ) -> Grouping:
-    pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry, signatures)
+    pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry, signatures, hues)
     return Grouping(pairs, component_labels(hashes.size, pairs, method))
 
 

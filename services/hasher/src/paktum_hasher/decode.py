@@ -108,7 +108,7 @@ class DecodedImage:
     # picture as hashed, then (transparent pictures) of it on the other background. paktum_common.dct_hash.
     symmetric: bool = False
     symmetric_hashes: tuple[int, ...] = ()
-    signature: bytes = b""  # of the plain pHash's block (paktum_common.dct_hash.signature)
+    signature: bytes = b""  # of the plain pHash's block, then the hue mark (paktum_common.dct_hash.picture_hashes)
 
     @property
     def symmetry(self) -> Symmetry | None:
@@ -298,7 +298,7 @@ def _render(
         grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
         if transpose is not None:
             grey, small = grey.transpose(transpose), small.transpose(transpose)
-        return hashes_of(grey), small
+        return hashes_of(grey, small), small
     grey = Image.new("L", image.size)
     small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])
@@ -310,7 +310,7 @@ def _render(
     if transpose is not None:
         grey = grey.transpose(transpose)
         small = small.transpose(transpose)
-    return hashes_of(grey), small
+    return hashes_of(grey, small), small
 
 
 def _as_stored(band: Image.Image) -> tuple[Image.Image, Image.Image]:

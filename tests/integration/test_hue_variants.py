@@ -1,0 +1,75 @@
+"""Hue marks on real pictures (tests/fixtures/real/hues): two pairs of distinct pictures that differ in colour alone
+(a lime's wedge and a lemon's; Hungary's flag and Honduras's), near by pHash, signatures and symmetric hashes, are
+neither related after a cleanup nor found by search by image, while a smaller copy and a mirrored one of them
+are both (real Redis, SQLite, hasher, cleanup and api)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from redis.asyncio import Redis
+
+from paktum_cleanup.run import run_cleanup
+from paktum_common.groups import related_many
+from paktum_common.hues import hues_agree
+from paktum_common.phash import NO_MATCH, hues_of, match
+from paktum_common.settings import Settings
+from paktum_hasher.decode import decode_image
+from tests.imagefiles import encode, flattened
+from tests.integration.apiserver import serve
+from tests.integration.pipeline import Pipeline
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "real" / "hues"
+NAMES = ("lime_wedge_ganson.png", "lemon_wedge_ganson.png", "hungary.png", "honduras.png")
+
+
+def seen(name: str) -> Image.Image:
+    return flattened(Image.open(FIXTURES / name).convert("RGBA"), (255, 255, 255))
+
+
+def files() -> dict[str, bytes]:
+    made = {
+        "lime-half.jpg": encode(seen(NAMES[0]).reduce(2), "JPEG", quality=90),
+        "honduras-mirror.jpg": encode(ImageOps.mirror(seen(NAMES[3])), "JPEG", quality=90),
+    }
+    return {**{name: (FIXTURES / name).read_bytes() for name in NAMES}, **made}
+
+
+def test_only_the_hues_tell_them_apart() -> None:
+    hashed = {name: decode_image(data, 120_000_000, 480) for name, data in files().items()}
+
+    def linked(a: str, b: str, hues: bool = True) -> bool:
+        x, y = hashed[a], hashed[b]
+        marks = (x.signature, y.signature) if hues else (x.signature[:63], y.signature[:63])
+        return match(x.phash, x.alternates, y.phash, y.alternates, x.symmetry, y.symmetry, 10, marks)[0] < NO_MATCH
+
+    for a, b in (("lime_wedge_ganson.png", "lemon_wedge_ganson.png"), ("hungary.png", "honduras.png")):
+        assert linked(a, b, hues=False) and not linked(a, b)  # the same to everything but the hues
+        assert not hues_agree(hues_of(hashed[a].signature), hues_of(hashed[b].signature))
+    assert linked("lime_wedge_ganson.png", "lime-half.jpg") and linked("honduras.png", "honduras-mirror.jpg")
+
+
+async def test_pictures_of_other_colours_are_not_related_nor_found_and_their_copies_are(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis, settings: Settings
+) -> None:
+    ids = await pipeline.index_files(tmp_path / "in", files(), ["clipart"])
+    lime, lemon, hungary, honduras = (ids[name] for name in NAMES)
+    smaller, mirrored = ids["lime-half.jpg"], ids["honduras-mirror.jpg"]
+
+    summary = await run_cleanup(pipeline.settings)
+
+    assert summary.ok, summary.lines()
+    related = await related_many(redis_client, list(ids.values()))
+    assert [r for r, _ in related[lime]] == [smaller] and [r for r, _ in related[smaller]] == [lime]
+    assert [r for r, _ in related[honduras]] == [mirrored] and [r for r, _ in related[mirrored]] == [honduras]
+    assert related[lemon] == [] and related[hungary] == []
+    with serve(settings) as api:
+        for name, found in (("lemon_wedge_ganson.png", [lemon]), ("hungary.png", [hungary])):
+            body = api.post("/api/similar", files={"file": ("q.png", files()[name], "image/png")}).json()
+            assert body["error"] == "" and [r["ID"] for r in body["results"]] == found, name
+        body = api.post("/api/similar", files={"file": ("q.jpg", files()["lime-half.jpg"], "image/jpeg")}).json()
+        assert [r["ID"] for r in body["results"]] == [smaller, lime]
+        graphql = f'{{ similarImages(ID: "{honduras}") {{ ID Transform }} }}'
+        answer = api.post("/query", json={"query": graphql}).json()["data"]["similarImages"]
+        assert answer == [{"ID": mirrored, "Transform": "mirror"}]
