@@ -50,7 +50,7 @@ bench-search: sync
 
 bench-groups: sync
 	$(VENV)/bin/python bench/groups.py
-	$(VENV)/bin/python bench/groups.py --alternates 7 --symmetry --signatures --brute-max 100000
+	$(VENV)/bin/python bench/groups.py --alternates 7 --symmetry --signatures --hues --brute-max 100000
 
 # Real pictures and known variants of each kind (flips, rotations, crops, flattenings...): recall per kind and
 # false pairs, for Paktum beside imagehash.phash and PDQ (the `bench` dependency group, not in any image).

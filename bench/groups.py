@@ -5,8 +5,8 @@ Generates N pHashes (uniform random filler, planted clusters at 1-10 bits from a
 (measured up to --brute-max, extrapolated quadratically beyond), pairs found against brute force,
 and a pure-Python double loop measured on a small N and extrapolated.
 
-    make bench-groups            # N = 10k, 100k, 1M: plain, then with 7 alternates, symmetric hashes and signatures
-    .venv/bin/python bench/groups.py --alternates 7 --symmetry --signatures --sizes 10000 100000 1000000
+    make bench-groups            # N = 10k, 100k, 1M: plain, then with 7 alternates, symmetric hashes, signatures, hues
+    .venv/bin/python bench/groups.py --alternates 7 --symmetry --signatures --hues --sizes 10000 100000 1000000
     .venv/bin/python bench/groups.py --sizes 10000 100000 1000000 --numpy-path
 """
 
@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from paktum_cleanup import variants
+from paktum_common.hues import HUES_LENGTH
 from paktum_common.phash import SIGNATURE_LENGTH, SIGNATURE_MARGIN, SYMMETRIC_DISTANCE, alternate_distance
 
 T = TypeVar("T")
@@ -115,6 +116,17 @@ def make_signatures(hashes: np.ndarray, seed: int = 0) -> variants.Signatures:
     return rng.integers(-127, 128, size=(hashes.size, SIGNATURE_LENGTH), dtype=np.int8), np.ones(hashes.size, bool)
 
 
+def make_hues(n: int, seed: int = 0) -> np.ndarray:
+    """Every image's hue mark (paktum_common.hues), each drawn at random: a mean chroma from 0 to 255 (a few below
+    the floor, with no hue to go by) and hue shares from a flat Dirichlet draw, so that most pairs found are
+    measured and many refused."""
+    rng = np.random.default_rng(seed + 4)
+    rows = np.zeros((n, HUES_LENGTH), dtype=np.uint8)
+    rows[:, 0] = rng.integers(0, 256, n)
+    rows[:, 1:] = np.rint(rng.dirichlet(np.ones(HUES_LENGTH - 1), n) * 255)
+    return rows
+
+
 def timed(func: Callable[[], T]) -> tuple[T, float]:
     gc.collect()
     started = time.perf_counter()
@@ -167,6 +179,10 @@ def main() -> None:
         "them (paktum_common.phash.plain_links)",
     )  # fmt: skip
     parser.add_argument(
+        "--hues", action="store_true",
+        help="a hue mark for every image: no pair of two whose hues disagree (paktum_common.hues)",
+    )  # fmt: skip
+    parser.add_argument(
         "--symmetry", action="store_true",
         help=f"symmetric hashes for every image ({SYMMETRIC_SHARE:.0%} symmetric, {SECOND_SHARE:.0%} with two): "
         "a pair with a symmetric side matched by them alone",
@@ -198,6 +214,8 @@ def main() -> None:
             f"with signatures: plain pairs beyond {DISTANCE - SIGNATURE_MARGIN} bits decided by their signatures "
             "(random here: every one refused, then looked for through the alternates)\n"
         )
+    if args.hues:
+        print("with hue marks: random, every pair found measured by them (paktum_common.hues.hue_agreement)\n")
     if args.symmetry:
         print(
             f"with symmetric hashes: {SYMMETRIC_SHARE:.0%} of the images symmetric, matched by them alone within "
@@ -208,22 +226,29 @@ def main() -> None:
         alts = make_alternates(hashes, args.alternates) if args.alternates else None
         sym = make_symmetry(n) if args.symmetry else None
         marks = make_signatures(hashes) if args.signatures else None
+        hued = make_hues(n) if args.hues else None
         grouping, ours = timed(
-            lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, method, None, a, y, m)
+            lambda h=hashes, a=alts, y=sym, m=marks, u=hued: variants.group_variants(
+                h, DISTANCE, method, None, a, y, m, u
+            )
         )
         peak = peak_memory(
-            lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, method, None, a, y, m)
+            lambda h=hashes, a=alts, y=sym, m=marks, u=hued: variants.group_variants(
+                h, DISTANCE, method, None, a, y, m, u
+            )
         )
         total_pairs = n * (n - 1) / 2
         if n <= args.brute_max:
-            if alts is None and sym is None and marks is None:
+            if alts is None and sym is None and marks is None and hued is None:
                 brute_pairs, brute = timed(lambda h=hashes: variants.pairs_brute_force(h, DISTANCE))
                 # Brute force does not skip degenerate hashes; compare on the same footing.
                 usable = ~variants.degenerate_mask(hashes)
                 brute_pairs = variants._sorted_pairs(brute_pairs[usable[brute_pairs[:, 0]] & usable[brute_pairs[:, 1]]])
             else:
                 brute_pairs, brute = timed(
-                    lambda h=hashes, a=alts, y=sym, m=marks: variants.variant_pairs(h, DISTANCE, "brute", None, a, y, m)
+                    lambda h=hashes, a=alts, y=sym, m=marks, u=hued: variants.variant_pairs(
+                        h, DISTANCE, "brute", None, a, y, m, u
+                    )
                 )
             same = "yes" if np.array_equal(brute_pairs, grouping.pairs) else "NO"
             brute_per_pair = brute / total_pairs
@@ -239,7 +264,9 @@ def main() -> None:
         )
         if args.numpy_path:
             numpy_grouping, numpy_seconds = timed(
-                lambda h=hashes, a=alts, y=sym, m=marks: variants.group_variants(h, DISTANCE, "numpy", None, a, y, m)
+                lambda h=hashes, a=alts, y=sym, m=marks, u=hued: variants.group_variants(
+                    h, DISTANCE, "numpy", None, a, y, m, u
+                )
             )
             assert np.array_equal(numpy_grouping.pairs, grouping.pairs), "numpy path disagrees"
             row += f" | {human(numpy_seconds):>10}"
