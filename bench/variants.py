@@ -57,6 +57,7 @@ import numpy as np
 from hasher import HERE, Sample, collect, fetch_corpus
 from PIL import Image, ImageDraw, ImageEnhance
 
+from paktum_cleanup.bridges import unbridged
 from paktum_cleanup.variants import component_labels
 from paktum_common.dct_hash import PictureHashes
 from paktum_common.hues import HUES_LENGTH, hue_agreement
@@ -300,10 +301,15 @@ def live_matrix(results: list[PictureHashes], hues: bool = True) -> np.ndarray:
     distances = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
     if not hues:
         return distances
-    marks = b"".join(hues_of(r.signature) or bytes(HUES_LENGTH) for r in results)
-    rows = np.frombuffer(marks, dtype=np.uint8).reshape(len(results), HUES_LENGTH)
+    rows = hue_rows(results)
     agree = np.stack([hue_agreement(np.broadcast_to(row, rows.shape), rows) for row in rows])
     return np.where(agree, distances, 10**6)
+
+
+def hue_rows(results: list[PictureHashes]) -> np.ndarray:
+    """Every file's hue mark (paktum_common.hues), a row of zeros for none: as the regroup reads them."""
+    marks = b"".join(hues_of(r.signature) or bytes(HUES_LENGTH) for r in results)
+    return np.frombuffer(marks, dtype=np.uint8).reshape(len(results), HUES_LENGTH)
 
 
 def symmetric_matrix(results: list[PictureHashes], usual: np.ndarray) -> np.ndarray:
@@ -378,12 +384,15 @@ def print_header() -> None:
     print("-" * (24 + 7 * len(KINDS) + 20))
 
 
-def grouped(distances: np.ndarray, threshold: int) -> np.ndarray:
+def grouped(distances: np.ndarray, threshold: int, hues: np.ndarray | None = None) -> np.ndarray:
     """What the api shows after `paktum cleanup`: every image related to every other of its variant group, the
-    connected components of the pairs within `threshold` (the cleanup's own component_labels), as a distance
-    matrix report() reads (0: in one group)."""
+    connected components of the pairs within `threshold` (the cleanup's own component_labels; with `hues`, split
+    where images without colour bridge disagreeing ones, as the regroup splits them: paktum_cleanup.bridges), as a
+    distance matrix report() reads (0: in one group)."""
     pairs = np.argwhere(np.triu(distances <= threshold, 1))
     labels = component_labels(distances.shape[0], pairs)
+    if hues is not None:
+        labels = unbridged(labels, pairs, hues, lambda i, j: int(distances[i, j]))
     labels[labels < 0] = -1 - np.flatnonzero(labels < 0)  # an image in no group is alone
     return np.where(labels[:, None] == labels[None, :], 0, 10**6)
 
@@ -488,7 +497,7 @@ def main() -> None:
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
     plain_pairs = paktum_matrix(ours, False)  # type: ignore[arg-type]
     report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
-    report("paktum groups", grouped(distances, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("paktum groups", grouped(distances, PHASH_DISTANCE, hue_rows(ours)), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
     report("no hues groups", grouped(hueless, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("unsigned groups", grouped(unsigned, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)

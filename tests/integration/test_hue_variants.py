@@ -1,7 +1,8 @@
 """Hue marks on real pictures (tests/fixtures/real/hues): two pairs of distinct pictures that differ in colour alone
 (a lime's wedge and a lemon's; Hungary's flag and Honduras's), near by pHash, signatures and symmetric hashes, are
 neither related after a cleanup nor found by search by image, while a smaller copy and a mirrored one of them
-are both (real Redis, SQLite, hasher, cleanup and api)."""
+are both; a grey copy of the lime, which links to both wedges, is grouped with the lime alone (real Redis,
+SQLite, hasher, cleanup and api)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def files() -> dict[str, bytes]:
     made = {
         "lime-half.jpg": encode(seen(NAMES[0]).reduce(2), "JPEG", quality=90),
         "honduras-mirror.jpg": encode(ImageOps.mirror(seen(NAMES[3])), "JPEG", quality=90),
+        "lime-grey.jpg": encode(seen(NAMES[0]).convert("L"), "JPEG", quality=90),
     }
     return {**{name: (FIXTURES / name).read_bytes() for name in NAMES}, **made}
 
@@ -48,6 +50,8 @@ def test_only_the_hues_tell_them_apart() -> None:
         assert linked(a, b, hues=False) and not linked(a, b)  # the same to everything but the hues
         assert not hues_agree(hues_of(hashed[a].signature), hues_of(hashed[b].signature))
     assert linked("lime_wedge_ganson.png", "lime-half.jpg") and linked("honduras.png", "honduras-mirror.jpg")
+    # A grey copy has no hue to go by: it links to both wedges, and would put them in one group.
+    assert linked("lime-grey.jpg", "lime_wedge_ganson.png") and linked("lime-grey.jpg", "lemon_wedge_ganson.png")
 
 
 async def test_pictures_of_other_colours_are_not_related_nor_found_and_their_copies_are(
@@ -55,21 +59,25 @@ async def test_pictures_of_other_colours_are_not_related_nor_found_and_their_cop
 ) -> None:
     ids = await pipeline.index_files(tmp_path / "in", files(), ["clipart"])
     lime, lemon, hungary, honduras = (ids[name] for name in NAMES)
-    smaller, mirrored = ids["lime-half.jpg"], ids["honduras-mirror.jpg"]
+    smaller, mirrored, grey = ids["lime-half.jpg"], ids["honduras-mirror.jpg"], ids["lime-grey.jpg"]
 
     summary = await run_cleanup(pipeline.settings)
 
     assert summary.ok, summary.lines()
     related = await related_many(redis_client, list(ids.values()))
-    assert [r for r, _ in related[lime]] == [smaller] and [r for r, _ in related[smaller]] == [lime]
+    # The grey copy goes with the wedge it is nearest (paktum_cleanup.bridges), and does not bridge the two.
+    assert sorted(r for r, _ in related[lime]) == sorted([smaller, grey])
+    assert sorted(r for r, _ in related[grey]) == sorted([lime, smaller])
     assert [r for r, _ in related[honduras]] == [mirrored] and [r for r, _ in related[mirrored]] == [honduras]
     assert related[lemon] == [] and related[hungary] == []
     with serve(settings) as api:
-        for name, found in (("lemon_wedge_ganson.png", [lemon]), ("hungary.png", [hungary])):
+        # Search by image measures each pair alone: the grey copy is as near the lemon's wedge as it is.
+        for name, found in (("lemon_wedge_ganson.png", [lemon, grey]), ("hungary.png", [hungary])):
             body = api.post("/api/similar", files={"file": ("q.png", files()[name], "image/png")}).json()
             assert body["error"] == "" and [r["ID"] for r in body["results"]] == found, name
         body = api.post("/api/similar", files={"file": ("q.jpg", files()["lime-half.jpg"], "image/jpeg")}).json()
-        assert [r["ID"] for r in body["results"]] == [smaller, lime]
+        found = [r["ID"] for r in body["results"]]
+        assert found[0] == smaller and sorted(found[1:]) == sorted([lime, grey]) and lemon not in found
         graphql = f'{{ similarImages(ID: "{honduras}") {{ ID Transform }} }}'
         answer = api.post("/query", json={"query": graphql}).json()["data"]["similarImages"]
         assert answer == [{"ID": mirrored, "Transform": "mirror"}]

@@ -278,8 +278,16 @@ def group_variants(
     signatures: Signatures | None = None,
     hues: np.ndarray | None = None,
 ) -> Grouping:
+    """variant_pairs, and the groups they make: their connected components, with hues split where images without
+    colour bridge coloured ones whose hues disagree (paktum_cleanup.bridges)."""
     pairs = variant_pairs(hashes, distance, method, excluded, alternates, symmetry, signatures, hues)
-    return Grouping(pairs, component_labels(hashes.size, pairs, method))
+    labels = component_labels(hashes.size, pairs, method)
+    if hues is not None:
+        from paktum_cleanup import bridges  # it builds on component_labels, below
+
+        weight = bridges.match_weight(hashes, distance, alternates, symmetry, signatures, hues)
+        labels = bridges.unbridged(labels, pairs, hues, weight)
+    return Grouping(pairs, labels)
 
 
 def _chunk_join(held: np.ndarray, streamed: np.ndarray | None, distance: int) -> np.ndarray:
