@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 from paktum_common.hues import HUES_LENGTH, hues_agree
 
 
@@ -208,10 +210,10 @@ def signature_cosine(a: bytes, b: bytes) -> float | None:
     a, b = coefficients_of(a), coefficients_of(b)
     if not a or not b:
         return None
-    va = [x - 256 if x > 127 else x for x in a]
-    vb = [x - 256 if x > 127 else x for x in b]
-    norm = math.sqrt(sum(x * x for x in va) * sum(x * x for x in vb))
-    return sum(x * y for x, y in zip(va, vb, strict=True)) / norm if norm else None
+    va = np.frombuffer(a, dtype=np.int8).astype(np.int64)
+    vb = np.frombuffer(b, dtype=np.int8).astype(np.int64)
+    norm = math.sqrt(int(va @ va) * int(vb @ vb))  # whole numbers: exact, as a sum in Python would be
+    return int(va @ vb) / norm if norm else None
 
 
 def plain_links(bits: int, distance: int, cosine: float | None) -> bool:

@@ -16,6 +16,7 @@ grey, turn and flattening recall.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Callable
 
@@ -43,16 +44,17 @@ def unbridged(labels: np.ndarray, pairs: np.ndarray, hues: np.ndarray, weight: W
     parts = component_labels(n, pairs[both])
     parts = np.where(parts >= 0, parts, np.arange(n))
     members = np.flatnonzero(coloured & (labels >= 0))
-    found = np.unique(np.stack([labels[members], parts[members]], axis=1), axis=0)
-    groups, counts = np.unique(found[:, 0], return_counts=True)
-    several = groups[counts > 1]
+    found = np.unique(np.stack([labels[members], parts[members]], axis=1), axis=0)  # by group, then part
+    groups, starts, counts = np.unique(found[:, 0], return_index=True, return_counts=True)
+    several = np.flatnonzero(counts > 1)
     if not several.size:
         return labels
     split = labels.copy()
     order = np.argsort(labels[pairs[:, 0]], kind="stable")
     edge_groups = labels[pairs[order, 0]]
-    for group in several.tolist():
-        anchors = found[found[:, 0] == group, 1]
+    for at in several.tolist():
+        group = int(groups[at])
+        anchors = found[starts[at] : starts[at] + counts[at], 1]
         if _agree(hues[anchors]):
             continue
         low, high = np.searchsorted(edge_groups, [group, group + 1])
@@ -121,6 +123,7 @@ def match_weight(
     alt_rows = _Ragged(*alternates) if alternates is not None else None
     sym_rows = _Ragged(symmetry[1], symmetry[2]) if symmetry is not None else None
 
+    @functools.cache
     def hashed(i: int) -> tuple[int, tuple[int, ...], Symmetry | None, bytes]:
         alts = alt_rows.of(i) if alt_rows is not None else ()
         sym = sym_rows.of(i) if sym_rows is not None else ()
@@ -136,12 +139,16 @@ def match_weight(
 
 
 class _Ragged:
-    """(owner, value) rows, each owner's values looked up by binary search (the rows sorted by owner once)."""
+    """(owner, value) rows, each owner's values looked up by binary search (the rows sorted by owner, unless they
+    are already: Catalogue's are)."""
 
     def __init__(self, owners: np.ndarray, values: np.ndarray) -> None:
-        order = np.argsort(owners, kind="stable")
-        self.owners, self.values = owners[order], values[order]
+        if owners.size > 1 and bool(np.any(owners[1:] < owners[:-1])):
+            order = np.argsort(owners, kind="stable")
+            owners, values = owners[order], values[order]
+        self.owners, self.values = owners, values
 
     def of(self, owner: int) -> tuple[int, ...]:
-        low, high = np.searchsorted(self.owners, [owner, owner + 1])
-        return tuple(int(v) for v in self.values[low:high])
+        low = int(np.searchsorted(self.owners, owner))
+        high = int(np.searchsorted(self.owners, owner, side="right"))
+        return tuple(self.values[low:high].tolist())
