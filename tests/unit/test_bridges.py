@@ -69,3 +69,13 @@ def test_group_variants_splits_by_the_distance_the_pairs_link_at() -> None:
         assert grouping.pairs.tolist() == [[0, 2], [1, 2]], method  # the lime and the lemon do not pair
         assert grouping.labels.tolist() == [0, -1, 0], method
         assert [g.tolist() for g in grouping.groups()] == [[0, 2]], method
+
+
+def test_parts_of_one_colour_stay_together_when_another_colour_is_split_off() -> None:
+    # A grey hub (0) links two lime copies that do not link each other (1, 2: a heavy watermark) and a lemon (3).
+    kinds = [GREY, GREEN, GREEN, YELLOW]
+    assert split(kinds, {(0, 1): 2, (0, 2): 6, (0, 3): 5}) == [0, 0, 0, -1]
+    # Many parts, one colour but for one: one group of all but the odd one out, whose hub is nearest the limes.
+    many = [GREY, *([GREEN] * 300), YELLOW]
+    edges = {(0, i): 3 for i in range(1, 302)}
+    assert split(many, edges) == [0] * 301 + [-1]
