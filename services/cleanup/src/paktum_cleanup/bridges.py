@@ -9,7 +9,7 @@ image without hue (below the floor, or hashed before hue marks) joins the group 
 the nearest first (the way Prim's algorithm grows a tree from several roots at once): a grey copy goes with the
 picture it is nearest, and the mirrored copy of that grey copy after it.
 
-Measured with bench/variants.py (groups, false pairs of files): 2,961 -> 2,210 on 290 pictures, 8,688 -> 6,673
+Measured with bench/variants.py (groups, false pairs of files): 2,961 -> 2,242 on 290 pictures, 8,688 -> 6,673
 and 5,753 -> 4,634 on two draws of 300 held-out ones, with the same recall of every kind; weighing the links by
 the plain pHash distance instead of the way they link (a turned copy links through an alternate) cost 0.01 of
 grey, turn and flattening recall.
