@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 
 from paktum_cleanup.run import run_cleanup
 from paktum_common.groups import related_many
-from paktum_common.hues import hues_agree
+from paktum_common.hues import HUES_LENGTH, hues_agree
 from paktum_common.phash import NO_MATCH, hues_of, match
 from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
+from paktum_hasher.rehash import Rehasher
 from tests.imagefiles import encode, flattened
 from tests.integration.apiserver import serve
 from tests.integration.pipeline import Pipeline
@@ -81,3 +82,25 @@ async def test_pictures_of_other_colours_are_not_related_nor_found_and_their_cop
         graphql = f'{{ similarImages(ID: "{honduras}") {{ ID Transform }} }}'
         answer = api.post("/query", json={"query": graphql}).json()["data"]["similarImages"]
         assert answer == [{"ID": mirrored, "Transform": "mirror"}]
+
+
+async def test_images_hashed_before_hue_marks_link_as_before_until_a_rehash_gives_them_one(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    names = ("lime_wedge_ganson.png", "lemon_wedge_ganson.png")
+    ids = await pipeline.index_files(tmp_path / "in", {name: files()[name] for name in names}, ["fruit"])
+    lime, lemon = ids[names[0]], ids[names[1]]
+    documents = await pipeline.search.get_documents([lime, lemon])
+    # What the hasher before hue marks stored: the signature's coefficients alone.
+    older = [doc.model_copy(update={"PHashSignature": doc.PHashSignature[:126]}) for doc in documents.values()]
+    await pipeline.search.add_documents(older)
+
+    assert (await run_cleanup(pipeline.settings)).ok
+    assert [r for r, _ in (await related_many(redis_client, [lime]))[lime]] == [lemon]  # no hue to tell them by
+
+    summary = await Rehasher(pipeline.settings, redis_client, pipeline.catalog, pipeline.worker.ingestor.pool).run()
+    assert (summary.changed, summary.unchanged) == (2, 0)
+    marked = await pipeline.search.get_documents([lime, lemon])
+    assert all(len(doc.PHashSignature) == 2 * (63 + HUES_LENGTH) for doc in marked.values())
+    assert (await run_cleanup(pipeline.settings)).ok
+    assert (await related_many(redis_client, [lime, lemon])) == {lime: [], lemon: []}
