@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from paktum_cleanup import variants
 from paktum_common import hues
-from paktum_common.dct_hash import picture_hashes
+from paktum_common.dct_hash import picture_hashes, with_hues
 from paktum_common.hues import FLOOR_BYTE, HUE_BINS, HUES_LENGTH, hue_agreement, hues_agree
 from paktum_common.phash import NO_MATCH, SIGNATURE_LENGTH, coefficients_of, hues_of, match
 from paktum_hasher.phash import hue_pixels
@@ -68,18 +68,18 @@ def test_copies_agree_and_another_colour_does_not() -> None:
 def test_a_signature_ends_with_the_hue_mark() -> None:
     coefficients = dct(grey(1))
     mark = hue_mark(wedge(LIME))
-    signature = picture_hashes(coefficients, hues=mark).signature
+    signature = with_hues(picture_hashes(coefficients), mark).signature
     assert coefficients_of(signature) == picture_hashes(coefficients).signature and hues_of(signature) == mark
     assert hues_of(picture_hashes(coefficients).signature) == b""  # an older signature: no mark, same coefficients
     assert coefficients_of(signature[:-1]) == b"" and hues_of(signature[:-1]) == b""  # neither length: nothing
     flat = dct(np.full((32, 32), 90.0))
-    assert picture_hashes(flat, hues=mark).signature == b""
+    assert with_hues(picture_hashes(flat), mark).signature == b""
 
 
 def test_match_at_a_distance_refuses_every_way_between_pictures_of_other_colours() -> None:
     pixels = dct(grey(2))
-    lime = picture_hashes(pixels, hues=hue_mark(wedge(LIME)))
-    lemon = picture_hashes(pixels, hues=hue_mark(wedge(LEMON)))
+    lime = with_hues(picture_hashes(pixels), hue_mark(wedge(LIME)))
+    lemon = with_hues(picture_hashes(pixels), hue_mark(wedge(LEMON)))
     marks = (lime.signature, lemon.signature)
     assert match(lime.plain, lime.alternates, lemon.plain, lemon.alternates, distance=10, signatures=marks) == (
         NO_MATCH,
@@ -142,4 +142,6 @@ def test_a_mark_of_any_picture_size_and_mode() -> None:
         assert len(hue_mark(image)) == HUES_LENGTH
     with pytest.raises(ValueError, match="32x32 RGB"):
         hues.hue_mark(np.zeros((32, 32), dtype=np.uint8))
-    assert len(picture_hashes(dct(grey(1)), hues=hue_mark(picture(1))).signature) == SIGNATURE_LENGTH + HUES_LENGTH
+    assert (
+        len(with_hues(picture_hashes(dct(grey(1))), hue_mark(picture(1))).signature) == SIGNATURE_LENGTH + HUES_LENGTH
+    )

@@ -392,16 +392,12 @@ class PictureHashes(NamedTuple):
         return Symmetry(self.symmetric, self.symmetric_hashes) if self.symmetric_hashes else None
 
 
-def picture_hashes(
-    dct: np.ndarray, radial: Callable[[], RadialReading] | None = None, hues: bytes = b""
-) -> PictureHashes:
+def picture_hashes(dct: np.ndarray, radial: Callable[[], RadialReading] | None = None) -> PictureHashes:
     """Every hash of one picture from its 32x32 DCT. A radial picture is symmetric, and its symmetric hashes are its
     radial hash and its band hash, by `radial` (angular_reading of the picture, asked only of a radial one), or 0
-    without a number of points. The signature is the block's (signature()), then the picture's `hues`
-    (paktum_common.hues.hue_mark, when given); none for a flat block."""
+    without a number of points."""
     plain, alternates = hashes_from_dct(dct)
     mark = signature(dct)
-    mark = mark + hues if mark else mark
     is_radial = turn_correlation(dct) >= RADIAL_CORRELATION
     symmetric = is_radial or odd_share(dct) < SYMMETRIC_SHARE
     if not is_radial:
@@ -411,6 +407,12 @@ def picture_hashes(
         return PictureHashes(plain, alternates, symmetric, (0,), mark)
     hashes = (radial_hash(reading.order, dct), band_hash(reading, dct))
     return PictureHashes(plain, alternates, symmetric, hashes, mark)
+
+
+def with_hues(hashed: PictureHashes, hues: bytes) -> PictureHashes:
+    """The hashes with the picture's hue mark (paktum_common.hues.hue_mark) at the end of the signature, as the
+    hasher stores them; none for a flat block, which has no signature."""
+    return hashed._replace(signature=hashed.signature + hues) if hashed.signature else hashed
 
 
 def with_other_background(hashed: PictureHashes, other: PictureHashes) -> PictureHashes:

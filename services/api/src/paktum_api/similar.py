@@ -37,6 +37,7 @@ from paktum_common.dct_hash import (
     draft_box,
     picture_hashes,
     transparent_hashes,
+    with_hues,
 )
 from paktum_common.download import download
 from paktum_common.errors import (
@@ -88,11 +89,14 @@ def query_hashes(data: bytes, max_pixels: int, thumbnail_size: int, phash_mode: 
                 opened.draft(None, draft_box(opened.width, opened.height, thumbnail_size))
             image = ImageOps.exif_transpose(opened)
             image.load()
-            if image.mode in ALPHA_MODES or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                on_white, on_black = _hashes(_flatten(rgba, (255, 255, 255))), _hashes(_flatten(rgba, (0, 0, 0)))
-                return transparent_hashes(on_white, on_black, lambda: _hashes(image))[0]
-            return _hashes(image)
+            if not (image.mode in ALPHA_MODES or "transparency" in image.info):
+                return with_hues(_hashes(image), _hue_mark(image))
+            rgba = image.convert("RGBA")
+            pictures = {"white": _flatten(rgba, (255, 255, 255)), "black": _flatten(rgba, (0, 0, 0)), "stored": image}
+            hashes, hashed = transparent_hashes(
+                _hashes(pictures["white"]), _hashes(pictures["black"]), lambda: _hashes(image)
+            )
+            return with_hues(hashes, _hue_mark(pictures[hashed]))  # of the picture hashed, as the hasher takes it
     except BadImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -121,11 +125,12 @@ def _hashes(image: Image.Image) -> PictureHashes:
     # A radial picture's number of points and their band, read as the hasher reads them
     # (paktum_hasher.phash.angular_pixels).
     wide = (ANGULAR_SIDE, ANGULAR_SIDE)
-    # Its hue mark from the picture in colour, as the hasher reduces it (paktum_hasher.phash.hue_pixels).
-    hues = hue_mark(np.asarray(image.convert("RGB").resize((HUE_SIDE, HUE_SIDE), Image.Resampling.BOX)))
-    return picture_hashes(
-        dct_32(np.asarray(small)), lambda: angular_reading(np.asarray(grey.resize(wide, LANCZOS))), hues
-    )
+    return picture_hashes(dct_32(np.asarray(small)), lambda: angular_reading(np.asarray(grey.resize(wide, LANCZOS))))
+
+
+def _hue_mark(picture: Image.Image) -> bytes:
+    """Its hue mark from the picture in colour, reduced as the hasher reduces it (paktum_hasher.phash.hue_pixels)."""
+    return hue_mark(np.asarray(picture.convert("RGB").resize((HUE_SIDE, HUE_SIDE), Image.Resampling.BOX)))
 
 
 def _flatten(rgba: Image.Image, colour: tuple[int, int, int]) -> Image.Image:

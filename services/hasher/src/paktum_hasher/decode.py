@@ -30,12 +30,12 @@ from typing import Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from paktum_common.dct_hash import PictureHashes, draft_box, fit, transparent_hashes
+from paktum_common.dct_hash import PictureHashes, draft_box, fit, transparent_hashes, with_hues
 from paktum_common.errors import BadImageError
 from paktum_common.phash import Symmetry
 from paktum_common.settings import Settings
 from paktum_hasher.jpeg_scans import dc_scans_only, scan_count
-from paktum_hasher.phash import hashes_of
+from paktum_hasher.phash import hashes_of, hues_of_picture
 from paktum_hasher.pool import memory_refusal
 
 PhashMode = Literal["fast", "exact"]
@@ -173,6 +173,7 @@ def _decode(
     image.load()
     transpose = ORIENTATION_TRANSPOSE.get(orientation)
     hashes, picture = _phash_and_picture(image, fit(image.width, image.height, thumbnail_size), transpose)
+    hashes = with_hues(hashes, hues_of_picture(picture))  # of the picture hashed, in colour
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     thumbnail = _resized(picture, thumbnail_size)
@@ -298,7 +299,7 @@ def _render(
         grey, small = image.convert("L"), image.reduce(factor) if factor != (1, 1) else image
         if transpose is not None:
             grey, small = grey.transpose(transpose), small.transpose(transpose)
-        return hashes_of(grey, small), small
+        return hashes_of(grey), small
     grey = Image.new("L", image.size)
     small = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(factor[1], BAND_PIXELS // width // factor[1] * factor[1])
@@ -310,7 +311,7 @@ def _render(
     if transpose is not None:
         grey = grey.transpose(transpose)
         small = small.transpose(transpose)
-    return hashes_of(grey, small), small
+    return hashes_of(grey), small
 
 
 def _as_stored(band: Image.Image) -> tuple[Image.Image, Image.Image]:

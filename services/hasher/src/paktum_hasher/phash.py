@@ -36,17 +36,20 @@ def phash_set(image: Image.Image) -> tuple[int, tuple[int, ...]]:
     return hashes_from_dct(phash_dct(image))
 
 
-def hashes_of(image: Image.Image, picture: Image.Image | None = None) -> PictureHashes:
+def hashes_of(image: Image.Image) -> PictureHashes:
     """phash_set's hashes, and whether the picture is symmetric with its symmetric hash, from the one DCT (and,
-    for a radial picture only, its number of points and their band from the picture at ANGULAR_SIDE); with the
-    `picture` in colour (`image` is its grey), its hue mark in the signature (paktum_common.hues)."""
-    hues = hue_mark(hue_pixels(picture)) if picture is not None else b""
-    return picture_hashes(phash_dct(image), lambda: angular_reading(angular_pixels(image)), hues)
+    for a radial picture only, its number of points and their band from the picture at ANGULAR_SIDE)."""
+    return picture_hashes(phash_dct(image), lambda: angular_reading(angular_pixels(image)))
 
 
 def hue_pixels(picture: Image.Image) -> np.ndarray:
     """The RGB picture at HUE_SIDE x HUE_SIDE (a box filter) that paktum_common.hues.hue_mark reads."""
     return np.asarray(picture.convert("RGB").resize((HUE_SIDE, HUE_SIDE), Image.Resampling.BOX))
+
+
+def hues_of_picture(picture: Image.Image) -> bytes:
+    """The hue mark of a picture as seen, in colour (paktum_common.hues)."""
+    return hue_mark(hue_pixels(picture))
 
 
 def angular_pixels(image: Image.Image) -> np.ndarray:
