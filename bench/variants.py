@@ -408,15 +408,17 @@ def sampled(files: list[File], per_picture: int, seed: int) -> list[File]:
     return kept
 
 
-def sample_pictures(corpus: Path) -> list[Sample]:
+def sample_pictures(corpus: Path, packages: dict[str, int | None] = PACKAGES) -> list[Sample]:
     """The sample's pictures (fetched into `corpus` first), taken in turn from each package, so that --limit keeps
     the mix of wallpapers and clip art. A package ships one picture in several sizes (Elephants.jpg,
-    Elephants_3840x2160.jpg): one picture."""
-    fetch_corpus(corpus, PACKAGES)
+    Elephants_3840x2160.jpg; or Kay/contents/images/1920x1080.png beside 3840x2160.png): one picture."""
+    fetch_corpus(corpus, packages)
     by_package: dict[str, list[Sample]] = {}
     named: set[tuple[str, str]] = set()
-    for sample in collect(corpus, PACKAGES):
-        name = (sample.package, SIZE_SUFFIX.sub("", Path(sample.path).stem))
+    for sample in collect(corpus, packages):
+        path = Path(sample.path)
+        stem = SIZE_SUFFIX.sub("", path.stem)
+        name = (sample.package, stem if stem else str(path.parent))  # a file named by its size alone: its folder
         if name not in named:
             named.add(name)
             by_package.setdefault(sample.package, []).append(sample)
@@ -454,10 +456,18 @@ def main() -> None:
         "--held-out", type=int, metavar="N", default=0,
         help="N other openclipart-png pictures, drawn at random outside the sample, instead of it",
     )  # fmt: skip
+    parser.add_argument(
+        "--packages", nargs="+", metavar="PACKAGE", default=[],
+        help="every picture of these Debian packages (apt-get download), instead of the sample: other pictures, "
+        "e.g. plasma-workspace-wallpapers",
+    )  # fmt: skip
     args = parser.parse_args()
-    samples = (
-        held_out_pictures(args.corpus, args.held_out, args.seed) if args.held_out else sample_pictures(args.corpus)
-    )
+    if args.packages:
+        samples = sample_pictures(args.corpus, dict.fromkeys(args.packages))
+    elif args.held_out:
+        samples = held_out_pictures(args.corpus, args.held_out, args.seed)
+    else:
+        samples = sample_pictures(args.corpus)
     files: list[File] = []
     names: dict[int, str] = {}
     transparent = 0
