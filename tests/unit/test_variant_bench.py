@@ -163,3 +163,24 @@ def test_the_api_bench_reads_search_by_image_as_a_user_would() -> None:
     distances = api_bench.similar_distances(similar, files)
     assert distances[0, 1] == 0  # read as report() reads it: [original, variant]
     assert distances[1, 2] == distances[2, 1] == 0 and distances[0, 2] == distances[2, 0] > 10
+
+
+def test_a_package_is_one_picture_per_name_or_per_folder_of_sizes(tmp_path: Path) -> None:
+    unpacked = tmp_path / "wallpapers"
+    files = {
+        "Kay/contents/images/1920x1080.png": (10, 20, 30),
+        "Kay/contents/images/3840x2160.png": (10, 20, 30),
+        "Kay/contents/images_dark/1920x1080.png": (1, 2, 3),
+        "Elephants.png": (40, 50, 60),
+        "Elephants_3840x2160.png": (40, 50, 61),
+    }
+    for name, colour in files.items():
+        (unpacked / name).parent.mkdir(parents=True, exist_ok=True)
+        (unpacked / name).write_bytes(png(Image.new("RGB", (8, 8), colour)))
+    (unpacked / ".unpacked").touch()  # as fetched: nothing to download
+    pictures = variant_bench.sample_pictures(tmp_path, {"wallpapers": None})
+    assert sorted(Path(p.path).relative_to("wallpapers").as_posix() for p in pictures) == [
+        "Elephants.png",
+        "Kay/contents/images/1920x1080.png",
+        "Kay/contents/images_dark/1920x1080.png",
+    ]
