@@ -63,14 +63,17 @@ from paktum_common.dct_hash import PictureHashes
 from paktum_common.hues import HUES_LENGTH, hue_agreement
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
+    NEIGHBOUR_KEEP,
     SIGNATURE_KEEP,
     SIGNATURE_LENGTH,
     SIGNATURE_MARGIN,
+    SIMHASH_DISTANCE,
     SYMMETRIC_DISTANCE,
     coefficients_of,
     hues_of,
     is_degenerate,
     is_degenerate_symmetric,
+    simhashes,
 )
 from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
@@ -295,15 +298,35 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
     return np.minimum(by_plain, np.where(through <= threshold, through, 10**6))
 
 
-def live_matrix(results: list[PictureHashes], hues: bool = True) -> np.ndarray:
+def live_matrix(results: list[PictureHashes], hues: bool = True, neighbours: bool = True) -> np.ndarray:
     """The live rule's distances (search by image and the regroup): the signature rule, then the symmetric one,
     then (unless not `hues`) no link between two pictures whose hue marks disagree (paktum_common.hues)."""
     distances = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
+    if neighbours:
+        distances = np.where(neighbour_matrix(results), np.minimum(distances, PHASH_DISTANCE), distances)
     if not hues:
         return distances
     rows = hue_rows(results)
     agree = np.stack([hue_agreement(np.broadcast_to(row, rows.shape), rows) for row in rows])
     return np.where(agree, distances, 10**6)
+
+
+def neighbour_matrix(results: list[PictureHashes]) -> np.ndarray:
+    """(n, n) whether two files' signatures are neighbours (paktum_common.phash.signature_neighbours), neither
+    symmetric: linked whatever their bits (at the edge of the distance here, as the regroup weighs them)."""
+    n = len(results)
+    marks = np.zeros((n, SIGNATURE_LENGTH), dtype=np.int64)
+    usable = np.array([bool(coefficients_of(r.signature)) and not r.symmetric for r in results])
+    for i, r in enumerate(results):
+        if usable[i]:
+            marks[i] = np.frombuffer(coefficients_of(r.signature), dtype=np.int8)
+    codes = simhashes(marks)
+    apart = np.bitwise_count(codes[:, None] ^ codes[None, :])
+    squares = np.einsum("ij,ij->i", marks, marks)
+    norm = np.sqrt((squares[:, None] * squares[None, :]).astype(np.float64))
+    cosine = (marks @ marks.T) / np.where(norm > 0, norm, 1.0)
+    near = (apart <= SIMHASH_DISTANCE) & (cosine >= NEIGHBOUR_KEEP) & (norm > 0)
+    return near & usable[:, None] & usable[None, :]
 
 
 def hue_rows(results: list[PictureHashes]) -> np.ndarray:
@@ -500,8 +523,10 @@ def main() -> None:
     by_phash = paktum_matrix(ours, True, ALTERNATE_PENALTY)  # type: ignore[arg-type]
     distances = live_matrix(ours)  # type: ignore[arg-type]
     recalls = {"paktum": report("paktum", distances, PHASH_DISTANCE, files, seconds)}
-    hueless = live_matrix(ours, hues=False)  # type: ignore[arg-type]
+    hueless = live_matrix(ours, hues=False, neighbours=False)  # type: ignore[arg-type]
     report("paktum no hues", hueless, PHASH_DISTANCE, files, seconds)
+    alone = live_matrix(ours, neighbours=False)  # type: ignore[arg-type]
+    report("no neighbours", alone, PHASH_DISTANCE, files, seconds)
     unsigned = symmetric_matrix(ours, by_phash)  # type: ignore[arg-type]
     report("paktum unsigned", unsigned, PHASH_DISTANCE, files, seconds)
     report("paktum phash", by_phash, PHASH_DISTANCE, files, seconds)
@@ -509,6 +534,7 @@ def main() -> None:
     report("paktum plain", plain_pairs, PHASH_DISTANCE, files, seconds)
     report("paktum groups", grouped(distances, PHASH_DISTANCE, hue_rows(ours)), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
     report("no hues groups", grouped(hueless, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
+    report("no neigh. groups", grouped(alone, PHASH_DISTANCE, hue_rows(ours)), PHASH_DISTANCE, files, seconds)  # type: ignore[arg-type]
     report("unsigned groups", grouped(unsigned, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     report("plain groups", grouped(plain_pairs, PHASH_DISTANCE), PHASH_DISTANCE, files, seconds)
     for alternate_distance in args.alternate_distance:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 from redis.asyncio import Redis
 
 from paktum_cleanup.run import run_cleanup
 from paktum_common.groups import related_many
-from paktum_common.phash import SIGNATURE_KEEP, hamming, signature_cosine
+from paktum_common.phash import SIGNATURE_KEEP, hamming, match, signature_cosine, signature_neighbours
 from paktum_common.settings import Settings
 from paktum_hasher.decode import decode_image
 from tests.imagefiles import encode, flattened
@@ -69,3 +69,51 @@ async def test_a_chance_pair_within_the_distance_is_refused_and_a_crop_as_near_i
         assert [r["ID"] for r in body["results"]] == [crop, shredder] and body["distances"] == [0, 10]
         graphql = f'{{ similarImages(ID: "{globe}") {{ ID }} }}'
         assert api.post("/query", json={"query": graphql}).json()["data"]["similarImages"] == []
+
+
+WALLPAPERS = Path(__file__).parents[1] / "fixtures" / "real" / "jpeg"
+SMOOTH = ("plasma-ColdRipple-screenshot.jpg", "plasma-DarkestHour-screenshot.jpg", "plasma-summer_1am-screenshot.jpg")
+
+
+def watermarked(name: str) -> bytes:
+    """A site's faint band with its name in the lower right corner (bench/variants.py's watermark), as a JPEG."""
+    picture = Image.open(WALLPAPERS / name).convert("RGBA")
+    layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    w, h = picture.size
+    box = (int(w * 0.77), int(h * 0.93), int(w * 0.98), int(h * 0.98))
+    draw = ImageDraw.Draw(layer)
+    draw.rectangle(box, fill=(255, 255, 255, 90))
+    draw.text((box[0] + 4, box[1] + 2), "paktum.example", fill=(0, 0, 0, 170))
+    return encode(Image.alpha_composite(picture, layer).convert("RGB"), "JPEG", quality=90)
+
+
+def wallpapers() -> dict[str, bytes]:
+    return {
+        **{name: (WALLPAPERS / name).read_bytes() for name in SMOOTH},
+        **{f"marked-{name}": watermarked(name) for name in SMOOTH},
+    }
+
+
+def test_a_watermark_on_a_smooth_wallpaper_flips_its_bits_and_leaves_its_signature() -> None:
+    hashed = {name: decode_image(data, 120_000_000, 480) for name, data in wallpapers().items()}
+    for name in SMOOTH:
+        own, marked = hashed[name], hashed[f"marked-{name}"]
+        assert hamming(own.phash, marked.phash) > 10  # beyond the distance by pHash
+        assert signature_neighbours(own.signature, marked.signature)
+        assert match(own.phash, own.alternates, marked.phash, marked.alternates, own.symmetry, marked.symmetry, 10,
+                     (own.signature, marked.signature))[0] == hamming(own.phash, marked.phash)  # fmt: skip
+    for a, b in [(a, b) for a in SMOOTH for b in SMOOTH if a < b]:
+        assert not signature_neighbours(hashed[a].signature, hashed[b].signature)
+
+
+async def test_the_regroup_relates_a_smooth_wallpaper_to_its_watermarked_copy(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    ids = await pipeline.index_files(tmp_path / "in", wallpapers(), ["wallpaper"])
+
+    summary = await run_cleanup(pipeline.settings)
+
+    assert summary.ok, summary.lines()
+    related = await related_many(redis_client, list(ids.values()))
+    for name in SMOOTH:
+        assert [other for other, _ in related[ids[name]]] == [ids[f"marked-{name}"]], name

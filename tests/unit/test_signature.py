@@ -13,6 +13,7 @@ from paktum_cleanup import variants
 from paktum_common.dct_hash import picture_hashes, signature
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
+    NEIGHBOUR_KEEP,
     NO_MATCH,
     SIGNATURE_KEEP,
     SIGNATURE_LENGTH,
@@ -71,7 +72,15 @@ def test_match_at_a_distance_links_by_the_signatures() -> None:
     rng = random.Random(4)
     a, b, mark, same = pair(rng, 10, agree=True)
     assert match(a, (), b, (), distance=10, signatures=(mark, same)) == (10, "none")
-    assert match(a, (), b, (), distance=9, signatures=(mark, same)) == (NO_MATCH, "none")
+    own = np.frombuffer(mark, np.int8).astype(np.float64)
+    other = np.random.default_rng(4).integers(-127, 128, SIGNATURE_LENGTH).astype(np.float64)
+    near = np.clip(np.rint(0.55 * own + 0.25 * other), -127, 127).astype(np.int8).tobytes()
+    cosine = signature_cosine(mark, near)
+    assert cosine is not None and SIGNATURE_KEEP < cosine < NEIGHBOUR_KEEP  # agreeing, not neighbours
+    assert match(a, (), b, (), distance=10, signatures=(mark, near)) == (10, "none")
+    assert match(a, (), b, (), distance=9, signatures=(mark, near)) == (NO_MATCH, "none")
+    # Signatures that are neighbours (here the same) link beyond the distance, at the pHash distance.
+    assert match(a, (), b, (), distance=9, signatures=(mark, same)) == (10, "none")
     a, b, mark, opposite = pair(rng, 10, agree=False)
     assert match(a, (), b, ()) == (10, "none")  # no distance: the least distance, as before
     assert match(a, (), b, (), distance=10, signatures=(mark, opposite)) == (NO_MATCH, "none")
@@ -121,7 +130,8 @@ def test_the_regroup_links_exactly_the_pairs_match_links(method: variants.Method
     hashes, owners, values, marks, signed = signed_set(21, 360)
     expected = reference_signed(hashes, owners, values, marks, signed, 10)
     unsigned = {tuple(p) for p in variants.variant_pairs(hashes, 10, method, alternates=(owners, values)).tolist()}
-    assert expected < unsigned  # the signatures take pairs away, never add one
+    # The signatures take chance pairs away, and add neighbours beyond the distance (planted pairs at 11-12 bits).
+    assert unsigned - expected and expected - unsigned
     found = variants.variant_pairs(hashes, 10, method, alternates=(owners, values), signatures=(marks, signed))
     assert {tuple(p) for p in found.tolist()} == expected and len(found) == len(expected)
 

@@ -150,7 +150,8 @@ def match_weight(
 
     def weight(i: int, j: int) -> int:
         (a, alts_a, sym_a, mark_a), (b, alts_b, sym_b, mark_b) = hashed(i), hashed(j)
-        return match(a, alts_a, b, alts_b, sym_a, sym_b, distance, (mark_a, mark_b))[0]
+        # A pair of signature neighbours links at its pHash distance, which may be beyond `distance`: at the edge.
+        return min(match(a, alts_a, b, alts_b, sym_a, sym_b, distance, (mark_a, mark_b))[0], distance)
 
     return weight
 

@@ -22,6 +22,9 @@ SIGNATURE_MARGIN bits is kept only when their signatures agree (paktum_common.ph
 way still links through an alternate, which is then looked for on every alternate of the two (the cross search
 leaves out those near their own image's hash, whose pairs the plain search was counted on to find).
 
+With signatures, a pair of signed images, neither symmetric, also links when the signatures are neighbours
+(paktum_common.phash.signature_neighbours): the same pair search over their SimHashes, then the cosine.
+
 With hue marks (paktum_common.hues, the signatures' end), a pair of two pictures whose hues disagree is dropped,
 however it was found (paktum_common.phash.match refuses every way for them).
 """
@@ -40,11 +43,14 @@ from paktum_common.hues import hue_agreement
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
     DEGENERATE_MIN_BITS,
+    NEIGHBOUR_KEEP,
     SIGNATURE_KEEP,
     SIGNATURE_MARGIN,
+    SIMHASH_DISTANCE,
     SYMMETRIC_BITS,
     SYMMETRIC_DISTANCE,
     alternate_distance,
+    simhashes,
 )
 
 log = logging.getLogger("paktum.cleanup")
@@ -156,11 +162,36 @@ def variant_pairs(
         pairs = _unique_pairs(np.concatenate([pairs, linked]), hashes.size)
     if symmetry is not None and symmetry[1].size:
         pairs = _with_symmetric_pairs(pairs, hashes.size, distance, method, symmetry)
+    if signed:
+        assert signatures is not None
+        neighbours = _neighbour_pairs(signatures, symmetry, method)
+        if neighbours.size:
+            pairs = _unique_pairs(np.concatenate([pairs, neighbours]), hashes.size)
     if hues is not None and pairs.size:
         pairs = pairs[hue_agreement(hues[pairs[:, 0]], hues[pairs[:, 1]])]
     if excluded is not None and excluded.size and pairs.size:
         pairs = pairs[~_pair_isin(pairs, excluded, hashes.size)]
     return _sorted_pairs(pairs)
+
+
+def _neighbour_pairs(signatures: Signatures, symmetry: SymmetryRows | None, method: Method) -> np.ndarray:
+    """Every pair of signed images, neither symmetric, whose signatures are neighbours (paktum_common.phash
+    .signature_neighbours): SimHashes within SIMHASH_DISTANCE by the same pair search as the pHashes, then the
+    cosine, computed as signature_cosine computes it (whole numbers, then one square root and one division)."""
+    marks, signed = signatures
+    symmetric = symmetry[0] if symmetry is not None and symmetry[0].size == signed.size else np.zeros_like(signed)
+    eligible = np.flatnonzero(signed & ~symmetric)
+    if eligible.size < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    local = _pairs_within(simhashes(marks[eligible]), SIMHASH_DISTANCE, method)
+    if not local.size:
+        return np.empty((0, 2), dtype=np.int64)
+    found = eligible[local]
+    x = marks[found[:, 0]].astype(np.int64)
+    y = marks[found[:, 1]].astype(np.int64)
+    norm = np.sqrt((np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y)).astype(np.float64))
+    cosine = np.einsum("ij,ij->i", x, y) / np.where(norm > 0, norm, 1.0)
+    return found[(norm > 0) & (cosine >= NEIGHBOUR_KEEP)]
 
 
 def _plain_links(
