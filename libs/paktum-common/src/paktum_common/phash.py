@@ -247,6 +247,7 @@ def plain_links(bits: int, distance: int, cosine: float | None) -> bool:
 SIMHASH_BITS = 64
 SIMHASH_DISTANCE = 4
 NEIGHBOUR_KEEP = 0.99
+SIMHASH_BLOCK = 65_536
 
 
 def _simhash_planes() -> np.ndarray:
@@ -268,8 +269,12 @@ def simhashes(coefficients: np.ndarray) -> np.ndarray:
     """The SimHash of each row of signature coefficients ((n, SIGNATURE_LENGTH) signed bytes): a bit per plane, set
     when the row lies on its positive side."""
     # In floating point for the matrix product's speed: every sum is a whole number under 2**14, so exact.
-    above = np.asarray(coefficients, dtype=np.float32) @ _PLANES_T > 0
-    return np.packbits(above, axis=1).view(">u8").ravel().astype(np.uint64)  # the first plane most significant
+    rows = np.asarray(coefficients)
+    codes = np.empty(rows.shape[0], dtype=np.uint64)
+    for start in range(0, rows.shape[0], SIMHASH_BLOCK):  # a block at a time: memory bounded at a million
+        above = rows[start : start + SIMHASH_BLOCK].astype(np.float32) @ _PLANES_T > 0
+        codes[start : start + SIMHASH_BLOCK] = np.packbits(above, axis=1).view(">u8").ravel()  # first plane first
+    return codes
 
 
 def signature_neighbours(a: bytes, b: bytes) -> bool:
