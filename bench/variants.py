@@ -282,16 +282,10 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
     """paktum_matrix's distances with alternates, by the signature rule (paktum_common.phash.match at `threshold`):
     a plain pair links as plain_links says by the two signatures' cosine, a pair through an alternate within
     alternate_distance; one that links by neither is 10**6."""
-    n = len(results)
     plain = paktum_matrix(results, False)  # type: ignore[arg-type]
     through = paktum_matrix(results, True, ALTERNATE_PENALTY, plain_too=False)  # type: ignore[arg-type]
-    marks = np.zeros((n, SIGNATURE_LENGTH))
-    signed = np.array([bool(coefficients_of(r.signature)) for r in results])
-    for i, r in enumerate(results):
-        if signed[i]:
-            marks[i] = np.frombuffer(coefficients_of(r.signature), dtype=np.int8)
-    norms = np.linalg.norm(marks, axis=1)
-    cosine = (marks @ marks.T) / np.maximum(np.outer(norms, norms), 1e-12)
+    marks, signed = coefficient_rows(results)
+    cosine = cosine_matrix(marks)
     both = signed[:, None] & signed[None, :]
     links = (plain <= threshold) & ((plain <= threshold - SIGNATURE_MARGIN) | ~both | (cosine >= SIGNATURE_KEEP))
     by_plain = np.where(links, plain, 10**6)
@@ -299,8 +293,9 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
 
 
 def live_matrix(results: list[PictureHashes], hues: bool = True, neighbours: bool = True) -> np.ndarray:
-    """The live rule's distances (search by image and the regroup): the signature rule, then the symmetric one,
-    then (unless not `hues`) no link between two pictures whose hue marks disagree (paktum_common.hues)."""
+    """The live rule's distances (the regroup; search by image without `neighbours`): the signature rule, then the
+    symmetric one, then (unless not `neighbours`) signature neighbours, then (unless not `hues`) no link between two
+    pictures whose hue marks disagree (paktum_common.hues)."""
     distances = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))
     if neighbours:
         distances = np.where(neighbour_matrix(results), np.minimum(distances, PHASH_DISTANCE), distances)
@@ -314,19 +309,31 @@ def live_matrix(results: list[PictureHashes], hues: bool = True, neighbours: boo
 def neighbour_matrix(results: list[PictureHashes]) -> np.ndarray:
     """(n, n) whether two files' signatures are neighbours (paktum_common.phash.signature_neighbours), neither
     symmetric: linked whatever their bits (at the edge of the distance here, as the regroup weighs them)."""
-    n = len(results)
-    marks = np.zeros((n, SIGNATURE_LENGTH), dtype=np.int64)
-    usable = np.array([bool(coefficients_of(r.signature)) and not r.symmetric for r in results])
-    for i, r in enumerate(results):
-        if usable[i]:
-            marks[i] = np.frombuffer(coefficients_of(r.signature), dtype=np.int8)
+    marks, signed = coefficient_rows(results)
+    usable = signed & ~np.array([r.symmetric for r in results], dtype=bool)
     codes = simhashes(marks)
-    apart = np.bitwise_count(codes[:, None] ^ codes[None, :])
+    near = (np.bitwise_count(codes[:, None] ^ codes[None, :]) <= SIMHASH_DISTANCE) & (
+        cosine_matrix(marks) >= NEIGHBOUR_KEEP
+    )
+    return near & usable[:, None] & usable[None, :]
+
+
+def coefficient_rows(results: list[PictureHashes]) -> tuple[np.ndarray, np.ndarray]:
+    """Every file's signature coefficients ((n, SIGNATURE_LENGTH) whole numbers, zeros for none) and which have one."""
+    marks = np.zeros((len(results), SIGNATURE_LENGTH), dtype=np.int64)
+    signed = np.zeros(len(results), dtype=bool)
+    for i, r in enumerate(results):
+        if coefficients := coefficients_of(r.signature):
+            marks[i], signed[i] = np.frombuffer(coefficients, dtype=np.int8), True
+    return marks, signed
+
+
+def cosine_matrix(marks: np.ndarray) -> np.ndarray:
+    """(n, n) cosines of every two rows of coefficients, as paktum_common.phash.signature_cosine computes one (0 for
+    a row of zeros)."""
     squares = np.einsum("ij,ij->i", marks, marks)
     norm = np.sqrt((squares[:, None] * squares[None, :]).astype(np.float64))
-    cosine = (marks @ marks.T) / np.where(norm > 0, norm, 1.0)
-    near = (apart <= SIMHASH_DISTANCE) & (cosine >= NEIGHBOUR_KEEP) & (norm > 0)
-    return near & usable[:, None] & usable[None, :]
+    return (marks @ marks.T) / np.where(norm > 0, norm, 1.0)
 
 
 def hue_rows(results: list[PictureHashes]) -> np.ndarray:

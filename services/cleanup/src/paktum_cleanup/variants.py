@@ -177,7 +177,7 @@ def variant_pairs(
 def _neighbour_pairs(signatures: Signatures, symmetry: SymmetryRows | None, method: Method) -> np.ndarray:
     """Every pair of signed images, neither symmetric, whose signatures are neighbours (paktum_common.phash
     .signature_neighbours): SimHashes within SIMHASH_DISTANCE by the same pair search as the pHashes, then the
-    cosine, computed as signature_cosine computes it (whole numbers, then one square root and one division)."""
+    cosine (_cosines)."""
     marks, signed = signatures
     symmetric = symmetry[0] if symmetry is not None and symmetry[0].size == signed.size else np.zeros_like(signed)
     eligible = np.flatnonzero(signed & ~symmetric)
@@ -187,11 +187,17 @@ def _neighbour_pairs(signatures: Signatures, symmetry: SymmetryRows | None, meth
     if not local.size:
         return np.empty((0, 2), dtype=np.int64)
     found = eligible[local]
-    x = marks[found[:, 0]].astype(np.int64)
-    y = marks[found[:, 1]].astype(np.int64)
+    return found[_cosines(marks, found[:, 0], found[:, 1]) >= NEIGHBOUR_KEEP]
+
+
+def _cosines(marks: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The cosine of each pair of signatures (rows `first` and `second` of `marks`), as
+    paktum_common.phash.signature_cosine computes one: whole-number sums, then one square root and one division; 0
+    for an all-zero row (a signature never is one)."""
+    x = marks[first].astype(np.int64)
+    y = marks[second].astype(np.int64)
     norm = np.sqrt((np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y)).astype(np.float64))
-    cosine = np.einsum("ij,ij->i", x, y) / np.where(norm > 0, norm, 1.0)
-    return found[(norm > 0) & (cosine >= NEIGHBOUR_KEEP)]
+    return np.einsum("ij,ij->i", x, y) / np.where(norm > 0, norm, 1.0)
 
 
 def _plain_links(
@@ -207,11 +213,7 @@ def _plain_links(
     asked = np.flatnonzero((bits > distance - SIGNATURE_MARGIN) & signed[a] & signed[b])
     keep = np.ones(len(pairs), dtype=bool)
     if asked.size:
-        x = marks[a[asked]].astype(np.float32)
-        y = marks[b[asked]].astype(np.float32)
-        norm = np.sqrt(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y))
-        cosine = np.einsum("ij,ij->i", x, y) / np.where(norm > 0, norm, 1.0)  # a signature is never all 0
-        keep[asked] = cosine >= SIGNATURE_KEEP
+        keep[asked] = _cosines(marks, a[asked], b[asked]) >= SIGNATURE_KEEP
     refused = np.flatnonzero(~keep)
     if refused.size and alternates is not None and alternates[0].size:
         keep[refused] = _linked_through(pairs[refused], hashes, alternates, alternate_distance(distance))
