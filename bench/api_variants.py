@@ -307,10 +307,7 @@ def main() -> None:
                   f"{2 * len(files)} api requests {time.monotonic() - indexed:.1f} s; {missing} files not indexed, "
                   f"{capped} similar answers at the limit of {SIMILAR_LIMIT}")  # fmt: skip
     hashes, seconds = variants.timed_map(variants.paktum, files)
-    # Search by image takes its candidates from the pHash registry: the signature neighbours beyond the distance
-    # (paktum_common.phash.signature_neighbours) are the regroup's alone.
-    direct = variants.live_matrix(hashes, neighbours=False)  # type: ignore[arg-type]
-    linked = variants.live_matrix(hashes)  # type: ignore[arg-type]
+    direct = linked = variants.live_matrix(hashes)  # type: ignore[arg-type]
     groups = variants.grouped(linked, PHASH_DISTANCE, variants.hue_rows(hashes))  # type: ignore[arg-type]
     print("recall per kind; false pairs: pairs of distinct pictures linked by any of their files, and pairs of")
     print("files of distinct pictures that match; ms/image: wall ms per api request (4 at a time), CPU ms per file")

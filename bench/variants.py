@@ -293,7 +293,7 @@ def signed_matrix(results: list[PictureHashes], threshold: int) -> np.ndarray:
 
 
 def live_matrix(results: list[PictureHashes], hues: bool = True, neighbours: bool = True) -> np.ndarray:
-    """The live rule's distances (the regroup; search by image without `neighbours`): the signature rule, then the
+    """The live rule's distances (the regroup, search by image, ingest linking): the signature rule, then the
     symmetric one, then (unless not `neighbours`) signature neighbours, then (unless not `hues`) no link between two
     pictures whose hue marks disagree (paktum_common.hues)."""
     distances = symmetric_matrix(results, signed_matrix(results, PHASH_DISTANCE))

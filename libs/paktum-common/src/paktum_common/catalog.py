@@ -36,7 +36,7 @@ from paktum_common.dct_hash import PictureHashes
 from paktum_common.errors import BannedImageError, TransientError
 from paktum_common.groups import link_images, remove_from_groups
 from paktum_common.log import log_event
-from paktum_common.phash import Symmetry
+from paktum_common.phash import Symmetry, simhashes_of
 from paktum_common.redis_client import as_text
 from paktum_common.registry import IMAGES, PURGED
 from paktum_common.search import SearchBackend, SearchQuery
@@ -213,6 +213,7 @@ class Catalog(Admission):
                 {md5: hashes[md5].plain for md5 in documents},
                 {md5: hashes[md5].alternates for md5 in documents},
                 {md5: hashes[md5].symmetry for md5 in documents},
+                simhashes_of({md5: hashes[md5].signature for md5 in documents}),
             )
             rewritten = [documents[md5].model_copy(update=hash_fields(hashes[md5])) for md5 in replaced]
             await self._write_edited(rewritten, edits)
@@ -229,7 +230,8 @@ class Catalog(Admission):
             indexed = await self.search.get_documents(ids[start : start + BATCH])
             alternates = {md5: doc.PHashAlternates for md5, doc in indexed.items()}
             symmetry = {md5: doc.symmetry for md5, doc in indexed.items()}
-            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed}, alternates, symmetry)
+            codes = simhashes_of({md5: doc.signature for md5, doc in indexed.items()})
+            await IMAGES.add(self.redis, {md5: phashes[md5] for md5 in indexed}, alternates, symmetry, codes)
             done += list(indexed)
         return done
 
@@ -238,11 +240,22 @@ class Catalog(Admission):
         phashes: Mapping[str, int],
         alternates: Mapping[str, tuple[int, ...]] | None = None,
         symmetry: Mapping[str, Symmetry | None] | None = None,
+        signatures: Mapping[str, bytes] | None = None,
     ) -> int:
-        """Register indexed images' pHashes (md5 -> pHash, and their alternates and Symmetry) and link each into
-        its variant group at once (one round trip to find neighbours); returns how many joined a group. The
-        cleanup run redoes both."""
-        return await link_images(self.redis, phashes, self.distance, alternates, symmetry)
+        """Register indexed images' pHashes (md5 -> pHash, and their alternates, Symmetry and signatures) and link
+        each into its variant group at once (one round trip to find candidates, one index read for their
+        signatures); returns how many joined a group. The cleanup run redoes both."""
+        return await link_images(
+            self.redis, phashes, self.distance, alternates, symmetry, signatures, self._signatures_of
+        )
+
+    async def _signatures_of(self, md5s: list[str]) -> dict[str, bytes]:
+        """Indexed images' signatures (those that have one), BATCH at a time."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(md5s), BATCH):
+            documents = await self.search.get_documents(md5s[start : start + BATCH])
+            found.update({md5: doc.signature for md5, doc in documents.items() if doc.signature})
+        return found
 
     # ---- Editing ---------------------------------------------------------------------------------
 

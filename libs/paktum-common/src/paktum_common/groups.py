@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.errors import TransientError
 from paktum_common.phash import (
+    NO_MATCH,
     SYMMETRIC_DISTANCE,
     Symmetry,
     alternates_from_text,
@@ -34,10 +35,11 @@ from paktum_common.phash import (
     is_degenerate,
     is_degenerate_symmetric,
     match,
+    simhashes_of,
     symmetry_from_text,
     symmetry_to_text,
 )
-from paktum_common.registry import IMAGES
+from paktum_common.registry import IMAGES, Entries
 
 DEFAULT_DISTANCE = 10
 # A killed cleanup run leaves its half-built keys behind; they expire on their own after this.
@@ -454,45 +456,90 @@ def _write_groups(pipe: Pipeline, of_key: str, members_key: str, groups: Sequenc
         pipe.hset(of_key, mapping={m.md5: g.anchor for g in groups for m in g.members})
 
 
+SignatureReader = Callable[[list[str]], Awaitable[Mapping[str, bytes]]]
+# Registered images a new image is measured against (its nearest by the registry's lookup), at most.
+LINK_CANDIDATES = 1000
+
+
 async def link_images(
     redis: Redis,
     images: Mapping[str, int],
     distance: int,
     alternates: Mapping[str, tuple[int, ...]] | None = None,
     symmetry: Mapping[str, Symmetry | None] | None = None,
+    signatures: Mapping[str, bytes] | None = None,
+    signatures_of: SignatureReader | None = None,
 ) -> int:
-    """Register newly indexed images and join each to the groups of the images within `distance`.
+    """Register newly indexed images and join each to the groups of the images it links to at `distance`.
 
     Called by the hasher right after an index write, so related images appear without waiting for
     the next cleanup run (which remains the full recomputation). A new image's alternates (mirrored,
-    rotated, other background) are queried with its plain pHash, against the registered plain pHashes, and its
-    symmetric hashes against the registered ones (paktum_common.phash.match's rule), in the one round trip that
-    finds neighbours. Returns how many images joined a group.
+    rotated, other background) are queried with its plain pHash, against the registered plain pHashes, its
+    symmetric hashes against the registered ones, and its signature's SimHash against theirs, in the one round
+    trip that finds candidates. Each candidate (its LINK_CANDIDATES nearest) is then measured by
+    paktum_common.phash.match with both `signatures` (the new images'; the registered ones' read through
+    `signatures_of`, one call for the batch), as the regroup links them; without signatures, a pair links within
+    the distance as it always did. Returns how many images joined a group.
     """
     if not images:
         return 0
-    alts, shapes = dict(alternates or {}), dict(symmetry or {})
+    alts, shapes, marks = dict(alternates or {}), dict(symmetry or {}), dict(signatures or {})
+    codes = simhashes_of({md5: marks[md5] for md5 in images if md5 in marks})
     # Register first: two hashers indexing near images at once then each find the other.
-    await IMAGES.add(redis, images, alts, shapes)
+    await IMAGES.add(redis, images, alts, shapes, codes)
     md5s = list(images)
     queries = [(images[m], *alts.get(m, ())) for m in md5s]
-    neighbours = await IMAGES.near_any(redis, queries, distance, [shapes.get(m) for m in md5s])
+    found = await IMAGES.near_any(redis, queries, distance, [shapes.get(m) for m in md5s], [codes.get(m) for m in md5s])
+    nearest = [
+        [other for other, _ in near if other != md5][:LINK_CANDIDATES] for md5, near in zip(md5s, found, strict=True)
+    ]
+    candidates = sorted({other for near in nearest for other in near})
+    stored = await IMAGES.entries(redis, candidates)
+    unread = [md5 for md5 in candidates if md5 not in marks]
+    if signatures_of is not None and unread:
+        marks.update(await signatures_of(unread))
     joined = 0
-    for md5, near in zip(md5s, neighbours, strict=True):
-        others = {other: bits for other, bits in near if other != md5}
+    for md5, near in zip(md5s, nearest, strict=True):
         own = Member(md5, images[md5], 0, alts.get(md5, ()), shapes.get(md5))
-        if others and await _join(redis, own, others):
+        links = _measured(own, near, stored, marks, distance)
+        if links and await _join(redis, own, links, stored):
             joined += 1
     return joined
 
 
-async def _join(redis: Redis, own: Member, near: Mapping[str, int]) -> bool:
+def _measured(
+    own: Member, near: Sequence[str], stored: Entries, marks: Mapping[str, bytes], distance: int
+) -> dict[str, int]:
+    """The candidates `own` links to at `distance` (paktum_common.phash.match), with the distance it links at."""
+    links: dict[str, int] = {}
+    mark = marks.get(own.md5, b"")
+    for other in near:
+        if other not in stored.phashes:
+            continue  # removed since it was found
+        bits, _ = match(
+            own.phash,
+            own.alternates,
+            stored.phashes[other],
+            stored.alternates.get(other, ()),
+            own.symmetry,
+            stored.shapes.get(other),
+            distance,
+            (mark, marks.get(other, b"")),
+        )
+        if bits < NO_MATCH:
+            links[other] = bits
+    return links
+
+
+async def _join(redis: Redis, own: Member, near: Mapping[str, int], stored: Entries) -> bool:
     md5 = own.md5
     separated = await redis.smembers(_not_variants_key(md5))
     near = {other: bits for other, bits in near.items() if other not in separated}
     if not near:
         return False
-    near_phashes, near_alternates, near_symmetry = await IMAGES.stored(redis, list(near))
+    near_phashes = {other: stored.phashes[other] for other in near}
+    near_alternates = {other: stored.alternates[other] for other in near if other in stored.alternates}
+    near_symmetry = {other: stored.shapes[other] for other in near if other in stored.shapes}
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:

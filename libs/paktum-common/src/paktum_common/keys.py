@@ -39,6 +39,10 @@ SYMMETRIC_ONLY_CHUNKS = "paktum:phash:symonly"
 # Chunk tables over the pHash of each transparent image (not symmetric) flattened on its other background (its
 # alternate slot PRIMARY_SLOTS): an opaque re-save of it on that background finds it by its own plain pHash.
 OTHER_BACKGROUND_CHUNKS = "paktum:phash:otherchunk"
+# Each signed image's SimHash (paktum_common.phash.simhash_of; md5 -> 16 hex digits) and chunk tables over them
+# (images that are not symmetric): search by image and ingest linking find signature neighbours through them.
+SIMHASHES = "paktum:phash:simhash"
+SIMHASH_CHUNKS = "paktum:phash:simchunk"
 # Where a rehash stopped (paktum_hasher.rehash): the HSCAN cursor over PHASHES after its last whole batch;
 # absent when none is under way.
 REHASH_CURSOR = "paktum:rehash:cursor"

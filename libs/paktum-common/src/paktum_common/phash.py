@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -277,15 +277,27 @@ def simhashes(coefficients: np.ndarray) -> np.ndarray:
     return codes
 
 
+def simhash_of(signature: bytes) -> int | None:
+    """One signature's SimHash; None when it has no coefficients, or only zeros (a flat picture, which has no
+    neighbours: its cosine with anything is undefined)."""
+    coefficients = coefficients_of(signature)
+    if not coefficients or not any(coefficients):
+        return None
+    return int(simhashes(np.frombuffer(coefficients, dtype=np.int8)[None, :])[0])
+
+
+def simhashes_of(signatures: Mapping[str, bytes]) -> dict[str, int]:
+    """md5 -> SimHash of the signatures that have one (simhash_of)."""
+    return {md5: code for md5, signature in signatures.items() if (code := simhash_of(signature)) is not None}
+
+
 def signature_neighbours(a: bytes, b: bytes) -> bool:
     """Whether two signatures say their pictures are copies by themselves (SIMHASH_DISTANCE, NEIGHBOUR_KEEP)."""
-    ca, cb = coefficients_of(a), coefficients_of(b)
-    if not ca or not cb:
+    first, second = simhash_of(a), simhash_of(b)
+    if first is None or second is None or hamming(first, second) > SIMHASH_DISTANCE:
         return False
-    rows = np.stack([np.frombuffer(ca, dtype=np.int8), np.frombuffer(cb, dtype=np.int8)])
-    first, second = simhashes(rows).tolist()
     cosine = signature_cosine(a, b)
-    return hamming(first, second) <= SIMHASH_DISTANCE and cosine is not None and cosine >= NEIGHBOUR_KEEP
+    return cosine is not None and cosine >= NEIGHBOUR_KEEP
 
 
 def alternates_to_text(alternates: tuple[int, ...]) -> str:

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -22,6 +23,7 @@ from paktum_common.phash import (
     ALL_SLOTS,
     ALTERNATE_PENALTY,
     PRIMARY_SLOTS,
+    SIMHASH_DISTANCE,
     SYMMETRIC_DISTANCE,
     Symmetry,
     alternate_distance,
@@ -90,6 +92,15 @@ def _usable_symmetric(symmetry: Symmetry | None) -> tuple[int, ...]:
     return tuple(h for h in symmetry.hashes if not is_degenerate_symmetric(h)) if symmetry else ()
 
 
+class Entries(NamedTuple):
+    """What a registry holds of some images (of those that have each)."""
+
+    phashes: dict[str, int]
+    alternates: dict[str, tuple[int, ...]]
+    shapes: dict[str, Symmetry]
+    simhashes: dict[str, int]
+
+
 @dataclass(frozen=True)
 class PhashRegistry:
     """md5 -> pHash in one Redis hash, plus chunk tables over the non-degenerate hashes, plus (when it has an
@@ -105,7 +116,12 @@ class PhashRegistry:
     With an `other_prefix` (and an `alternates_key`, which remove() reads it back from), one more chunk table over
     each transparent image's pHash on its other background, asked by every image that is not symmetric: an opaque
     copy flattened on that background has no alternate near the image's plain hash, only its own plain hash near
-    that one of the image's alternates."""
+    that one of the image's alternates.
+
+    With a `simhash_key` and `simhash_prefix`, also md5 -> the SimHash of the image's signature
+    (paktum_common.phash.simhash_of) and a chunk table over them, for the images that are not symmetric: a lookup
+    given a picture's SimHash also finds the images within SIMHASH_DISTANCE of it, candidates for signature
+    neighbours (phash.signature_neighbours), which the caller measures with phash.match."""
 
     hash_key: str
     chunk_prefix: str
@@ -114,6 +130,8 @@ class PhashRegistry:
     symmetric_prefix: str = ""
     symmetric_only_prefix: str = ""
     other_prefix: str = ""
+    simhash_key: str = ""
+    simhash_prefix: str = ""
 
     def _symmetric_table(self, shape: Symmetry | None) -> str:
         """The chunk table an image's symmetric hashes are in."""
@@ -125,11 +143,12 @@ class PhashRegistry:
         images: Mapping[str, int],
         alternates: Mapping[str, tuple[int, ...]] | None = None,
         symmetry: Mapping[str, Symmetry | None] | None = None,
+        simhashes: Mapping[str, int] | None = None,
     ) -> None:
         if not images:
             return
         async with redis.pipeline(transaction=True) as pipe:
-            self._queue_add(pipe, images, alternates or {}, symmetry or {})
+            self._queue_add(pipe, images, alternates or {}, symmetry or {}, simhashes or {})
             await pipe.execute()
 
     async def replace(
@@ -138,17 +157,18 @@ class PhashRegistry:
         images: Mapping[str, int],
         alternates: Mapping[str, tuple[int, ...]],
         symmetry: Mapping[str, Symmetry | None],
+        simhashes: Mapping[str, int] | None = None,
     ) -> list[str]:
         """Registered images' hashes replaced by new ones (a rehash), every old chunk entry gone, in one
         transaction: no lookup sees an image half replaced, and a crash leaves the old entries or the new. An
         image no longer registered (removed meanwhile) is left out; returns the md5s replaced."""
-        phashes, old_alternates, shapes = await self.stored(redis, list(images))
-        present = {md5: phash for md5, phash in images.items() if md5 in phashes}
+        old = await self.entries(redis, list(images))
+        present = {md5: phash for md5, phash in images.items() if md5 in old.phashes}
         if not present:
             return []
         async with redis.pipeline(transaction=True) as pipe:
-            self._queue_remove(pipe, list(present), phashes, old_alternates, shapes)
-            self._queue_add(pipe, present, alternates, symmetry)
+            self._queue_remove(pipe, list(present), old)
+            self._queue_add(pipe, present, alternates, symmetry, simhashes or {})
             await pipe.execute()
         return list(present)
 
@@ -158,11 +178,14 @@ class PhashRegistry:
         images: Mapping[str, int],
         alternates: Mapping[str, tuple[int, ...]],
         symmetry: Mapping[str, Symmetry | None],
+        simhashes: Mapping[str, int],
     ) -> None:
         extra = {md5: alternates_to_text(alts) for md5, alts in alternates.items() if alts and md5 in images}
         shapes = {md5: s for md5, s in symmetry.items() if s is not None and md5 in images}
         if not self.symmetry_key:
             shapes = {}
+        if self.simhash_key:
+            self._queue_simhashes(pipe, {md5: code for md5, code in simhashes.items() if md5 in images}, shapes)
         pipe.hset(self.hash_key, mapping={md5: phash_to_hex(ph) for md5, ph in images.items()})
         if extra and self.alternates_key:
             pipe.hset(self.alternates_key, mapping=extra)  # type: ignore[arg-type]
@@ -184,6 +207,41 @@ class PhashRegistry:
             for value in _usable_symmetric(shape):
                 _in_chunks(pipe.sadd, table, md5, value)
 
+    def _queue_simhashes(
+        self, pipe: Pipeline, simhashes: Mapping[str, int], shapes: Mapping[str, Symmetry | None]
+    ) -> None:
+        """Enter the SimHashes of images that are not symmetric in their hash and chunk table. A symmetric image has
+        no signature neighbours (phash.signature_neighbours): its SimHash is kept out of both (and taken out of the
+        table, had it been registered before it was known symmetric)."""
+        symmetric = {md5 for md5, shape in shapes.items() if shape is not None and shape.symmetric}
+        kept = {md5: code for md5, code in simhashes.items() if md5 not in symmetric}
+        if kept:
+            pipe.hset(self.simhash_key, mapping={md5: phash_to_hex(code) for md5, code in kept.items()})
+        for md5, code in simhashes.items():
+            _in_chunks(pipe.srem if md5 in symmetric else pipe.sadd, self.simhash_prefix, md5, code)
+
+    async def add_simhashes(self, redis: Redis, simhashes: Mapping[str, int]) -> int:
+        """Enter registered images' SimHashes (of images that are not symmetric, registered before the SimHash
+        table existed or whose entry is wrong). Returns how many were entered."""
+        if not self.simhash_key or not simhashes:
+            return 0
+        old = (await self.entries(redis, list(simhashes))).simhashes
+        async with redis.pipeline(transaction=True) as pipe:
+            for md5, code in old.items():
+                if code != simhashes[md5]:
+                    _in_chunks(pipe.srem, self.simhash_prefix, md5, code)
+            self._queue_simhashes(pipe, simhashes, {})
+            await pipe.execute()
+        return len(simhashes)
+
+    async def scan_simhashes(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
+        """Every stored SimHash, read in pieces."""
+        found: dict[str, int] = {}
+        if self.simhash_key:
+            async for md5, hex_code in redis.hscan_iter(self.simhash_key, count=count):
+                found[str(md5)] = phash_from_hex(str(hex_code))
+        return found
+
     async def add_other_backgrounds(self, redis: Redis, others: Mapping[str, int]) -> int:
         """Enter images' pHash on their other background (alternate slot PRIMARY_SLOTS) in its table, for images
         registered before it existed; the caller leaves symmetric ones out. Returns how many could link."""
@@ -201,35 +259,29 @@ class PhashRegistry:
         md5s = list(md5s)
         if not md5s:
             return 0
-        phashes, alternates, shapes = await self.stored(redis, md5s)
+        old = await self.entries(redis, md5s)
         async with redis.pipeline(transaction=True) as pipe:
-            self._queue_remove(pipe, md5s, phashes, alternates, shapes)
+            self._queue_remove(pipe, md5s, old)
             await pipe.execute()
-        return len(phashes)
+        return len(old.phashes)
 
-    def _queue_remove(
-        self,
-        pipe: Pipeline,
-        md5s: list[str],
-        phashes: Mapping[str, int],
-        alternates: Mapping[str, tuple[int, ...]],
-        shapes: Mapping[str, Symmetry],
-    ) -> None:
-        """The commands that forget these images, given what stored() read of them."""
+    def _queue_remove(self, pipe: Pipeline, md5s: list[str], old: Entries) -> None:
+        """The commands that forget these images, given what entries() read of them."""
         pipe.hdel(self.hash_key, *md5s)
-        if self.alternates_key:
-            pipe.hdel(self.alternates_key, *md5s)
-        if self.symmetry_key:
-            pipe.hdel(self.symmetry_key, *md5s)
-        for md5, phash in phashes.items():
+        for key in (self.alternates_key, self.symmetry_key, self.simhash_key):
+            if key:
+                pipe.hdel(key, *md5s)
+        for md5, phash in old.phashes.items():
             _in_chunks(pipe.srem, self.chunk_prefix, md5, phash)
-        for md5, shape in shapes.items():
+        for md5, shape in old.shapes.items():
             for value in _usable_symmetric(shape):
                 _in_chunks(pipe.srem, self._symmetric_table(shape), md5, value)
-        for md5, alts in alternates.items() if self.other_prefix else ():
+        for md5, alts in old.alternates.items() if self.other_prefix else ():
             other = _other_background(alts)
             if other is not None:
                 _in_chunks(pipe.srem, self.other_prefix, md5, other)
+        for md5, code in old.simhashes.items():
+            _in_chunks(pipe.srem, self.simhash_prefix, md5, code)
 
     async def get(self, redis: Redis, md5s: Sequence[str]) -> dict[str, int]:
         if not md5s:
@@ -241,23 +293,28 @@ class PhashRegistry:
         self, redis: Redis, md5s: Sequence[str]
     ) -> tuple[dict[str, int], dict[str, tuple[int, ...]], dict[str, Symmetry]]:
         """The stored pHash, alternates and Symmetry of these images (of those that have them), in one round trip."""
+        entries = await self.entries(redis, md5s)
+        return entries.phashes, entries.alternates, entries.shapes
+
+    async def entries(self, redis: Redis, md5s: Sequence[str]) -> Entries:
+        """Everything stored of these images, in one round trip."""
         if not md5s:
-            return {}, {}, {}
+            return Entries({}, {}, {}, {})
         ids = list(md5s)
+        fields = [self.hash_key, self.alternates_key, self.symmetry_key, self.simhash_key]
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(self.hash_key, ids)
-            if self.alternates_key:
-                pipe.hmget(self.alternates_key, ids)
-            if self.symmetry_key:
-                pipe.hmget(self.symmetry_key, ids)
+            for key in fields:
+                if key:
+                    pipe.hmget(key, ids)
             replies = await pipe.execute()
-        phashes = replies.pop(0)
-        alternates = replies.pop(0) if self.alternates_key else [None] * len(ids)
-        shapes = replies.pop(0) if self.symmetry_key else [None] * len(ids)
-        return (
-            {md5: phash_from_hex(str(h)) for md5, h in zip(ids, phashes, strict=True) if h is not None},
-            {md5: alternates_from_text(str(t)) for md5, t in zip(ids, alternates, strict=True) if t},
-            {md5: symmetry_from_text(str(t)) for md5, t in zip(ids, shapes, strict=True) if t},
+        phashes, alternates, shapes, codes = (
+            {md5: str(v) for md5, v in zip(ids, replies.pop(0), strict=True) if v} if key else {} for key in fields
+        )
+        return Entries(
+            {md5: phash_from_hex(h) for md5, h in phashes.items()},
+            {md5: alternates_from_text(t) for md5, t in alternates.items()},
+            {md5: symmetry_from_text(t) for md5, t in shapes.items()},
+            {md5: phash_from_hex(c) for md5, c in codes.items()},
         )
 
     async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
@@ -300,7 +357,7 @@ class PhashRegistry:
             close: list[tuple[str, int]] = []
             symmetric = prefix in (self.symmetric_prefix, self.symmetric_only_prefix)
             degenerate = is_degenerate_symmetric if symmetric else is_degenerate
-            if not degenerate(phash):
+            if prefix == self.simhash_prefix or not degenerate(phash):  # simhash_of gives no degenerate one
                 for member in members:
                     md5, _, hex_hash = member.partition(":")
                     bits = hamming(phash, int(hex_hash, 16))
@@ -315,16 +372,21 @@ class PhashRegistry:
         queries: Sequence[Sequence[int]],
         distance: int,
         symmetry: Sequence[Symmetry | None] = (),
+        simhashes: Sequence[int | None] = (),
     ) -> list[list[tuple[str, int]]]:
-        """For each image given as its query hashes (the plain pHash first, then its alternates) and its Symmetry
-        (one per image, or none at all), the registered images it matches as paktum_common.phash.match does, as
-        (md5, least distance), nearest first. Through the pHashes: within `distance` bits of its plain hash or
-        alternate_distance(distance) of an alternate, which counts its bits plus ALTERNATE_PENALTY. Through the
-        symmetric hashes, when the image or the registered one is symmetric: within SYMMETRIC_DISTANCE (and the
-        distance). One round trip."""
+        """For each image given as its query hashes (the plain pHash first, then its alternates), its Symmetry and
+        its SimHash (one of each per image, or none at all), the registered images it may match as
+        paktum_common.phash.match does, as (md5, least distance), nearest first. Through the pHashes: within
+        `distance` bits of its plain hash or alternate_distance(distance) of an alternate, which counts its bits
+        plus ALTERNATE_PENALTY. Through the symmetric hashes, when the image or the registered one is symmetric:
+        within SYMMETRIC_DISTANCE (and the distance). Through the SimHashes, when neither is symmetric: within
+        SIMHASH_DISTANCE, at distance + 1 (beyond the pHashes' finds) when found no other way: a candidate for
+        signature neighbours, which only match() with both signatures can tell. One round trip."""
         shapes = list(symmetry) or [None] * len(queries)
+        codes = list(simhashes) or [None] * len(queries)
         per_image = [
-            self._image_queries(hashes, shape, distance) for hashes, shape in zip(queries, shapes, strict=True)
+            self._image_queries(hashes, shape, code, distance)
+            for hashes, shape, code in zip(queries, shapes, codes, strict=True)
         ]
         found = await self._near(redis, [(h, limit, prefix) for usable in per_image for h, limit, prefix, _ in usable])
         results: list[list[tuple[str, int]]] = []
@@ -333,16 +395,20 @@ class PhashRegistry:
             best: dict[str, int] = {}
             for _, _, _, penalty in usable:
                 for md5, bits in found[position]:
-                    best[md5] = min(bits + penalty, best.get(md5, bits + penalty))
+                    rank = distance + 1 if penalty is None else bits + penalty
+                    best[md5] = min(rank, best.get(md5, rank))
                 position += 1
             results.append(sorted(best.items(), key=lambda item: (item[1], item[0])))
         return results
 
     def _image_queries(
-        self, hashes: Sequence[int], shape: Symmetry | None, distance: int
-    ) -> list[tuple[int, int, str, int]]:
-        """(hash, how near it must come, chunk table, bits added to what it finds) for one image."""
-        queries: list[tuple[int, int, str, int]] = []
+        self, hashes: Sequence[int], shape: Symmetry | None, simhash: int | None, distance: int
+    ) -> list[tuple[int, int, str, int | None]]:
+        """(hash, how near it must come, chunk table, bits added to what it finds; None: a SimHash's find) for one
+        image."""
+        queries: list[tuple[int, int, str, int | None]] = []
+        if self.simhash_prefix and simhash is not None and not (shape is not None and shape.symmetric):
+            queries.append((simhash, SIMHASH_DISTANCE, self.simhash_prefix, None))
         if shape is not None and self.symmetry_key:
             limit = min(SYMMETRIC_DISTANCE, distance)
             tables = [self.symmetric_only_prefix, *([self.symmetric_prefix] if shape.symmetric else [])]
@@ -383,6 +449,8 @@ IMAGES = PhashRegistry(
     keys.SYMMETRIC_CHUNKS,
     keys.SYMMETRIC_ONLY_CHUNKS,
     keys.OTHER_BACKGROUND_CHUNKS,
+    keys.SIMHASHES,
+    keys.SIMHASH_CHUNKS,
 )
 PURGED = PhashRegistry(
     keys.PURGED_PHASHES,

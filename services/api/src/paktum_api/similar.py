@@ -3,8 +3,9 @@
 The picture is hashed as the hasher hashes one (paktum_common.dct_hash: the plain pHash, its mirrored and
 rotated alternates and its symmetric hash from one DCT; a transparent picture on white, with its flattening on
 black as more alternates and a second symmetric hash), but with numpy alone: the api carries no scipy. The
-nearest images are looked up in the pHash registry's chunk tables, as the hasher's linking does, and measured
-with paktum_common.phash.match (a pair with a symmetric side by the symmetric hashes alone).
+nearest images are looked up in the pHash registry's chunk tables (and, by its signature's SimHash, the candidates
+for signature neighbours), as the hasher's linking does, and measured with paktum_common.phash.match (a pair with
+a symmetric side by the symmetric hashes alone).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from paktum_common.errors import (
     SearchUnavailableError,
 )
 from paktum_common.hues import HUE_SIDE, hue_mark
-from paktum_common.phash import NO_MATCH, Symmetry, match
+from paktum_common.phash import NO_MATCH, Symmetry, match, simhash_of
 from paktum_common.registry import IMAGES
 
 router = APIRouter()
@@ -151,9 +152,11 @@ async def nearest_images(
 ) -> list[Found]:
     """The indexed images that match the picture at `distance` as paktum_common.phash.match says (through any
     alternate of either, by symmetric hashes when one is symmetric, a plain pair in the distance's last bits only
-    when the picture's `signature` and theirs agree, as the regroup links them), nearest first. At most
-    SIMILAR_CANDIDATES of the nearest hashes are looked at."""
-    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance, [symmetry]))[0]
+    when the picture's `signature` and theirs agree, signature neighbours found by its SimHash, never two of other
+    hues: as the regroup links them), nearest first. At most SIMILAR_CANDIDATES of the nearest hashes are looked
+    at."""
+    code = simhash_of(signature)
+    near = (await IMAGES.near_any(state.redis, [(plain, *alternates)], distance, [symmetry], [code]))[0]
     md5s = [md5 for md5, _ in near if md5 != exclude][:SIMILAR_CANDIDATES]
     if not md5s:
         return []

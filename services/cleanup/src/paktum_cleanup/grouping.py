@@ -99,4 +99,5 @@ async def _link_late_images(catalog: Catalog, catalogue: Catalogue) -> int:
     present = await catalog.search.get_documents(late)
     alternates = {md5: doc.PHashAlternates for md5, doc in present.items() if doc.PHashAlternates}
     symmetry = {md5: doc.symmetry for md5, doc in present.items()}
-    return await catalog.register({md5: doc.PHash for md5, doc in present.items()}, alternates, symmetry)
+    signatures = {md5: doc.signature for md5, doc in present.items() if doc.signature}
+    return await catalog.register({md5: doc.PHash for md5, doc in present.items()}, alternates, symmetry, signatures)

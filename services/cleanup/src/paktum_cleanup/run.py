@@ -75,7 +75,8 @@ class RunSummary:
             out.append(
                 f"sweep: {len(s.orphan_files)} files without an index entry, {len(s.missing_files)} index entries "
                 f"without a file, {len(s.orphan_registry)} pHash registry entries without a document, "
-                f"{len(s.unregistered)} documents missing from the registry: {verb}"
+                f"{len(s.unregistered)} documents missing from the registry: {verb}; "
+                f"{s.simhashes_entered} SimHashes entered"
             )
         if self.groups:
             g = self.groups

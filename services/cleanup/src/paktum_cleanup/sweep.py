@@ -14,6 +14,7 @@ import numpy as np
 
 from paktum_cleanup.catalogue import Catalogue
 from paktum_cleanup.progress import Progress
+from paktum_cleanup.variants import simhash_rows
 from paktum_common.catalog import BATCH, Catalog
 from paktum_common.phash import ALL_SLOTS, PRIMARY_SLOTS
 from paktum_common.registry import IMAGES
@@ -27,6 +28,7 @@ class SweepReport:
     orphan_registry: list[str] = field(default_factory=list)  # pHash registry entries with no document
     unregistered: list[str] = field(default_factory=list)  # documents missing from the pHash registry
     repaired: bool = False
+    simhashes_entered: int = 0  # registered images whose SimHash entry was missing or stale (always entered)
 
     @property
     def problems(self) -> int:
@@ -52,6 +54,17 @@ def _other_backgrounds(catalogue: Catalogue, gone: set[str]) -> list[tuple[str, 
     values = catalogue.alt_values[catalogue.alt_starts[transparent] + PRIMARY_SLOTS]
     found = ((catalogue.ids[i], int(v)) for i, v in zip(transparent, values, strict=True))
     return [(md5, value) for md5, value in found if md5 not in gone]
+
+
+def _simhashes(catalogue: Catalogue, gone: set[str]) -> dict[str, int]:
+    """md5 -> SimHash of every image the registry's SimHash table should hold (paktum_cleanup.variants
+    .simhash_rows)."""
+    signatures = catalogue.signature_rows()
+    if signatures is None:
+        return {}
+    positions, codes = simhash_rows(signatures, catalogue.symmetry_rows())
+    found = ((catalogue.ids[i], int(code)) for i, code in zip(positions.tolist(), codes, strict=True))
+    return {md5: code for md5, code in found if md5 not in gone}
 
 
 def _md5(filename: str) -> str:
@@ -99,6 +112,17 @@ async def sweep(
     report.orphan_registry = sorted(md5 for md5 in strays if md5 not in recent)
     phash_of = dict(zip(catalogue.ids, (int(h) for h in catalogue.phashes), strict=True))
     report.unregistered = sorted(md5 for md5, ph in phash_of.items() if registry.get(md5) != ph)
+    # SimHashes of images registered before the table existed: entered whatever `repair` says, as the regroup
+    # rewrites the groups (an image registered below gets its own there).
+    entered = await IMAGES.scan_simhashes(redis)
+    unregistered = set(report.unregistered)
+    stale = {
+        md5: code
+        for md5, code in _simhashes(catalogue, set(report.missing_files)).items()
+        if entered.get(md5) != code and md5 not in unregistered
+    }
+    for pairs in _batches(list(stale.items())):
+        report.simhashes_entered += await IMAGES.add_simhashes(redis, dict(pairs))
     progress.advance()
     if repair:
         # Files of no document and registry entries of no document: what a removal cut short leaves.

@@ -174,16 +174,24 @@ def variant_pairs(
     return _sorted_pairs(pairs)
 
 
+def simhash_rows(signatures: Signatures, symmetry: SymmetryRows | None) -> tuple[np.ndarray, np.ndarray]:
+    """(position, SimHash) of every image that can have signature neighbours: signed, not symmetric, not all zeros
+    (paktum_common.phash.simhash_of; what the registry's SimHash table holds)."""
+    marks, signed = signatures
+    symmetric = symmetry[0] if symmetry is not None and symmetry[0].size == signed.size else np.zeros_like(signed)
+    eligible = np.flatnonzero(signed & ~symmetric & marks.any(axis=1))
+    return eligible, simhashes(marks[eligible])
+
+
 def _neighbour_pairs(signatures: Signatures, symmetry: SymmetryRows | None, method: Method) -> np.ndarray:
     """Every pair of signed images, neither symmetric, whose signatures are neighbours (paktum_common.phash
     .signature_neighbours): SimHashes within SIMHASH_DISTANCE by the same pair search as the pHashes, then the
     cosine (_cosines)."""
-    marks, signed = signatures
-    symmetric = symmetry[0] if symmetry is not None and symmetry[0].size == signed.size else np.zeros_like(signed)
-    eligible = np.flatnonzero(signed & ~symmetric)
+    marks = signatures[0]
+    eligible, codes = simhash_rows(signatures, symmetry)
     if eligible.size < 2:
         return np.empty((0, 2), dtype=np.int64)
-    local = _pairs_within(simhashes(marks[eligible]), SIMHASH_DISTANCE, method)
+    local = _pairs_within(codes, SIMHASH_DISTANCE, method)
     if not local.size:
         return np.empty((0, 2), dtype=np.int64)
     found = eligible[local]

@@ -194,12 +194,13 @@ class HasherWorker:
         phashes = {d.ID: d.PHash for d in indexed.written}
         alternates = {d.ID: d.PHashAlternates for d in indexed.written if d.PHashAlternates}
         symmetry = {d.ID: d.symmetry for d in indexed.written}
+        signatures = {d.ID: d.signature for d in indexed.written if d.signature}
+        register = self.ingestor.catalog.register
         try:
             if self.queue.health is not None:  # ride out a Redis outage here too, rather than leave repairs
-                register = self.ingestor.catalog.register
-                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates, symmetry)))
+                LINKED.inc(await self.queue.health.call(lambda: register(phashes, alternates, symmetry, signatures)))
             else:
-                LINKED.inc(await self.ingestor.catalog.register(phashes, alternates, symmetry))
+                LINKED.inc(await register(phashes, alternates, symmetry, signatures))
         except Exception as exc:
             log_event(log, logging.WARNING, "variant linking failed; the next cleanup run repairs it", reason=str(exc))
 
