@@ -19,7 +19,7 @@ from paktum_cleanup.run import CleanupBusyError, cleanup_lock, run_cleanup
 from paktum_common import keys
 from paktum_common.errors import PaktumError
 from paktum_common.groups import group_stats, related_many
-from paktum_common.phash import ALTERNATE_PENALTY
+from paktum_common.phash import ALTERNATE_PENALTY, simhash_of
 from paktum_common.registry import IMAGES, PURGED
 from paktum_common.settings import Settings
 from paktum_hasher.phash import phash_int
@@ -210,6 +210,32 @@ async def test_repair_enters_transparent_images_registered_before_the_other_back
     assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == []
     assert (await run_cleanup(pipeline.settings, repair=True)).ok
     assert (await IMAGES.near_any(redis_client, [(on_black,)], 10))[0] == [(original, ALTERNATE_PENALTY)]
+
+
+async def test_every_cleanup_enters_the_simhashes_of_images_registered_before_their_table(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis
+) -> None:
+    pictures = {f"p{i}.png": encode(picture(i), "PNG") for i in range(4)}
+    ids = await pipeline.index_files(tmp_path / "in", pictures, ["picture"])
+    documents = await pipeline.search.get_documents(list(ids.values()))
+    expected = {md5: simhash_of(doc.signature) for md5, doc in documents.items() if not doc.Symmetric}
+    assert len(expected) >= 3 and None not in expected.values()
+    assert await IMAGES.scan_simhashes(redis_client) == expected  # as the hasher registered them
+    first = next(iter(expected))
+    query = [(documents[first].PHash ^ (2**64 - 1),)]  # far from every pHash: found by its SimHash alone
+    assert (await IMAGES.near_any(redis_client, query, 10, [None], [expected[first]]))[0][0] == (first, 11)
+    simhash_keys = [k async for k in redis_client.scan_iter(f"{keys.SIMHASH_CHUNKS}:*")]
+    await redis_client.delete(keys.SIMHASHES, *simhash_keys)  # as images registered before the table existed
+    assert (await IMAGES.near_any(redis_client, query, 10, [None], [expected[first]]))[0] == []
+
+    summary = await run_cleanup(pipeline.settings)  # no --repair needed
+
+    assert summary.ok and summary.sweep is not None and summary.sweep.simhashes_entered == len(expected)
+    assert f"{len(expected)} SimHashes entered" in " ".join(summary.lines())
+    assert await IMAGES.scan_simhashes(redis_client) == expected
+    assert (await IMAGES.near_any(redis_client, query, 10, [None], [expected[first]]))[0][0] == (first, 11)
+    again = await run_cleanup(pipeline.settings)
+    assert again.sweep is not None and again.sweep.simhashes_entered == 0
 
 
 async def test_a_failed_step_leaves_the_groups_and_reports_it(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 
@@ -18,7 +19,15 @@ from paktum_common.groups import (
     related_many,
     remove_from_groups,
 )
-from paktum_common.phash import ALL_SLOTS, ALTERNATE_PENALTY, PRIMARY_SLOTS, Symmetry, is_degenerate, match
+from paktum_common.phash import (
+    ALL_SLOTS,
+    ALTERNATE_PENALTY,
+    NO_MATCH,
+    PRIMARY_SLOTS,
+    Symmetry,
+    is_degenerate,
+    match,
+)
 from paktum_common.redis_client import connect
 from paktum_common.registry import IMAGES, PURGED
 
@@ -313,3 +322,118 @@ async def test_hashers_linking_near_images_at_once_end_in_one_group(redis_url: s
         related = await related_many(client, list(images))
         assert all({m, *(o for o, _ in related[m])} == set(images) for m in images)
         assert (await group_stats(client)).groups == 1
+
+
+def signature(rng: random.Random, near: bytes = b"", noise: int = 0, hue: int = -1) -> bytes:
+    """A signature of 63 coefficients (random, or `near`'s with each moved by up to `noise`), then a hue mark: all
+    of a strong chroma in hue bin `hue`, none when `hue` is -1."""
+    if near:
+        base = np.frombuffer(near[:63], dtype=np.int8).astype(np.int64)
+        coefficients = np.clip(base + [rng.randint(-noise, noise) for _ in range(63)], -127, 127)
+    else:
+        coefficients = np.array([rng.randint(-127, 127) for _ in range(63)])
+    mark = b"" if hue < 0 else bytes([120, *(255 if k == hue else 0 for k in range(12))])
+    return coefficients.astype(np.int8).tobytes() + mark
+
+
+async def test_the_simhash_table_finds_signature_candidates_and_forgets_them_with_the_image(
+    redis_client: Redis,
+) -> None:
+    rng = random.Random(21)
+    centre = rng.getrandbits(64)
+    phashes = {md5(i): random_hash(rng) for i in range(300)}
+    codes = {md5(i): rng.getrandbits(64) for i in range(300)}
+    for i, bits in enumerate([0, 2, 4, 5, 7], start=1000):
+        phashes[md5(i)] = random_hash(rng)
+        codes[md5(i)] = flip(centre, rng.sample(range(64), bits))
+    shapes = {md5(1000): Symmetry(True, (balanced(rng),))}  # symmetric: no neighbours, so not in the table
+    phashes[md5(1001)] = flip(phashes[md5(1002)], [0, 1, 2])  # found by its pHash too: at its pHash distance
+    await IMAGES.add(redis_client, phashes, symmetry=shapes, simhashes=codes)
+
+    found = (await IMAGES.near_any(redis_client, [(phashes[md5(1002)],)], 10, [None], [centre]))[0]
+    assert found == [(md5(1002), 0), (md5(1001), 3)]
+    elsewhere = random_hash(rng)
+    found = (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [None], [centre]))[0]
+    assert found == [(md5(1001), 11), (md5(1002), 11)]  # within SIMHASH_DISTANCE: ranked beyond the distance
+    assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [Symmetry(True, (balanced(rng),))], [centre])) == [
+        []
+    ]  # a symmetric picture has no signature neighbours either
+    assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10))[0] == []  # no SimHash asked, none found
+
+    await IMAGES.replace(redis_client, {md5(1002): phashes[md5(1002)]}, {}, {}, {md5(1002): ~centre & (2**64 - 1)})
+    assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [None], [centre]))[0] == [(md5(1001), 11)]
+    assert await IMAGES.add_simhashes(redis_client, {md5(1001): flip(centre, list(range(30)))}) == 1  # a stale one
+    assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [None], [centre]))[0] == []
+    assert await IMAGES.scan_simhashes(redis_client) == {
+        **{m: c for m, c in codes.items() if m != md5(1000)},
+        md5(1001): flip(centre, list(range(30))),
+        md5(1002): ~centre & (2**64 - 1),
+    }
+    await IMAGES.remove(redis_client, list(phashes))
+    assert [k async for k in redis_client.scan_iter(f"{keys.SIMHASH_CHUNKS}:*")] == []
+    assert not await redis_client.exists(keys.SIMHASHES)
+
+
+async def test_ingest_linking_measures_candidates_as_the_regroup_does(redis_client: Redis) -> None:
+    # Each pair is linked at ingest as paktum_common.phash.match links it with both signatures.
+    rng = random.Random(22)
+    smooth, chance, lime = random_hash(rng), random_hash(rng), random_hash(rng)
+    marks = {md5(1): signature(rng), md5(3): signature(rng), md5(5): signature(rng, hue=2)}
+    marks[md5(2)] = signature(rng, marks[md5(1)], noise=3)  # the same picture, 20 bits away by pHash
+    marks[md5(4)] = signature(rng)  # 10 bits from md5(3) by chance: the last bits need agreeing signatures
+    marks[md5(6)] = signature(rng, marks[md5(5)], noise=3, hue=8)  # 3 bits from md5(5), of another colour
+    phashes = {
+        md5(1): smooth,
+        md5(2): flip(smooth, rng.sample(range(64), 20)),
+        md5(3): chance,
+        md5(4): flip(chance, rng.sample(range(64), 10)),
+        md5(5): lime,
+        md5(6): flip(lime, [1, 2, 3]),
+    }
+    documents: dict[str, bytes] = {}
+
+    async def signatures_of(md5s: list[str]) -> dict[str, bytes]:
+        return {m: documents[m] for m in md5s if m in documents}
+
+    for image in sorted(phashes):  # one at a time, the earlier ones read back as indexed documents
+        await link_images(redis_client, {image: phashes[image]}, 10, signatures={image: marks[image]},
+                          signatures_of=signatures_of)  # fmt: skip
+        documents[image] = marks[image]
+    related = await related_many(redis_client, list(phashes))
+    for a, b in [(a, b) for a in phashes for b in phashes if a < b]:
+        bits, _ = match(phashes[a], (), phashes[b], (), None, None, 10, (marks[a], marks[b]))
+        assert ((b, bits) in related[a]) == (bits < NO_MATCH), (a, b)
+    assert related[md5(1)] == [(md5(2), 20)] and related[md5(3)] == related[md5(5)] == []
+
+
+async def test_a_grey_copy_joins_the_nearer_of_two_colours_and_does_not_merge_them(redis_client: Redis) -> None:
+    rng = random.Random(23)
+    centre = random_hash(rng)
+    base = signature(rng)
+    lime, lemon = signature(rng, base, 2, hue=3), signature(rng, base, 2, hue=1)  # alike but for their colour
+    marks = {md5(1): lime, md5(2): signature(rng, lime, 2, 3), md5(3): lemon, md5(4): signature(rng, lemon, 2, 1)}
+    marks[md5(5)] = signature(rng, base, 2)  # grey: agrees with both
+    phashes = {
+        md5(1): centre,
+        md5(2): flip(centre, [60]),
+        md5(3): flip(centre, [50, 51, 52]),
+        md5(4): flip(centre, [50, 51, 52, 53]),
+        md5(5): flip(centre, [0]),
+    }
+    documents: dict[str, bytes] = {}
+
+    async def signatures_of(md5s: list[str]) -> dict[str, bytes]:
+        return {m: documents[m] for m in md5s if m in documents}
+
+    for image in sorted(phashes):
+        await link_images(redis_client, {image: phashes[image]}, 10, signatures={image: marks[image]},
+                          signatures_of=signatures_of)  # fmt: skip
+        documents[image] = marks[image]
+    related = await related_many(redis_client, list(phashes))
+    assert [r for r, _ in related[md5(5)]] == [md5(1), md5(2)]  # the nearer colour's group, not both
+    assert [r for r, _ in related[md5(3)]] == [md5(4)]
+    group = VariantGroup.from_json(str(await redis_client.hget(keys.GROUP_MEMBERS, md5(1))))
+    assert group.hues == {md5(1): lime[63:], md5(2): lime[63:]}  # the record keeps the coloured marks
+    assert VariantGroup.from_json(group.to_json()) == group
+    older = VariantGroup.around(md5(1), {md5(1): centre, md5(2): phashes[md5(2)]})  # a record from before hues
+    assert VariantGroup.from_json(older.to_json()).hues == {}

@@ -61,6 +61,10 @@ async def test_pictures_of_other_colours_are_not_related_nor_found_and_their_cop
     ids = await pipeline.index_files(tmp_path / "in", files(), ["clipart"])
     lime, lemon, hungary, honduras = (ids[name] for name in NAMES)
     smaller, mirrored, grey = ids["lime-half.jpg"], ids["honduras-mirror.jpg"], ids["lime-grey.jpg"]
+    # As indexed, before any cleanup: the hasher's linking keeps the colours apart too, the grey copy included.
+    linked = await related_many(redis_client, list(ids.values()))
+    assert lemon not in {r for r, _ in linked[lime]} and hungary not in {r for r, _ in linked[honduras]}
+    assert [r for r, _ in linked[honduras]] == [mirrored] and smaller in {r for r, _ in linked[lime]}
 
     summary = await run_cleanup(pipeline.settings)
 

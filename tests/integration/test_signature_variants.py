@@ -55,6 +55,8 @@ async def test_a_chance_pair_within_the_distance_is_refused_and_a_crop_as_near_i
     ids = await pipeline.index_files(tmp_path / "in", files(), ["clipart"])
     shredder, crop = ids["shredder.png"], ids["shredder-crop.jpg"]
     web, globe = ids["webpres.png"], ids["wire_globe_01.png"]
+    linked = await related_many(redis_client, list(ids.values()))  # as indexed: the hasher's linking, same rule
+    assert linked[web] == [] and linked[globe] == [] and linked[shredder] == [(crop, 10)]
 
     summary = await run_cleanup(pipeline.settings)
 
@@ -117,3 +119,18 @@ async def test_the_regroup_relates_a_smooth_wallpaper_to_its_watermarked_copy(
     related = await related_many(redis_client, list(ids.values()))
     for name in SMOOTH:
         assert [other for other, _ in related[ids[name]]] == [ids[f"marked-{name}"]], name
+
+
+async def test_the_hasher_links_and_search_by_image_finds_a_watermarked_wallpaper_by_its_signature(
+    tmp_path: Path, pipeline: Pipeline, redis_client: Redis, settings: Settings
+) -> None:
+    ids = await pipeline.index_files(tmp_path / "in", wallpapers(), ["wallpaper"])
+
+    linked = await related_many(redis_client, list(ids.values()))  # before any cleanup
+    for name in SMOOTH:
+        assert [other for other, _ in linked[ids[name]]] == [ids[f"marked-{name}"]], name
+    with serve(settings) as api:
+        for name in SMOOTH:
+            body = api.post("/api/similar", files={"file": ("m.jpg", watermarked(name), "image/jpeg")}).json()
+            assert body["error"] == "" and [r["ID"] for r in body["results"]] == [ids[f"marked-{name}"], ids[name]]
+            assert body["distances"][0] == 0 and body["distances"][1] > 10  # its pHash distance, beyond the 10

@@ -26,12 +26,14 @@ from redis.exceptions import NoScriptError, WatchError
 from paktum_common import keys
 from paktum_common.contracts import phash_from_hex, phash_to_hex
 from paktum_common.errors import TransientError
+from paktum_common.hues import hues_agree, kept_mark
 from paktum_common.phash import (
     NO_MATCH,
     SYMMETRIC_DISTANCE,
     Symmetry,
     alternates_from_text,
     alternates_to_text,
+    hues_of,
     is_degenerate,
     is_degenerate_symmetric,
     match,
@@ -59,6 +61,7 @@ class Member:
     distance: int  # to the group's anchor (paktum_common.phash.match: through any alternate of either)
     alternates: tuple[int, ...] = ()
     symmetry: Symmetry | None = None  # None: hashed before symmetric hashes were computed
+    hues: bytes = b""  # its hue mark (paktum_common.hues); none for a grey one or one hashed before marks
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,17 @@ class VariantGroup:
         phashes: Mapping[str, int],
         alternates: Mapping[str, tuple[int, ...]] | None = None,
         symmetry: Mapping[str, Symmetry | None] | None = None,
+        hues: Mapping[str, bytes] | None = None,
     ) -> VariantGroup:
-        """The group of `phashes` anchored at `anchor` (one of them), each with its alternates and Symmetry if
-        given."""
-        alts, shapes = alternates or {}, symmetry or {}
-        origin = Member(anchor, phashes[anchor], 0, alts.get(anchor, ()), shapes.get(anchor))
-        others = [
-            Member(md5, ph, 0, alts.get(md5, ()), shapes.get(md5)) for md5, ph in phashes.items() if md5 != anchor
-        ]
+        """The group of `phashes` anchored at `anchor` (one of them), each with its alternates, Symmetry and hue
+        mark if given."""
+        alts, shapes, marks = alternates or {}, symmetry or {}, hues or {}
+
+        def member(md5: str) -> Member:
+            return Member(md5, phashes[md5], 0, alts.get(md5, ()), shapes.get(md5), marks.get(md5, b""))
+
+        origin = member(anchor)
+        others = [member(md5) for md5 in phashes if md5 != anchor]
         placed = sorted(
             (dataclasses.replace(m, distance=member_match(origin, m)[0]) for m in others),
             key=lambda m: (m.distance, m.md5),
@@ -98,16 +104,23 @@ class VariantGroup:
     def symmetry(self) -> dict[str, Symmetry]:
         return {m.md5: m.symmetry for m in self.members if m.symmetry is not None}
 
+    @property
+    def hues(self) -> dict[str, bytes]:
+        return {m.md5: m.hues for m in self.members if m.hues}
+
     def to_json(self) -> str:
         """The one place a group becomes its Redis form: [md5, pHash, distance], then the alternates when it has
-        some or a Symmetry, then its Symmetry when it has one."""
+        some, a Symmetry or a hue mark, then its Symmetry ("" for none) when it has one or a hue mark, then its hue
+        mark in hex when it has one."""
         members = []
         for m in self.members:
             row: list[str | int] = [m.md5, phash_to_hex(m.phash), m.distance]
-            if m.alternates or m.symmetry is not None:
+            if m.alternates or m.symmetry is not None or m.hues:
                 row.append(alternates_to_text(m.alternates))
-            if m.symmetry is not None:
-                row.append(symmetry_to_text(m.symmetry))
+            if m.symmetry is not None or m.hues:
+                row.append("" if m.symmetry is None else symmetry_to_text(m.symmetry))
+            if m.hues:
+                row.append(m.hues.hex())
             members.append(row)
         return json.dumps({"anchor": self.anchor, "members": members}, separators=(",", ":"))
 
@@ -121,7 +134,8 @@ class VariantGroup:
                     phash_from_hex(m[1]),
                     int(m[2]),
                     alternates_from_text(m[3]) if len(m) > 3 else (),
-                    symmetry_from_text(m[4]) if len(m) > 4 else None,
+                    symmetry_from_text(m[4]) if len(m) > 4 and m[4] else None,
+                    bytes.fromhex(m[5]) if len(m) > 5 else b"",
                 )
                 for m in data["members"]
             )
@@ -318,8 +332,10 @@ def split_group(
     separated: Iterable[tuple[str, str]] = (),
     alternates: Mapping[str, tuple[int, ...]] | None = None,
     symmetry: Mapping[str, Symmetry] | None = None,
+    hues: Mapping[str, bytes] | None = None,
 ) -> list[VariantGroup]:
-    """The connected components (two or more images) of these images, without the separated pairs.
+    """The connected components (two or more images) of these images, without the separated pairs, each member
+    with its alternates, Symmetry and hue mark as given.
 
     Each component keeps as anchor its first image in the mapping's order.
     """
@@ -345,7 +361,7 @@ def split_group(
     for index, md5 in enumerate(md5s):
         components.setdefault(root(index), []).append(md5)
     return [
-        VariantGroup.around(members[0], {m: phashes[m] for m in members}, alts, shapes)
+        VariantGroup.around(members[0], {m: phashes[m] for m in members}, alts, shapes, hues)
         for members in components.values()
         if len(members) > 1
     ]
@@ -419,8 +435,9 @@ async def _regroup(redis: Redis, touching: Sequence[str], drop: Sequence[str], d
                 phashes = {m.md5: m.phash for g in old for m in g.members if m.md5 not in dropped}
                 alternates = {md5: alts for g in old for md5, alts in g.alternates.items()}
                 shapes = {md5: shape for g in old for md5, shape in g.symmetry.items()}
+                marks = {md5: mark for g in old for md5, mark in g.hues.items()}
                 separated = await _separated_among(redis, list(phashes))
-                new = split_group(phashes, distance, separated, alternates, shapes)
+                new = split_group(phashes, distance, separated, alternates, shapes, marks)
                 pipe.multi()
                 pipe.hdel(keys.GROUP_MEMBERS, *group_ids)
                 grouped = {m.md5 for g in new for m in g.members}
@@ -500,9 +517,10 @@ async def link_images(
         marks.update(await signatures_of(unread))
     joined = 0
     for md5, near in zip(md5s, nearest, strict=True):
-        own = Member(md5, images[md5], 0, alts.get(md5, ()), shapes.get(md5))
+        own = Member(md5, images[md5], 0, alts.get(md5, ()), shapes.get(md5), kept_mark(hues_of(marks.get(md5, b""))))
         links = _measured(own, near, stored, marks, distance)
-        if links and await _join(redis, own, links, stored):
+        hues = {other: kept_mark(hues_of(marks.get(other, b""))) for other in links}
+        if links and await _join(redis, own, links, stored, hues):
             joined += 1
     return joined
 
@@ -531,44 +549,76 @@ def _measured(
     return links
 
 
-async def _join(redis: Redis, own: Member, near: Mapping[str, int], stored: Entries) -> bool:
+def _unbridged(
+    own: bytes,
+    near: Mapping[str, int],
+    group_of: Mapping[str, str],
+    groups: Mapping[str, VariantGroup],
+    hues: Mapping[str, bytes],
+) -> set[str]:
+    """The linked images whose groups a new image (hue mark `own`) joins: each part (a group, or a linked image in
+    none), nearest link first, whose members' hue marks all agree with those of every part taken before it and
+    with `own`. A grey copy that links to a lime's wedge and to a lemon's joins the nearer one's group and does not
+    merge the two (paktum_cleanup.bridges splits such a group at the next cleanup)."""
+    parts: dict[str, list[str]] = {}
+    for other in sorted(near, key=lambda o: (near[o], o)):
+        parts.setdefault(group_of.get(other, other), []).append(other)
+    taken, kept = [own] if own else [], set()
+    for part, linked in parts.items():
+        group = groups.get(part)
+        marks = list(group.hues.values()) if group is not None else []
+        marks += [hues[other] for other in linked if hues.get(other)]
+        if all(hues_agree(a, b) for a in marks for b in taken):
+            taken += marks
+            kept.update(linked)
+    return kept
+
+
+async def _join(redis: Redis, own: Member, near: Mapping[str, int], stored: Entries, hues: Mapping[str, bytes]) -> bool:
     md5 = own.md5
     separated = await redis.smembers(_not_variants_key(md5))
     near = {other: bits for other, bits in near.items() if other not in separated}
     if not near:
         return False
-    near_phashes = {other: stored.phashes[other] for other in near}
-    near_alternates = {other: stored.alternates[other] for other in near if other in stored.alternates}
-    near_symmetry = {other: stored.shapes[other] for other in near if other in stored.shapes}
     async with redis.pipeline(transaction=True) as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:
                 await pipe.watch(keys.GROUP_OF, keys.GROUP_MEMBERS)
-                involved = [md5, *near]
-                group_ids = sorted({g for g in await pipe.hmget(keys.GROUP_OF, involved) if g})
+                candidates = list(near)
+                of = await pipe.hmget(keys.GROUP_OF, [md5, *candidates])
+                group_of = {other: str(g) for other, g in zip(candidates, of[1:], strict=True) if g}
+                group_ids = sorted({*group_of.values(), *([str(of[0])] if of[0] else [])})
                 records = await pipe.hmget(keys.GROUP_MEMBERS, group_ids) if group_ids else []
-                old = [VariantGroup.from_json(str(r)) for r in records if r]
-                phashes: dict[str, int] = {}
-                member_alternates: dict[str, tuple[int, ...]] = dict(near_alternates)
-                member_symmetry: dict[str, Symmetry | None] = dict(near_symmetry)
+                groups = {g.anchor: g for g in (VariantGroup.from_json(str(r)) for r in records if r)}
+                kept = _unbridged(own.hues, near, group_of, groups, hues)
+                joined = {group_of[other] for other in kept if other in group_of} | ({str(of[0])} if of[0] else set())
                 # The largest group keeps its anchor; without one, the nearest image that was there first.
-                old.sort(key=lambda g: (-len(g.members), g.anchor))
+                old = sorted((groups[g] for g in joined if g in groups), key=lambda g: (-len(g.members), g.anchor))
+                phashes: dict[str, int] = {}
+                member_alternates = {other: stored.alternates[other] for other in kept if other in stored.alternates}
+                member_symmetry: dict[str, Symmetry | None] = {
+                    other: stored.shapes[other] for other in kept if other in stored.shapes
+                }
+                member_hues = {other: hues[other] for other in kept if hues.get(other)}
                 for group in old:
                     phashes.update({m.md5: m.phash for m in group.members})
                     member_alternates.update(group.alternates)
                     member_symmetry.update(group.symmetry)
-                nearest_first = sorted(near, key=lambda other: (near[other], other))
-                phashes.update({other: near_phashes[other] for other in nearest_first if other in near_phashes})
+                    member_hues.update(group.hues)
+                nearest_first = sorted(kept, key=lambda other: (near[other], other))
+                phashes.update({other: stored.phashes[other] for other in nearest_first})
                 phashes[md5] = own.phash
                 if own.alternates:
                     member_alternates[md5] = own.alternates
                 if own.symmetry is not None:
                     member_symmetry[md5] = own.symmetry
+                if own.hues:
+                    member_hues[md5] = own.hues
                 anchor = old[0].anchor if old else next(iter(phashes))
                 if anchor == md5:  # no neighbour is registered any more
                     await pipe.reset()
                     return False
-                group = VariantGroup.around(anchor, phashes, member_alternates, member_symmetry)
+                group = VariantGroup.around(anchor, phashes, member_alternates, member_symmetry, member_hues)
                 pipe.multi()
                 stale = [g.anchor for g in old if g.anchor != anchor]
                 if stale:

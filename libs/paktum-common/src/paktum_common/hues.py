@@ -56,10 +56,20 @@ def hue_mark(rgb: np.ndarray) -> bytes:
     return bytes([round(mean * 255), *(round(float(s) * 255) for s in shares)])
 
 
+def is_coloured(mark: bytes) -> bool:
+    """Whether a hue mark can disagree with another: a whole mark whose mean chroma is HUE_FLOOR or more."""
+    return len(mark) == HUES_LENGTH and mark[0] >= FLOOR_BYTE
+
+
+def kept_mark(mark: bytes) -> bytes:
+    """The mark when it is coloured, else b"" (a grey one agrees with everything): what a group record keeps."""
+    return mark if is_coloured(mark) else b""
+
+
 def hues_agree(a: bytes, b: bytes) -> bool:
     """Whether two hue marks let their pictures be copies of each other: True unless both have hues (HUE_FLOOR)
     and share less than HUE_KEEP of them; True when either has no mark (b"": hashed before marks were kept)."""
-    if len(a) != HUES_LENGTH or len(b) != HUES_LENGTH or a[0] < FLOOR_BYTE or b[0] < FLOOR_BYTE:
+    if not is_coloured(a) or not is_coloured(b):
         return True
     common = sum(min(x, y) for x, y in zip(a[1:], b[1:], strict=True))
     return common >= HUE_KEEP * 255

@@ -10,7 +10,7 @@ import numpy as np
 from paktum_cleanup.progress import Progress
 from paktum_cleanup.variants import Signatures, SymmetryRows
 from paktum_common.banned import banned_in
-from paktum_common.hues import HUES_LENGTH
+from paktum_common.hues import HUES_LENGTH, kept_mark
 from paktum_common.phash import SIGNATURE_LENGTH, Symmetry, coefficients_of, hues_of
 from paktum_common.search import SearchBackend
 
@@ -54,6 +54,10 @@ class Catalogue:
             return None
         values = self.sym_values[self.sym_starts[index] : self.sym_starts[index + 1]]
         return Symmetry(bool(self.symmetric[index]), tuple(int(h) for h in values))
+
+    def hues_of(self, index: int) -> bytes:
+        """Its hue mark as a group record keeps it (paktum_common.hues.kept_mark)."""
+        return kept_mark(self.hues[index].tobytes()) if self.hues.shape[0] > index else b""
 
     def alternate_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(owner index, alternate pHash) for every alternate: what the grouping matches against the plain hashes."""

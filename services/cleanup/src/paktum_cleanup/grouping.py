@@ -88,7 +88,8 @@ def _variant_group(catalogue: Catalogue, members: np.ndarray) -> VariantGroup:
     phashes = {catalogue.ids[int(i)]: int(catalogue.phashes[int(i)]) for i in members}
     alternates = {catalogue.ids[int(i)]: catalogue.alternates_of(int(i)) for i in members}
     symmetry = {catalogue.ids[int(i)]: catalogue.symmetry_of(int(i)) for i in members}
-    return VariantGroup.around(anchor, phashes, alternates, symmetry)
+    hues = {catalogue.ids[int(i)]: catalogue.hues_of(int(i)) for i in members}
+    return VariantGroup.around(anchor, phashes, alternates, symmetry, hues)
 
 
 async def _link_late_images(catalog: Catalog, catalogue: Catalogue) -> int:
