@@ -7,6 +7,7 @@ runs `paktum import DIR --wait` and `paktum cleanup`, then asks the api, for eve
 Files with the same bytes are one image in Paktum: the first is kept, the later ones are left out of everything.
 It prints bench/variants.py's rows (recall per kind, false pairs) for:
 
+- api ingest: two files related either way as the hasher linked them, before the cleanup;
 - api related: two files related either way (their variant groups, after the cleanup);
 - api similar: a variant found by searching with it for its original; a false pair when either file's search
   finds the other;
@@ -201,10 +202,12 @@ def run(env: dict[str, str], *args: str) -> str:
     return output
 
 
-def ask(base: str, files: list[File], names: list[str]) -> tuple[np.ndarray, np.ndarray, int, int, float]:
+def ask(
+    base: str, files: list[File], names: list[str], with_similar: bool = True
+) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """related[i, j]: file j is among file i's related images; similar[i, j]: POST /api/similar with file i
-    answers file j. Also how many files are not indexed (no image under their md5), how many similar answers
-    reached the limit (their farther matches cut off), and the wall seconds per request."""
+    answers file j (unless not `with_similar`). Also how many files are not indexed (no image under their md5), how
+    many similar answers reached the limit (their farther matches cut off), and the wall seconds per request."""
     index = {hashlib.md5(f.data).hexdigest(): i for i, f in enumerate(files)}
     n = len(files)
     related = np.zeros((n, n), dtype=bool)
@@ -228,8 +231,8 @@ def ask(base: str, files: list[File], names: list[str]) -> tuple[np.ndarray, np.
         started = time.monotonic()
         with ThreadPoolExecutor(4) as pool:
             related_answers = list(pool.map(related_of, index))
-            similar_answers = list(pool.map(similar_to, range(n)))
-        per_request = (time.monotonic() - started) / max(1, 2 * n)
+            similar_answers = list(pool.map(similar_to, range(n))) if with_similar else []
+        per_request = (time.monotonic() - started) / max(1, (1 + with_similar) * n)
     for i, found in enumerate(related_answers):
         related[i, [index[md5] for md5 in found or () if md5 in index]] = True
     for i, found in enumerate(similar_answers):
@@ -300,6 +303,7 @@ def main() -> None:
             rejected = re.search(r"(\d+) posts? rejected", imported)
             if rejected is None or int(rejected[1]):
                 print(f"paktum import: {rejected[1] if rejected else 'an unknown number of'} posts rejected")
+            as_linked = ask(base, files, names, with_similar=False)[0]  # the hasher's linking, before any cleanup
             run(env, "cleanup")
             indexed = time.monotonic()
             related, similar, missing, capped, per_request = ask(base, files, names)
@@ -313,6 +317,7 @@ def main() -> None:
     print("files of distinct pictures that match; ms/image: wall ms per api request (4 at a time), CPU ms per file")
     print("of the bench's hashing\n")
     variants.print_header()
+    variants.report("api ingest", as_distances(as_linked | as_linked.T), PHASH_DISTANCE, files, per_request)
     variants.report("api related", as_distances(related | related.T), PHASH_DISTANCE, files, per_request)
     variants.report("api similar", similar_distances(similar, files), PHASH_DISTANCE, files, per_request)
     variants.report("bench grouped", groups, PHASH_DISTANCE, files, seconds)

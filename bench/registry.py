@@ -2,9 +2,15 @@
 
 Starts an embedded Redis (the one `paktum up` runs), registers N generated images in batches as the hasher does
 (`IMAGES.add`: pHash, 7 alternates; in the second run a Symmetry, 5% of them symmetric; in the third, 30% of them
-transparent too, with 15 alternates, their on-black pHash in the other-background table), and prints Redis's
-used_memory per image and images registered per second for each, beside the first as a ratio. Then times
-`near_any` lookups (one image's pHash, alternates and symmetric hash per call, as ingest linking asks).
+transparent too, with 15 alternates, their on-black pHash in the other-background table; in the fourth, each
+image's signature SimHash too, in its table), and prints Redis's used_memory per image and images registered per
+second for each, beside the first as a ratio. Then times `near_any` lookups (one image's pHash, alternates,
+symmetric hash and, in the fourth, SimHash per call, as ingest linking and search by image ask).
+
+The SimHashes are those of generated signatures that lean as real ones do: random coefficients plus a common part
+on the two coefficients a picture with its subject in the middle sets (DCT (0,2) and (2,0)), so that half the
+SimHash bits are set 0.75 or 0.25 of the time. On the variant bench's pictures the bits lean 0.2-0.8 (the mean of
+their unit signatures has norm 0.43, here 0.43 too); uniform bits would make each lookup read far fewer.
 
     .venv/bin/python bench/registry.py --images 1000000
 """
@@ -19,15 +25,28 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import EmbeddedRedis
-from paktum_common.phash import Symmetry
+from paktum_common.phash import SIGNATURE_LENGTH, Symmetry, simhashes
 from paktum_common.registry import IMAGES
 
 BATCH = 2000
 SYMMETRIC_SHARE = 0.05
 TRANSPARENT_SHARE = 0.3
+# The common part of the generated signatures (against 63 standard normal coefficients): the mean unit signature's
+# norm is then about 0.43, as on the variant bench's pictures.
+COMMON = 3.8
+
+
+def leaning_simhashes(count: int, seed: int) -> list[int]:
+    """SimHashes of `count` generated signatures with a common part (see the module's text)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((count, SIGNATURE_LENGTH))
+    rows[:, [1, 15]] += COMMON / np.sqrt(2)
+    rows = np.clip(np.rint(rows / np.abs(rows).max(axis=1, keepdims=True) * 127), -127, 127).astype(np.int8)
+    return [int(code) for code in simhashes(rows)]
 
 
 def balanced(rng: random.Random) -> int:
@@ -35,7 +54,7 @@ def balanced(rng: random.Random) -> int:
 
 
 async def run(
-    url: str, images: int, with_symmetry: bool, transparent: float, lookups: int
+    url: str, images: int, with_symmetry: bool, transparent: float, lookups: int, with_simhash: bool = False
 ) -> tuple[float, float, float, float]:
     """(used_memory bytes per image, images/s registered, near_any p50 ms, p99 ms)."""
     redis = Redis.from_url(url, decode_responses=True)
@@ -50,15 +69,17 @@ async def run(
         shapes = (
             {m: Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),)) for m in batch} if with_symmetry else None
         )
-        await IMAGES.add(redis, batch, alternates, shapes)
+        codes = dict(zip(batch, leaning_simhashes(len(batch), start), strict=True)) if with_simhash else None
+        await IMAGES.add(redis, batch, alternates, shapes, codes)
     rate = images / (time.perf_counter() - started)
     used = int((await redis.info("memory"))["used_memory"]) - base
     times = []
     for _ in range(lookups):
         query = (rng.getrandbits(64), *(rng.getrandbits(64) for _ in range(7)))
         shape = [Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),))] if with_symmetry else []
+        code = leaning_simhashes(1, images + len(times)) if with_simhash else []
         began = time.perf_counter()
-        await IMAGES.near_any(redis, [query], 10, shape)
+        await IMAGES.near_any(redis, [query], 10, shape, code)
         times.append((time.perf_counter() - began) * 1000)
     await redis.aclose()
     cuts = statistics.quantiles(times, n=100)
@@ -70,13 +91,20 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200_000)
     parser.add_argument("--lookups", type=int, default=500)
     args = parser.parse_args()
-    runs = {"pHash + alternates": (False, 0.0), "+ symmetric hashes": (True, 0.0), "+ 30% transparent": (True, 0.3)}
+    runs = {
+        "pHash + alternates": (False, 0.0, False),
+        "+ symmetric hashes": (True, 0.0, False),
+        "+ 30% transparent": (True, 0.3, False),
+        "+ SimHashes": (True, 0.3, True),
+    }
     rows = {}
-    for name, (with_symmetry, transparent) in runs.items():
+    for name, (with_symmetry, transparent, with_simhash) in runs.items():
         with tempfile.TemporaryDirectory() as tmp:
             server = EmbeddedRedis(Path(tmp)).start()
             try:
-                rows[name] = asyncio.run(run(server.url, args.images, with_symmetry, transparent, args.lookups))
+                rows[name] = asyncio.run(
+                    run(server.url, args.images, with_symmetry, transparent, args.lookups, with_simhash)
+                )
             finally:
                 server.stop()
     print(f"{args.images} images, 7 alternates each (15 when transparent); embedded Redis; near_any at distance 10")

@@ -59,7 +59,8 @@ PURGED_SYMMETRIC_ONLY_CHUNKS = "paktum:purged:symonly"
 
 # Variant groups, replaced as a whole by each cleanup run (built under GROUPS_BUILD, then renamed).
 GROUP_OF = "paktum:groups:of"  # hash: md5 -> group ID (the group's anchor, its first image)
-GROUP_MEMBERS = "paktum:groups:members"  # hash: group ID -> JSON {"anchor", "members": [[md5, phash, d(, alternates)]]}
+# hash: group ID -> JSON {"anchor", "members": [[md5, phash, d(, alternates(, symmetry(, hue mark)))]]}
+GROUP_MEMBERS = "paktum:groups:members"
 GROUP_STATS = "paktum:groups:stats"  # hash: the last full run's figures
 GROUPS_BUILD = "paktum:groups:build"  # prefix of a run's unfinished keys (they expire if the run dies)
 

@@ -182,7 +182,7 @@ def match(
 # within the distance by chance have coefficients that point elsewhere all the same: the *signature*
 # (paktum_common.dct_hash.signature) keeps the 63 coefficients, as signed bytes, and the cosine of two signatures
 # tells a chance pair from a copy. So a plain pair in the last SIGNATURE_MARGIN bits of the distance links only
-# when the signatures agree to SIGNATURE_KEEP (the regroup, search by image; ingest linking reads none). Measured
+# when the signatures agree to SIGNATURE_KEEP (the regroup, search by image, ingest linking). Measured
 # with bench/variants.py on 290 pictures and 3,690 variants: of the plain pairs 10 bits apart, 0.85 or more kept
 # 436 of 474 true pairs and 45 of 161 false ones; as groups after a cleanup, 77 false picture pairs instead of 111
 # and 3,289 false file pairs instead of 7,785, for 0.01 less recall of 10% crops and brightness. On 300 other
@@ -239,7 +239,7 @@ def plain_links(bits: int, distance: int, cosine: float | None) -> bool:
 # about SIMHASH_BITS * arccos(c) / pi bits) within SIMHASH_DISTANCE, and their cosine NEIGHBOUR_KEEP or more;
 # never a symmetric picture (its coefficients are mostly zero: paktum_common.dct_hash), and never two pictures whose
 # hues disagree. The regroup finds such pairs by a chunk join over the SimHashes (paktum_cleanup.variants); search
-# by image and ingest linking, whose candidates come from the pHash registry, do not. Measured with
+# by image and ingest linking through the registry's SimHash table (paktum_common.registry). Measured with
 # bench/variants.py: on KDE's 34 wallpapers (--packages plasma-workspace-wallpapers) watermarks 0.76 -> 0.85, ahead
 # of PDQ's 0.79, and no false pair; 11 more variants on the sample, 18 and 26 on two held-out draws of 300, for 2
 # more false pairs of files on the sample and none held out. At 0.98, 19, 23 and 28 more, for 20 and 62 more false

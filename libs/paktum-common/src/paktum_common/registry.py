@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -36,6 +36,7 @@ from paktum_common.phash import (
     symmetry_to_text,
 )
 
+T = TypeVar("T")
 CHUNKS = 4
 CHUNK_BITS = 16
 CHUNK_VALUES = 1 << CHUNK_BITS
@@ -236,11 +237,7 @@ class PhashRegistry:
 
     async def scan_simhashes(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """Every stored SimHash, read in pieces."""
-        found: dict[str, int] = {}
-        if self.simhash_key:
-            async for md5, hex_code in redis.hscan_iter(self.simhash_key, count=count):
-                found[str(md5)] = phash_from_hex(str(hex_code))
-        return found
+        return await _scan(redis, self.simhash_key, phash_from_hex, count)
 
     async def add_other_backgrounds(self, redis: Redis, others: Mapping[str, int]) -> int:
         """Enter images' pHash on their other background (alternate slot PRIMARY_SLOTS) in its table, for images
@@ -319,18 +316,11 @@ class PhashRegistry:
 
     async def scan(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """The whole registry, read in pieces so Redis is never blocked for long."""
-        found: dict[str, int] = {}
-        async for md5, hex_hash in redis.hscan_iter(self.hash_key, count=count):
-            found[str(md5)] = phash_from_hex(str(hex_hash))
-        return found
+        return await _scan(redis, self.hash_key, phash_from_hex, count)
 
     async def scan_symmetry(self, redis: Redis, count: int = 10_000) -> dict[str, Symmetry]:
         """Every stored Symmetry, read in pieces."""
-        found: dict[str, Symmetry] = {}
-        if self.symmetry_key:
-            async for md5, text in redis.hscan_iter(self.symmetry_key, count=count):
-                found[str(md5)] = symmetry_from_text(str(text))
-        return found
+        return await _scan(redis, self.symmetry_key, symmetry_from_text, count)
 
     async def near(self, redis: Redis, phashes: Sequence[int], distance: int) -> list[list[tuple[str, int]]]:
         """For each query hash, the registered images within `distance` bits as (md5, distance), nearest first.
@@ -424,6 +414,15 @@ class PhashRegistry:
             # rare, and those 7 more lookups cost as much as all the others (bench/registry.py); the regroup finds it.
             queries.append((usable[0][0], through, self.other_prefix, ALTERNATE_PENALTY))
         return queries
+
+
+async def _scan(redis: Redis, key: str, parse: Callable[[str], T], count: int) -> dict[str, T]:
+    """md5 -> parsed value of a whole Redis hash (none when `key` is ""), read `count` at a time."""
+    found: dict[str, T] = {}
+    if key:
+        async for md5, text in redis.hscan_iter(key, count=count):
+            found[str(md5)] = parse(str(text))
+    return found
 
 
 def _usable_queries(hashes: Sequence[int], distance: int) -> list[tuple[int, int]]:
