@@ -10,7 +10,8 @@ symmetric hash and, in the fourth, SimHash per call, as ingest linking and searc
 The SimHashes are those of generated signatures that lean as real ones do: random coefficients plus a common part
 on the two coefficients a picture with its subject in the middle sets (DCT (0,2) and (2,0)), so that half the
 SimHash bits are set 0.75 or 0.25 of the time. On the variant bench's pictures the bits lean 0.2-0.8 (the mean of
-their unit signatures has norm 0.43, here 0.43 too); uniform bits would make each lookup read far fewer.
+their unit signatures has norm 0.43, here 0.43 too); uniform bits would make each lookup read far fewer. Only the
+fragile 30% have one (paktum_common.phash.fragile_rows); a lookup asks with a fragile picture's.
 
     .venv/bin/python bench/registry.py --images 1000000
 """
@@ -29,7 +30,7 @@ import numpy as np
 from redis.asyncio import Redis
 
 from paktum_cli.embedded_redis import EmbeddedRedis
-from paktum_common.phash import SIGNATURE_LENGTH, Symmetry, simhashes
+from paktum_common.phash import NEIGHBOUR_FLAT, SIGNATURE_LENGTH, Symmetry, fragile_rows, simhashes
 from paktum_common.registry import IMAGES
 
 BATCH = 2000
@@ -38,15 +39,23 @@ TRANSPARENT_SHARE = 0.3
 # The common part of the generated signatures (against 63 standard normal coefficients): the mean unit signature's
 # norm is then about 0.43, as on the variant bench's pictures.
 COMMON = 3.8
+# Of the variant bench's pictures, 24-36% have a fragile pHash (paktum_common.phash.fragile_rows), and only they have
+# a SimHash: here FRAGILE_SHARE of them, with NEIGHBOUR_FLAT coefficients (past the common part's) at the median.
+FRAGILE_SHARE = 0.3
+FLAT_COEFFICIENTS = list(range(20, 20 + NEIGHBOUR_FLAT))
 
 
-def leaning_simhashes(count: int, seed: int) -> list[int]:
-    """SimHashes of `count` generated signatures with a common part (see the module's text)."""
+def leaning_simhashes(count: int, seed: int) -> list[int | None]:
+    """SimHashes of `count` generated signatures with a common part, FRAGILE_SHARE of them fragile (see the
+    module's text); None for the others, as paktum_common.phash.simhash_of gives."""
     rng = np.random.default_rng(seed)
     rows = rng.standard_normal((count, SIGNATURE_LENGTH))
     rows[:, [1, 15]] += COMMON / np.sqrt(2)
     rows = np.clip(np.rint(rows / np.abs(rows).max(axis=1, keepdims=True) * 127), -127, 127).astype(np.int8)
-    return [int(code) for code in simhashes(rows)]
+    smooth = rng.random(count) < FRAGILE_SHARE
+    rows[np.ix_(smooth, FLAT_COEFFICIENTS)] = 0
+    fragile = fragile_rows(rows)
+    return [int(code) if ok else None for code, ok in zip(simhashes(rows), fragile, strict=True)]
 
 
 def balanced(rng: random.Random) -> int:
@@ -69,7 +78,8 @@ async def run(
         shapes = (
             {m: Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),)) for m in batch} if with_symmetry else None
         )
-        codes = dict(zip(batch, leaning_simhashes(len(batch), start), strict=True)) if with_simhash else None
+        drawn = leaning_simhashes(len(batch), start) if with_simhash else []
+        codes = {m: code for m, code in zip(batch, drawn, strict=False) if code is not None}
         await IMAGES.add(redis, batch, alternates, shapes, codes)
     rate = images / (time.perf_counter() - started)
     used = int((await redis.info("memory"))["used_memory"]) - base
@@ -77,7 +87,7 @@ async def run(
     for _ in range(lookups):
         query = (rng.getrandbits(64), *(rng.getrandbits(64) for _ in range(7)))
         shape = [Symmetry(rng.random() < SYMMETRIC_SHARE, (balanced(rng),))] if with_symmetry else []
-        code = leaning_simhashes(1, images + len(times)) if with_simhash else []
+        code = [next(c for c in leaning_simhashes(64, images + len(times)) if c is not None)] if with_simhash else []
         began = time.perf_counter()
         await IMAGES.near_any(redis, [query], 10, shape, code)
         times.append((time.perf_counter() - began) * 1000)

@@ -70,6 +70,7 @@ from paktum_common.phash import (
     SIMHASH_DISTANCE,
     SYMMETRIC_DISTANCE,
     coefficients_of,
+    fragile_rows,
     hues_of,
     is_degenerate,
     is_degenerate_symmetric,
@@ -310,7 +311,7 @@ def neighbour_matrix(results: list[PictureHashes]) -> np.ndarray:
     """(n, n) whether two files' signatures are neighbours (paktum_common.phash.signature_neighbours), neither
     symmetric: linked whatever their bits (at the edge of the distance here, as the regroup weighs them)."""
     marks, signed = coefficient_rows(results)
-    usable = signed & ~np.array([r.symmetric for r in results], dtype=bool)
+    usable = signed & ~np.array([r.symmetric for r in results], dtype=bool) & fragile_rows(marks)
     codes = simhashes(marks)
     near = (np.bitwise_count(codes[:, None] ^ codes[None, :]) <= SIMHASH_DISTANCE) & (
         cosine_matrix(marks) >= NEIGHBOUR_KEEP

@@ -22,6 +22,7 @@ from paktum_common.groups import (
 from paktum_common.phash import (
     ALL_SLOTS,
     ALTERNATE_PENALTY,
+    NEIGHBOUR_FLAT,
     NO_MATCH,
     PRIMARY_SLOTS,
     Symmetry,
@@ -325,13 +326,15 @@ async def test_hashers_linking_near_images_at_once_end_in_one_group(redis_url: s
 
 
 def signature(rng: random.Random, near: bytes = b"", noise: int = 0, hue: int = -1) -> bytes:
-    """A signature of 63 coefficients (random, or `near`'s with each moved by up to `noise`), then a hue mark: all
-    of a strong chroma in hue bin `hue`, none when `hue` is -1."""
+    """A signature of 63 coefficients (random, or `near`'s with each moved by up to `noise`), NEIGHBOUR_FLAT of them
+    at the median (a fragile pHash, which may have neighbours), then a hue mark: all of a strong chroma in hue bin
+    `hue`, none when `hue` is -1."""
     if near:
         base = np.frombuffer(near[:63], dtype=np.int8).astype(np.int64)
         coefficients = np.clip(base + [rng.randint(-noise, noise) for _ in range(63)], -127, 127)
     else:
         coefficients = np.array([rng.randint(-127, 127) for _ in range(63)])
+    coefficients[:NEIGHBOUR_FLAT] = 0
     mark = b"" if hue < 0 else bytes([120, *(255 if k == hue else 0 for k in range(12))])
     return coefficients.astype(np.int8).tobytes() + mark
 

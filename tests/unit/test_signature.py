@@ -13,6 +13,7 @@ from paktum_cleanup import variants
 from paktum_common.dct_hash import picture_hashes, signature
 from paktum_common.phash import (
     ALTERNATE_PENALTY,
+    NEIGHBOUR_FLAT,
     NEIGHBOUR_KEEP,
     NO_MATCH,
     SIGNATURE_KEEP,
@@ -61,9 +62,14 @@ def test_plain_links(bits: int, cosine: float | None, links: bool) -> None:
     assert plain_links(bits, 10, cosine) is links
 
 
+FLAT = slice(20, 20 + NEIGHBOUR_FLAT)  # coefficients at the median: a fragile pHash, which may have neighbours
+
+
 def pair(rng: random.Random, bits: int, agree: bool) -> tuple[int, int, bytes, bytes]:
     a = 0xA5A5_5A5A_F0F0_0F0F
-    mark = bytes(rng.randrange(256) for _ in range(SIGNATURE_LENGTH))
+    coefficients = [rng.randrange(256) for _ in range(SIGNATURE_LENGTH)]
+    coefficients[FLAT] = [0] * NEIGHBOUR_FLAT
+    mark = bytes(coefficients)
     other = mark if agree else bytes((255 - x) for x in mark)  # the negation: cosine about -1
     return a, usable_flip(rng, a, bits), mark, other
 
@@ -79,8 +85,11 @@ def test_match_at_a_distance_links_by_the_signatures() -> None:
     assert cosine is not None and SIGNATURE_KEEP < cosine < NEIGHBOUR_KEEP  # agreeing, not neighbours
     assert match(a, (), b, (), distance=10, signatures=(mark, near)) == (10, "none")
     assert match(a, (), b, (), distance=9, signatures=(mark, near)) == (NO_MATCH, "none")
-    # Signatures that are neighbours (here the same) link beyond the distance, at the pHash distance.
+    # Signatures that are neighbours (here the same) link beyond the distance, at the pHash distance; not when the
+    # pictures' pHashes are not fragile (fewer than NEIGHBOUR_FLAT coefficients at the median).
     assert match(a, (), b, (), distance=9, signatures=(mark, same)) == (10, "none")
+    firm = bytes([*mark[:20], 9, *mark[21:]])
+    assert match(a, (), b, (), distance=9, signatures=(firm, firm)) == (NO_MATCH, "none")
     a, b, mark, opposite = pair(rng, 10, agree=False)
     assert match(a, (), b, ()) == (10, "none")  # no distance: the least distance, as before
     assert match(a, (), b, (), distance=10, signatures=(mark, opposite)) == (NO_MATCH, "none")
@@ -92,7 +101,9 @@ def test_match_at_a_distance_links_by_the_signatures() -> None:
 
 def signed_set(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """with_alternates' hashes and alternates, plus pairs planted 9 to 12 bits apart, and signatures: each image
-    a random one, a planted pair's second near its first's (cosine from about 0.7 to 1) or not, a tenth none."""
+    a random one, a planted pair's second near its first's (cosine from about 0.7 to 1) or not, a tenth none; the
+    planted pairs of every other six both fragile (NEIGHBOUR_FLAT coefficients at the median), of some of the rest
+    the first only."""
     rng = random.Random(seed)
     hashes, owners, values = with_alternates(seed, n, 7)
     marks = np.random.default_rng(seed).integers(-127, 128, size=(n, SIGNATURE_LENGTH)).astype(np.int8)
@@ -101,6 +112,10 @@ def signed_set(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         hashes[second] = usable_flip(rng, int(hashes[first]), rng.choice([9, 10, 11, 12]))
         noise = marks[second].astype(np.float64) * rng.uniform(0.0, 1.2)  # its own random draw, scaled
         marks[second] = np.clip(marks[first] + noise, -127, 127).astype(np.int8)
+        if first % 12 == 0:
+            marks[first, FLAT] = marks[second, FLAT] = 0
+        elif first % 12 == 6 and rng.random() < 0.5:
+            marks[first, FLAT] = 0
     signed = np.array([rng.random() > 0.1 for _ in range(n)])
     marks[~signed] = 0
     return hashes, owners, values, marks, signed

@@ -50,6 +50,7 @@ from paktum_common.phash import (
     SYMMETRIC_BITS,
     SYMMETRIC_DISTANCE,
     alternate_distance,
+    fragile_rows,
     simhashes,
 )
 
@@ -175,11 +176,11 @@ def variant_pairs(
 
 
 def simhash_rows(signatures: Signatures, symmetry: SymmetryRows | None) -> tuple[np.ndarray, np.ndarray]:
-    """(position, SimHash) of every image that can have signature neighbours: signed, not symmetric, not all zeros
+    """(position, SimHash) of every image that can have signature neighbours: signed, not symmetric, fragile
     (paktum_common.phash.simhash_of; what the registry's SimHash table holds)."""
     marks, signed = signatures
     symmetric = symmetry[0] if symmetry is not None and symmetry[0].size == signed.size else np.zeros_like(signed)
-    eligible = np.flatnonzero(signed & ~symmetric & marks.any(axis=1))
+    eligible = np.flatnonzero(signed & ~symmetric & fragile_rows(marks))
     return eligible, simhashes(marks[eligible])
 
 
