@@ -365,8 +365,11 @@ async def test_the_simhash_table_finds_signature_candidates_and_forgets_them_wit
 
     await IMAGES.replace(redis_client, {md5(1002): phashes[md5(1002)]}, {}, {}, {md5(1002): ~centre & (2**64 - 1)})
     assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [None], [centre]))[0] == [(md5(1001), 11)]
-    assert await IMAGES.add_simhashes(redis_client, {md5(1001): flip(centre, list(range(30)))}) == 1  # a stale one
+    stale = {md5(1001): flip(centre, list(range(30)))}
+    assert await IMAGES.add_simhashes(redis_client, stale) == 0  # not over one it did not see (a rehash's, say)
+    assert await IMAGES.add_simhashes(redis_client, stale, {md5(1001): codes[md5(1001)]}) == 1  # over a stale one
     assert (await IMAGES.near_any(redis_client, [(elsewhere,)], 10, [None], [centre]))[0] == []
+    assert await IMAGES.add_simhashes(redis_client, {md5(5000): centre}) == 0  # not registered (removed meanwhile)
     assert await IMAGES.scan_simhashes(redis_client) == {
         **{m: c for m, c in codes.items() if m != md5(1000)},
         md5(1001): flip(centre, list(range(30))),
@@ -440,3 +443,25 @@ async def test_a_grey_copy_joins_the_nearer_of_two_colours_and_does_not_merge_th
     assert VariantGroup.from_json(group.to_json()) == group
     older = VariantGroup.around(md5(1), {md5(1): centre, md5(2): phashes[md5(2)]})  # a record from before hues
     assert VariantGroup.from_json(older.to_json()).hues == {}
+
+
+async def test_an_image_linked_again_keeps_its_own_groups_colour(redis_client: Redis) -> None:
+    # A lemon's group exists; a lime and a grey copy come in one batch. The lime joins the grey copy first, so when
+    # the grey copy is linked it is in the lime's group already: that group's colour counts, and the nearer lemons
+    # stay apart.
+    rng = random.Random(24)
+    centre, base = random_hash(rng), signature(rng)
+    lemon, lime, grey = signature(rng, base, 2, 1), signature(rng, base, 2, 3), signature(rng, base, 2)
+    marks = {md5(1): lemon, md5(2): signature(rng, lemon, 2, 1), md5(3): lime, md5(4): grey}
+    phashes = {md5(1): flip(centre, [1]), md5(2): flip(centre, [2]), md5(3): flip(centre, [20, 21]), md5(4): centre}
+    documents: dict[str, bytes] = {}
+
+    async def signatures_of(md5s: list[str]) -> dict[str, bytes]:
+        return {m: documents[m] for m in md5s if m in documents}
+
+    for batch in ([md5(1), md5(2)], [md5(3), md5(4)]):
+        await link_images(redis_client, {m: phashes[m] for m in batch}, 10, signatures={m: marks[m] for m in batch},
+                          signatures_of=signatures_of)  # fmt: skip
+        documents.update({m: marks[m] for m in batch})
+    related = await related_many(redis_client, list(phashes))
+    assert [r for r, _ in related[md5(1)]] == [md5(2)] and [r for r, _ in related[md5(4)]] == [md5(3)]

@@ -551,19 +551,24 @@ def _measured(
 
 def _unbridged(
     own: bytes,
+    own_group: str,
     near: Mapping[str, int],
     group_of: Mapping[str, str],
     groups: Mapping[str, VariantGroup],
     hues: Mapping[str, bytes],
 ) -> set[str]:
-    """The linked images whose groups a new image (hue mark `own`) joins: each part (a group, or a linked image in
-    none), nearest link first, whose members' hue marks all agree with those of every part taken before it and
-    with `own`. A grey copy that links to a lime's wedge and to a lemon's joins the nearer one's group and does not
-    merge the two (paktum_cleanup.bridges splits such a group at the next cleanup)."""
+    """The linked images whose groups a new image (hue mark `own`, in group `own_group` already or "") joins: those
+    of its own group, then each part (another group, or a linked image in none), nearest link first, whose members'
+    hue marks all agree with those of its own group, of every part taken before it and with `own`. A grey copy that
+    links to a lime's wedge and to a lemon's joins the nearer one's group and does not merge the two
+    (paktum_cleanup.bridges splits such a group at the next cleanup)."""
     parts: dict[str, list[str]] = {}
     for other in sorted(near, key=lambda o: (near[o], o)):
         parts.setdefault(group_of.get(other, other), []).append(other)
-    taken, kept = [own] if own else [], set()
+    taken = [own] if own else []
+    if own_group in groups:
+        taken += groups[own_group].hues.values()
+    kept = set(parts.pop(own_group, []))
     for part, linked in parts.items():
         group = groups.get(part)
         marks = list(group.hues.values()) if group is not None else []
@@ -590,7 +595,7 @@ async def _join(redis: Redis, own: Member, near: Mapping[str, int], stored: Entr
                 group_ids = sorted({*group_of.values(), *([str(of[0])] if of[0] else [])})
                 records = await pipe.hmget(keys.GROUP_MEMBERS, group_ids) if group_ids else []
                 groups = {g.anchor: g for g in (VariantGroup.from_json(str(r)) for r in records if r)}
-                kept = _unbridged(own.hues, near, group_of, groups, hues)
+                kept = _unbridged(own.hues, str(of[0] or ""), near, group_of, groups, hues)
                 joined = {group_of[other] for other in kept if other in group_of} | ({str(of[0])} if of[0] else set())
                 # The largest group keeps its anchor; without one, the nearest image that was there first.
                 old = sorted((groups[g] for g in joined if g in groups), key=lambda g: (-len(g.members), g.anchor))

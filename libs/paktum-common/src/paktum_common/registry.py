@@ -62,6 +62,31 @@ def chunk_value(phash: int, chunk: int) -> int:
     return (phash >> (chunk * CHUNK_BITS)) & (CHUNK_VALUES - 1)
 
 
+# add_simhashes, for each (md5, the SimHash seen or "", the new one) after the prefix and the number of chunks, in
+# hex: only for an image still registered whose SimHash is still the one seen, the old one's chunk members removed
+# and the new one entered, as _in_chunks and _chunk_key spell them (chunk c is the c-th 4 hex digits from the right).
+_ADD_SIMHASHES_SCRIPT = """
+local prefix, chunks, entered = ARGV[1], tonumber(ARGV[2]), 0
+local function members(command, md5, code)
+  for c = 0, chunks - 1 do
+    local last = 16 - 4 * c
+    redis.call(command, prefix .. ':' .. c .. ':' .. string.sub(code, last - 3, last), md5 .. ':' .. code)
+  end
+end
+for i = 3, #ARGV, 3 do
+  local md5, seen, code = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local old = redis.call('HGET', KEYS[2], md5) or ''
+  if old == seen and redis.call('HEXISTS', KEYS[1], md5) == 1 then
+    if old ~= '' then members('SREM', md5, old) end
+    redis.call('HSET', KEYS[2], md5, code)
+    members('SADD', md5, code)
+    entered = entered + 1
+  end
+end
+return entered
+"""
+
+
 def _member(md5: str, value: int) -> str:
     return f"{md5}:{phash_to_hex(value)}"
 
@@ -221,19 +246,26 @@ class PhashRegistry:
         for md5, code in simhashes.items():
             _in_chunks(pipe.srem if md5 in symmetric else pipe.sadd, self.simhash_prefix, md5, code)
 
-    async def add_simhashes(self, redis: Redis, simhashes: Mapping[str, int]) -> int:
+    async def add_simhashes(
+        self, redis: Redis, simhashes: Mapping[str, int], seen: Mapping[str, int] | None = None
+    ) -> int:
         """Enter registered images' SimHashes (of images that are not symmetric, registered before the SimHash
-        table existed or whose entry is wrong). Returns how many were entered."""
+        table existed or whose entry is wrong) in place of the one `seen` for each (none when absent). Atomic for
+        each image: one removed meanwhile (no pHash entry any more), or whose SimHash is no longer the one seen (a
+        rehash's replace() since), is left as it is, so no entry outlives its image and none is written over a newer
+        one. Returns how many were entered."""
         if not self.simhash_key or not simhashes:
             return 0
-        old = (await self.entries(redis, list(simhashes))).simhashes
-        async with redis.pipeline(transaction=True) as pipe:
-            for md5, code in old.items():
-                if code != simhashes[md5]:
-                    _in_chunks(pipe.srem, self.simhash_prefix, md5, code)
-            self._queue_simhashes(pipe, simhashes, {})
-            await pipe.execute()
-        return len(simhashes)
+        before = seen or {}
+        triples = [
+            text
+            for md5, code in simhashes.items()
+            for text in (md5, phash_to_hex(before[md5]) if md5 in before else "", phash_to_hex(code))
+        ]
+        entered = await redis.eval(
+            _ADD_SIMHASHES_SCRIPT, 2, self.hash_key, self.simhash_key, self.simhash_prefix, CHUNKS, *triples
+        )
+        return int(entered)
 
     async def scan_simhashes(self, redis: Redis, count: int = 10_000) -> dict[str, int]:
         """Every stored SimHash, read in pieces."""

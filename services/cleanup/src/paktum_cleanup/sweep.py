@@ -122,7 +122,7 @@ async def sweep(
         if entered.get(md5) != code and md5 not in unregistered
     }
     for pairs in _batches(list(stale.items())):
-        report.simhashes_entered += await IMAGES.add_simhashes(redis, dict(pairs))
+        report.simhashes_entered += await IMAGES.add_simhashes(redis, dict(pairs), entered)
     progress.advance()
     if repair:
         # Files of no document and registry entries of no document: what a removal cut short leaves.
