@@ -6,6 +6,7 @@ import asyncio
 import random
 
 import numpy as np
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -431,9 +432,10 @@ async def test_a_grey_copy_joins_the_nearer_of_two_colours_and_does_not_merge_th
     async def signatures_of(md5s: list[str]) -> dict[str, bytes]:
         return {m: documents[m] for m in md5s if m in documents}
 
+    shapes = {m: Symmetry(False, (balanced(rng),)) for m in phashes}  # as every image hashed since hue marks
     for image in sorted(phashes):
-        await link_images(redis_client, {image: phashes[image]}, 10, signatures={image: marks[image]},
-                          signatures_of=signatures_of)  # fmt: skip
+        await link_images(redis_client, {image: phashes[image]}, 10, symmetry={image: shapes[image]},
+                          signatures={image: marks[image]}, signatures_of=signatures_of)  # fmt: skip
         documents[image] = marks[image]
     related = await related_many(redis_client, list(phashes))
     assert [r for r, _ in related[md5(5)]] == [md5(1), md5(2)]  # the nearer colour's group, not both
@@ -443,6 +445,10 @@ async def test_a_grey_copy_joins_the_nearer_of_two_colours_and_does_not_merge_th
     assert VariantGroup.from_json(group.to_json()) == group
     older = VariantGroup.around(md5(1), {md5(1): centre, md5(2): phashes[md5(2)]})  # a record from before hues
     assert VariantGroup.from_json(older.to_json()).hues == {}
+    # Without a Symmetry (hashed before symmetric hashes) a member's record keeps no mark: readers from before hue
+    # marks parse it as they always did.
+    unshaped = VariantGroup.around(md5(1), {md5(1): centre}, hues={md5(1): lime[63:]})
+    assert len(orjson.loads(unshaped.to_json())["members"][0]) == 3
 
 
 async def test_an_image_linked_again_keeps_its_own_groups_colour(redis_client: Redis) -> None:
@@ -459,9 +465,10 @@ async def test_an_image_linked_again_keeps_its_own_groups_colour(redis_client: R
     async def signatures_of(md5s: list[str]) -> dict[str, bytes]:
         return {m: documents[m] for m in md5s if m in documents}
 
+    shapes = {m: Symmetry(False, (balanced(rng),)) for m in phashes}
     for batch in ([md5(1), md5(2)], [md5(3), md5(4)]):
-        await link_images(redis_client, {m: phashes[m] for m in batch}, 10, signatures={m: marks[m] for m in batch},
-                          signatures_of=signatures_of)  # fmt: skip
+        await link_images(redis_client, {m: phashes[m] for m in batch}, 10, symmetry={m: shapes[m] for m in batch},
+                          signatures={m: marks[m] for m in batch}, signatures_of=signatures_of)  # fmt: skip
         documents.update({m: marks[m] for m in batch})
     related = await related_many(redis_client, list(phashes))
     assert [r for r, _ in related[md5(1)]] == [md5(2)] and [r for r, _ in related[md5(4)]] == [md5(3)]

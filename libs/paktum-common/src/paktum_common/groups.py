@@ -110,17 +110,18 @@ class VariantGroup:
 
     def to_json(self) -> str:
         """The one place a group becomes its Redis form: [md5, pHash, distance], then the alternates when it has
-        some, a Symmetry or a hue mark, then its Symmetry ("" for none) when it has one or a hue mark, then its hue
-        mark in hex when it has one."""
+        some or a Symmetry, then its Symmetry when it has one, then its hue mark in hex when it has one and a
+        Symmetry (every image hashed since hue marks has one; without, the record stays what readers from before hue
+        marks parse)."""
         members = []
         for m in self.members:
             row: list[str | int] = [m.md5, phash_to_hex(m.phash), m.distance]
-            if m.alternates or m.symmetry is not None or m.hues:
+            if m.alternates or m.symmetry is not None:
                 row.append(alternates_to_text(m.alternates))
-            if m.symmetry is not None or m.hues:
-                row.append("" if m.symmetry is None else symmetry_to_text(m.symmetry))
-            if m.hues:
-                row.append(m.hues.hex())
+            if m.symmetry is not None:
+                row.append(symmetry_to_text(m.symmetry))
+                if m.hues:
+                    row.append(m.hues.hex())
             members.append(row)
         return json.dumps({"anchor": self.anchor, "members": members}, separators=(",", ":"))
 
